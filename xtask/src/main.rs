@@ -3,6 +3,8 @@
 //! Every check prints one line: `PASS <name>`, `FAIL <name>` or `SKIPPED <name>: <reason>`.
 //! A skipped check is never counted as passed.
 
+mod bench;
+mod firmware;
 mod report;
 mod setup;
 
@@ -27,6 +29,14 @@ enum Command {
     Test,
     /// What CI runs (the same as `test`).
     Ci,
+    /// Side-by-side benchmarks against the peer allocators (host and Cortex-M3).
+    Bench {
+        /// A short run (under 2 minutes) for smoke-testing the harness.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Code size and static RAM of each allocator in Cortex-M firmware.
+    Size,
 }
 
 fn main() -> ExitCode {
@@ -35,12 +45,14 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Demo => demo(&mut report),
         Command::Test | Command::Ci => test(&mut report),
+        Command::Bench { quick } => bench::bench(&mut report, quick),
+        Command::Size => bench::size(&mut report),
     }
     report.finish()
 }
 
 fn demo(report: &mut Report) {
-    report.skip("demo", "firmware not written yet");
+    firmware::demo(report);
 }
 
 fn test(report: &mut Report) {
