@@ -59,22 +59,9 @@ fn test(report: &mut Report) {
     report.cargo("fmt", &["fmt", "--all", "--check"]);
     report.cargo(
         "clippy (host, all targets)",
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--all-features",
-            "--",
-            "-D",
-            "warnings",
-        ],
+        &["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"],
     );
-    report.cargo(
-        "host tests (debug)",
-        &["test", "--workspace", "--all-features"],
-    );
-    report.cargo(
-        "host tests (release)",
-        &["test", "--workspace", "--all-features", "--release"],
-    );
+    report.cargo("host tests (debug)", &["test", "--workspace", "--all-features"]);
+    report.cargo("host tests (release)", &["test", "--workspace", "--all-features", "--release"]);
+    firmware::test(report);
 }

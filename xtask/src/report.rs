@@ -11,11 +11,7 @@ pub struct Report {
 
 impl Report {
     pub fn new() -> Self {
-        Report {
-            passed: Vec::new(),
-            failed: Vec::new(),
-            skipped: Vec::new(),
-        }
+        Report { passed: Vec::new(), failed: Vec::new(), skipped: Vec::new() }
     }
 
     /// Runs `cargo <args>` in the workspace root as the check `name`.

@@ -5,10 +5,7 @@ use std::path::PathBuf;
 /// The workspace root (the parent of `xtask/`).
 pub fn root() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .parent()
-        .expect("xtask lives in the workspace root")
-        .to_path_buf()
+    manifest.parent().expect("xtask lives in the workspace root").to_path_buf()
 }
 
 /// The cargo that runs us.

@@ -41,10 +41,7 @@ impl fmt::Display for RegionError {
             RegionError::Null => f.write_str("region base is null"),
             RegionError::WrapsAround => f.write_str("region wraps around the address space"),
             RegionError::TooSmall { min } => {
-                write!(
-                    f,
-                    "region too small: at least {min} usable bytes are needed"
-                )
+                write!(f, "region too small: at least {min} usable bytes are needed")
             }
             RegionError::Overlap => f.write_str("region overlaps memory the heap already manages"),
             RegionError::AlreadyClaimed => f.write_str("heap already has its region"),
@@ -105,10 +102,7 @@ impl Region {
         if len == 0 {
             return Err(RegionError::TooSmall { min: 1 });
         }
-        base.as_ptr()
-            .addr()
-            .checked_add(len)
-            .ok_or(RegionError::WrapsAround)?;
+        base.as_ptr().addr().checked_add(len).ok_or(RegionError::WrapsAround)?;
         Ok(Region { base, len })
     }
 
@@ -169,10 +163,7 @@ impl Region {
     ///
     /// Never. An `align` that is not a power of two is rounded up to one (zero counts as one).
     pub fn align_to(self, align: usize, min_len: usize) -> Result<Region, RegionError> {
-        let align = align
-            .max(1)
-            .checked_next_power_of_two()
-            .unwrap_or(usize::MAX / 2 + 1);
+        let align = align.max(1).checked_next_power_of_two().unwrap_or(usize::MAX / 2 + 1);
         let min = min_len.max(1);
         let start = self.base.as_ptr().addr();
         let end = self.end_addr();
@@ -198,10 +189,7 @@ impl Region {
         if at == 0 || at >= self.len {
             return None;
         }
-        let front = Region {
-            base: self.base,
-            len: at,
-        };
+        let front = Region { base: self.base, len: at };
         // SAFETY: `at < len`, so `base + at` stays inside the region and is non-null (R1).
         self.base = unsafe { self.base.add(at) };
         self.len -= at;
@@ -236,10 +224,7 @@ impl<const N: usize> HeapMemory<N> {
     /// An untaken buffer. Lives in `.bss`; no bytes are written before a heap uses them.
     #[allow(clippy::new_without_default)] // a `static` needs the const fn, not `Default`
     pub const fn new() -> Self {
-        HeapMemory {
-            bytes: UnsafeCell::new([MaybeUninit::uninit(); N]),
-            taken: once::Flag::new(),
-        }
+        HeapMemory { bytes: UnsafeCell::new([MaybeUninit::uninit(); N]), taken: once::Flag::new() }
     }
 
     /// The buffer's region the first time; `None` afterwards (and for `N == 0`).
@@ -299,10 +284,7 @@ mod tests {
     #[test]
     fn new_null_base_is_rejected() {
         // SAFETY: the call fails before anything could be accessed.
-        assert_eq!(
-            unsafe { Region::new(core::ptr::null_mut(), 16) },
-            Err(RegionError::Null)
-        );
+        assert_eq!(unsafe { Region::new(core::ptr::null_mut(), 16) }, Err(RegionError::Null));
     }
 
     #[test]

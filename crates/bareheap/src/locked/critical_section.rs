@@ -18,9 +18,7 @@ pub struct CriticalSection {
 impl CriticalSection {
     /// An unlocked lock.
     pub const fn new() -> Self {
-        CriticalSection {
-            busy: Mutex::new(Cell::new(false)),
-        }
+        CriticalSection { busy: Mutex::new(Cell::new(false)) }
     }
 }
 

@@ -106,18 +106,12 @@ unsafe impl<L: RawLock + Sync, H: Send> Sync for Locked<L, H> {}
 impl<L: RawLock, H> Locked<L, H> {
     /// Wraps `heap` with an unlocked `L`. A `const fn`, for `static` allocators.
     pub const fn new(heap: H) -> Self {
-        Locked {
-            lock: L::INIT,
-            heap: UnsafeCell::new(heap),
-        }
+        Locked { lock: L::INIT, heap: UnsafeCell::new(heap) }
     }
 
     /// Wraps `heap` with a lock built by the caller (e.g. [`Spin::with_core_id`]).
     pub const fn with_lock(lock: L, heap: H) -> Self {
-        Locked {
-            lock,
-            heap: UnsafeCell::new(heap),
-        }
+        Locked { lock, heap: UnsafeCell::new(heap) }
     }
 
     /// Runs `f` with exclusive access to the heap. Returns `None`, without running `f`, when
@@ -160,8 +154,7 @@ impl<L: RawLock, H: Claim> Locked<L, H> {
     ///
     /// The heap's [`RegionError`], or [`RegionError::Busy`] on re-entry.
     pub fn claim(&self, region: Region) -> Result<usize, RegionError> {
-        self.lock(|heap| heap.claim(region))
-            .unwrap_or(Err(RegionError::Busy))
+        self.lock(|heap| heap.claim(region)).unwrap_or(Err(RegionError::Busy))
     }
 }
 

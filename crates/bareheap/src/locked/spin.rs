@@ -22,22 +22,14 @@ pub struct Spin {
 impl Spin {
     /// An unlocked spin lock without re-entry detection.
     pub const fn new() -> Self {
-        Spin {
-            locked: AtomicBool::new(false),
-            owner: AtomicUsize::new(0),
-            core_id: None,
-        }
+        Spin { locked: AtomicBool::new(false), owner: AtomicUsize::new(0), core_id: None }
     }
 
     /// An unlocked spin lock that detects re-entry: `core_id` returns an identifier of the
     /// calling core or thread (e.g. the hart id, an APIC id, a thread-local address), which
     /// must be below `usize::MAX` and distinct for contexts that can run at the same time.
     pub const fn with_core_id(core_id: fn() -> usize) -> Self {
-        Spin {
-            locked: AtomicBool::new(false),
-            owner: AtomicUsize::new(0),
-            core_id: Some(core_id),
-        }
+        Spin { locked: AtomicBool::new(false), owner: AtomicUsize::new(0), core_id: Some(core_id) }
     }
 }
 
