@@ -217,17 +217,14 @@ fn atomic_bump_threads_get_disjoint_blocks() {
                     assert!(!p.is_null());
                     // SAFETY: the block is ours: 16 bytes.
                     unsafe { p.write_bytes(t as u8, 16) };
-                    mine.push(p.addr());
+                    mine.push(p);
                 }
-                for &a in &mine {
-                    // SAFETY: reading back our own blocks (exposed addresses of live blocks).
-                    let p = core::ptr::with_exposed_provenance::<u8>(a);
-                    // SAFETY: see above.
-                    assert!(unsafe { core::slice::from_raw_parts(p, 16) }
-                        .iter()
-                        .all(|&x| x == t as u8));
+                for &p in &mine {
+                    // SAFETY: our own live block of 16 bytes.
+                    let bytes = unsafe { core::slice::from_raw_parts(p, 16) };
+                    assert!(bytes.iter().all(|&x| x == t as u8));
                 }
-                mine
+                mine.iter().map(|p| p.addr()).collect::<Vec<_>>()
             })
         })
         .collect();
