@@ -84,5 +84,8 @@ unsafe impl<H: Heap> HeapAccess for HeapCell<H> {
 #[cfg(any(feature = "allocator-api2", bareheap_nightly))]
 mod methods;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "allocator-api2"))]
 mod tests;
+
+#[cfg(all(test, bareheap_nightly))]
+mod nightly_tests;
