@@ -13,6 +13,7 @@ pub mod heap;
 pub mod locked;
 pub mod oom;
 pub mod region;
+pub mod sizing;
 pub mod stats;
 #[cfg(test)]
 mod test_util;
