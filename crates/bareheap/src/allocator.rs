@@ -1,6 +1,6 @@
 //! The `Allocator` API: `allocator_api2::alloc::Allocator` (feature `allocator-api2`, stable
 //! Rust) and `core::alloc::Allocator` (feature `nightly`) for [`Locked`], [`HeapCell`] and the
-//! zone handle [`InZone`].
+//! zone handle [`InZone`](crate::InZone).
 //!
 //! The traits are implemented on the types themselves, so through the traits' blanket impl for
 //! references, `&HEAP` and `&cell` are allocators too:
