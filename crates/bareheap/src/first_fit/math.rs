@@ -69,15 +69,13 @@ pub(super) const fn region_layout(start: usize, end: usize) -> Option<(usize, us
 /// The region length that guarantees one allocation of `layout` succeeds in an otherwise empty
 /// heap, whatever the region's base address: worst-case alignment of the first block (or of
 /// the payload, for alignments above [`GRANULE`]), the block, and the end record.
-pub(super) const fn region_size_for(layout: Layout) -> Option<usize> {
-    let Some(block) = block_size(layout.size()) else {
-        return None;
-    };
+///
+/// Cannot overflow: a `Layout` keeps `size + align − 1 <= isize::MAX`, and the rest is a few
+/// words. The additions saturate anyway.
+pub(super) const fn region_size_for(layout: Layout) -> usize {
     let align = if layout.align() > GRANULE { layout.align() } else { GRANULE };
-    match block.checked_add(align - 1) {
-        Some(n) => n.checked_add(RECORD),
-        None => None,
-    }
+    let block = granule_floor(layout.size().saturating_add(HEADER + GRANULE - 1));
+    block.saturating_add(align - 1).saturating_add(RECORD)
 }
 
 /// The least region length that [`FirstFit`](super::FirstFit) accepts at every base address.

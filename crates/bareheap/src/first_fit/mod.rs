@@ -160,12 +160,16 @@ const FLAGS: usize = GRANULE - 1;
 /// let mut heap = FirstFit::new();
 /// heap.claim(MEMORY.take().unwrap()).unwrap();
 /// let layout = Layout::from_size_align(24, 8).unwrap();
-/// let p = heap.allocate(layout).unwrap();
-/// // SAFETY: `p` is a live 24-byte block from `heap`; it is freed once, with its layout.
+/// let a = heap.allocate(layout).unwrap();
+/// let b = heap.allocate(layout).unwrap(); // carved right below `a`
+/// // SAFETY: `a` and `b` are live blocks from `heap`, each freed once with its layout.
 /// unsafe {
-///     let p = heap.grow(p, layout, 40).unwrap(); // in place: the rest of the heap is free
-///     heap.deallocate(p, Layout::from_size_align(40, 8).unwrap());
+///     heap.deallocate(a, layout);
+///     let grown = heap.grow(b, layout, 40).unwrap();
+///     assert_eq!(grown, b, "in place: the block behind `b` was free");
+///     heap.deallocate(grown, Layout::from_size_align(40, 8).unwrap());
 /// }
+/// heap.validate().unwrap();
 /// ```
 #[derive(Debug)]
 pub struct FirstFit {
@@ -193,8 +197,8 @@ impl Default for FirstFit {
 
 impl FirstFit {
     /// The least region length accepted whatever the region's base address: alignment of the
-    /// first block (up to `G − 1` bytes), one minimal block and the end record. A promise:
-    /// it only ever shrinks in later versions.
+    /// first block (up to `G − 1` bytes), one minimal block and the end record. A promise that
+    /// users may size heaps against: later versions never raise it.
     ///
     /// 31 bytes on 32-bit targets, 63 on 64-bit. A shorter region may still be accepted when
     /// its base happens to be well aligned; [`claim`](Claim::claim) refuses the rest with
@@ -225,17 +229,20 @@ impl FirstFit {
     }
 
     /// A region length that guarantees that one allocation of `layout` succeeds on a fresh
-    /// heap with that region, at any base address. `None` if it does not fit in `usize`.
+    /// heap with that region, at any base address: the block, plus `max(align, G) − 1` bytes
+    /// of worst-case alignment, plus the end record. A promise, like
+    /// [`MIN_REGION_SIZE`](Self::MIN_REGION_SIZE) (which is `region_size_for` of a zero-size
+    /// layout).
     ///
     /// ```
     /// use core::alloc::Layout;
     /// use bareheap::FirstFit;
     ///
     /// let layout = Layout::from_size_align(1000, 64).unwrap();
-    /// let len = FirstFit::region_size_for(layout).unwrap();
+    /// let len = FirstFit::region_size_for(layout);
     /// assert!(len < 1000 + 64 + FirstFit::MIN_REGION_SIZE);
     /// ```
-    pub const fn region_size_for(layout: Layout) -> Option<usize> {
+    pub const fn region_size_for(layout: Layout) -> usize {
         math::region_size_for(layout)
     }
 
@@ -810,11 +817,14 @@ unsafe impl Heap for FirstFit {
         let mut rec = self.regions;
         while !rec.is_null() {
             let r = rec.addr();
-            if r < prev_end {
-                return bad("FF5: region list not sorted", r);
+            // `hi` lives outside the heap: no record may lie above it, so a damaged link cannot
+            // send the walk far away.
+            if r < prev_end || r > self.hi || r % GRANULE != HEADER {
+                return bad("FF5: region list link out of order or out of bounds", r);
             }
-            // SAFETY: `rec` is not below the previous region's end, and is an end record if
-            // FF5 holds; this reads heap memory written by `claim`.
+            // SAFETY: `rec` lies between the previous region and the highest end record and is
+            // word-aligned: an end record if FF5 holds; this reads heap memory written by
+            // `claim`.
             let (marker, start, end) =
                 unsafe { (read_word(rec), record_to_start(rec).read(), record_to_end(rec).read()) };
             if marker != USED | END {
@@ -828,6 +838,10 @@ unsafe impl Heap for FirstFit {
                 return bad("FF5: regions overlap or touch without being merged", start);
             }
             if count == 0 {
+                // Anchor the walk to `lo`, which lives outside the heap.
+                if first != self.lo {
+                    return bad("FF5: lowest region does not start at the recorded bound", start);
+                }
                 lo = first;
             }
             hi = record;
