@@ -74,6 +74,21 @@
 //!   regions belong to the same memory object, e.g. the two halves of
 //!   [`Region::split_off_front`], or a linker-defined RAM range handed over in pieces.
 //!
+//! # Changes from the classic linked-list allocator
+//!
+//! - **A size header.** The textbook version (and linked_list_allocator) keeps no header and
+//!   trusts the caller's `Layout` on free, so a wrong layout corrupts the neighbours. One word
+//!   per block buys a heap that frees the right number of bytes whatever the caller says, and
+//!   the `USED` bit that catches double frees.
+//! - **Carving from the end.** Taking the allocation from the end of the fitting block leaves
+//!   the front part in place in the list: the common split is two header writes and no link
+//!   update. For an alignment above `G`, choosing the *highest* aligned spot leaves the gaps on
+//!   both sides as free blocks (they are multiples of `G`, hence at least a minimal block), so
+//!   no byte is lost to alignment.
+//! - **End records.** Each region ends in a record that stops physical walks and coalescing,
+//!   lets `claim` refuse overlaps and merge neighbours, and lets `deallocate` refuse pointers
+//!   outside every region.
+//!
 //! # Invariants
 //!
 //! `W` is the word size, `G = 2W` the granule.
@@ -83,7 +98,7 @@
 //! - **FF2** No two free blocks are physically adjacent.
 //! - **FF3** Every block starts at an address `≡ W (mod G)` and its size is a multiple of `G`,
 //!   at least `G`. Its header word is `size | flags`: a free block's header is exactly its size
-//!   (no flags), a used block's has [`USED`] and no other flag.
+//!   (no flags), a used block's has the `USED` flag and no other.
 //! - **FF4** The blocks of a region tile `[first_block(start), record)` exactly, where `record`
 //!   is `end_record(end)` for the region `[start, end)` given to `claim`. The record holds the
 //!   header `USED | END`, then `start`, `end` and the next record's address.
@@ -560,6 +575,10 @@ impl Claim for FirstFit {
     ///
     /// O(regions + free blocks).
     ///
+    /// # Panics
+    ///
+    /// Never.
+    ///
     /// # Errors
     ///
     /// Nothing is written and the heap is unchanged on error.
@@ -695,6 +714,10 @@ unsafe impl Heap for FirstFit {
     ///
     /// As [`Heap::deallocate`]. The checks above are a safety net, not a licence: a pointer
     /// into a live block's payload can pass them if the word before it looks like a header.
+    ///
+    /// # Panics
+    ///
+    /// Never.
     #[inline]
     unsafe fn deallocate(&mut self, ptr: NonNull<u8>, _layout: Layout) {
         let ptr = ptr.as_ptr();
@@ -721,6 +744,10 @@ unsafe impl Heap for FirstFit {
     /// # Safety
     ///
     /// As [`Heap::grow`].
+    ///
+    /// # Panics
+    ///
+    /// Never.
     unsafe fn grow(
         &mut self,
         ptr: NonNull<u8>,
@@ -773,6 +800,10 @@ unsafe impl Heap for FirstFit {
     /// # Safety
     ///
     /// As [`Heap::shrink`].
+    ///
+    /// # Panics
+    ///
+    /// Never.
     unsafe fn shrink(
         &mut self,
         ptr: NonNull<u8>,

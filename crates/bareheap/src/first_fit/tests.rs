@@ -641,6 +641,38 @@ fn cat_b4_exact_fit_succeeds_and_one_more_byte_fails() {
 }
 
 #[test]
+fn cat_b5_sizes_across_large_thresholds_round_trip() {
+    // The header holds a full `usize`: no encoding threshold, but check sizes around 2^16,
+    // 2^20 and 2^24 anyway (a 32 MiB arena; 1 MiB under Miri).
+    let len = if cfg!(miri) { 1 << 20 } else { 32 << 20 };
+    let arena = Arena::new(len);
+    let mut heap = heap_on(&arena);
+    for k in [16u32, 20, 24] {
+        for size in [(1usize << k) - 1, 1 << k, (1 << k) + 1] {
+            let l = layout(size, 8);
+            let Some(p) = heap.allocate(l) else {
+                assert!(size > heap.largest_free_block(), "{size} refused");
+                continue;
+            };
+            assert!(arena.holds(p.as_ptr(), size));
+            // Touch both ends: the block really has `size` bytes.
+            fill_block(p, 64, 1);
+            // SAFETY: `p` is live with at least `size >= 64` bytes.
+            let tail = unsafe { NonNull::new_unchecked(p.as_ptr().add(size - 64)) };
+            fill_block(tail, 64, 2);
+            heap.validate().unwrap();
+            // SAFETY: `p` is live with `l`; the grow moves or fails, either leaves a live block.
+            let p = unsafe { heap.grow(p, l, size * 2) }.unwrap_or(p);
+            check_block(p, 64, 1);
+            heap.validate().unwrap();
+            // SAFETY: freed once; the heap uses its own header for the size.
+            unsafe { heap.deallocate(p, l) };
+            assert_pristine(&heap);
+        }
+    }
+}
+
+#[test]
 fn allocate_high_alignment_keeps_the_gaps_free() {
     let arena = Arena::new(16 * 1024);
     for align in [32usize, 64, 128, 256, 1024, 4096] {
@@ -888,7 +920,7 @@ fn grow_into_free_neighbour_stays_in_place() {
 }
 
 #[test]
-fn grow_with_used_neighbour_moves_and_keeps_contents_and_alignment() {
+fn cat_d1_d2_moving_grow_keeps_contents_and_alignment() {
     let arena = Arena::new(8192);
     let mut heap = heap_on(&arena);
     for align in [1usize, 16, 64, 256, 1024] {
@@ -1015,7 +1047,7 @@ fn expect_corruption(heap: &FirstFit, prefix: &str) {
 }
 
 #[test]
-fn validate_finds_planted_header_corruption() {
+fn cat_g3_validate_finds_planted_header_corruption() {
     let arena = Arena::new(2048);
     for (word, prefix) in
         [(0usize, "FF"), (4096 | USED, "FF4"), (USED | 4, "FF3"), (USED | END, "FF3")]
@@ -1028,7 +1060,7 @@ fn validate_finds_planted_header_corruption() {
 }
 
 #[test]
-fn validate_finds_unlinked_free_block_and_adjacent_free_blocks() {
+fn cat_g3_validate_finds_unlinked_and_adjacent_free_blocks() {
     let arena = Arena::new(2048);
     // A used block marked free without being linked: adjacent to a free block, and not in
     // the list.
@@ -1055,7 +1087,7 @@ fn validate_finds_unlinked_free_block_and_adjacent_free_blocks() {
 }
 
 #[test]
-fn validate_finds_damaged_end_record_and_stale_bookkeeping() {
+fn cat_g3_validate_finds_damaged_end_record_and_stale_bookkeeping() {
     let arena = Arena::new(2048);
     let (heap, _) = fragmented(&arena);
     // SAFETY: the end record lives in the arena; overwritten on purpose (a stack overflow).
