@@ -20,7 +20,11 @@ pub trait UnderTest: Heap + Claim {
 
     /// Called once every block has been freed: restores the full capacity where freeing alone
     /// does not (a bump allocator reclaims only its last block).
-    fn drained(&mut self) {}
+    ///
+    /// # Safety
+    ///
+    /// No block allocated before the call may be used (read, written or freed) after it.
+    unsafe fn drained(&mut self) {}
 }
 
 impl UnderTest for FirstFit {
@@ -30,5 +34,11 @@ impl UnderTest for FirstFit {
 
 impl UnderTest for Bump {
     const NAME: &'static str = "Bump";
-    const ONE_BLOCK_SLACK: usize = 64;
+    /// A bump allocator has no per-block metadata: the whole region is one block.
+    const ONE_BLOCK_SLACK: usize = 0;
+
+    unsafe fn drained(&mut self) {
+        // SAFETY: forwarded caller contract: no earlier block is used after this.
+        unsafe { self.reset() }
+    }
 }

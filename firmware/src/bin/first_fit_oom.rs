@@ -33,7 +33,12 @@ fn vec_try_reserve_beyond_capacity_errs_gracefully(g: &mut Global<FirstFit>) -> 
     let too_many = g.capacity; // 4 bytes each: four times the heap
     let err = v.try_reserve(too_many);
     hprintln!("    try_reserve({} more u32) -> {:?}", too_many, err);
-    ensure!(err.is_err(), "reserving {} bytes succeeded on a {} byte heap", too_many * 4, g.capacity);
+    ensure!(
+        err.is_err(),
+        "reserving {} bytes succeeded on a {} byte heap",
+        too_many * 4,
+        g.capacity
+    );
     let overflow = v.try_reserve(usize::MAX);
     hprintln!("    try_reserve(usize::MAX) -> {:?}", overflow);
     ensure!(overflow.is_err(), "reserving usize::MAX elements succeeded");
