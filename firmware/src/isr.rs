@@ -255,7 +255,7 @@ pub fn run<H: UnderTest + Send>(
             break Ok(());
         }
         if main.ops >= cfg.min_main_ops
-            && main.ops % 64 == 0
+            && main.ops.is_multiple_of(64)
             && load.counts().allocs >= cfg.isr_allocs
         {
             break Ok(());
@@ -273,7 +273,7 @@ pub fn run<H: UnderTest + Send>(
                     None => main.nulls += 1,
                     Some(ptr) => {
                         ensure!(g.arena.holds(ptr, size), "{:p}+{} outside the arena", ptr, size);
-                        ensure!(ptr.as_ptr().addr() % align == 0, "{:p} misaligned", ptr);
+                        ensure!(ptr.as_ptr().addr().is_multiple_of(align), "{:p} misaligned", ptr);
                         next_tag = next_tag.wrapping_add(1) & 0x7FFF_FFFF;
                         // SAFETY: allocated for `size` bytes.
                         unsafe { pattern::fill(ptr, size, next_tag) };
@@ -324,7 +324,7 @@ pub fn run<H: UnderTest + Send>(
         if load.ticks() != before {
             main.interrupted += 1;
         }
-        if main.ops % 1024 == 0 {
+        if main.ops.is_multiple_of(1024) {
             main.validations += 1;
             if g.validate().is_err() {
                 break Err(Failed);
@@ -387,4 +387,227 @@ pub fn run<H: UnderTest + Send>(
     // SAFETY: just allocated with `whole`.
     unsafe { g.heap.dealloc(ptr, whole) };
     g.validate()
+}
+
+/// The interrupt handler's side of the lock-free bump test: each tick allocates one to three
+/// blocks through a lock-free allocator (one that is itself `GlobalAlloc`, like
+/// [`AtomicBump`](bareheap::AtomicBump)), checks them and frees them newest first, so a
+/// last-block-reclaiming allocator must end the tick exactly where it started. Every 256th
+/// tick keeps its last block instead, so that `main`'s in-flight compare-and-swap loses a race.
+///
+/// Blocks are padding-free (sizes multiples of 8, alignments up to 8): a bump allocator that
+/// reclaims a block by moving `next` back to its start cannot give back padding that an earlier
+/// block's alignment inserted, so with padding the exact reclaim check would not hold.
+pub struct LifoLoad {
+    state: Mutex<RefCell<LifoState>>,
+    ticks: AtomicU32,
+    /// Ticks that kept a block; written by the handler only.
+    kept: AtomicU32,
+}
+
+struct LifoState {
+    rng: XorShift32,
+    next_tag: u32,
+    counts: LifoCounts,
+}
+
+/// What the lock-free handler did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LifoCounts {
+    /// Successful allocations in interrupt context.
+    pub allocs: u32,
+    /// Allocations that returned null.
+    pub nulls: u32,
+    /// Blocks whose pattern was wrong (must stay 0).
+    pub corruptions: u32,
+    /// Ticks whose newest-first frees did not bring `used()` back (must stay 0).
+    pub unreclaimed: u32,
+}
+
+impl LifoLoad {
+    /// An idle load whose random choices start from `seed`.
+    pub const fn new(seed: u32) -> Self {
+        LifoLoad {
+            state: Mutex::new(RefCell::new(LifoState {
+                rng: XorShift32::new(seed),
+                next_tag: 0x8000_0000,
+                counts: LifoCounts { allocs: 0, nulls: 0, corruptions: 0, unreclaimed: 0 },
+            })),
+            ticks: AtomicU32::new(0),
+            kept: AtomicU32::new(0),
+        }
+    }
+
+    /// One tick of the handler's work on `alloc`, whose bytes in use `used` reports.
+    pub fn tick<A: GlobalAlloc>(&self, alloc: &A, used: impl Fn() -> usize) {
+        let tick = self.ticks.load(Ordering::Relaxed).wrapping_add(1);
+        self.ticks.store(tick, Ordering::Relaxed);
+        let keep_last = tick.is_multiple_of(256);
+        interrupt::free(|cs| {
+            let Ok(mut state) = self.state.borrow(cs).try_borrow_mut() else { return };
+            let before = used();
+            let mut blocks: [Option<Block>; 3] = [None; 3];
+            let n = state.rng.between(1, 3) as usize;
+            for slot in blocks.iter_mut().take(n) {
+                // Sizes are multiples of 8 and alignments at most 8, so no block is preceded
+                // by padding: freeing newest first must then reclaim everything exactly.
+                let align = state.rng.pick(&[1, 2, 4, 8]);
+                let size = 8 * state.rng.between(1, 8) as usize;
+                let Ok(layout) = Layout::from_size_align(size, align) else { continue };
+                // SAFETY: non-zero size.
+                let Some(ptr) = NonNull::new(unsafe { alloc.alloc(layout) }) else {
+                    state.counts.nulls += 1;
+                    continue;
+                };
+                state.next_tag = state.next_tag.wrapping_add(1);
+                // SAFETY: allocated for `size` bytes.
+                unsafe { pattern::fill(ptr, size, state.next_tag) };
+                state.counts.allocs += 1;
+                *slot = Some(Block { ptr, layout, tag: state.next_tag });
+            }
+            let mut kept = false;
+            for block in blocks.iter().rev().flatten() {
+                // SAFETY: allocated for its size and filled with its pattern.
+                if unsafe { pattern::check(block.ptr, block.layout.size(), block.tag) }.is_err() {
+                    state.counts.corruptions += 1;
+                }
+                if keep_last && !kept {
+                    kept = true; // leaked on purpose: the newest block stays allocated
+                    continue;
+                }
+                // SAFETY: allocated by `alloc` with `block.layout`, freed once.
+                unsafe { alloc.dealloc(block.ptr.as_ptr(), block.layout) };
+            }
+            if kept {
+                self.kept.store(self.kept.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            } else if used() != before {
+                state.counts.unreclaimed += 1;
+            }
+        });
+    }
+
+    /// Handler entries so far.
+    pub fn ticks(&self) -> u32 {
+        self.ticks.load(Ordering::Relaxed)
+    }
+
+    /// Ticks that kept a block on purpose.
+    pub fn kept(&self) -> u32 {
+        self.kept.load(Ordering::Relaxed)
+    }
+
+    /// What the handler did so far.
+    pub fn counts(&self) -> LifoCounts {
+        interrupt::free(|cs| self.state.borrow(cs).borrow().counts)
+    }
+}
+
+/// Runs `main`'s side of the lock-free bump test: stacks of up to four blocks allocated,
+/// checked and freed newest first through `alloc`, while SysTick runs `load`. Whenever no tick
+/// kept a block in between, `used()` must be back where it was.
+///
+/// # Errors
+///
+/// [`Failed`] on corruption, a missed reclaim, a dirty `validate`, or too few interrupt-context
+/// allocations (all printed).
+pub fn run_lifo<A: GlobalAlloc>(
+    alloc: &A,
+    used: impl Fn() -> usize,
+    validate: impl Fn() -> Result<(), bareheap::Corruption>,
+    load: &LifoLoad,
+    syst: &mut SYST,
+    reload: u32,
+    cfg: Config,
+) -> Outcome {
+    let mut rng = XorShift32::new(cfg.seed);
+    let mut main = MainCounts::default();
+    let (mut corrupt, mut unreclaimed, mut next_tag) = (0u32, 0u32, 1u32);
+    start_systick(syst, reload);
+    while main.ops < cfg.max_main_ops
+        && (main.ops < cfg.min_main_ops || load.counts().allocs < cfg.isr_allocs)
+    {
+        main.ops += 1;
+        let (ticks, kept, before) = (load.ticks(), load.kept(), used());
+        let mut blocks: [Option<Block>; 4] = [None; 4];
+        let n = rng.between(1, 4) as usize;
+        for slot in blocks.iter_mut().take(n) {
+            // As in the handler: no padding, so the reclaim can be checked exactly.
+            let align = rng.pick(&[1, 2, 4, 8]);
+            let size = 8 * rng.between(1, 16) as usize;
+            let Ok(layout) = Layout::from_size_align(size, align) else { continue };
+            // SAFETY: non-zero size.
+            let Some(ptr) = NonNull::new(unsafe { alloc.alloc(layout) }) else {
+                main.nulls += 1;
+                continue;
+            };
+            next_tag = next_tag.wrapping_add(1) & 0x7FFF_FFFF;
+            // SAFETY: allocated for `size` bytes.
+            unsafe { pattern::fill(ptr, size, next_tag) };
+            main.allocs += 1;
+            *slot = Some(Block { ptr, layout, tag: next_tag });
+        }
+        for block in blocks.iter().rev().flatten() {
+            // SAFETY: allocated for its size and filled with its pattern.
+            if unsafe { pattern::check(block.ptr, block.layout.size(), block.tag) }.is_err() {
+                corrupt += 1;
+            }
+            // SAFETY: allocated by `alloc` with `block.layout`, freed once.
+            unsafe { alloc.dealloc(block.ptr.as_ptr(), block.layout) };
+            main.frees += 1;
+        }
+        // `used()` before `kept()`: a keeping tick between the two reads is then seen.
+        let after = used();
+        if load.kept() == kept && after != before {
+            unreclaimed += 1;
+        }
+        if load.ticks() != ticks {
+            main.interrupted += 1;
+        }
+        if main.ops.is_multiple_of(1024) {
+            main.validations += 1;
+            let result = validate();
+            ensure!(result.is_ok(), "validate(): {:?}", result);
+        }
+    }
+    stop_systick(syst);
+    let isr = load.counts();
+    hprintln!(
+        "    SysTick: {} interrupts; in interrupt context {} allocations (all freed newest \
+         first except {} kept on purpose), {} null",
+        load.ticks(),
+        isr.allocs,
+        load.kept(),
+        isr.nulls
+    );
+    hprintln!(
+        "    main: {} rounds: {} allocations, {} frees, {} null; {} rounds interrupted by \
+         SysTick; {} validations; {} bytes in use at the end",
+        main.ops,
+        main.allocs,
+        main.frees,
+        main.nulls,
+        main.interrupted,
+        main.validations,
+        used()
+    );
+    hprintln!(
+        "    corrupted blocks: {} in interrupt context, {} in main; missed reclaims: {} in \
+         interrupt context, {} in main",
+        isr.corruptions,
+        corrupt,
+        isr.unreclaimed,
+        unreclaimed
+    );
+    ensure!(isr.corruptions == 0 && corrupt == 0, "blocks were corrupted");
+    ensure!(isr.unreclaimed == 0 && unreclaimed == 0, "newest-first frees were not reclaimed");
+    ensure!(
+        isr.allocs >= cfg.isr_allocs_required,
+        "only {} interrupt-context allocations (at least {} required)",
+        isr.allocs,
+        cfg.isr_allocs_required
+    );
+    ensure!(main.interrupted > 0, "main was never interrupted");
+    let result = validate();
+    ensure!(result.is_ok(), "validate(): {:?}", result);
+    Ok(())
 }

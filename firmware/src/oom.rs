@@ -93,7 +93,7 @@ fn fill_until_null<H: UnderTest + Send>(
             return Ok(n);
         };
         ensure!(g.arena.holds(ptr, layout.size()), "block {:p} outside the arena", ptr);
-        ensure!(ptr.as_ptr().addr() % layout.align() == 0, "block {:p} misaligned", ptr);
+        ensure!(ptr.as_ptr().addr().is_multiple_of(layout.align()), "block {:p} misaligned", ptr);
         // SAFETY: the allocator returned `ptr` for `layout`.
         unsafe { pattern::fill(ptr, layout.size(), (first + n) as u32) };
         *slot = Some(ptr);

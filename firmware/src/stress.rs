@@ -228,10 +228,10 @@ impl<H: UnderTest> Run<'_, H> {
                 nulls_in_a_row = 0;
                 self.drain()?;
             }
-            if op % self.cfg.validate_every == 0 {
+            if op.is_multiple_of(self.cfg.validate_every) {
                 self.validate()?;
             }
-            if op % self.cfg.sweep_every == 0 {
+            if op.is_multiple_of(self.cfg.sweep_every) {
                 self.sweep()?;
             }
         }
@@ -408,7 +408,7 @@ impl<H: UnderTest> Run<'_, H> {
 
     fn check_placement(&self, what: &str, ptr: NonNull<u8>, layout: Layout) -> Outcome {
         ensure!(
-            ptr.as_ptr().addr() % layout.align() == 0,
+            ptr.as_ptr().addr().is_multiple_of(layout.align()),
             "op {} ({}): {:p} is not aligned to {}",
             self.op,
             what,

@@ -19,6 +19,7 @@ static HEAP: Locked<CriticalSection, FirstFit> = Locked::new(FirstFit::new());
 fn main() -> ! {
     let region = HEAP_MEMORY.take().expect("taken once");
     HEAP.claim(region).expect("claim");
+    #[allow(clippy::vec_init_then_push)] // the book's program, as written there
     let mut v = Vec::new();
     v.push(42);
     v.push(83);

@@ -18,7 +18,7 @@ static LOAD: IsrLoad = IsrLoad::new(0x1575_0001);
 
 /// SysTick period in core clock cycles: a few thousand, so the handler runs thousands of times
 /// while `main` works.
-const RELOAD: u32 = 4_000 - 1;
+const RELOAD: u32 = 2_000 - 1;
 
 #[exception]
 fn SysTick() {
