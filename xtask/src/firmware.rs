@@ -50,7 +50,8 @@ pub const LM3S6965EVB: Board = Board {
 };
 
 /// Programs that must fail, and the exit status they must fail with.
-const MUST_FAIL: &[(&str, i32)] = &[("verdict_panic", 1), ("verdict_hardfault", 2)];
+const MUST_FAIL: &[(&str, i32)] =
+    &[("verdict_panic", 1), ("verdict_hardfault", 2), ("verdict_overlap", 1)];
 
 /// What the demo must print.
 const DEMO_EXPECTS: &str = "[42, 83]";

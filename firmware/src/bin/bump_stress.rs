@@ -6,7 +6,7 @@ use bareheap::{Bump, HeapMemory};
 use cortex_m_rt::entry;
 use firmware::stress;
 
-static MEMORY: HeapMemory<{ 40 * 1024 }> = HeapMemory::new();
+static MEMORY: HeapMemory<{ 16 * 1024 }> = HeapMemory::new();
 
 #[entry]
 fn main() -> ! {
