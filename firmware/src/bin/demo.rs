@@ -10,6 +10,7 @@ extern crate alloc;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
+use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
@@ -111,9 +112,10 @@ fn main() -> ! {
     hprintln!("\nBTreeMap      word counts of {:?}", text);
     hprintln!("              {:?}", words);
 
-    let mut sensors: Vec<Box<dyn Sensor>> = Vec::new();
-    sensors.push(Box::new(Thermometer { millidegrees: 21_500 }));
-    sensors.push(Box::new(PulseCounter { label: String::from("flow meter"), pulses: 0 }));
+    let mut sensors: Vec<Box<dyn Sensor>> = vec![
+        Box::new(Thermometer { millidegrees: 21_500 }),
+        Box::new(PulseCounter { label: String::from("flow meter"), pulses: 0 }),
+    ];
     hprintln!("\nBox<dyn Sensor>, two readings each:");
     for sensor in sensors.iter_mut() {
         let (first, second) = (sensor.read(), sensor.read());
