@@ -24,7 +24,7 @@ use std::hint::black_box;
 use std::mem::MaybeUninit;
 use std::time::Instant;
 
-use bareheap::{Bump, Claim, Counted, Heap, Locked, Region, Spin};
+use bareheap::{Bump, Claim, Counted, FirstFit, Heap, Locked, Region, Spin};
 
 const OPS: usize = 4096;
 const ARENA: usize = 1 << 20;
@@ -128,6 +128,16 @@ const ROWS: &[Row] = &[
         name: "counted-bump",
         lifo: true,
         run: |n, lifo| rounds_on(Counted::new(Bump::new()), n, lifo, |b| reset_bump(b.heap_mut())),
+    },
+    Row {
+        name: "first-fit",
+        lifo: false,
+        run: |n, lifo| rounds_on(FirstFit::new(), n, lifo, |_| ()),
+    },
+    Row {
+        name: "counted-first-fit",
+        lifo: false,
+        run: |n, lifo| rounds_on(Counted::new(FirstFit::new()), n, lifo, |_| ()),
     },
 ];
 

@@ -34,27 +34,30 @@ use crate::{Region, RegionError};
 ///
 /// # Examples
 ///
-/// A heap that gets its memory the first time it needs it:
+/// A heap that starts small and takes a reserve region the first time it runs out:
 ///
 /// ```
 /// use core::alloc::{GlobalAlloc, Layout};
-/// use bareheap::{Bump, Claim, HeapMemory, Locked, OnOom, Spin};
+/// use bareheap::{Claim, FirstFit, HeapMemory, Locked, OnOom, Spin};
 ///
-/// static MEMORY: HeapMemory<4096> = HeapMemory::new();
+/// static MEMORY: HeapMemory<256> = HeapMemory::new();
+/// static RESERVE: HeapMemory<4096> = HeapMemory::new();
 ///
-/// fn claim_memory(heap: &mut Bump, _failed: Layout) -> bool {
-///     match MEMORY.take() {
+/// fn add_reserve(heap: &mut FirstFit, _failed: Layout) -> bool {
+///     match RESERVE.take() {
 ///         Some(region) => heap.claim(region).is_ok(),
-///         None => false, // already given: let the allocation fail
+///         None => false, // the reserve is spent: let the allocation fail
 ///     }
 /// }
 ///
-/// static HEAP: Locked<Spin, OnOom<Bump>> = Locked::new(OnOom::new(Bump::new(), claim_memory));
+/// static HEAP: Locked<Spin, OnOom<FirstFit>> =
+///     Locked::new(OnOom::new(FirstFit::new(), add_reserve));
 ///
-/// let layout = Layout::new::<[u8; 1024]>();
+/// HEAP.claim(MEMORY.take().unwrap()).unwrap();
+/// let big = Layout::new::<[u8; 1024]>();
 /// // SAFETY: non-zero size.
-/// let p = unsafe { HEAP.alloc(layout) };
-/// assert!(!p.is_null(), "the hook claimed MEMORY, the retry succeeded");
+/// let p = unsafe { HEAP.alloc(big) };
+/// assert!(!p.is_null(), "the hook added the reserve, the retry succeeded");
 /// // SAFETY: as above.
 /// let q = unsafe { HEAP.alloc(Layout::new::<[u8; 8192]>()) };
 /// assert!(q.is_null(), "the hook had nothing more to give");

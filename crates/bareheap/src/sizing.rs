@@ -5,32 +5,37 @@ use core::alloc::Layout;
 use crate::Bump;
 
 impl Bump {
+    /// The least region length [`claim`](crate::Claim::claim) accepts: one byte.
+    pub const MIN_REGION_SIZE: usize = 1;
+
     /// Bytes each allocation costs besides its payload and alignment padding: none. A promise
     /// users may size heaps against.
     pub const fn overhead_per_allocation() -> usize {
         0
     }
 
-    /// The least region length [`claim`](crate::Claim::claim) accepts: one byte.
+    /// [`Self::MIN_REGION_SIZE`] as a function.
     pub const fn min_region_size() -> usize {
-        1
+        Self::MIN_REGION_SIZE
     }
 
     /// A region length that guarantees that one allocation of `layout` succeeds on a fresh
     /// bump heap with that region, at any base address: the size (at least 1, as zero-size
-    /// blocks take a byte) plus `align - 1` bytes of worst-case padding. Never `None` for a
-    /// valid `Layout`; the `Option` matches the other heaps' `region_size_for`.
+    /// blocks take a byte) plus `align - 1` bytes of worst-case padding. A promise, like
+    /// [`FirstFit::region_size_for`](crate::FirstFit::region_size_for).
     ///
     /// ```
     /// use core::alloc::Layout;
     /// use bareheap::Bump;
     ///
     /// let layout = Layout::from_size_align(100, 16).unwrap();
-    /// assert_eq!(Bump::region_size_for(layout), Some(115));
+    /// assert_eq!(Bump::region_size_for(layout), 115);
     /// ```
-    pub const fn region_size_for(layout: Layout) -> Option<usize> {
+    pub const fn region_size_for(layout: Layout) -> usize {
         let size = if layout.size() == 0 { 1 } else { layout.size() };
-        size.checked_add(layout.align() - 1)
+        // A `Layout`'s size rounded up to its alignment fits in `isize`, so this never
+        // saturates; saturating keeps that an argument rather than a panic path.
+        size.saturating_add(layout.align() - 1)
     }
 }
 
@@ -47,7 +52,7 @@ mod tests {
     fn bump_region_size_for_is_enough_at_every_base_offset() {
         for (size, align) in [(1, 2), (2, 1), (100, 16), (3, 64), (64, 64), (1000, 256)] {
             let layout = Layout::from_size_align(size, align).unwrap();
-            let len = Bump::region_size_for(layout).unwrap();
+            let len = Bump::region_size_for(layout);
             let mut tight = false;
             for offset in 0..align {
                 let mut whole = region(len + align);

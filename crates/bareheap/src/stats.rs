@@ -67,7 +67,7 @@ use core::ptr::NonNull;
 
 use crate::heap::{Claim, Corruption, Heap};
 use crate::locked::{Locked, RawLock};
-use crate::{Bump, Region, RegionError};
+use crate::{Bump, FirstFit, Region, RegionError};
 
 /// Free-space queries a heap answers from its own metadata.
 ///
@@ -100,6 +100,19 @@ impl HeapStats for Bump {
     /// O(1).
     fn largest_free_block(&self) -> usize {
         self.remaining()
+    }
+}
+
+/// Free payload bytes of the free list (block sizes minus headers).
+impl HeapStats for FirstFit {
+    /// O(free blocks).
+    fn free_bytes(&self) -> usize {
+        FirstFit::free_bytes(self)
+    }
+
+    /// O(free blocks).
+    fn largest_free_block(&self) -> usize {
+        FirstFit::largest_free_block(self)
     }
 }
 

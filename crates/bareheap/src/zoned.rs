@@ -63,7 +63,7 @@ use core::ptr::NonNull;
 use crate::heap::{Claim, Corruption, Heap};
 use crate::locked::{HeapCell, Locked, RawLock};
 use crate::stats::{Counted, HeapStats};
-use crate::{Bump, Region, RegionError};
+use crate::{Bump, FirstFit, Region, RegionError};
 
 /// The name of a zone of a [`Zoned`] heap: its index, `0..N`.
 ///
@@ -100,6 +100,12 @@ pub unsafe trait EmptyHeap: Heap {
 // SAFETY: `Bump::new()` has a zero-length region: every allocation fails until `claim`.
 unsafe impl EmptyHeap for Bump {
     const EMPTY: Self = Bump::new();
+}
+
+// SAFETY: `FirstFit::new()` has no regions and an empty free list: every allocation fails
+// until `claim`.
+unsafe impl EmptyHeap for FirstFit {
+    const EMPTY: Self = FirstFit::new();
 }
 
 // SAFETY: `Counted` adds no memory; `H::EMPTY` has none (`H`'s guarantee).

@@ -233,3 +233,27 @@ fn handles_are_copies_of_the_same_allocator() {
     unsafe { h2.deallocate(p.cast(), l) };
     assert!(heap.with(|z| z.validate()).unwrap().is_ok());
 }
+
+#[test]
+fn first_fit_arena_backs_many_vecs_and_gets_everything_back() {
+    let arena = HeapCell::new(Counted::new(crate::FirstFit::new()));
+    arena.claim(region(16 * 1024)).unwrap();
+    let free0 = arena.with(|h| h.stats().free_bytes).unwrap();
+    {
+        let mut outer: Vec<Vec<u32, _>, _> = Vec::new_in(&arena);
+        for i in 0..40u32 {
+            let mut inner = Vec::new_in(&arena);
+            inner.extend(0..i);
+            outer.push(inner);
+            if i % 4 == 0 {
+                outer.swap_remove((i / 2) as usize);
+            }
+        }
+        for v in &outer {
+            assert!(v.iter().enumerate().all(|(i, &x)| x == i as u32));
+        }
+        assert!(arena.with(|h| h.validate()).unwrap().is_ok());
+    }
+    let s = arena.with(|h| h.stats()).unwrap();
+    assert_eq!((s.counters.blocks_in_use, s.free_bytes), (0, free0));
+}

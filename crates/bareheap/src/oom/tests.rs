@@ -166,3 +166,30 @@ fn cat_f4_hook_reentering_its_heap_cell_gets_none() {
     let got = CELL.with(|cell| cell.with(|h| h.allocate(Layout::new::<[u8; 32]>())));
     assert!(matches!(got, Some(Some(_))));
 }
+
+#[test]
+fn first_fit_hook_adds_regions_on_demand_until_the_supply_runs_out() {
+    let supply = Cell::new(3);
+    let mut heap =
+        Counted::new(OnOom::new(crate::FirstFit::new(), |h: &mut crate::FirstFit, l: Layout| {
+            if supply.get() == 0 {
+                return false;
+            }
+            supply.set(supply.get() - 1);
+            // Enough for the failed request and more, as a page allocator would give.
+            h.claim(region(l.size().max(1024) + 256)).is_ok()
+        }));
+    let l = layout(700);
+    let mut blocks = Vec::new();
+    while let Some(p) = heap.allocate(l) {
+        blocks.push(p);
+    }
+    assert_eq!(supply.get(), 0, "every region was used");
+    assert_eq!(blocks.len(), 3, "one 700-byte block per 1280-byte region");
+    assert_eq!(heap.counters().failures, 1);
+    for p in blocks {
+        // SAFETY: each block is live with `l`, freed once.
+        unsafe { heap.deallocate(p, l) };
+    }
+    assert!(heap.validate().is_ok());
+}

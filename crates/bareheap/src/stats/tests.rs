@@ -223,3 +223,58 @@ fn locked_stats_read_under_the_lock_and_refuse_reentry() {
     assert_eq!(REENTRANT.lock(|_| REENTRANT.stats()), Some(None));
     assert_eq!(REENTRANT.lock(|_| REENTRANT.reset_peak()), Some(false));
 }
+
+#[test]
+fn cat_e3_first_fit_free_all_restores_free_space_and_zeroes_the_counters() {
+    let mut heap = Counted::new(crate::FirstFit::new());
+    let usable = heap.claim(region(8192)).unwrap();
+    let initial = heap.stats();
+    assert_eq!(initial.free_bytes, initial.largest_free_block);
+    let mut rng = XorShift(42);
+    let mut live: Vec<(NonNull<u8>, Layout)> = Vec::new();
+    for _ in 0..1000 {
+        if rng.below(2) == 0 {
+            let l =
+                Layout::from_size_align(1 + rng.below(300) as usize, 1 << rng.below(6)).unwrap();
+            if let Some(p) = heap.allocate(l) {
+                live.push((p, l));
+            }
+        } else if !live.is_empty() {
+            let (p, l) = live.swap_remove(rng.below(live.len() as u32) as usize);
+            // SAFETY: `p` is live with `l`, removed from the list so freed once.
+            unsafe { heap.deallocate(p, l) };
+        }
+        assert!(heap.stats().free_bytes <= usable);
+    }
+    for (p, l) in live.drain(..) {
+        // SAFETY: as above.
+        unsafe { heap.deallocate(p, l) };
+    }
+    let s = heap.stats();
+    assert_eq!((s.counters.bytes_in_use, s.counters.blocks_in_use), (0, 0));
+    assert_eq!((s.free_bytes, s.largest_free_block), (initial.free_bytes, initial.free_bytes));
+    assert!(s.counters.peak_bytes > 0 && s.counters.allocations == s.counters.deallocations);
+    assert!(heap.validate().is_ok());
+}
+
+#[test]
+fn first_fit_fragmentation_reflects_the_holes() {
+    let mut heap = Counted::new(crate::FirstFit::new());
+    heap.claim(region(4096)).unwrap();
+    let l = layout(256);
+    let mut blocks = Vec::new();
+    while let Some(p) = heap.allocate(l) {
+        blocks.push(p);
+    }
+    assert!(blocks.len() >= 14, "{}", blocks.len());
+    assert_eq!(heap.stats().fragmentation_permille(), 0, "nothing (or one remnant) free");
+    for &p in blocks.iter().step_by(2) {
+        // SAFETY: every other block, each live with `l`, freed once.
+        unsafe { heap.deallocate(p, l) };
+    }
+    // Many equal holes, none adjacent: the largest is one of them.
+    let s = heap.stats();
+    let holes = blocks.len().div_ceil(2);
+    assert!(s.largest_free_block >= 256 && s.largest_free_block < 2 * 256, "{s}");
+    assert!(s.fragmentation_permille() >= (1000 - 1000 / holes as u32) - 100, "{s}");
+}

@@ -282,3 +282,70 @@ fn random_operations_keep_blocks_in_their_zones() {
     }
     assert!(heap.validate().is_ok());
 }
+
+#[test]
+fn first_fit_zone_takes_adjacent_regions_later_and_merges_them() {
+    let [r0, r1, r2] = adjacent_regions::<3>(512);
+    let mut heap = Zoned::<crate::FirstFit, 2>::new();
+    heap.claim_in(A, r0).unwrap();
+    heap.claim_in(B, r2).unwrap();
+    let big = Layout::from_size_align(700, 8).unwrap();
+    assert!(heap.allocate_in(A, big).is_none(), "one region of 512 bytes");
+    heap.claim_in(A, r1).unwrap(); // adjacent to r0: merged by FirstFit, hull grows
+    let p = heap.allocate_in(A, big).unwrap();
+    assert_eq!(heap.zone_of(p), Some(A));
+    // SAFETY: `p` is live with `big`.
+    unsafe { heap.deallocate(p, big) };
+    assert!(heap.validate().is_ok());
+}
+
+#[test]
+fn random_operations_on_first_fit_zones_give_every_byte_back() {
+    let mut heap = Zoned::<Counted<crate::FirstFit>, 3>::with_order(&[C, A]);
+    for z in [A, B, C] {
+        heap.claim_in(z, region(4096)).unwrap();
+    }
+    let initial: Vec<usize> = [A, B, C].map(|z| heap.heap(z).unwrap().free_bytes()).to_vec();
+    let mut rng = XorShift(7);
+    let mut live: Vec<(NonNull<u8>, Layout, u8)> = Vec::new();
+    for step in 0..3000u32 {
+        let tag = step as u8;
+        if rng.below(2) == 0 {
+            let l =
+                Layout::from_size_align(1 + rng.below(200) as usize, 1 << rng.below(5)).unwrap();
+            let want = [None, Some(A), Some(B), Some(C)][rng.below(4) as usize];
+            let p = match want {
+                None => heap.allocate(l),
+                Some(z) => heap.allocate_in(z, l),
+            };
+            if let Some(p) = p {
+                let got = heap.zone_of(p).unwrap();
+                assert!(want.map_or(got != B, |z| z == got));
+                // SAFETY: a fresh block of `l.size()` bytes.
+                unsafe { p.as_ptr().write_bytes(tag, l.size()) };
+                live.push((p, l, tag));
+            }
+        } else if !live.is_empty() {
+            let (p, l, tag) = live.swap_remove(rng.below(live.len() as u32) as usize);
+            // SAFETY: `p` is live with `l` and filled with `tag`; it is grown (which keeps
+            // `l.size()` bytes) and then freed once with its current layout.
+            unsafe {
+                let old_size = l.size();
+                let bigger = Layout::from_size_align(old_size + 16, l.align()).unwrap();
+                let (p, l) = heap.grow(p, l, bigger.size()).map_or((p, l), |q| (q, bigger));
+                assert!((0..old_size).all(|i| p.as_ptr().add(i).read() == tag));
+                heap.deallocate(p, l);
+            }
+        }
+    }
+    for (p, l, _) in live {
+        // SAFETY: as above.
+        unsafe { heap.deallocate(p, l) };
+    }
+    assert!(heap.validate().is_ok());
+    for (z, free) in [A, B, C].into_iter().zip(initial) {
+        let zone = heap.heap(z).unwrap();
+        assert_eq!(zone.free_bytes(), free, "zone {z:?} got every byte back");
+        assert_eq!(zone.counters().blocks_in_use, 0);
+    }
+}
