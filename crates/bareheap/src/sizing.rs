@@ -54,21 +54,20 @@ mod tests {
             let layout = Layout::from_size_align(size, align).unwrap();
             let len = Bump::region_size_for(layout);
             let mut tight = false;
+            // One buffer for all offsets, so the sweep meets every residue modulo `align`.
+            let buf = region(len + align).base();
             for offset in 0..align {
-                let mut whole = region(len + align);
-                if offset > 0 {
-                    whole.split_off_front(offset).unwrap();
-                }
-                let base = whole.base();
-                // SAFETY: a sub-range of the leaked buffer that `whole` owns.
-                let r = unsafe { Region::new(base.as_ptr(), len) }.unwrap();
+                let base = buf.as_ptr().wrapping_add(offset);
+                // SAFETY: `[base, base + len)` lies in the leaked buffer, which nothing else
+                // uses; the heaps below only compute addresses in it.
+                let r = unsafe { Region::new(base, len) }.unwrap();
                 let mut bump = Bump::new();
                 bump.claim(r).unwrap();
                 assert!(bump.allocate(layout).is_some(), "{layout:?} at offset {offset}");
                 // One byte less fails where the padding is worst (base one past alignment).
                 let mut short = Bump::new();
                 // SAFETY: as above, one byte shorter.
-                short.claim(unsafe { Region::new(base.as_ptr(), len - 1) }.unwrap()).unwrap();
+                short.claim(unsafe { Region::new(base, len - 1) }.unwrap()).unwrap();
                 tight |= short.allocate(layout).is_none();
             }
             assert!(tight, "{layout:?}: region_size_for is not tight");
