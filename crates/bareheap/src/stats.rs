@@ -189,9 +189,10 @@ impl fmt::Display for Stats {
         let c = &self.counters;
         let frag = self.fragmentation_permille();
         let (sep, lead) = if f.alternate() { ("\n", "  ") } else { ("; ", "") };
+        let plural = if c.blocks_in_use == 1 { "" } else { "s" };
         write!(
             f,
-            "{lead}in use: {} B in {} blocks (peak {} B){sep}",
+            "{lead}in use: {} B in {} block{plural} (peak {} B){sep}",
             c.bytes_in_use, c.blocks_in_use, c.peak_bytes
         )?;
         write!(
@@ -204,7 +205,7 @@ impl fmt::Display for Stats {
         )?;
         write!(
             f,
-            "{lead}operations: {} allocations, {} deallocations, {} reallocations, {} failures",
+            "{lead}operations: {} allocated, {} freed, {} reallocated, {} failed",
             c.allocations, c.deallocations, c.reallocations, c.failures
         )
     }

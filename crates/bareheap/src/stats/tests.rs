@@ -193,13 +193,14 @@ fn display_prints_every_figure() {
     assert_eq!(
         format!("{stats}"),
         "in use: 1234 B in 5 blocks (peak 2048 B); free: 1000 B, largest block 750 B, \
-         fragmentation 25.0 %; operations: 10 allocations, 5 deallocations, 2 reallocations, \
-         1 failures"
+         fragmentation 25.0 %; operations: 10 allocated, 5 freed, 2 reallocated, 1 failed"
     );
     let text = format!("{stats:#}");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3);
     assert!(lines.iter().all(|l| l.starts_with("  ")));
+    let one = Stats { counters: Counters { blocks_in_use: 1, ..stats.counters }, ..stats };
+    assert!(format!("{one}").contains(" in 1 block (peak"));
 }
 
 #[test]
