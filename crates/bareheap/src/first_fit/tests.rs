@@ -373,7 +373,10 @@ fn cat_a3_region_at_top_of_address_space_is_refused_without_access() {
     // The worst base below the top of the address space, with one byte less than the minimum.
     let worst = ((usize::MAX - 256) & !(GRANULE - 1)) + HEADER + 1;
     let min = FirstFit::MIN_REGION_SIZE;
-    for (addr, len) in [(usize::MAX - 40, 40), (worst, min - 1), (usize::MAX - 1, 1), (16, 8)] {
+    // Below one minimal block plus the end record: refused at any base.
+    let below = MIN_BLOCK + RECORD - 1;
+    for (addr, len) in [(usize::MAX - below, below), (worst, min - 1), (usize::MAX - 1, 1), (16, 8)]
+    {
         // SAFETY: the region is refused before any byte is accessed (checked below).
         let region = unsafe { Region::new(ptr::without_provenance_mut(addr), len) }.unwrap();
         let mut heap = FirstFit::new();
@@ -996,9 +999,9 @@ fn cat_d5_grow_at_region_end_never_passes_the_end_record() {
 fn shrink_in_place_frees_the_tail_and_merges_it() {
     let arena = Arena::new(4096);
     let mut heap = heap_on(&arena);
-    let big = layout(1024, 16);
+    let big = layout(1024, GRANULE);
     let p = heap.allocate(big).unwrap();
-    let below = heap.allocate(layout(16, 16)).unwrap();
+    let below = heap.allocate(layout(16, GRANULE)).unwrap();
     fill_block(p, 1024, 1);
     let before = heap.free_bytes();
     // SAFETY: `p` is live with `big`.
@@ -1011,14 +1014,14 @@ fn shrink_in_place_frees_the_tail_and_merges_it() {
     assert_eq!(heap.free_bytes(), before + freed - HEADER);
     // Shrink again: this tail merges with the free tail behind it.
     // SAFETY: `s` is live with size 100.
-    let s2 = unsafe { heap.shrink(s, layout(100, 16), 10) }.unwrap();
+    let s2 = unsafe { heap.shrink(s, layout(100, GRANULE), 10) }.unwrap();
     assert_eq!(s2, p);
     assert_eq!(free_blocks(&heap).len(), 2);
     heap.validate().unwrap();
     // SAFETY: live blocks, freed once.
     unsafe {
-        heap.deallocate(s2, layout(10, 16));
-        heap.deallocate(below, layout(16, 16));
+        heap.deallocate(s2, layout(10, GRANULE));
+        heap.deallocate(below, layout(16, GRANULE));
     }
     assert_pristine(&heap);
 }
