@@ -157,12 +157,13 @@ pub fn run<A: Allocator>() -> ! {
         fail(A::NAME, OPS, "the allocator's own validation failed");
     }
     hprintln!(
-        "ok {} alloc={} free={} realloc={} stopped_at_oom={}",
+        "ok {} alloc={} free={} realloc={} stopped_at_oom={} calibration={}",
         A::NAME,
         counts.alloc,
         counts.free,
         counts.realloc,
-        stopped_at_oom
+        stopped_at_oom,
+        marker::CALIBRATION_INSNS
     );
     exit(true)
 }

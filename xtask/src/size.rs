@@ -1,0 +1,768 @@
+//! The Cortex-M3 side of the benchmarks: code size and static RAM per allocator (`cargo xtask
+//! size`), and exact instruction counts per `alloc`/`free`/`realloc` in QEMU (the target part of
+//! `cargo xtask bench`).
+//!
+//! The firmware is `bench/cortex-m/` (its own workspace): one binary per allocator in
+//! `src/bin/`, all running the same seeded sequence, plus `baseline` (a trivial bump allocator)
+//! whose sizes are subtracted. Instructions are counted by the QEMU TCG plugin in
+//! `bench/qemu-plugin/insn_count.c` between marker stores the firmware makes around each call.
+//! Every binary runs twice; the two runs must produce identical counts.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use object::{Object, ObjectSection, ObjectSymbol};
+
+use crate::report::Report;
+use crate::setup::root;
+
+const TARGET: &str = "thumbv7m-none-eabi";
+const FIRMWARE_DIR: &str = "bench/cortex-m";
+const PLUGIN_SOURCE: &str = "bench/qemu-plugin/insn_count.c";
+const RESULTS_DIR: &str = "bench/results";
+const BASELINE: &str = "baseline";
+/// Cargo profiles of `bench/cortex-m/Cargo.toml` and the opt-level each stands for.
+const PROFILES: [(&str, &str); 2] = [("opt-s", "s"), ("opt-3", "3")];
+/// How long one QEMU run may take (a run takes well under a second).
+const QEMU_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Marker kinds of `bench/cortex-m/src/marker.rs` (the plugin's kind numbers).
+const KIND_ALLOC: u32 = 1;
+const KIND_FREE: u32 = 2;
+const KIND_REALLOC: u32 = 3;
+const KIND_EMPTY: u32 = 4;
+const KIND_CALIBRATION: u32 = 5;
+const OPS: [(u32, &str); 3] =
+    [(KIND_ALLOC, "alloc"), (KIND_FREE, "free"), (KIND_REALLOC, "realloc")];
+
+/// `cargo xtask size`: builds the firmware at both opt-levels and prints code size and static
+/// RAM of every allocator over the bump-only baseline.
+pub fn size(report: &mut Report) {
+    if !ensure_target(report) || !build_firmware(report, &PROFILES) {
+        return;
+    }
+    let Some(sizes) = measure_sizes(report, &PROFILES) else { return };
+    println!("\n{}", size_table(&sizes));
+    let csv = results_dir().join("cortex-m3-size.csv");
+    write_file(report, &csv, &size_csv(&sizes));
+}
+
+/// The target part of `cargo xtask bench`: sizes plus instruction counts, written to
+/// `bench/results/cortex-m3.{md,csv}` and `cortex-m3-size.csv`. `--quick` builds and runs
+/// opt-level "s" only (most of the time is the build) and writes no files.
+pub fn bench_target(report: &mut Report, quick: bool) {
+    let profiles = if quick { &PROFILES[..1] } else { &PROFILES[..] };
+    let start = Instant::now();
+    if !ensure_target(report) {
+        return;
+    }
+    let Some(qemu) = ensure_qemu(report) else { return };
+    let Some(plugin) = build_plugin(report) else { return };
+    if !build_firmware(report, profiles) {
+        return;
+    }
+    let Some(sizes) = measure_sizes(report, profiles) else { return };
+
+    let mut runs = Vec::new();
+    for &(profile, level) in profiles {
+        for bin in binaries() {
+            if bin != BASELINE {
+                runs.push(count_instructions(report, &qemu, &plugin, profile, level, &bin));
+            }
+        }
+    }
+
+    let counts = count_tables(&runs);
+    println!("\n{counts}\n{}", size_table(&sizes));
+    if quick {
+        println!("--quick: opt-level s only; bench/results/cortex-m3.* not written");
+        return;
+    }
+    let md = markdown(&counts, &sizes, &runs, start.elapsed());
+    let dir = results_dir();
+    write_file(report, &dir.join("cortex-m3.md"), &md);
+    write_file(report, &dir.join("cortex-m3.csv"), &counts_csv(&runs));
+    write_file(report, &dir.join("cortex-m3-size.csv"), &size_csv(&sizes));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools
+
+/// Installs the Cortex-M3 target through rustup when it is missing.
+fn ensure_target(report: &mut Report) -> bool {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET));
+    match installed {
+        Ok(true) => true,
+        Ok(false) => {
+            let mut cmd = Command::new("rustup");
+            cmd.args(["target", "add", TARGET]);
+            report.run(&format!("rustup target add {TARGET}"), cmd)
+        }
+        Err(e) => {
+            report.skip(
+                "cortex-m3 benchmarks",
+                &format!("rustup not found ({e}); add {TARGET} by hand"),
+            );
+            false
+        }
+    }
+}
+
+/// Finds `qemu-system-arm`, installing it with apt-get when running as root.
+fn ensure_qemu(report: &mut Report) -> Option<String> {
+    let qemu = "qemu-system-arm".to_owned();
+    if version_line(&qemu, "--version").is_some() {
+        return Some(qemu);
+    }
+    if !is_root() {
+        report.skip(
+            "cortex-m3 instruction counts",
+            "qemu-system-arm is missing and installing it needs root (apt-get install qemu-system-arm)",
+        );
+        return None;
+    }
+    let mut update = Command::new("apt-get");
+    update.arg("update");
+    report.run("apt-get update", update);
+    let mut install = Command::new("apt-get");
+    install.args(["install", "-y", "--no-install-recommends", "qemu-system-arm"]);
+    install.env("DEBIAN_FRONTEND", "noninteractive");
+    report.run("apt-get install qemu-system-arm", install).then_some(qemu)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// The first line `tool flag` prints, if the tool runs.
+fn version_line(tool: &str, flag: &str) -> Option<String> {
+    let out = Command::new(tool).arg(flag).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    out.status.success().then(|| text.lines().next().unwrap_or("").trim().to_owned())
+}
+
+/// Compiles the QEMU plugin with the host C compiler.
+fn build_plugin(report: &mut Report) -> Option<PathBuf> {
+    let out_dir = root().join("target/insn_count");
+    if let Err(e) = std::fs::create_dir_all(&out_dir) {
+        report.skip("insn_count plugin", &format!("cannot create {}: {e}", out_dir.display()));
+        return None;
+    }
+    let lib = out_dir.join("libinsn_count.so");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    let mut cmd = Command::new(&cc);
+    cmd.args([
+        "-shared",
+        "-fPIC",
+        "-O2",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-fvisibility=hidden",
+        "-o",
+    ])
+    .arg(&lib)
+    .arg(root().join(PLUGIN_SOURCE));
+    report.run("build insn_count QEMU plugin", cmd).then_some(lib)
+}
+
+/// Builds every firmware binary for each profile.
+fn build_firmware(report: &mut Report, profiles: &[(&str, &'static str)]) -> bool {
+    profiles.iter().all(|(profile, level)| {
+        let mut cmd = Command::new(crate::setup::cargo());
+        // Cargo reads `bench/cortex-m/.cargo/config.toml` (target, linker script) from the
+        // working directory.
+        cmd.args(["build", "--bins", "--profile", profile]).current_dir(firmware_dir());
+        report.run(&format!("build cortex-m3 bench firmware (opt-level {level})"), cmd)
+    })
+}
+
+fn firmware_dir() -> PathBuf {
+    root().join(FIRMWARE_DIR)
+}
+
+fn results_dir() -> PathBuf {
+    root().join(RESULTS_DIR)
+}
+
+fn elf_path(profile: &str, bin: &str) -> PathBuf {
+    firmware_dir().join("target").join(TARGET).join(profile).join(bin)
+}
+
+/// The firmware binaries (`src/bin/*.rs`): bareheap's first, then the peers, then the baseline.
+fn binaries() -> Vec<String> {
+    let mut bins: Vec<String> = std::fs::read_dir(firmware_dir().join("src/bin"))
+        .map(|dir| {
+            dir.filter_map(|e| {
+                let path = e.ok()?.path();
+                (path.extension()? == "rs")
+                    .then(|| path.file_stem()?.to_str().map(str::to_owned))?
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    bins.sort_by_key(|b| (b == BASELINE, !b.starts_with("bareheap"), b.clone()));
+    bins
+}
+
+fn write_file(report: &mut Report, path: &Path, text: &str) {
+    let start = Instant::now();
+    let ok = match std::fs::write(path, text) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("cannot write {}: {e}", path.display());
+            false
+        }
+    };
+    report.record(
+        &format!("write {}", path.strip_prefix(root()).unwrap_or(path).display()),
+        ok,
+        start,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Code size and static RAM
+
+/// Section sizes of one binary.
+#[derive(Clone, Copy, Default)]
+struct Sections {
+    text: u64,
+    rodata: u64,
+    data: u64,
+    bss: u64,
+}
+
+impl Sections {
+    fn code(self) -> u64 {
+        self.text + self.rodata
+    }
+    fn ram(self) -> u64 {
+        self.data + self.bss
+    }
+}
+
+/// Sizes per (opt-level, binary).
+type Sizes = BTreeMap<(&'static str, String), Sections>;
+
+fn read_sections(path: &Path) -> Result<Sections, String> {
+    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let elf = object::File::parse(&*data).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut s = Sections::default();
+    for section in elf.sections() {
+        let size = section.size();
+        match section.name().unwrap_or("") {
+            ".text" => s.text += size,
+            ".rodata" => s.rodata += size,
+            ".data" => s.data += size,
+            ".bss" => s.bss += size,
+            _ => {}
+        }
+    }
+    Ok(s)
+}
+
+fn measure_sizes(report: &mut Report, profiles: &[(&str, &'static str)]) -> Option<Sizes> {
+    let start = Instant::now();
+    let mut sizes = Sizes::new();
+    let mut ok = true;
+    for &(profile, level) in profiles {
+        for bin in binaries() {
+            match read_sections(&elf_path(profile, &bin)) {
+                Ok(s) => {
+                    sizes.insert((level, bin), s);
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ok = false;
+                }
+            }
+        }
+        ok &= sizes.contains_key(&(level, BASELINE.to_owned()));
+    }
+    report.record("cortex-m3 code size and static RAM", ok, start);
+    ok.then_some(sizes)
+}
+
+fn signed_delta(a: u64, b: u64) -> i64 {
+    i64::try_from(a).unwrap_or(i64::MAX) - i64::try_from(b).unwrap_or(i64::MAX)
+}
+
+fn size_table(sizes: &Sizes) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "Code size (.text+.rodata) and static RAM (.data+.bss) over the bump-only baseline, bytes\n\n\
+         | allocator | code, opt s | code, opt 3 | static RAM, opt s | static RAM, opt 3 |\n\
+         | --- | ---: | ---: | ---: | ---: |"
+    );
+    let cell = |bin: &str, level: &'static str, f: fn(Sections) -> u64| {
+        let base = sizes.get(&(level, BASELINE.to_owned()));
+        match (sizes.get(&(level, bin.to_owned())), base) {
+            (Some(&s), Some(&b)) => signed_delta(f(s), f(b)).to_string(),
+            _ => "–".to_owned(),
+        }
+    };
+    for bin in binaries() {
+        if bin == BASELINE {
+            continue;
+        }
+        let _ = writeln!(
+            t,
+            "| {bin} | {} | {} | {} | {} |",
+            cell(&bin, "s", Sections::code),
+            cell(&bin, "3", Sections::code),
+            cell(&bin, "s", Sections::ram),
+            cell(&bin, "3", Sections::ram),
+        );
+    }
+    let abs = |level: &'static str, f: fn(Sections) -> u64| {
+        sizes.get(&(level, BASELINE.to_owned())).map_or("–".to_owned(), |&b| f(b).to_string())
+    };
+    let _ = writeln!(
+        t,
+        "\nBaseline ({BASELINE}: harness + 20-line bump), absolute: code {} B (s) / {} B (3), \
+         static RAM {} B (s) / {} B (3).",
+        abs("s", Sections::code),
+        abs("3", Sections::code),
+        abs("s", Sections::ram),
+        abs("3", Sections::ram),
+    );
+    t
+}
+
+fn size_csv(sizes: &Sizes) -> String {
+    let mut csv = String::from(
+        "opt_level,allocator,text,rodata,data,bss,code_over_baseline,static_ram_over_baseline\n",
+    );
+    for ((level, bin), s) in sizes {
+        let base = sizes.get(&(*level, BASELINE.to_owned())).copied().unwrap_or_default();
+        let _ = writeln!(
+            csv,
+            "{level},{bin},{},{},{},{},{},{}",
+            s.text,
+            s.rodata,
+            s.data,
+            s.bss,
+            signed_delta(s.code(), base.code()),
+            signed_delta(s.ram(), base.ram())
+        );
+    }
+    csv
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instruction counts
+
+/// The outcome of running one binary at one opt-level (twice).
+struct Run {
+    level: &'static str,
+    bin: String,
+    /// Per-op instruction counts with the marker overhead subtracted, or why there are none.
+    result: Result<RunData, String>,
+}
+
+struct RunData {
+    /// Instructions of an empty measurement (subtracted from every count).
+    overhead: u64,
+    /// Counts per op kind, in sequence order.
+    ops: BTreeMap<u32, Vec<u64>>,
+    /// The firmware's summary line (`ok NAME alloc=.. ...`).
+    summary: String,
+    /// Instructions the whole run executed.
+    total: u64,
+}
+
+fn count_instructions(
+    report: &mut Report,
+    qemu: &str,
+    plugin: &Path,
+    profile: &str,
+    level: &'static str,
+    bin: &str,
+) -> Run {
+    let start = Instant::now();
+    let name = format!("cortex-m3 instruction counts: {bin} (opt-level {level})");
+    println!("\n==> {name}");
+    let result = run_twice(qemu, plugin, profile, bin);
+    match &result {
+        Ok(data) => println!("{} (two runs identical)", data.summary),
+        Err(e) => println!("{e}"),
+    }
+    report.record(&name, result.is_ok(), start);
+    Run { level, bin: bin.to_owned(), result }
+}
+
+fn run_twice(qemu: &str, plugin: &Path, profile: &str, bin: &str) -> Result<RunData, String> {
+    let elf = elf_path(profile, bin);
+    let marker = marker_address(&elf)?;
+    let out_dir = root().join("target/insn_count").join(profile);
+    std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let mut outputs = Vec::new();
+    let mut summary = String::new();
+    for i in 1..=2 {
+        let out = out_dir.join(format!("{bin}.run{i}.txt"));
+        summary = run_qemu(qemu, plugin, &elf, marker, &out)?;
+        outputs.push(std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?);
+    }
+    if outputs[0] != outputs[1] {
+        return Err("FAIL: the two runs counted different instructions (not repeatable)".to_owned());
+    }
+    parse_counts(&outputs[0], &summary)
+}
+
+/// The address of the marker words (`__bench_marker`, from memory.x).
+fn marker_address(elf: &Path) -> Result<u64, String> {
+    let data = std::fs::read(elf).map_err(|e| format!("{}: {e}", elf.display()))?;
+    let file = object::File::parse(&*data).map_err(|e| format!("{}: {e}", elf.display()))?;
+    file.symbols()
+        .find(|s| s.name() == Ok("__bench_marker"))
+        .map(|s| s.address())
+        .ok_or_else(|| format!("{}: no __bench_marker symbol", elf.display()))
+}
+
+/// Runs the firmware once under the plugin; returns its `ok ...` summary line.
+fn run_qemu(
+    qemu: &str,
+    plugin: &Path,
+    elf: &Path,
+    marker: u64,
+    out: &Path,
+) -> Result<String, String> {
+    let mut child = Command::new(qemu)
+        .args(["-cpu", "cortex-m3", "-machine", "lm3s6965evb", "-display", "none"])
+        .args(["-monitor", "none", "-serial", "null"])
+        .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
+        .arg(elf)
+        .arg("-plugin")
+        .arg(format!("{},marker={marker:#x},out={}", plugin.display(), out.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {qemu}: {e}"))?;
+    let deadline = Instant::now() + QEMU_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("FAIL: QEMU still running after {QEMU_TIMEOUT:?}; killed"));
+            }
+            Err(e) => return Err(format!("waiting for QEMU: {e}")),
+        }
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let Some(mut s) = child.stdout.take() {
+        let _ = s.read_to_string(&mut stdout);
+    }
+    if let Some(mut s) = child.stderr.take() {
+        let _ = s.read_to_string(&mut stderr);
+    }
+    let summary = stdout.lines().find(|l| l.starts_with("ok ")).map(str::to_owned);
+    match summary {
+        Some(line) if status.success() => Ok(line),
+        _ => {
+            Err(format!("FAIL: firmware exit {status}\n{}{}", stdout.trim_end(), stderr.trim_end()))
+        }
+    }
+}
+
+/// The `key=value` fields of the firmware's summary line.
+fn summary_field(summary: &str, key: &str) -> Option<u64> {
+    summary.split_whitespace().find_map(|f| f.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+}
+
+/// Parses the plugin's output and checks it against the calibration and the firmware summary.
+fn parse_counts(text: &str, summary: &str) -> Result<RunData, String> {
+    let mut raw: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+    let mut total = None;
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        match (fields.next(), fields.next()) {
+            (Some("total"), Some(n)) => total = n.parse().ok(),
+            (Some(kind), Some(n)) => {
+                let kind: u32 = kind.parse().map_err(|_| format!("plugin: {line}"))?;
+                let n: u64 = n.parse().map_err(|_| format!("plugin: {line}"))?;
+                raw.entry(kind).or_default().push(n);
+            }
+            _ => return Err(format!("plugin: {line}")),
+        }
+    }
+    let total = total.ok_or("plugin output has no total (QEMU did not exit cleanly)")?;
+
+    // The counting itself: every empty measurement costs the same, and the calibration loop
+    // costs exactly its known instruction count more.
+    let empty = raw.remove(&KIND_EMPTY).unwrap_or_default();
+    let calibration = raw.remove(&KIND_CALIBRATION).unwrap_or_default();
+    let expected = summary_field(summary, "calibration").ok_or("summary lacks calibration=")?;
+    let overhead = *empty.first().ok_or("no empty measurement")?;
+    if empty.iter().any(|&n| n != overhead) {
+        return Err(format!("FAIL: empty measurements differ: {empty:?}"));
+    }
+    if calibration.is_empty() || calibration.iter().any(|&n| n != overhead + expected) {
+        return Err(format!(
+            "FAIL: calibration loop counted {calibration:?}, expected {expected} + {overhead} each"
+        ));
+    }
+
+    let mut ops = BTreeMap::new();
+    for (kind, name) in OPS {
+        let counts = raw.remove(&kind).unwrap_or_default();
+        let reported =
+            summary_field(summary, name).ok_or_else(|| format!("summary lacks {name}="))?;
+        // A refused alloc/realloc (a bump allocator at the end of its arena) is measured but
+        // not counted by the firmware.
+        let measured = u64::try_from(counts.len()).unwrap_or(u64::MAX);
+        let stopped = summary.contains("stopped_at_oom=true");
+        if measured != reported && !(stopped && measured == reported + 1) {
+            return Err(format!("FAIL: {measured} {name} measurements, firmware made {reported}"));
+        }
+        let mut counts: Vec<u64> = counts.into_iter().map(|n| n.saturating_sub(overhead)).collect();
+        if stopped && measured == reported + 1 {
+            counts.pop();
+        }
+        ops.insert(kind, counts);
+    }
+    if let Some(kind) = raw.keys().next() {
+        return Err(format!("FAIL: unexpected measurement kind {kind}"));
+    }
+    Ok(RunData { overhead, ops, summary: summary.to_owned(), total })
+}
+
+/// Mean, p50, p99 and max (nearest rank).
+struct Stats {
+    n: usize,
+    mean: f64,
+    p50: u64,
+    p99: u64,
+    max: u64,
+}
+
+fn stats(counts: &[u64]) -> Option<Stats> {
+    let mut v = counts.to_vec();
+    v.sort_unstable();
+    let n = v.len();
+    let rank = |p: f64| {
+        // Nearest rank: the smallest value with at least p of the samples at or below it.
+        let r = (p * n as f64).ceil() as usize;
+        v[r.clamp(1, n) - 1]
+    };
+    (n > 0).then(|| Stats {
+        n,
+        mean: v.iter().sum::<u64>() as f64 / n as f64,
+        p50: rank(0.50),
+        p99: rank(0.99),
+        max: v[n - 1],
+    })
+}
+
+fn count_tables(runs: &[Run]) -> String {
+    let mut t = String::new();
+    for (kind, name) in OPS {
+        let _ = writeln!(
+            t,
+            "Instructions per {name} (Cortex-M3, QEMU)\n\n\
+             | allocator | n | mean, opt s | p50 | p99 | max | mean, opt 3 | p50 | p99 | max |\n\
+             | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+        for bin in binaries() {
+            if bin == BASELINE {
+                continue;
+            }
+            let mut n = String::from("–");
+            let mut cells = String::new();
+            for (_, level) in PROFILES {
+                let run = runs.iter().find(|r| r.level == level && r.bin == bin);
+                match run.map(|r| &r.result) {
+                    Some(Ok(data)) => match data.ops.get(&kind).and_then(|c| stats(c)) {
+                        Some(s) => {
+                            n = s.n.to_string();
+                            let _ = write!(
+                                cells,
+                                " {:.1} | {} | {} | {} |",
+                                s.mean, s.p50, s.p99, s.max
+                            );
+                        }
+                        None => cells.push_str(" – | – | – | – |"),
+                    },
+                    Some(Err(_)) => cells.push_str(" FAILED | | | |"),
+                    None => cells.push_str(" not run | | | |"),
+                }
+            }
+            let row = format!("| {bin} | {n} |{cells}");
+            let _ = writeln!(t, "{row}");
+        }
+        t.push('\n');
+    }
+    t
+}
+
+fn counts_csv(runs: &[Run]) -> String {
+    let mut csv = String::from("opt_level,allocator,op,n,mean,p50,p99,max,marker_overhead\n");
+    for run in runs {
+        let Ok(data) = &run.result else {
+            let _ = writeln!(csv, "{},{},failed,,,,,,", run.level, run.bin);
+            continue;
+        };
+        for (kind, name) in OPS {
+            if let Some(s) = data.ops.get(&kind).and_then(|c| stats(c)) {
+                let _ = writeln!(
+                    csv,
+                    "{},{},{name},{},{:.2},{},{},{},{}",
+                    run.level, run.bin, s.n, s.mean, s.p50, s.p99, s.max, data.overhead
+                );
+            }
+        }
+    }
+    csv
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report
+
+/// `name = "x"` / `version = "y"` pairs of `bench/cortex-m/Cargo.lock`, for the peers.
+fn locked_versions() -> Vec<(String, String)> {
+    let lock = std::fs::read_to_string(firmware_dir().join("Cargo.lock")).unwrap_or_default();
+    let wanted =
+        ["talc", "rlsf", "linked_list_allocator", "embedded-alloc", "buddy_system_allocator"];
+    let mut out = Vec::new();
+    let mut name = None;
+    for line in lock.lines() {
+        if let Some(n) = line.strip_prefix("name = ") {
+            name = Some(n.trim_matches('"').to_owned());
+        } else if let (Some(v), Some(n)) = (line.strip_prefix("version = "), name.take()) {
+            if wanted.contains(&n.as_str()) {
+                out.push((n, v.trim_matches('"').to_owned()));
+            }
+        }
+    }
+    out
+}
+
+fn markdown(counts: &str, sizes: &Sizes, runs: &[Run], elapsed: Duration) -> String {
+    let qemu = version_line("qemu-system-arm", "--version").unwrap_or_else(|| "unknown".to_owned());
+    let rustc = Command::new("rustc")
+        .arg("-V")
+        .current_dir(firmware_dir())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned());
+    let peers: Vec<String> =
+        locked_versions().into_iter().map(|(n, v)| format!("{n} {v}")).collect();
+    let failed: Vec<String> = runs
+        .iter()
+        .filter_map(|r| {
+            r.result.as_ref().err().map(|e| {
+                format!("- {} (opt {}): {}", r.bin, r.level, e.lines().next().unwrap_or(""))
+            })
+        })
+        .collect();
+    let overheads: Vec<String> = runs
+        .iter()
+        .filter_map(|r| r.result.as_ref().ok().map(|d| (r, d)))
+        .map(|(r, d)| format!("{} {}: {}", r.bin, r.level, d.overhead))
+        .collect();
+    let totals: Vec<String> = runs
+        .iter()
+        .filter_map(|r| {
+            r.result.as_ref().ok().map(|d| format!("{} {}: {}", r.bin, r.level, d.total))
+        })
+        .collect();
+
+    let mut md = String::new();
+    let _ = write!(
+        md,
+        r#"# Cortex-M3: instructions per operation, code size, static RAM
+
+Generated by `cargo xtask bench` (the target part; `cargo xtask size` prints the size table
+alone). Do not edit by hand. Machine-readable: `cortex-m3.csv` (instruction counts) and
+`cortex-m3-size.csv` (section sizes). This run took {elapsed:.0?}.
+
+## Method
+
+- **Firmware** (`bench/cortex-m/`): one binary per allocator, QEMU `lm3s6965evb` (Cortex-M3),
+  cortex-m-rt, semihosting exit. Each runs the same seeded sequence (`src/workload.rs`):
+  64 slots, 4000 steps; an empty slot is allocated, a full one freed (3/5) or resized (2/5:
+  doubled, halved or redrawn). Sizes 1–2048 B, mostly ≤ 32 B; resizes up to 4096 B;
+  alignments 1–64, mostly 1/4/8; a 32 KiB arena. Every payload is written on allocation and
+  checked before free and after realloc; a wrong block fails the run instead of being counted.
+- **Calls**: each allocator's own API, no lock, where it has one; embedded-alloc exposes only
+  `GlobalAlloc`, so its rows include a critical section (PRIMASK save, `cpsid`, restore) per
+  call, and its realloc is `GlobalAlloc`'s default (allocate, copy, free). linked_list_allocator
+  and buddy_system_allocator have no realloc: allocate + copy + free. talc: in place, else move
+  (what its `GlobalAlloc` does, without the lock). rlsf: `reallocate`. bareheap: `Heap::grow`
+  / `Heap::shrink`. bareheap Bump does not reuse memory: it runs the sequence until its arena
+  is full and only those operations are counted.
+- **Counting**: `bench/qemu-plugin/insn_count.c`, a QEMU TCG plugin, adds 1 to a counter
+  before every guest instruction (inline, exact) and watches stores to 16 marker words past the
+  end of RAM: the firmware stores to word *k* just before a call and to word 0 just after it.
+  A count is every instruction from the opening store (exclusive) to the closing store
+  (inclusive), minus the count of an empty measurement (the marker overhead, per binary).
+  It therefore includes the call, argument and result moves (a few instructions of harness
+  glue). Each binary runs twice; the two outputs must be byte-identical or the run fails.
+  Each run also checks itself: 8 empty measurements must agree, and 8 measurements of a loop
+  of exactly 201 instructions must count 201 more. Cross-checked once by hand against
+  `qemu-system-arm -singlestep -d exec,nochain`: the plugin's 4016 measurements and its
+  total for talc (opt s) matched the execution log exactly.
+- **Sizes**: `.text`+`.rodata` (code) and `.data`+`.bss` (static RAM: the allocator's control
+  structures; the arena lives in `.uninit` and is not counted) of each binary minus those of
+  `baseline`, the same harness with a 20-line bump allocator. Read from the ELF with the
+  `object` crate. Profiles `opt-s` / `opt-3`: fat LTO, one codegen unit, panic = abort.
+
+## Caveats
+
+- **Instructions, not cycles.** QEMU is not cycle-accurate; a Cortex-M3 takes 1–3+ cycles per
+  instruction (loads, taken branches, divides), plus flash wait states on real parts.
+- One workload, one seed: small blocks on a small heap. Allocators whose cost grows with the
+  number of free blocks (first fit, linked lists) look better here than on a big, fragmented
+  heap; see the host benchmarks for scaling.
+- Static RAM is the control structure only. talc keeps its bin table inside the arena, so
+  its static RAM is small but its arena has less room; the host benchmarks measure arena
+  efficiency.
+- Marker overhead per binary (subtracted): {overheads}.
+  Whole-run instruction totals: {totals}.
+
+## Versions
+
+- {qemu}
+- {rustc}, target `{TARGET}`
+- Peers (bench/cortex-m/Cargo.lock): {peers}
+
+## Reproduce
+
+```sh
+cargo xtask bench   # builds the plugin and firmware, runs each binary twice, writes this file
+cargo xtask size    # the size table only
+```
+
+## Instruction counts
+
+{counts}
+## Code size and static RAM
+
+{size}
+"#,
+        overheads = overheads.join(", "),
+        totals = totals.join(", "),
+        peers = peers.join(", "),
+        size = size_table(sizes),
+    );
+    if !failed.is_empty() {
+        let _ = write!(md, "## Failed runs\n\n{}\n", failed.join("\n"));
+    }
+    md
+}
