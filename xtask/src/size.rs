@@ -475,9 +475,7 @@ fn run_qemu(
     let summary = stdout.lines().find(|l| l.starts_with("ok ")).map(str::to_owned);
     match summary {
         Some(line) if status.success() => Ok(line),
-        _ => {
-            Err(format!("FAIL: firmware exit {status}\n{}{}", stdout.trim_end(), stderr.trim_end()))
-        }
+        _ => Err(format!("FAIL: firmware {status}\n{}\n{}", stdout.trim_end(), stderr.trim_end())),
     }
 }
 

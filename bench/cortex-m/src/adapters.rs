@@ -4,6 +4,7 @@
 //! | --- | --- | --- |
 //! | [`Baseline`] | itself (a 20-line bump; code-size baseline only) | allocate + copy |
 //! | [`bareheap_heap!`] adapters | `bareheap::Heap` directly, no lock | `grow` / `shrink` |
+//! | [`bareheap_locked!`] adapters | `Locked<CriticalSection, _>` through `GlobalAlloc` | `Locked`'s `realloc` |
 //! | [`Talc`] | `talc::Talc<Manual>` directly, no lock | in place, else move |
 //! | [`Rlsf`] | `rlsf::Tlsf` directly, no lock | `reallocate` |
 //! | [`LinkedList`] | `linked_list_allocator::Heap` directly, no lock | allocate + copy + free |
@@ -139,6 +140,55 @@ macro_rules! bareheap_heap {
                 fn validate() -> bool {
                     // SAFETY: S1.
                     unsafe { &*HEAP.get() }.validate().is_ok()
+                }
+            }
+        };
+    };
+}
+
+/// Defines an adapter `$name` for a bareheap heap `$ty` behind
+/// `Locked<CriticalSection, $ty>`, called through `GlobalAlloc`: what firmware with
+/// `#[global_allocator]` runs, and the like-for-like row for embedded-alloc.
+#[macro_export]
+macro_rules! bareheap_locked {
+    ($name:ident, $label:literal, $ty:ty, $init:expr) => {
+        /// Adapter for a bareheap heap behind `Locked<CriticalSection, _>`, through `GlobalAlloc`.
+        pub struct $name;
+
+        const _: () = {
+            use ::core::alloc::{GlobalAlloc, Layout};
+            use $crate::bareheap::{CriticalSection, Locked, Region};
+
+            static HEAP: Locked<CriticalSection, $ty> = Locked::new($init);
+
+            impl $crate::Allocator for $name {
+                const NAME: &'static str = $label;
+
+                unsafe fn init(arena: *mut u8, len: usize) -> bool {
+                    // SAFETY: caller contract: the arena is valid, unused memory forever.
+                    let Ok(region) = (unsafe { Region::new(arena, len) }) else {
+                        return false;
+                    };
+                    HEAP.claim(region).is_ok()
+                }
+
+                fn alloc(layout: Layout) -> *mut u8 {
+                    // SAFETY: non-zero size (the workload guarantees it).
+                    unsafe { GlobalAlloc::alloc(&HEAP, layout) }
+                }
+
+                unsafe fn free(ptr: *mut u8, layout: Layout) {
+                    // SAFETY: caller contract.
+                    unsafe { GlobalAlloc::dealloc(&HEAP, ptr, layout) }
+                }
+
+                unsafe fn realloc(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+                    // SAFETY: caller contract; `new_size` is non-zero and fits the alignment.
+                    unsafe { GlobalAlloc::realloc(&HEAP, ptr, layout, new_size) }
+                }
+
+                fn validate() -> bool {
+                    HEAP.lock(|h| $crate::bareheap::Heap::validate(h).is_ok()) == Some(true)
                 }
             }
         };
