@@ -5,9 +5,10 @@
  * The guest owns a small block of marker words at a fixed address (passed as
  * `marker=0x...`). A store to word k (k = 1..15) opens a measurement of kind k;
  * a store to word 0 closes it. Every closed measurement is written to the file
- * `out=PATH` as one line: "<kind> <instructions>", where <instructions> counts
- * every instruction executed after the opening store up to and including the
- * closing store. The last line is "total <instructions>", all instructions the
+ * `out=PATH` as one line: "<kind> <instructions> <open-pc> <close-pc>", where
+ * <instructions> counts every instruction executed after the opening store up
+ * to and including the closing store, and the PCs are the addresses of the two
+ * store instructions (for cross-checking against QEMU's own execution log). The last line is "total <instructions>", all instructions the
  * guest executed. Malformed marker sequences (open while open, close while
  * closed) are written as "error ..." lines so the caller can refuse the run.
  *
@@ -79,6 +80,7 @@ typedef void (*qemu_plugin_vcpu_mem_cb_t)(unsigned int vcpu_index,
 
 void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t id,
                                            qemu_plugin_vcpu_tb_trans_cb_t cb);
+uint64_t qemu_plugin_insn_vaddr(const struct qemu_plugin_insn *insn);
 size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
 struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb,
                                                  size_t idx);
@@ -107,6 +109,7 @@ static uint64_t marker_base;
 static FILE *out;
 static int open_kind; /* 0: no measurement open */
 static uint64_t open_at;
+static uint64_t open_pc;
 static uint64_t closed;
 static uint64_t errors;
 
@@ -114,7 +117,8 @@ static void on_store(unsigned int vcpu_index, qemu_plugin_meminfo_t info,
                      uint64_t vaddr, void *userdata)
 {
     (void)vcpu_index;
-    (void)userdata;
+    /* The store instruction's address, attached when the block was translated. */
+    uint64_t pc = (uint64_t)(uintptr_t)userdata;
     if (!qemu_plugin_mem_is_store(info) || vaddr < marker_base ||
         vaddr >= marker_base + 4 * MARKER_WORDS) {
         return;
@@ -127,7 +131,8 @@ static void on_store(unsigned int vcpu_index, qemu_plugin_meminfo_t info,
             errors++;
             return;
         }
-        fprintf(out, "%d %" PRIu64 "\n", open_kind, insn_count - open_at);
+        fprintf(out, "%d %" PRIu64 " %#" PRIx64 " %#" PRIx64 "\n", open_kind,
+                insn_count - open_at, open_pc, pc);
         open_kind = 0;
         closed++;
     } else {
@@ -138,6 +143,7 @@ static void on_store(unsigned int vcpu_index, qemu_plugin_meminfo_t info,
         }
         open_kind = word;
         open_at = insn_count;
+        open_pc = pc;
     }
 }
 
@@ -149,8 +155,9 @@ static void on_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64,
                                                    &insn_count, 1);
+        void *pc = (void *)(uintptr_t)qemu_plugin_insn_vaddr(insn);
         qemu_plugin_register_vcpu_mem_cb(insn, on_store, QEMU_PLUGIN_CB_NO_REGS,
-                                         QEMU_PLUGIN_MEM_W, NULL);
+                                         QEMU_PLUGIN_MEM_W, pc);
     }
 }
 

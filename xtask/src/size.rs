@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Read as _;
+use std::io::{BufRead as _, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -76,13 +76,14 @@ pub fn bench_target(report: &mut Report, quick: bool) {
         }
     }
 
+    let cross_check = cross_check(report, &qemu, &runs);
     let counts = count_tables(&runs);
     println!("\n{counts}\n{}", size_table(&sizes));
     if quick {
         println!("--quick: opt-level s only; bench/results/cortex-m3.* not written");
         return;
     }
-    let md = markdown(&counts, &sizes, &runs, start.elapsed());
+    let md = markdown(&counts, &sizes, &runs, &cross_check, start.elapsed());
     let dir = results_dir();
     write_file(report, &dir.join("cortex-m3.md"), &md);
     write_file(report, &dir.join("cortex-m3.csv"), &counts_csv(&runs));
@@ -629,6 +630,124 @@ fn counts_csv(runs: &[Run]) -> String {
     csv
 }
 
+/// The largest run whose execution log is checked against the plugin (the log takes about
+/// 110 bytes per instruction).
+const CROSS_CHECK_MAX_INSNS: u64 = 2_000_000;
+
+/// Re-runs the shortest successful opt-level-s binary without the plugin under
+/// `-singlestep -d exec,nochain` (QEMU logs every executed instruction) and checks that the
+/// log has exactly the plugin's total and, between the plugin's marker-store PCs, exactly its
+/// per-measurement counts. Returns a sentence for the report.
+fn cross_check(report: &mut Report, qemu: &str, runs: &[Run]) -> String {
+    let name = "cortex-m3 counts cross-checked against QEMU's execution log";
+    let candidate = runs
+        .iter()
+        .filter(|r| r.level == PROFILES[0].1)
+        .filter_map(|r| r.result.as_ref().ok().map(|d| (r, d.total)))
+        .filter(|&(_, total)| total <= CROSS_CHECK_MAX_INSNS)
+        .min_by_key(|&(_, total)| total);
+    let Some((run, _)) = candidate else {
+        let why =
+            format!("no successful opt-s run of at most {CROSS_CHECK_MAX_INSNS} instructions");
+        report.skip(name, &why);
+        return format!("SKIPPED ({why}).");
+    };
+    println!("\n==> {name} ({})", run.bin);
+    let start = Instant::now();
+    let result = compare_with_exec_log(qemu, PROFILES[0].0, &run.bin);
+    match &result {
+        Ok(msg) => println!("{msg}"),
+        Err(e) => println!("FAIL: {e}"),
+    }
+    report.record(name, result.is_ok(), start);
+    match result {
+        Ok(msg) => format!("{msg} (`{}`, opt s).", run.bin),
+        Err(e) => format!("FAILED for `{}`: {e}.", run.bin),
+    }
+}
+
+fn compare_with_exec_log(qemu: &str, profile: &str, bin: &str) -> Result<String, String> {
+    let dir = root().join("target/insn_count").join(profile);
+    let plugin_out = std::fs::read_to_string(dir.join(format!("{bin}.run1.txt")))
+        .map_err(|e| format!("plugin output: {e}"))?;
+    // Plugin lines: "<kind> <count> <open-pc> <close-pc>", then "total <n>".
+    let mut expected = Vec::new();
+    let mut marker_pcs = std::collections::BTreeSet::new();
+    let mut total = None;
+    for line in plugin_out.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
+        match f.as_slice() {
+            ["total", n] => total = n.parse::<u64>().ok(),
+            [_, n, open, close] => {
+                expected.push(n.parse::<u64>().map_err(|_| format!("plugin line {line}"))?);
+                marker_pcs.extend([hex(open), hex(close)].into_iter().flatten());
+            }
+            _ => return Err(format!("plugin line {line}")),
+        }
+    }
+    let total = total.ok_or("plugin output has no total")?;
+
+    let log = dir.join(format!("{bin}.exec.log"));
+    let status = Command::new(qemu)
+        .args(["-cpu", "cortex-m3", "-machine", "lm3s6965evb", "-display", "none"])
+        .args(["-monitor", "none", "-serial", "null"])
+        .args(["-semihosting-config", "enable=on,target=native", "-singlestep"])
+        .args(["-d", "exec,nochain", "-D"])
+        .arg(&log)
+        .arg("-kernel")
+        .arg(elf_path(profile, bin))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot start {qemu}: {e}"))?;
+    if !status.success() {
+        return Err(format!("firmware without the plugin: {status}"));
+    }
+    let file = std::fs::File::open(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    // "Trace 0: 0x7f.. [00800400/00000400/00000110/ff000201] Reset": the second field in the
+    // brackets is the guest PC.
+    let mut executed = 0u64;
+    let mut opened = None;
+    let mut seen = Vec::new();
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.map_err(|e| format!("{}: {e}", log.display()))?;
+        if !line.starts_with("Trace ") {
+            continue;
+        }
+        executed += 1;
+        let pc = line
+            .split('[')
+            .nth(1)
+            .and_then(|f| f.split('/').nth(1))
+            .and_then(|pc| u64::from_str_radix(pc.trim_end_matches(']'), 16).ok())
+            .ok_or_else(|| format!("unexpected exec log line: {line}"))?;
+        if marker_pcs.contains(&pc) {
+            match opened.take() {
+                None => opened = Some(executed),
+                Some(at) => seen.push(executed - at),
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&log);
+    if executed != total {
+        return Err(format!("log has {executed} instructions, the plugin counted {total}"));
+    }
+    if seen != expected {
+        let first = seen.iter().zip(&expected).position(|(a, b)| a != b).unwrap_or(0);
+        return Err(format!(
+            "{} measurements in the log, {} from the plugin; first difference at #{first}",
+            seen.len(),
+            expected.len()
+        ));
+    }
+    Ok(format!(
+        "all {} measurements and the total of {total} instructions match the log exactly",
+        expected.len()
+    ))
+}
+
 // ---------------------------------------------------------------------------------------------
 // The report
 
@@ -651,7 +770,13 @@ fn locked_versions() -> Vec<(String, String)> {
     out
 }
 
-fn markdown(counts: &str, sizes: &Sizes, runs: &[Run], elapsed: Duration) -> String {
+fn markdown(
+    counts: &str,
+    sizes: &Sizes,
+    runs: &[Run],
+    cross_check: &str,
+    elapsed: Duration,
+) -> String {
     let qemu = version_line("qemu-system-arm", "--version").unwrap_or_else(|| "unknown".to_owned());
     let rustc = Command::new("rustc")
         .arg("-V")
@@ -713,9 +838,9 @@ alone). Do not edit by hand. Machine-readable: `cortex-m3.csv` (instruction coun
   It therefore includes the call, argument and result moves (a few instructions of harness
   glue). Each binary runs twice; the two outputs must be byte-identical or the run fails.
   Each run also checks itself: 8 empty measurements must agree, and 8 measurements of a loop
-  of exactly 201 instructions must count 201 more. Cross-checked once by hand against
-  `qemu-system-arm -singlestep -d exec,nochain`: the plugin's 4016 measurements and its
-  total for talc (opt s) matched the execution log exactly.
+  of exactly 201 instructions must count 201 more. And each `cargo xtask bench` checks the
+  plugin against QEMU's own execution log (`-singlestep -d exec,nochain`, one line per
+  executed instruction) on the shortest run: {cross_check}
 - **Sizes**: `.text`+`.rodata` (code) and `.data`+`.bss` (static RAM: the allocator's control
   structures; the arena lives in `.uninit` and is not counted) of each binary minus those of
   `baseline`, the same harness with a 20-line bump allocator. Read from the ELF with the
@@ -755,6 +880,7 @@ cargo xtask size    # the size table only
 {size}
 "#,
         overheads = overheads.join(", "),
+        cross_check = cross_check,
         totals = totals.join(", "),
         peers = peers.join(", "),
         size = size_table(sizes),

@@ -234,7 +234,7 @@ fn draw_align(rng: &mut Rand32) -> usize {
 
 fn check_block(name: &str, step: u32, p: *mut u8, layout: Layout, arena: &core::ops::Range<usize>) {
     let start = p.addr();
-    if start % layout.align() != 0 {
+    if !start.is_multiple_of(layout.align()) {
         fail(name, step, "misaligned block");
     }
     if start < arena.start || start.saturating_add(layout.size()) > arena.end {
