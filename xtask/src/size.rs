@@ -27,6 +27,8 @@ const RESULTS_DIR: &str = "bench/results";
 const BASELINE: &str = "baseline";
 /// Cargo profiles of `bench/cortex-m/Cargo.toml` and the opt-level each stands for.
 const PROFILES: [(&str, &str); 2] = [("opt-s", "s"), ("opt-3", "3")];
+/// The binaries of a `--quick` run.
+const QUICK_BINARIES: [&str; 3] = [BASELINE, "bareheap_first_fit", "talc"];
 /// How long one QEMU run may take (a run takes well under a second).
 const QEMU_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -42,49 +44,55 @@ const OPS: [(u32, &str); 3] =
 /// `cargo xtask size`: builds the firmware at both opt-levels and prints code size and static
 /// RAM of every allocator over the bump-only baseline.
 pub fn size(report: &mut Report) {
-    if !ensure_target(report) || !build_firmware(report, &PROFILES) {
+    let bins = binaries();
+    if !ensure_target(report) || !build_firmware(report, &PROFILES, &bins) {
         return;
     }
-    let Some(sizes) = measure_sizes(report, &PROFILES) else { return };
-    println!("\n{}", size_table(&sizes, &[]));
+    let Some(sizes) = measure_sizes(report, &PROFILES, &bins) else { return };
+    println!("\n{}", size_table(&sizes, &bins, &[]));
     let csv = results_dir().join("cortex-m3-size.csv");
     write_file(report, &csv, &size_csv(&sizes));
 }
 
 /// The target part of `cargo xtask bench`: sizes plus instruction counts, written to
-/// `bench/results/cortex-m3.{md,csv}` and `cortex-m3-size.csv`. `--quick` builds and runs
-/// opt-level "s" only (most of the time is the build) and writes no files.
+/// `bench/results/cortex-m3.{md,csv}` and `cortex-m3-size.csv`. `--quick` is a smoke run: it
+/// builds and runs [`QUICK_BINARIES`] at opt-level "s" only (the fat-LTO builds are most of
+/// the time) and writes no files.
 pub fn bench_target(report: &mut Report, quick: bool) {
     let profiles = if quick { &PROFILES[..1] } else { &PROFILES[..] };
+    let mut bins = binaries();
+    if quick {
+        bins.retain(|b| QUICK_BINARIES.contains(&b.as_str()));
+    }
     let start = Instant::now();
     if !ensure_target(report) {
         return;
     }
     let Some(qemu) = ensure_qemu(report) else { return };
     let Some(plugin) = build_plugin(report) else { return };
-    if !build_firmware(report, profiles) {
+    if !build_firmware(report, profiles, &bins) {
         return;
     }
-    let Some(sizes) = measure_sizes(report, profiles) else { return };
+    let Some(sizes) = measure_sizes(report, profiles, &bins) else { return };
 
     let mut runs = Vec::new();
     for &(profile, level) in profiles {
-        for bin in binaries() {
+        for bin in &bins {
             if bin != BASELINE {
-                runs.push(count_instructions(report, &qemu, &plugin, profile, level, &bin));
+                runs.push(count_instructions(report, &qemu, &plugin, profile, level, bin));
             }
         }
     }
 
     let cross_check = cross_check(report, &qemu, &runs);
-    let counts = count_tables(&runs);
+    let counts = count_tables(&runs, &bins);
     let failed = failed_bins(&runs);
-    println!("\n{counts}\n{}", size_table(&sizes, &failed));
+    println!("\n{counts}\n{}", size_table(&sizes, &bins, &failed));
     if quick {
         println!("--quick: opt-level s only; bench/results/cortex-m3.* not written");
         return;
     }
-    let md = markdown(&counts, &sizes, &runs, &cross_check, start.elapsed());
+    let md = markdown(&counts, &sizes, &bins, &runs, &cross_check, start.elapsed());
     let dir = results_dir();
     write_file(report, &dir.join("cortex-m3.md"), &md);
     write_file(report, &dir.join("cortex-m3.csv"), &counts_csv(&runs));
@@ -179,12 +187,15 @@ fn build_plugin(report: &mut Report) -> Option<PathBuf> {
 }
 
 /// Builds every firmware binary for each profile.
-fn build_firmware(report: &mut Report, profiles: &[(&str, &'static str)]) -> bool {
+fn build_firmware(report: &mut Report, profiles: &[(&str, &'static str)], bins: &[String]) -> bool {
     profiles.iter().all(|(profile, level)| {
         let mut cmd = Command::new(crate::setup::cargo());
         // Cargo reads `bench/cortex-m/.cargo/config.toml` (target, linker script) from the
         // working directory.
-        cmd.args(["build", "--bins", "--profile", profile]).current_dir(firmware_dir());
+        cmd.args(["build", "--profile", profile]).current_dir(firmware_dir());
+        for bin in bins {
+            cmd.args(["--bin", bin]);
+        }
         report.run(&format!("build cortex-m3 bench firmware (opt-level {level})"), cmd)
     })
 }
@@ -274,15 +285,19 @@ fn read_sections(path: &Path) -> Result<Sections, String> {
     Ok(s)
 }
 
-fn measure_sizes(report: &mut Report, profiles: &[(&str, &'static str)]) -> Option<Sizes> {
+fn measure_sizes(
+    report: &mut Report,
+    profiles: &[(&str, &'static str)],
+    bins: &[String],
+) -> Option<Sizes> {
     let start = Instant::now();
     let mut sizes = Sizes::new();
     let mut ok = true;
     for &(profile, level) in profiles {
-        for bin in binaries() {
-            match read_sections(&elf_path(profile, &bin)) {
+        for bin in bins {
+            match read_sections(&elf_path(profile, bin)) {
                 Ok(s) => {
-                    sizes.insert((level, bin), s);
+                    sizes.insert((level, bin.clone()), s);
                 }
                 Err(e) => {
                     eprintln!("{e}");
@@ -301,7 +316,7 @@ fn signed_delta(a: u64, b: u64) -> i64 {
 }
 
 /// The size table; binaries named in `failed` (their run failed) are marked.
-fn size_table(sizes: &Sizes, failed: &[&str]) -> String {
+fn size_table(sizes: &Sizes, bins: &[String], failed: &[&str]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
@@ -316,7 +331,7 @@ fn size_table(sizes: &Sizes, failed: &[&str]) -> String {
             _ => "–".to_owned(),
         }
     };
-    for bin in binaries() {
+    for bin in bins {
         if bin == BASELINE {
             continue;
         }
@@ -324,10 +339,10 @@ fn size_table(sizes: &Sizes, failed: &[&str]) -> String {
             t,
             "| {bin}{} | {} | {} | {} | {} |",
             if failed.contains(&bin.as_str()) { " (run FAILED)" } else { "" },
-            cell(&bin, "s", Sections::code),
-            cell(&bin, "3", Sections::code),
-            cell(&bin, "s", Sections::ram),
-            cell(&bin, "3", Sections::ram),
+            cell(bin, "s", Sections::code),
+            cell(bin, "3", Sections::code),
+            cell(bin, "s", Sections::ram),
+            cell(bin, "3", Sections::ram),
         );
     }
     let abs = |level: &'static str, f: fn(Sections) -> u64| {
@@ -577,7 +592,7 @@ fn stats(counts: &[u64]) -> Option<Stats> {
     })
 }
 
-fn count_tables(runs: &[Run]) -> String {
+fn count_tables(runs: &[Run], bins: &[String]) -> String {
     let mut t = String::new();
     for (kind, name) in OPS {
         let _ = writeln!(
@@ -586,14 +601,14 @@ fn count_tables(runs: &[Run]) -> String {
              | allocator | n | mean, opt s | p50 | p99 | max | mean, opt 3 | p50 | p99 | max |\n\
              | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         );
-        for bin in binaries() {
+        for bin in bins {
             if bin == BASELINE {
                 continue;
             }
             let mut n = String::from("–");
             let mut cells = String::new();
             for (_, level) in PROFILES {
-                let run = runs.iter().find(|r| r.level == level && r.bin == bin);
+                let run = runs.iter().find(|r| r.level == level && r.bin == *bin);
                 match run.map(|r| &r.result) {
                     Some(Ok(data)) => match data.ops.get(&kind).and_then(|c| stats(c)) {
                         Some(s) => {
@@ -781,6 +796,7 @@ fn locked_versions() -> Vec<(String, String)> {
 fn markdown(
     counts: &str,
     sizes: &Sizes,
+    bins: &[String],
     runs: &[Run],
     cross_check: &str,
     elapsed: Duration,
@@ -891,7 +907,7 @@ cargo xtask size    # the size table only
         overheads = overheads.join(" or "),
         cross_check = cross_check,
         peers = peers.join(", "),
-        size = size_table(sizes, &failed_bins(runs)),
+        size = size_table(sizes, bins, &failed_bins(runs)),
     );
     if !failed.is_empty() {
         let _ = write!(md, "## Failed runs\n\n{}\n", failed.join("\n"));

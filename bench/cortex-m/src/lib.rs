@@ -8,6 +8,13 @@
 //! section sizes of the same binaries against `baseline`, which links only a trivial bump
 //! allocator.
 //!
+//! Adding an allocator is one file in `src/bin/` (`cargo xtask` finds it); for a bareheap heap:
+//!
+//! ```ignore
+//! cortex_m_bench::bareheap_heap!(H, "bareheap Tlsf", bareheap::Tlsf, bareheap::Tlsf::new(), reuses_memory = true);
+//! cortex_m_bench::bench_main!(H);
+//! ```
+//!
 //! Every payload is filled with a pattern on allocation and checked before it is freed or
 //! after it is moved; a wrong pointer, a lost byte or a refused request ends the run with a
 //! failure exit status, so a broken allocator is reported as failed, never counted.
