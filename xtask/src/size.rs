@@ -102,17 +102,19 @@ pub fn bench_target(report: &mut Report, quick: bool) {
 // ---------------------------------------------------------------------------------------------
 // Tools
 
-/// Installs the Cortex-M3 target through rustup when it is missing.
+/// Installs the Cortex-M3 target through rustup when it is missing (for the toolchain that
+/// builds in `bench/cortex-m`).
 fn ensure_target(report: &mut Report) -> bool {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
+        .current_dir(firmware_dir())
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET));
     match installed {
         Ok(true) => true,
         Ok(false) => {
             let mut cmd = Command::new("rustup");
-            cmd.args(["target", "add", TARGET]);
+            cmd.args(["target", "add", TARGET]).current_dir(firmware_dir());
             report.run(&format!("rustup target add {TARGET}"), cmd)
         }
         Err(e) => {
@@ -165,24 +167,16 @@ fn version_line(tool: &str, flag: &str) -> Option<String> {
 fn build_plugin(report: &mut Report) -> Option<PathBuf> {
     let out_dir = root().join("target/insn_count");
     if let Err(e) = std::fs::create_dir_all(&out_dir) {
-        report.skip("insn_count plugin", &format!("cannot create {}: {e}", out_dir.display()));
+        eprintln!("cannot create {}: {e}", out_dir.display());
+        report.record("build insn_count QEMU plugin", false, Instant::now());
         return None;
     }
     let lib = out_dir.join("libinsn_count.so");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
     let mut cmd = Command::new(&cc);
-    cmd.args([
-        "-shared",
-        "-fPIC",
-        "-O2",
-        "-Wall",
-        "-Wextra",
-        "-Werror",
-        "-fvisibility=hidden",
-        "-o",
-    ])
-    .arg(&lib)
-    .arg(root().join(PLUGIN_SOURCE));
+    cmd.args(["-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden", "-o"])
+        .arg(&lib)
+        .arg(root().join(PLUGIN_SOURCE));
     report.run("build insn_count QEMU plugin", cmd).then_some(lib)
 }
 

@@ -8,7 +8,7 @@
 //! - a full slot is freed with probability 3/5 (**free**), otherwise resized (**realloc**):
 //!   3/5 of resizes double the size (a growing `Vec`), 1/5 halve it, 1/5 draw a fresh size.
 //!
-//! About 5/8 of the slots are full in the steady state (about 40 live blocks, 4 KiB).
+//! About 5/8 of the slots are full in the steady state (about 40 live blocks, a few KiB).
 //!
 //! Sizes (bytes): 60 % in 1..=32, 25 % in 33..=128, 12 % in 129..=512, 3 % in 513..=2048;
 //! resizes are capped at [`MAX_SIZE`]. Alignments: 30 % 1, 45 % 4, 20 % 8, 3 % 16, 1 % 32,
