@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 
 use object::{Object, ObjectSection, ObjectSymbol};
 
+use wait_timeout::ChildExt as _;
+
 use crate::report::Report;
-use crate::setup::root;
+use crate::setup::{self, root, Toolchain};
 
 const TARGET: &str = "thumbv7m-none-eabi";
 const FIRMWARE_DIR: &str = "bench/cortex-m";
@@ -45,10 +47,11 @@ const OPS: [(u32, &str); 3] =
 /// RAM of every allocator over the bump-only baseline.
 pub fn size(report: &mut Report) {
     let bins = binaries();
-    if !ensure_target(report) || !build_firmware(report, &PROFILES, &bins) {
+    let Some(tc) = prepare_toolchain(report) else { return };
+    if !build_firmware(report, tc, &PROFILES, &bins) {
         return;
     }
-    let Some(sizes) = measure_sizes(report, &PROFILES, &bins) else { return };
+    let Some(sizes) = measure_sizes(report, tc, &PROFILES, &bins) else { return };
     println!("\n{}", size_table(&sizes, &bins, &[]));
     let csv = results_dir().join("cortex-m3-size.csv");
     write_file(report, &csv, &size_csv(&sizes));
@@ -65,26 +68,32 @@ pub fn bench_target(report: &mut Report, quick: bool) {
         bins.retain(|b| QUICK_BINARIES.contains(&b.as_str()));
     }
     let start = Instant::now();
-    if !ensure_target(report) {
-        return;
-    }
-    let Some(qemu) = ensure_qemu(report) else { return };
+    let Some(tc) = prepare_toolchain(report) else { return };
+    let qemu = match setup::ensure_program("qemu-system-arm", "qemu-system-arm") {
+        Ok(path) => path,
+        Err(why) => {
+            println!("\n!!! cortex-m3 instruction counts cannot run here: {why}");
+            report.skip("cortex-m3 instruction counts", &why);
+            return;
+        }
+    };
     let Some(plugin) = build_plugin(report) else { return };
-    if !build_firmware(report, profiles, &bins) {
+    if !build_firmware(report, tc, profiles, &bins) {
         return;
     }
-    let Some(sizes) = measure_sizes(report, profiles, &bins) else { return };
+    let Some(sizes) = measure_sizes(report, tc, profiles, &bins) else { return };
 
+    let tools = Tools { toolchain: tc, qemu, plugin };
     let mut runs = Vec::new();
     for &(profile, level) in profiles {
         for bin in &bins {
             if bin != BASELINE {
-                runs.push(count_instructions(report, &qemu, &plugin, profile, level, bin));
+                runs.push(count_instructions(report, &tools, profile, level, bin));
             }
         }
     }
 
-    let cross_check = cross_check(report, &qemu, &runs);
+    let cross_check = cross_check(report, &tools, &runs);
     let counts = count_tables(&runs, &bins);
     let failed = failed_bins(&runs);
     println!("\n{counts}\n{}", size_table(&sizes, &bins, &failed));
@@ -92,7 +101,7 @@ pub fn bench_target(report: &mut Report, quick: bool) {
         println!("--quick: opt-level s only; bench/results/cortex-m3.* not written");
         return;
     }
-    let md = markdown(&counts, &sizes, &bins, &runs, &cross_check, start.elapsed());
+    let md = markdown(tc, &counts, &sizes, &bins, &runs, &cross_check, start.elapsed());
     let dir = results_dir();
     write_file(report, &dir.join("cortex-m3.md"), &md);
     write_file(report, &dir.join("cortex-m3.csv"), &counts_csv(&runs));
@@ -102,58 +111,24 @@ pub fn bench_target(report: &mut Report, quick: bool) {
 // ---------------------------------------------------------------------------------------------
 // Tools
 
-/// Installs the Cortex-M3 target through rustup when it is missing (for the toolchain that
-/// builds in `bench/cortex-m`).
-fn ensure_target(report: &mut Report) -> bool {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .current_dir(firmware_dir())
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET));
-    match installed {
-        Ok(true) => true,
-        Ok(false) => {
-            let mut cmd = Command::new("rustup");
-            cmd.args(["target", "add", TARGET]).current_dir(firmware_dir());
-            report.run(&format!("rustup target add {TARGET}"), cmd)
-        }
-        Err(e) => {
-            report.skip(
-                "cortex-m3 benchmarks",
-                &format!("rustup not found ({e}); add {TARGET} by hand"),
-            );
-            false
-        }
-    }
+/// What the instruction-count runs need.
+struct Tools {
+    toolchain: Toolchain,
+    qemu: PathBuf,
+    plugin: PathBuf,
 }
 
-/// Finds `qemu-system-arm`, installing it with apt-get when running as root.
-fn ensure_qemu(report: &mut Report) -> Option<String> {
-    let qemu = "qemu-system-arm".to_owned();
-    if version_line(&qemu, "--version").is_some() {
-        return Some(qemu);
+/// The toolchain that builds for the Cortex-M3 (rustup's target, installed if missing, or
+/// Debian's with build-std: [`setup::ensure_target`]); `None`, reported SKIPPED, if neither.
+fn prepare_toolchain(report: &mut Report) -> Option<Toolchain> {
+    match setup::ensure_target(TARGET) {
+        Ok(toolchain) => Some(toolchain),
+        Err(why) => {
+            println!("\n!!! cortex-m3 benchmarks cannot run here: {why}");
+            report.skip("cortex-m3 benchmarks", &format!("cannot build for {TARGET}: {why}"));
+            None
+        }
     }
-    if !is_root() {
-        report.skip(
-            "cortex-m3 instruction counts",
-            "qemu-system-arm is missing and installing it needs root (apt-get install qemu-system-arm)",
-        );
-        return None;
-    }
-    let mut update = Command::new("apt-get");
-    update.arg("update");
-    report.run("apt-get update", update);
-    let mut install = Command::new("apt-get");
-    install.args(["install", "-y", "--no-install-recommends", "qemu-system-arm"]);
-    install.env("DEBIAN_FRONTEND", "noninteractive");
-    report.run("apt-get install qemu-system-arm", install).then_some(qemu)
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// The first line `tool flag` prints, if the tool runs.
@@ -181,16 +156,20 @@ fn build_plugin(report: &mut Report) -> Option<PathBuf> {
 }
 
 /// Builds every firmware binary for each profile.
-fn build_firmware(report: &mut Report, profiles: &[(&str, &'static str)], bins: &[String]) -> bool {
+fn build_firmware(
+    report: &mut Report,
+    tc: Toolchain,
+    profiles: &[(&str, &'static str)],
+    bins: &[String],
+) -> bool {
     profiles.iter().all(|(profile, level)| {
-        let mut cmd = Command::new(crate::setup::cargo());
-        // Cargo reads `bench/cortex-m/.cargo/config.toml` (target, linker script) from the
-        // working directory.
-        cmd.args(["build", "--profile", profile]).current_dir(firmware_dir());
+        // Runs in `bench/cortex-m`, so cargo reads its `.cargo/config.toml` (linker script).
+        let mut cmd = tc.cargo("build", TARGET, &firmware_dir());
+        cmd.args(["--profile", profile]);
         for bin in bins {
             cmd.args(["--bin", bin]);
         }
-        report.run(&format!("build cortex-m3 bench firmware (opt-level {level})"), cmd)
+        report.run(&format!("build cortex-m3 bench firmware (opt-level {level}, {tc:?})"), cmd)
     })
 }
 
@@ -202,8 +181,8 @@ fn results_dir() -> PathBuf {
     root().join(RESULTS_DIR)
 }
 
-fn elf_path(profile: &str, bin: &str) -> PathBuf {
-    firmware_dir().join("target").join(TARGET).join(profile).join(bin)
+fn elf_path(tc: Toolchain, profile: &str, bin: &str) -> PathBuf {
+    tc.out_dir(&firmware_dir(), TARGET, profile).join(bin)
 }
 
 /// The firmware binaries (`src/bin/*.rs`): bareheap's first, then the peers, then the baseline.
@@ -281,6 +260,7 @@ fn read_sections(path: &Path) -> Result<Sections, String> {
 
 fn measure_sizes(
     report: &mut Report,
+    tc: Toolchain,
     profiles: &[(&str, &'static str)],
     bins: &[String],
 ) -> Option<Sizes> {
@@ -289,7 +269,7 @@ fn measure_sizes(
     let mut ok = true;
     for &(profile, level) in profiles {
         for bin in bins {
-            match read_sections(&elf_path(profile, bin)) {
+            match read_sections(&elf_path(tc, profile, bin)) {
                 Ok(s) => {
                     sizes.insert((level, bin.clone()), s);
                 }
@@ -398,8 +378,7 @@ struct RunData {
 
 fn count_instructions(
     report: &mut Report,
-    qemu: &str,
-    plugin: &Path,
+    tools: &Tools,
     profile: &str,
     level: &'static str,
     bin: &str,
@@ -407,7 +386,7 @@ fn count_instructions(
     let start = Instant::now();
     let name = format!("cortex-m3 instruction counts: {bin} (opt-level {level})");
     println!("\n==> {name}");
-    let result = run_twice(qemu, plugin, profile, bin);
+    let result = run_twice(tools, profile, bin);
     match &result {
         Ok(data) => println!("{} (two runs identical)", data.summary),
         Err(e) => println!("{e}"),
@@ -416,8 +395,8 @@ fn count_instructions(
     Run { level, bin: bin.to_owned(), result }
 }
 
-fn run_twice(qemu: &str, plugin: &Path, profile: &str, bin: &str) -> Result<RunData, String> {
-    let elf = elf_path(profile, bin);
+fn run_twice(tools: &Tools, profile: &str, bin: &str) -> Result<RunData, String> {
+    let elf = elf_path(tools.toolchain, profile, bin);
     let marker = marker_address(&elf)?;
     let out_dir = root().join("target/insn_count").join(profile);
     std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
@@ -425,7 +404,7 @@ fn run_twice(qemu: &str, plugin: &Path, profile: &str, bin: &str) -> Result<RunD
     let mut summary = String::new();
     for i in 1..=2 {
         let out = out_dir.join(format!("{bin}.run{i}.txt"));
-        summary = run_qemu(qemu, plugin, &elf, marker, &out)?;
+        summary = run_qemu(&tools.qemu, &tools.plugin, &elf, marker, &out)?;
         outputs.push(std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?);
     }
     if outputs[0] != outputs[1] {
@@ -446,7 +425,7 @@ fn marker_address(elf: &Path) -> Result<u64, String> {
 
 /// Runs the firmware once under the plugin; returns its `ok ...` summary line.
 fn run_qemu(
-    qemu: &str,
+    qemu: &Path,
     plugin: &Path,
     elf: &Path,
     marker: u64,
@@ -463,19 +442,16 @@ fn run_qemu(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start {qemu}: {e}"))?;
-    let deadline = Instant::now() + QEMU_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("FAIL: QEMU still running after {QEMU_TIMEOUT:?}; killed"));
-            }
-            Err(e) => return Err(format!("waiting for QEMU: {e}")),
+        .map_err(|e| format!("cannot start {}: {e}", qemu.display()))?;
+    // The firmware prints one line, so the pipes cannot fill up while we wait.
+    let status = match child.wait_timeout(QEMU_TIMEOUT) {
+        Ok(Some(status)) => status,
+        Ok(None) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("FAIL: QEMU still running after {QEMU_TIMEOUT:?}; killed"));
         }
+        Err(e) => return Err(format!("waiting for QEMU: {e}")),
     };
     let mut stdout = String::new();
     let mut stderr = String::new();
@@ -655,7 +631,7 @@ const CROSS_CHECK_MAX_INSNS: u64 = 2_000_000;
 /// `-singlestep -d exec,nochain` (QEMU logs every executed instruction) and checks that the
 /// log has exactly the plugin's total and, between the plugin's marker-store PCs, exactly its
 /// per-measurement counts. Returns a sentence for the report.
-fn cross_check(report: &mut Report, qemu: &str, runs: &[Run]) -> String {
+fn cross_check(report: &mut Report, tools: &Tools, runs: &[Run]) -> String {
     let name = "cortex-m3 counts cross-checked against QEMU's execution log";
     let candidate = runs
         .iter()
@@ -671,7 +647,7 @@ fn cross_check(report: &mut Report, qemu: &str, runs: &[Run]) -> String {
     };
     println!("\n==> {name} ({})", run.bin);
     let start = Instant::now();
-    let result = compare_with_exec_log(qemu, PROFILES[0].0, &run.bin);
+    let result = compare_with_exec_log(tools, PROFILES[0].0, &run.bin);
     match &result {
         Ok(msg) => println!("{msg}"),
         Err(e) => println!("FAIL: {e}"),
@@ -683,7 +659,7 @@ fn cross_check(report: &mut Report, qemu: &str, runs: &[Run]) -> String {
     }
 }
 
-fn compare_with_exec_log(qemu: &str, profile: &str, bin: &str) -> Result<String, String> {
+fn compare_with_exec_log(tools: &Tools, profile: &str, bin: &str) -> Result<String, String> {
     let dir = root().join("target/insn_count").join(profile);
     let plugin_out = std::fs::read_to_string(dir.join(format!("{bin}.run1.txt")))
         .map_err(|e| format!("plugin output: {e}"))?;
@@ -706,19 +682,19 @@ fn compare_with_exec_log(qemu: &str, profile: &str, bin: &str) -> Result<String,
     let total = total.ok_or("plugin output has no total")?;
 
     let log = dir.join(format!("{bin}.exec.log"));
-    let status = Command::new(qemu)
+    let status = Command::new(&tools.qemu)
         .args(["-cpu", "cortex-m3", "-machine", "lm3s6965evb", "-display", "none"])
         .args(["-monitor", "none", "-serial", "null"])
         .args(["-semihosting-config", "enable=on,target=native", "-singlestep"])
         .args(["-d", "exec,nochain", "-D"])
         .arg(&log)
         .arg("-kernel")
-        .arg(elf_path(profile, bin))
+        .arg(elf_path(tools.toolchain, profile, bin))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .map_err(|e| format!("cannot start {qemu}: {e}"))?;
+        .map_err(|e| format!("cannot start {}: {e}", tools.qemu.display()))?;
     if !status.success() {
         return Err(format!("firmware without the plugin: {status}"));
     }
@@ -788,6 +764,7 @@ fn locked_versions() -> Vec<(String, String)> {
 }
 
 fn markdown(
+    tc: Toolchain,
     counts: &str,
     sizes: &Sizes,
     bins: &[String],
@@ -796,7 +773,7 @@ fn markdown(
     elapsed: Duration,
 ) -> String {
     let qemu = version_line("qemu-system-arm", "--version").unwrap_or_else(|| "unknown".to_owned());
-    let rustc = Command::new("rustc")
+    let rustc = Command::new(if tc == Toolchain::Rustup { "rustc" } else { "/usr/bin/rustc" })
         .arg("-V")
         .current_dir(firmware_dir())
         .output()
@@ -881,7 +858,7 @@ alone). Do not edit by hand. Machine-readable: `cortex-m3.csv` (instruction coun
 ## Versions
 
 - {qemu}
-- {rustc}, target `{TARGET}`
+- {rustc} ({tc:?} toolchain), target `{TARGET}`
 - Peers (bench/cortex-m/Cargo.lock): {peers}
 
 ## Reproduce
