@@ -30,7 +30,7 @@ const BASELINE: &str = "baseline";
 /// Cargo profiles of `bench/cortex-m/Cargo.toml` and the opt-level each stands for.
 const PROFILES: [(&str, &str); 2] = [("opt-s", "s"), ("opt-3", "3")];
 /// The binaries of a `--quick` run.
-const QUICK_BINARIES: [&str; 3] = [BASELINE, "bareheap_first_fit", "talc"];
+const QUICK_BINARIES: [&str; 4] = [BASELINE, "bareheap_bump", "bareheap_first_fit", "talc"];
 /// How long one QEMU run may take (a run takes well under a second).
 const QEMU_TIMEOUT: Duration = Duration::from_secs(120);
 
