@@ -7,6 +7,7 @@ extern crate std;
 
 pub mod bump;
 pub mod first_fit;
+pub mod foreign;
 pub mod heap;
 pub mod locked;
 pub mod region;
@@ -14,6 +15,7 @@ pub mod slab;
 
 pub use bump::{AtomicBump, Bump};
 pub use first_fit::FirstFit;
+pub use foreign::{Foreign, ForeignAlloc};
 pub use heap::{Claim, Corruption, Heap};
 #[cfg(feature = "critical-section")]
 pub use locked::CriticalSection;
