@@ -685,8 +685,9 @@ fn slab_over_bump_lifecycle() {
 
 #[test]
 fn locked_slab_runs_std_collections() {
+    let len = if cfg!(miri) { 96 * 1024 } else { 1024 * 1024 };
     let mem: &'static mut [MaybeUninit<u8>] =
-        Box::leak(std::vec![MaybeUninit::new(0u8); 1024 * 1024].into_boxed_slice());
+        Box::leak(std::vec![MaybeUninit::new(0u8); len].into_boxed_slice());
     let heap: Locked<Spin, Slab<Bump>> = Locked::new(Slab::new(Bump::new()));
     heap.claim(Region::from_static(mem).unwrap()).unwrap();
     let n = if cfg!(miri) { 50 } else { 2000 };
