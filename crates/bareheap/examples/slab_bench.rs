@@ -1,21 +1,27 @@
 //! Small-object throughput of `Slab<FirstFit>` against its own backing heap, `FirstFit`.
 //!
 //! Run: `cargo run --release -p bareheap --example slab_bench`
-//! (`-- --quick` for a short smoke run).
+//! (`-- --quick` for a short smoke run; `-- tree "churn 64"` runs only the named workloads;
+//! `--only-slab` / `--only-plain` runs one heap, for instruction counts under
+//! `valgrind --tool=callgrind`, whose totals for the two runs differ only by the heap).
 //!
 //! Both heaps sit behind `Locked<Spin, _>` over a 16 MiB static buffer each. The process's
 //! global allocator switches between them (and the system allocator, used for everything
 //! outside the measured loops); a free is routed by address to the heap that owns the block.
-//! Each workload runs `ROUNDS` times per heap and the best time is reported, as operations
-//! (allocations + frees) per second.
+//! Each workload runs 7 rounds per heap, alternating between the heaps, and the best time is
+//! reported, as operations (allocations + frees) per second. On a loaded machine wall time is
+//! noisy: the instruction counts of `--only-slab`/`--only-plain` runs under callgrind are the
+//! repeatable measure (see `BENCHMARKS.md`).
 //!
 //! Workloads:
 //! - `tree`: build a binary tree of `Box<Node>` (24-byte nodes) held in a `Vec<Box<Node>>`
 //!   spine, then drop it: the allocation pattern of parsers and scene graphs.
+//! - `forest`: 16 such trees (depth 6) kept alive; each step drops a random one and builds a
+//!   replacement, so frees and allocations interleave across the heap (scene-graph updates).
 //! - `btree`: random inserts and removes in a `BTreeMap<u64, u64>` of about 10,000 entries
 //!   (node sizes around 200 and 300 bytes).
 //! - `churn N`: a live set of 1,000 blocks of N bytes (random in `N/2+1..=N`), each step frees a
-//!   random one and allocates a new one, straight through `GlobalAlloc`.
+//!   random one and allocates a new one, through `std::alloc::{alloc, dealloc}`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
@@ -124,6 +130,16 @@ impl Rng {
     }
 }
 
+fn workload_forest(scale: usize) {
+    let mut rng = Rng(0x5851_f42d_4c95_7f2d);
+    let mut forest: Vec<Box<Node>> = (0..16).map(|i| tree(6, i)).collect();
+    for step in 0..scale * 200 {
+        let i = (rng.next() % 16) as usize;
+        forest[i] = tree(6, step as u64);
+    }
+    black_box(&forest);
+}
+
 fn workload_btree(scale: usize) {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut map = BTreeMap::new();
@@ -146,7 +162,7 @@ fn workload_churn(scale: usize, max: usize) {
     for _ in 0..1000 {
         let l = layout_of(rng.next());
         // SAFETY: non-zero size.
-        let p = unsafe { GLOBAL.alloc(l) };
+        let p = unsafe { std::alloc::alloc(l) };
         assert!(!p.is_null());
         live.push((p, l));
     }
@@ -154,16 +170,16 @@ fn workload_churn(scale: usize, max: usize) {
         let i = (rng.next() as usize) % live.len();
         let (p, l) = live[i];
         // SAFETY: allocated above with `l`.
-        unsafe { GLOBAL.dealloc(p, l) };
+        unsafe { std::alloc::dealloc(p, l) };
         let l = layout_of(rng.next());
         // SAFETY: non-zero size.
-        let p = unsafe { GLOBAL.alloc(l) };
+        let p = unsafe { std::alloc::alloc(l) };
         assert!(!p.is_null());
         live[i] = (p, l);
     }
     for (p, l) in live {
         // SAFETY: allocated above with `l`.
-        unsafe { GLOBAL.dealloc(p, l) };
+        unsafe { std::alloc::dealloc(p, l) };
     }
 }
 
@@ -186,6 +202,9 @@ fn measure(which: u8, rounds: usize, f: &dyn Fn()) -> (Duration, u64) {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let only_slab = std::env::args().any(|a| a == "--only-slab");
+    let only_plain = std::env::args().any(|a| a == "--only-plain");
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let (rounds, scale) = if quick { (2, 1) } else { (7, 10) };
 
     let slab_region = SLAB_MEMORY.take().expect("first take");
@@ -205,6 +224,7 @@ fn main() {
     println!("{:<14} {:>16} {:>16} {:>8}", "workload", "Slab<FirstFit>", "FirstFit", "speedup");
     let workloads: Vec<(String, Box<dyn Fn()>)> = vec![
         ("tree".into(), Box::new(move || workload_tree(scale))),
+        ("forest".into(), Box::new(move || workload_forest(scale))),
         ("btree".into(), Box::new(move || workload_btree(scale))),
         ("churn 16".into(), Box::new(move || workload_churn(scale, 16))),
         ("churn 64".into(), Box::new(move || workload_churn(scale, 64))),
@@ -213,8 +233,22 @@ fn main() {
     ];
     let mut slower = Vec::new();
     for (name, f) in &workloads {
-        let (ts, ops_s) = measure(1, rounds, f.as_ref());
-        let (tp, ops_p) = measure(2, rounds, f.as_ref());
+        if !filter.is_empty() && !filter.iter().any(|x| name == x) {
+            continue;
+        }
+        if only_slab || only_plain {
+            let (t, ops) = measure(if only_slab { 1 } else { 2 }, rounds, f.as_ref());
+            println!("{name:<14} {:>16.0} ops/s ({ops} ops per run)", ops as f64 / t.as_secs_f64());
+            continue;
+        }
+        // Alternate the heaps round by round, so that load on a shared machine hits both alike.
+        let (mut ts, mut tp, mut ops_s, mut ops_p) = (Duration::MAX, Duration::MAX, 0, 0);
+        for _ in 0..rounds {
+            let (t, o) = measure(1, 1, f.as_ref());
+            (ts, ops_s) = (ts.min(t), o);
+            let (t, o) = measure(2, 1, f.as_ref());
+            (tp, ops_p) = (tp.min(t), o);
+        }
         assert_eq!(ops_s, ops_p, "both heaps ran the same operations");
         let rate = |ops: u64, t: Duration| ops as f64 / t.as_secs_f64();
         let (rs, rp) = (rate(ops_s, ts), rate(ops_p, tp));

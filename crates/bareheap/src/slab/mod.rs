@@ -9,36 +9,40 @@
 //! ```text
 //!  slab (SLAB_SIZE bytes, SLAB_SIZE-aligned), class of 48-byte slots
 //!  base                                                              base + SLAB_SIZE
-//!  | header | used bits | lent bits |  (unused)  | slot n-1 | ... | slot 1 | slot 0 |
-//!  +--------+-----------+-----------+------------+----------+-----+--------+--------+
+//!  | header | used+lent bits |  (unused)  | slot n-1 | ... | slot 1 | slot 0 |
+//!  +--------+----------------+------------+----------+-----+--------+--------+
 //!  ^ found in O(1) from any slot:      slots are packed against the end, so slot i
 //!    ptr & !(SLAB_SIZE - 1)            starts at base + SLAB_SIZE - (i + 1) * size
 //!
 //!  per class:  partial ──► slab ◄─► slab ◄─► ...   (at least one free slot)
 //!              full    ──► slab ◄─► ...            (every slot handed out)
-//!  per slab:   free ──► slot ──► slot ──► null     (freed slots; never-used slots are
-//!                                                   taken from `fresh` instead)
+//!  per slab:   free ──► slot ──► slot ──► NO_SLOT  (freed slots, linked by index;
+//!                                                   never-used slots come from `fresh`)
 //! ```
 //!
 //! A request picks the smallest class whose slot size is at least `layout.size()` and whose
 //! slot alignment (the largest power of two dividing the slot size) is at least
 //! `layout.align()`. The first slot of the first partial slab is taken; a slab that fills up
 //! moves to the full list; a slot freed in a full slab moves it back. A slab whose last slot is
-//! freed goes back to `H`, unless it is the only partial slab of its class (one empty slab per
-//! class is kept so that an alloc/free pair at a slab boundary does not carve and return a slab
-//! each time; [`Slab::trim`] gives those back too).
+//! freed joins a pool of empty slabs that any class reuses before carving a new one; once the
+//! pool holds [`SlabConfig::RETAIN`] slabs, further empty slabs go back to `H`.
+//! [`Slab::trim`] gives the pooled ones back too. (Carving is the expensive step: over a
+//! first-fit heap each `SLAB_SIZE`-aligned block costs a list walk and leaves a padding hole.)
 //!
 //! # Properties
 //!
 //! - Time: allocate and free of a slab-class request are O(1): a table look-up for the class
 //!   (plus at most [`MAX_CLASSES`] steps when the alignment forces a larger class), one list
-//!   operation, one division by the slot size and two bitmap updates. Carving or returning a
+//!   operation, a multiply-by-reciprocal for the slot index and one bitmap word update. Carving or returning a
 //!   slab costs one call to `H`. Pass-through requests cost what `H` costs.
 //! - Overhead: no per-object header. Per slab, a header of [`Slab::header_size`] bytes (about
 //!   two words per 64 slots plus seven words) and the slack below the lowest slot.
 //!   Internal fragmentation is bounded by the class spacing (at most 50 % with the default
 //!   classes, typically under 25 %).
-//! - Memory kept: at most one empty slab per class, until [`Slab::trim`].
+//! - Memory kept: at most `RETAIN` empty slabs (64 × 4 KiB for [`DefaultClasses`], 4 × 1 KiB
+//!   for [`SmallClasses`]; [`Slab::set_retain`]), until [`Slab::trim`]. The pool only keeps
+//!   slabs that were in use before, so it never raises the peak taken from the backing heap;
+//!   it delays giving memory back after a peak.
 //! - Detection (catalogue J2, C1-C3, always on): a free into the wrong class, a pointer that is
 //!   not a slot start, a slot that is not allocated (double free, or never handed out), and a
 //!   pointer outside every slab are ignored without writing anything, and counted
@@ -80,10 +84,13 @@
 //!   Bit `i` of `used` is set exactly for the slots handed out and not freed; `live` is their
 //!   number; `lent` bits are a subset of `used` bits.
 //! - **S5** The per-slab free list holds exactly the slots `< fresh` whose `used` bit is clear,
-//!   each once; a slot on it stores the next slot (or null) in its first word.
+//!   each once; its links are slot indices: `free` is the first (or `NO_SLOT`), and a slot on
+//!   the list stores the next index in its first word.
 //! - **S6** Every slab lies inside `[lo, hi)`, the hull of all slabs ever carved.
+//! - **S7** Empty slabs in the pool are linked through `next`, have a valid magic and
+//!   `class == POOL_CLASS`, belong to no class list, and number `pooled <= retain`.
 //!
-//! `validate()` checks S1-S6 for every slab, then the backing heap.
+//! `validate()` checks S1-S7 for every slab, then the backing heap.
 //!
 //! # Examples
 //!
@@ -162,6 +169,9 @@ pub trait SlabConfig {
     const SLAB_SIZE: usize;
     /// Slot sizes in bytes, ascending.
     const CLASSES: &'static [usize];
+    /// How many empty slabs are kept for reuse (by any class) before further empty slabs go
+    /// back to the backing heap; [`Slab::set_retain`] changes it at run time.
+    const RETAIN: usize = 8;
 }
 
 /// The default: 4 KiB slabs, 12 classes from 16 to 1024 bytes, spaced at most 1.5× apart.
@@ -171,6 +181,7 @@ pub struct DefaultClasses;
 impl SlabConfig for DefaultClasses {
     const SLAB_SIZE: usize = 4096;
     const CLASSES: &'static [usize] = &[16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024];
+    const RETAIN: usize = 64;
 }
 
 /// For small firmware heaps: 1 KiB slabs, 8 classes from 16 to 256 bytes.
@@ -180,6 +191,7 @@ pub struct SmallClasses;
 impl SlabConfig for SmallClasses {
     const SLAB_SIZE: usize = 1024;
     const CLASSES: &'static [usize] = &[16, 32, 48, 64, 96, 128, 192, 256];
+    const RETAIN: usize = 4;
 }
 
 /// The most size classes a [`SlabConfig`] may have.
@@ -194,6 +206,10 @@ const NO_CLASS: u8 = u8::MAX;
 const WORD_BITS: usize = usize::BITS as usize;
 /// Header magic, XORed with the slab's base address (S1).
 const SLAB_MAGIC: usize = 0x51ab_c0de_u32 as usize;
+/// The end of a free list (S5).
+const NO_SLOT: usize = usize::MAX;
+/// The `class` of a slab in the pool of empty slabs (S7).
+const POOL_CLASS: usize = usize::MAX;
 
 /// Why a free was refused. The slab wrote nothing when it refused it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -225,8 +241,8 @@ impl fmt::Display for InvalidFree {
     }
 }
 
-/// The header at the start of every slab (S1). Followed by the `used` and `lent` bitmaps,
-/// `Table::words` words each.
+/// The header at the start of every slab (S1). Followed by the bitmap, `Table::words` words
+/// with two bits per slot: `used` (bit `2i`) and `lent` (bit `2i + 1`).
 #[repr(C)]
 struct SlabHdr {
     /// `SLAB_MAGIC ^ base` while the slab is live.
@@ -237,8 +253,8 @@ struct SlabHdr {
     live: usize,
     /// Slots `fresh..` were never handed out (S4).
     fresh: usize,
-    /// Head of the freed-slot list (S5), or null.
-    free: *mut u8,
+    /// Index of the first freed slot (S5), or `NO_SLOT`.
+    free: usize,
     prev: *mut SlabHdr,
     next: *mut SlabHdr,
 }
@@ -260,9 +276,12 @@ struct Table {
     size: [usize; MAX_CLASSES],
     align: [usize; MAX_CLASSES],
     slots: [usize; MAX_CLASSES],
+    /// `ceil(2^32 / size)`: `(n * recip) >> 32 == n / size` for every `n <= SLAB_SIZE`
+    /// (the error term `n * (recip * size - 2^32) < 2^16 * 2^11` stays below `2^32`).
+    recip: [u64; MAX_CLASSES],
     /// `lut[ceil(size / 16)]` = the smallest class with a slot of at least `size` bytes.
     lut: [u8; LUT_LEN],
-    /// Bitmap words per bitmap.
+    /// Bitmap words: two bits per slot (used, lent).
     words: usize,
     /// Header plus both bitmaps.
     header: usize,
@@ -280,13 +299,14 @@ impl Table {
             !classes.is_empty() && classes.len() <= MAX_CLASSES,
             "SlabConfig: CLASSES must have 1..=16 entries"
         );
-        let words = (slab_size / GRANULE).div_ceil(WORD_BITS);
-        let header = (size_of::<SlabHdr>() + 2 * words * size_of::<usize>()).next_multiple_of(16);
+        let words = (2 * slab_size / GRANULE).div_ceil(WORD_BITS);
+        let header = (size_of::<SlabHdr>() + words * size_of::<usize>()).next_multiple_of(16);
         let mut t = Table {
             len: classes.len(),
             size: [0; MAX_CLASSES],
             align: [0; MAX_CLASSES],
             slots: [0; MAX_CLASSES],
+            recip: [0; MAX_CLASSES],
             lut: [NO_CLASS; LUT_LEN],
             words,
             header,
@@ -305,6 +325,7 @@ impl Table {
             // Slots are packed against the slab end, which is SLAB_SIZE-aligned (S3).
             t.align[c] = 1 << size.trailing_zeros();
             t.slots[c] = slots;
+            t.recip[c] = (1u64 << 32).div_ceil(size as u64);
             c += 1;
         }
         let mut g = 0;
@@ -329,6 +350,10 @@ pub struct Slab<H, C: SlabConfig = DefaultClasses> {
     /// Hull of all slabs ever carved (S6); `lo > hi` before the first.
     lo: usize,
     hi: usize,
+    /// Empty slabs kept for reuse, linked through `next` (S7).
+    pool: *mut SlabHdr,
+    pooled: usize,
+    retain: usize,
     invalid_frees: usize,
     last_invalid: Option<InvalidFree>,
     _config: PhantomData<fn() -> C>,
@@ -360,6 +385,9 @@ impl<H, C: SlabConfig> Slab<H, C> {
             classes: [EMPTY_CLASS; MAX_CLASSES],
             lo: usize::MAX,
             hi: 0,
+            pool: ptr::null_mut(),
+            pooled: 0,
+            retain: C::RETAIN,
             invalid_frees: 0,
             last_invalid: None,
             _config: PhantomData,
@@ -387,12 +415,22 @@ impl<H, C: SlabConfig> Slab<H, C> {
         (0..t.len).find(|&c| t.size[c] == size).map(|c| t.slots[c])
     }
 
-    /// Slabs currently carved from the backing heap.
+    /// Slabs holding (or ready to hold) objects of some class.
     pub fn slab_count(&self) -> usize {
         self.classes.iter().map(|c| c.slabs).sum()
     }
 
-    /// Frees the slab refused so far (every refused free is counted once; saturating).
+    /// Empty slabs kept for reuse (at most [`retain`](Self::retain)).
+    pub fn pooled_slabs(&self) -> usize {
+        self.pooled
+    }
+
+    /// How many empty slabs are kept for reuse ([`SlabConfig::RETAIN`] unless changed).
+    pub fn retain(&self) -> usize {
+        self.retain
+    }
+
+    /// The number of frees refused so far (each counted once; saturating).
     pub fn invalid_frees(&self) -> usize {
         self.invalid_frees
     }
@@ -406,6 +444,7 @@ impl<H, C: SlabConfig> Slab<H, C> {
     ///
     /// The reliability work (issue 5) turns this into a user-replaceable handler; until then
     /// it only counts.
+    #[cold]
     fn invalid_free(&mut self, _ptr: *mut u8, reason: InvalidFree) {
         self.invalid_frees = self.invalid_frees.saturating_add(1);
         self.last_invalid = Some(reason);
@@ -415,12 +454,20 @@ impl<H, C: SlabConfig> Slab<H, C> {
     #[inline]
     fn class_for(layout: Layout) -> Option<usize> {
         let t = &Self::TABLE;
-        let g = layout.size().div_ceil(GRANULE);
-        let c = *t.lut.get(g)?;
+        let size = layout.size();
+        if size > MAX_CLASS_SIZE {
+            return None;
+        }
+        // `size <= 2048`, so the index is at most 128 < LUT_LEN.
+        let c = *t.lut.get((size + GRANULE - 1) / GRANULE)?;
         if c == NO_CLASS {
             return None;
         }
         let mut c = usize::from(c);
+        // Every slot is at least 16-aligned (sizes are multiples of 16, S3).
+        if layout.align() <= GRANULE {
+            return Some(c);
+        }
         // Rare: the alignment asks for a larger class (or none).
         while c < t.len && t.align[c % MAX_CLASSES] < layout.align() {
             c += 1;
@@ -433,12 +480,18 @@ impl<H, C: SlabConfig> Slab<H, C> {
     fn slot_index(base: usize, ptr: usize, c: usize) -> Option<usize> {
         let t = &Self::TABLE;
         let c = c % MAX_CLASSES;
-        // Distance from the pointer to the slab end; `ptr - base < SLAB_SIZE <= 2^16`.
-        let from_end = C::SLAB_SIZE.checked_sub(ptr.checked_sub(base)?)?;
-        // 32-bit division is enough (both fit) and much faster on 64-bit hosts.
-        let (q, r) = (from_end as u32 / t.size[c] as u32, from_end as u32 % t.size[c] as u32);
-        let q = q as usize;
-        (r == 0 && q >= 1 && q <= t.slots[c]).then(|| q - 1)
+        // A pointer below `base` wraps to a huge offset and is rejected with the others.
+        let off = ptr.wrapping_sub(base);
+        if off >= C::SLAB_SIZE {
+            return None;
+        }
+        // Distance from the pointer to the slab end, in 1..=SLAB_SIZE <= 2^16.
+        let from_end = C::SLAB_SIZE - off;
+        // Division by the slot size as a multiplication (exact here, see `Table::recip`).
+        let q = ((from_end as u64 * t.recip[c]) >> 32) as usize;
+        // `q - 1 < slots` also rejects `q == 0` (wrapping).
+        let i = q.wrapping_sub(1);
+        (q * t.size[c] == from_end && i < t.slots[c]).then_some(i)
     }
 
     /// The start of slot `i` of a slab of class `c` (S3).
@@ -453,18 +506,34 @@ impl<H, C: SlabConfig> Slab<H, C> {
         unsafe { hdr.cast::<u8>().add(off) }
     }
 
-    /// The word of bitmap `which` (0: used, 1: lent) holding bit `i`, and the bit's mask.
+    /// The bitmap word holding the bits of slot `i`, and the masks of its `used` and `lent`
+    /// bits.
     ///
     /// # Safety
     ///
-    /// `hdr` is a live slab (S1) and `i < slots` of its class.
+    /// `hdr` is a slab block of ours (S1) and `i < slots` of its class.
     #[inline]
-    unsafe fn bit(hdr: *mut SlabHdr, which: usize, i: usize) -> (*mut usize, usize) {
-        let word = which * Self::TABLE.words + i / WORD_BITS;
-        // SAFETY: the bitmaps follow the header inside `Table::header` bytes of the slab;
-        // `i < slots <= SLAB_SIZE / 16 <= words * WORD_BITS`, so `word < 2 * words`.
-        let p = unsafe { hdr.add(1).cast::<usize>().add(word) };
-        (p, 1 << (i % WORD_BITS))
+    unsafe fn bits(hdr: *mut SlabHdr, i: usize) -> (*mut usize, usize, usize) {
+        let b = 2 * i;
+        // SAFETY: the bitmap follows the header inside `Table::header` bytes of the slab;
+        // `2 * i < 2 * slots <= 2 * SLAB_SIZE / 16 <= words * WORD_BITS`.
+        let p = unsafe { hdr.add(1).cast::<usize>().add(b / WORD_BITS) };
+        let used = 1 << (b % WORD_BITS);
+        (p, used, used << 1)
+    }
+
+    /// Moves `hdr` from one list to the head of another. Out of line: it runs once per slab
+    /// fill or drain, and keeping it out of the hot paths keeps them small.
+    ///
+    /// # Safety
+    ///
+    /// `hdr` is a live slab in the list `from`; `to` is a list of live slabs (S2).
+    #[inline(never)]
+    unsafe fn move_list(from: &mut *mut SlabHdr, to: &mut *mut SlabHdr, hdr: *mut SlabHdr) {
+        // SAFETY: caller contract.
+        unsafe { Self::unlink(from, hdr) };
+        // SAFETY: `hdr` is live and now in no list.
+        unsafe { Self::push(to, hdr) };
     }
 
     /// Pushes `hdr` at the head of a list.
@@ -509,61 +578,81 @@ impl<H, C: SlabConfig> Slab<H, C> {
 }
 
 impl<H: Heap, C: SlabConfig> Slab<H, C> {
-    /// Gives every empty slab back to the backing heap. Returns how many were given back.
+    /// Gives every pooled empty slab back to the backing heap. Returns how many were given
+    /// back.
     ///
     /// # Time complexity
     ///
-    /// O(partial slabs).
+    /// O(pooled slabs).
     pub fn trim(&mut self) -> usize {
         let mut released = 0;
-        for c in 0..Self::TABLE.len {
-            let mut hdr = self.classes[c].partial;
-            let mut steps = self.classes[c].slabs;
-            while !hdr.is_null() && steps > 0 {
-                steps -= 1;
-                // SAFETY: `hdr` is in the partial list of class `c`, so it is live (S2).
-                let (next, live) =
-                    unsafe { ((&raw const (*hdr).next).read(), (&raw const (*hdr).live).read()) };
-                if live == 0 {
-                    // SAFETY: `hdr` is a live, empty slab of class `c` in the partial list.
-                    unsafe { self.release(hdr, c) };
-                    released += 1;
-                }
-                hdr = next;
-            }
+        while let Some(hdr) = self.pop_pool() {
+            // SAFETY: `hdr` came off the pool: a slab block of ours in no list (S7).
+            unsafe { self.release_block(hdr) };
+            released += 1;
         }
         released
     }
 
-    /// Carves a new slab for class `c` from the backing heap and puts it on the partial list.
-    fn carve(&mut self, c: usize) -> Option<*mut SlabHdr> {
-        let block = self.backing.allocate(Self::SLAB_LAYOUT)?;
-        let base = block.as_ptr().addr();
-        if base & !Self::MASK != 0 {
-            // A backing heap that breaks its alignment promise gets its block back unused.
-            // SAFETY: `block` was just allocated from `backing` with this layout.
-            unsafe { self.backing.deallocate(block, Self::SLAB_LAYOUT) };
+    /// Sets how many empty slabs are kept for reuse, giving back any beyond the new limit.
+    pub fn set_retain(&mut self, retain: usize) {
+        self.retain = retain;
+        while self.pooled > self.retain {
+            let Some(hdr) = self.pop_pool() else { break };
+            // SAFETY: as in `trim`.
+            unsafe { self.release_block(hdr) };
+        }
+    }
+
+    /// Takes a slab off the pool of empty slabs (S7).
+    fn pop_pool(&mut self) -> Option<*mut SlabHdr> {
+        let hdr = self.pool;
+        if hdr.is_null() {
             return None;
         }
-        let hdr = block.as_ptr().cast::<SlabHdr>();
-        // SAFETY: `block` is SLAB_SIZE bytes, SLAB_SIZE-aligned, exclusively ours (S1); the
-        // header and bitmaps fit in `Table::header < SLAB_SIZE` bytes.
+        // SAFETY: pooled slabs are our slab blocks with a valid header (S7).
+        self.pool = unsafe { (&raw const (*hdr).next).read() };
+        self.pooled -= 1;
+        Some(hdr)
+    }
+
+    /// Sets up a slab for class `c`, from the pool of empty slabs or carved from the backing
+    /// heap, and puts it on the partial list.
+    fn carve(&mut self, c: usize) -> Option<*mut SlabHdr> {
+        let hdr = match self.pop_pool() {
+            Some(hdr) => hdr,
+            None => {
+                let block = self.backing.allocate(Self::SLAB_LAYOUT)?;
+                let base = block.as_ptr().addr();
+                if base & !Self::MASK != 0 {
+                    // A backing heap that breaks its alignment promise gets its block back.
+                    // SAFETY: `block` was just allocated from `backing` with this layout.
+                    unsafe { self.backing.deallocate(block, Self::SLAB_LAYOUT) };
+                    return None;
+                }
+                self.lo = self.lo.min(base);
+                // `base + SLAB_SIZE` is the end of an allocated block: no overflow.
+                self.hi = self.hi.max(base.wrapping_add(C::SLAB_SIZE));
+                block.as_ptr().cast::<SlabHdr>()
+            }
+        };
+        let base = hdr.addr();
+        // SAFETY: `hdr` is a slab block: SLAB_SIZE bytes, SLAB_SIZE-aligned, exclusively ours
+        // and in no list (fresh, or off the pool, S7); the header and bitmaps fit in
+        // `Table::header < SLAB_SIZE` bytes.
         unsafe {
             hdr.write(SlabHdr {
                 magic: SLAB_MAGIC ^ base,
                 class: c,
                 live: 0,
                 fresh: 0,
-                free: ptr::null_mut(),
+                free: NO_SLOT,
                 prev: ptr::null_mut(),
                 next: ptr::null_mut(),
             });
         }
-        // SAFETY: as above; both bitmaps (2 * words words) follow the header (S4: all clear).
-        unsafe { hdr.add(1).cast::<usize>().write_bytes(0, 2 * Self::TABLE.words) };
-        self.lo = self.lo.min(base);
-        // `base + SLAB_SIZE` is the end of an allocated block, so it does not overflow.
-        self.hi = self.hi.max(base.wrapping_add(C::SLAB_SIZE));
+        // SAFETY: as above; the bitmap (`words` words) follows the header (S4: all clear).
+        unsafe { hdr.add(1).cast::<usize>().write_bytes(0, Self::TABLE.words) };
         let class = &mut self.classes[c % MAX_CLASSES];
         // SAFETY: `hdr` is a fresh live slab in no list.
         unsafe { Self::push(&mut class.partial, hdr) };
@@ -571,16 +660,39 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         Some(hdr)
     }
 
-    /// Unlinks an empty slab of class `c` from the partial list and gives it back.
+    /// Takes an empty slab of class `c` off the partial list and pools it, or gives it back
+    /// when the pool is full.
     ///
     /// # Safety
     ///
     /// `hdr` is a live slab of class `c` on the partial list with `live == 0`.
-    unsafe fn release(&mut self, hdr: *mut SlabHdr, c: usize) {
+    #[inline(never)]
+    unsafe fn retire(&mut self, hdr: *mut SlabHdr, c: usize) {
         let class = &mut self.classes[c % MAX_CLASSES];
         // SAFETY: caller contract.
         unsafe { Self::unlink(&mut class.partial, hdr) };
         class.slabs -= 1;
+        if self.pooled < self.retain {
+            // S7: a pooled slab belongs to no class, so a stale free into it is refused.
+            // SAFETY: `hdr` is our slab block, now in no list.
+            unsafe {
+                (&raw mut (*hdr).class).write(POOL_CLASS);
+                (&raw mut (*hdr).next).write(self.pool);
+            }
+            self.pool = hdr;
+            self.pooled += 1;
+        } else {
+            // SAFETY: `hdr` is our slab block, now in no list.
+            unsafe { self.release_block(hdr) };
+        }
+    }
+
+    /// Gives a slab block back to the backing heap.
+    ///
+    /// # Safety
+    ///
+    /// `hdr` is the base of a slab block of ours (S1) that is in no list.
+    unsafe fn release_block(&mut self, hdr: *mut SlabHdr) {
         // A stale pointer into the returned block must not pass the magic check (S1).
         // SAFETY: `hdr` is still our block until the deallocation below.
         unsafe { (&raw mut (*hdr).magic).write(0) };
@@ -595,45 +707,45 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
     /// # Safety
     ///
     /// `hdr` is a live slab of class `sc` on its partial list.
+    #[inline(always)]
     unsafe fn take_slot(
         &mut self,
         hdr: *mut SlabHdr,
         sc: usize,
         lent: bool,
     ) -> Option<NonNull<u8>> {
-        let base = hdr.addr();
+        let slots = Self::TABLE.slots[sc % MAX_CLASSES];
         // SAFETY: `hdr` is a live slab header (caller).
         let free = unsafe { (&raw const (*hdr).free).read() };
         let mut taken = None;
-        if !free.is_null() {
-            // The head is checked before its link is read, so a corrupted link is never
-            // followed outside the slab (catalogue C5, default tier).
-            let i = Self::slot_index(base, free.addr(), sc).filter(|&i| {
-                // SAFETY: `i < slots(sc)` by `slot_index`.
-                let (w, m) = unsafe { Self::bit(hdr, 0, i) };
+        if free != NO_SLOT {
+            // Links are slot indices: one bounds check keeps a corrupted link inside the slab,
+            // and the used bit shows a slot that is not free (catalogue C5, default tier).
+            let ok = free < slots && {
+                // SAFETY: `free < slots(sc)`.
+                let (w, m, _) = unsafe { Self::bits(hdr, free) };
                 // SAFETY: `w` is a bitmap word of the live slab.
                 unsafe { w.read() & m == 0 }
-            });
-            match i {
-                Some(i) => {
-                    // SAFETY: `free` is a free slot start of this slab (checked above), whose
-                    // first word holds the next link (S5); slots are 16-aligned.
-                    let next = unsafe { free.cast::<*mut u8>().read() };
-                    // SAFETY: live slab header.
-                    unsafe { (&raw mut (*hdr).free).write(next) };
-                    taken = Some((free, i));
-                }
-                None => {
-                    self.invalid_free(free, InvalidFree::CorruptFreeList);
-                    // SAFETY: live slab header; the rest of the list is abandoned.
-                    unsafe { (&raw mut (*hdr).free).write(ptr::null_mut()) };
-                }
+            };
+            if ok {
+                // SAFETY: `free < slots(sc)`.
+                let slot = unsafe { Self::slot_ptr(hdr, sc, free) };
+                // SAFETY: a free slot's first word holds the next link (S5); slots are
+                // 16-aligned.
+                let next = unsafe { slot.cast::<usize>().read() };
+                // SAFETY: live slab header.
+                unsafe { (&raw mut (*hdr).free).write(next) };
+                taken = Some((slot, free));
+            } else {
+                self.invalid_free(hdr.cast(), InvalidFree::CorruptFreeList);
+                // SAFETY: live slab header; the rest of the list is abandoned.
+                unsafe { (&raw mut (*hdr).free).write(NO_SLOT) };
             }
         }
         if taken.is_none() {
             // SAFETY: live slab header.
             let fresh = unsafe { (&raw const (*hdr).fresh).read() };
-            if fresh < Self::TABLE.slots[sc % MAX_CLASSES] {
+            if fresh < slots {
                 // SAFETY: live slab header.
                 unsafe { (&raw mut (*hdr).fresh).write(fresh + 1) };
                 // SAFETY: `fresh < slots(sc)`.
@@ -651,32 +763,39 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
             return None;
         };
         // SAFETY: `i < slots(sc)`.
-        let (w, m) = unsafe { Self::bit(hdr, 0, i) };
+        let (w, used, lent_bit) = unsafe { Self::bits(hdr, i) };
+        let set = if lent { used | lent_bit } else { used };
         // SAFETY: bitmap word of the live slab (S4: mark handed out).
-        unsafe { w.write(w.read() | m) };
-        if lent {
-            // SAFETY: `i < slots(sc)`.
-            let (w, m) = unsafe { Self::bit(hdr, 1, i) };
-            // SAFETY: bitmap word of the live slab.
-            unsafe { w.write(w.read() | m) };
-        }
+        unsafe { w.write(w.read() | set) };
         // SAFETY: live slab header.
         let live = unsafe { (&raw const (*hdr).live).read() } + 1;
         // SAFETY: live slab header.
         unsafe { (&raw mut (*hdr).live).write(live) };
-        if live == Self::TABLE.slots[sc % MAX_CLASSES] {
+        if live == slots {
             // S2: a full slab leaves the partial list.
             // SAFETY: `hdr` is on the partial list of `sc` (caller).
-            unsafe { Self::unlink(&mut class.partial, hdr) };
-            // SAFETY: `hdr` is live and now in no list.
-            unsafe { Self::push(&mut class.full, hdr) };
+            unsafe { Self::move_list(&mut class.partial, &mut class.full, hdr) };
         }
         // Slot pointers are derived from the slab block's pointer, so they keep its provenance.
         NonNull::new(slot)
     }
 
     /// Allocates a slot of class `c` for `layout`.
+    #[inline(always)]
     fn allocate_small(&mut self, c: usize, layout: Layout) -> Option<NonNull<u8>> {
+        let hdr = self.classes[c % MAX_CLASSES].partial;
+        if !hdr.is_null() {
+            // SAFETY: `hdr` is on the partial list of class `c`.
+            if let Some(p) = unsafe { self.take_slot(hdr, c, false) } {
+                return Some(p);
+            }
+        }
+        self.allocate_small_slow(c, layout)
+    }
+
+    /// No partial slab, or the first one had a corrupted free list.
+    #[inline(never)]
+    fn allocate_small_slow(&mut self, c: usize, layout: Layout) -> Option<NonNull<u8>> {
         // A slab whose free list is found corrupted is retired and the next one tried; two
         // attempts bound the work.
         for _ in 0..2 {
@@ -697,6 +816,7 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
 
     /// The backing heap has no room for a new slab of class `c`: lend a slot of a larger class
     /// that fits `layout` and has one free (catalogue J2, exhaustion).
+    #[cold]
     fn allocate_lent(&mut self, c: usize, layout: Layout) -> Option<NonNull<u8>> {
         let t = &Self::TABLE;
         for bigger in c + 1..t.len {
@@ -715,6 +835,7 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
     ///
     /// None beyond `Heap::deallocate`'s; a pointer that breaks that contract is detected as
     /// documented in the module docs.
+    #[inline(always)]
     unsafe fn deallocate_small(&mut self, ptr: NonNull<u8>, c: usize) {
         let addr = ptr.as_ptr().addr();
         let base = addr & Self::MASK;
@@ -739,56 +860,40 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
             return self.invalid_free(ptr.as_ptr(), InvalidFree::NotSlotStart);
         };
         // SAFETY: `i < slots(sc)`.
-        let (used_w, used_m) = unsafe { Self::bit(hdr, 0, i) };
+        let (w, used_m, lent_m) = unsafe { Self::bits(hdr, i) };
         // SAFETY: bitmap word of the live slab.
-        let used = unsafe { used_w.read() };
-        if used & used_m == 0 {
+        let word = unsafe { w.read() };
+        if word & used_m == 0 {
             return self.invalid_free(ptr.as_ptr(), InvalidFree::NotAllocated);
         }
-        // SAFETY: `i < slots(sc)`.
-        let (lent_w, lent_m) = unsafe { Self::bit(hdr, 1, i) };
-        // SAFETY: bitmap word of the live slab.
-        let lent_word = unsafe { lent_w.read() };
-        let lent = lent_word & lent_m != 0;
+        let lent = word & lent_m != 0;
         // A slot of its own class must not be lent; a lent slot serves a smaller class.
         if (sc == c && lent) || (sc != c && !(lent && sc > c)) {
             return self.invalid_free(ptr.as_ptr(), InvalidFree::WrongClass);
         }
         // Checks passed: now write.
-        // SAFETY: bitmap words of the live slab.
-        unsafe { used_w.write(used & !used_m) };
-        if lent {
-            // SAFETY: bitmap word of the live slab.
-            unsafe { lent_w.write(lent_word & !lent_m) };
-        }
+        // SAFETY: bitmap word of the live slab.
+        unsafe { w.write(word & !(used_m | lent_m)) };
         // SAFETY: live slab header.
         let free = unsafe { (&raw const (*hdr).free).read() };
-        // SAFETY: `ptr` is an allocated slot start of this slab, 16-aligned: it becomes the
-        // free-list head and stores the old head (S5).
-        unsafe { ptr.as_ptr().cast::<*mut u8>().write(free) };
+        // SAFETY: `ptr` is slot `i` of this slab, allocated until now and 16-aligned: it
+        // becomes the free-list head and stores the old head's index (S5).
+        unsafe { ptr.as_ptr().cast::<usize>().write(free) };
         // SAFETY: live slab header.
-        unsafe { (&raw mut (*hdr).free).write(ptr.as_ptr()) };
+        unsafe { (&raw mut (*hdr).free).write(i) };
         // SAFETY: live slab header; `live >= 1` since slot `i` was handed out (S4).
         let live = unsafe { (&raw const (*hdr).live).read() } - 1;
         // SAFETY: live slab header.
         unsafe { (&raw mut (*hdr).live).write(live) };
-        let class = &mut self.classes[sc % MAX_CLASSES];
         if live + 1 == Self::TABLE.slots[sc % MAX_CLASSES] {
             // S2: the slab was full, now it has a free slot.
+            let class = &mut self.classes[sc % MAX_CLASSES];
             // SAFETY: a full slab is on the full list of its class.
-            unsafe { Self::unlink(&mut class.full, hdr) };
-            // SAFETY: `hdr` is live and now in no list.
-            unsafe { Self::push(&mut class.partial, hdr) };
+            unsafe { Self::move_list(&mut class.full, &mut class.partial, hdr) };
         }
         if live == 0 {
-            // SAFETY: live slab header on the partial list (it has a free slot).
-            let (prev, next) =
-                unsafe { ((&raw const (*hdr).prev).read(), (&raw const (*hdr).next).read()) };
-            // Keep the class's only partial slab as a cache; give back any other.
-            if !prev.is_null() || !next.is_null() {
-                // SAFETY: empty live slab of class `sc` on the partial list.
-                unsafe { self.release(hdr, sc) };
-            }
+            // SAFETY: an empty live slab of class `sc`, on the partial list (it has free slots).
+            unsafe { self.retire(hdr, sc) };
         }
     }
 
@@ -819,11 +924,10 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         let mut used_count = 0;
         for i in 0..slots {
             // SAFETY: `i < slots(c)`.
-            let (uw, um) = unsafe { Self::bit(hdr, 0, i) };
-            // SAFETY: `i < slots(c)`.
-            let (lw, lm) = unsafe { Self::bit(hdr, 1, i) };
-            // SAFETY: bitmap words of a live slab.
-            let (u, l) = unsafe { (uw.read() & um != 0, lw.read() & lm != 0) };
+            let (w, um, lm) = unsafe { Self::bits(hdr, i) };
+            // SAFETY: bitmap word of a live slab.
+            let word = unsafe { w.read() };
+            let (u, l) = (word & um != 0, word & lm != 0);
             if l && !u {
                 return err("S4: lent bit set on a free slot");
             }
@@ -835,28 +939,55 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         if used_count != h.live {
             return err("S4: used bitmap disagrees with the live count");
         }
-        let mut link = h.free;
+        let mut i = h.free;
         let mut listed = 0;
-        while !link.is_null() {
+        while i != NO_SLOT {
             if listed >= slots {
                 return err("S5: free list longer than the slab (cycle)");
             }
-            let Some(i) = Self::slot_index(base, link.addr(), c) else {
+            if i >= slots {
                 return err("S5: free-list link is not a slot of this slab");
-            };
+            }
             // SAFETY: `i < slots(c)`.
-            let (uw, um) = unsafe { Self::bit(hdr, 0, i) };
+            let (w, um, _) = unsafe { Self::bits(hdr, i) };
             // SAFETY: bitmap word of a live slab.
-            if unsafe { uw.read() } & um != 0 || i >= h.fresh {
+            if unsafe { w.read() } & um != 0 || i >= h.fresh {
                 return err("S5: allocated or never-used slot on the free list");
             }
             listed += 1;
-            // SAFETY: `link` is a free slot start of this live slab; its first word is the
-            // next link (S5).
-            link = unsafe { link.cast::<*mut u8>().read() };
+            // SAFETY: `i < slots(c)`; a free slot's first word is the next link (S5).
+            i = unsafe { Self::slot_ptr(hdr, c, i).cast::<usize>().read() };
         }
         if listed + h.live != h.fresh {
             return err("S5: free list misses freed slots");
+        }
+        Ok(())
+    }
+
+    /// Walks the pool of empty slabs (S7).
+    fn validate_pool(&self) -> Result<(), Corruption> {
+        let mut hdr = self.pool;
+        let mut n = 0;
+        while !hdr.is_null() {
+            let base = hdr.addr();
+            let err = |what| Err(Corruption { what, addr: base });
+            if n >= self.pooled {
+                return err("S7: more slabs in the pool than counted");
+            }
+            if base & !Self::MASK != 0 || base < self.lo || base >= self.hi {
+                return err("S6: pooled slab outside the hull of carved slabs or misaligned");
+            }
+            // SAFETY: the hull check keeps the read inside memory that held slabs; the pool
+            // links pooled slab headers (S7).
+            let h = unsafe { hdr.read() };
+            if h.magic != SLAB_MAGIC ^ base || h.class != POOL_CLASS {
+                return err("S7: pooled slab header damaged");
+            }
+            n += 1;
+            hdr = h.next;
+        }
+        if n != self.pooled || self.pooled > self.retain {
+            return Err(Corruption { what: "S7: pool count wrong or above the limit", addr: 0 });
         }
         Ok(())
     }
@@ -966,7 +1097,7 @@ unsafe impl<H: Heap, C: SlabConfig> Heap for Slab<H, C> {
         }
     }
 
-    /// Checks every slab of every class (S1-S6), then the backing heap.
+    /// Checks every slab of every class and the pool (S1-S7), then the backing heap.
     ///
     /// # Time complexity
     ///
@@ -989,6 +1120,7 @@ unsafe impl<H: Heap, C: SlabConfig> Heap for Slab<H, C> {
                 addr: 0,
             });
         }
+        self.validate_pool()?;
         self.backing.validate()
     }
 }

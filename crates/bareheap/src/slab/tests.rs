@@ -1,6 +1,5 @@
 use core::alloc::{GlobalAlloc, Layout};
 use core::mem::MaybeUninit;
-use std::boxed::Box;
 use std::collections::BTreeMap;
 use std::vec::Vec;
 
@@ -45,6 +44,36 @@ impl TestHeap {
 
     fn pool_range(&self) -> core::ops::Range<usize> {
         self.pool.addr()..self.pool.addr() + self.used.len() * self.page
+    }
+}
+
+impl Drop for TestHeap {
+    fn drop(&mut self) {
+        for (_, (l, p)) in core::mem::take(&mut self.pass) {
+            let real = Layout::from_size_align(l.size().max(1), l.align()).unwrap();
+            // SAFETY: allocated in `allocate` with `real`, not freed since.
+            unsafe { std::alloc::dealloc(p, real) };
+        }
+        let layout = Layout::from_size_align(self.used.len() * self.page, self.page).unwrap();
+        // SAFETY: allocated in `new` with this layout; nothing uses the pool after the heap.
+        unsafe { std::alloc::dealloc(self.pool, layout) };
+    }
+}
+
+/// A zeroed buffer that outlives the heap claiming it (freed on drop, so Miri sees no leak).
+struct Buffer(Vec<MaybeUninit<u8>>);
+
+impl Buffer {
+    fn new(len: usize) -> Self {
+        Buffer(std::vec![MaybeUninit::new(0u8); len])
+    }
+
+    /// # Safety
+    ///
+    /// The region must not be used after `self` is dropped.
+    unsafe fn region(&mut self) -> Region {
+        // SAFETY: the buffer is valid while `self` lives (caller contract).
+        unsafe { Region::new(self.0.as_mut_ptr().cast(), self.0.len()) }.unwrap()
     }
 }
 
@@ -305,35 +334,63 @@ fn pass_through_large_and_over_aligned_requests_go_to_backing() {
 }
 
 #[test]
-fn empty_slab_is_returned_unless_it_is_the_last_partial_one() {
+fn empty_slabs_are_pooled_up_to_retain_then_returned() {
     let mut s = slab(8);
+    s.set_retain(1);
     let layout = l(64, 8);
     let per = TSlab::slots_per_slab(64).unwrap();
-    let blocks: Vec<_> = (0..per + 1).map(|_| s.allocate(layout).unwrap()).collect();
-    assert_eq!(s.slab_count(), 2);
-    assert_eq!(s.backing().pages_in_use(), 2);
-    // Empty the first (full) slab: it is given back, the second keeps one object.
+    let blocks: Vec<_> = (0..3 * per).map(|_| s.allocate(layout).unwrap()).collect();
+    assert_eq!((s.slab_count(), s.backing().pages_in_use()), (3, 3));
+    // Empty the first slab: pooled, not returned.
     for &p in &blocks[..per] {
         // SAFETY: live with `layout`.
         unsafe { s.deallocate(p, layout) };
     }
-    assert_eq!(s.slab_count(), 1);
-    assert_eq!(s.backing().pages_in_use(), 1);
-    // Emptying the last partial slab keeps it as a cache ...
-    // SAFETY: live with `layout`.
-    unsafe { s.deallocate(blocks[per], layout) };
-    assert_eq!(s.slab_count(), 1);
+    assert_eq!((s.slab_count(), s.pooled_slabs(), s.backing().pages_in_use()), (2, 1, 3));
     s.validate().unwrap();
-    // ... and an alloc/free pair at the boundary does not touch the backing heap.
-    let carves = s.backing().page_allocs;
-    for _ in 0..10 {
-        let p = s.allocate(layout).unwrap();
+    // Empty the second: the pool is full, so it goes back.
+    for &p in &blocks[per..2 * per] {
         // SAFETY: live with `layout`.
         unsafe { s.deallocate(p, layout) };
     }
+    assert_eq!((s.slab_count(), s.pooled_slabs(), s.backing().pages_in_use()), (1, 1, 2));
+    // A pooled slab serves another class without touching the backing heap.
+    let carves = s.backing().page_allocs;
+    let other = s.allocate(l(512, 8)).unwrap();
     assert_eq!(s.backing().page_allocs, carves);
+    assert_eq!((s.slab_count(), s.pooled_slabs()), (2, 0));
+    // An alloc/free pair at a slab boundary cycles through the pool, not the backing heap.
+    // SAFETY: live with (512, 8).
+    unsafe { s.deallocate(other, l(512, 8)) };
+    for _ in 0..10 {
+        let p = s.allocate(l(512, 8)).unwrap();
+        // SAFETY: live with (512, 8).
+        unsafe { s.deallocate(p, l(512, 8)) };
+    }
+    assert_eq!(s.backing().page_allocs, carves);
+    s.validate().unwrap();
+    for &p in &blocks[2 * per..] {
+        // SAFETY: live with `layout`.
+        unsafe { s.deallocate(p, layout) };
+    }
     assert_eq!(s.trim(), 1);
-    assert_eq!(s.backing().pages_in_use(), 0);
+    assert_eq!((s.slab_count(), s.pooled_slabs(), s.backing().pages_in_use()), (0, 0, 0));
+    s.validate().unwrap();
+}
+
+#[test]
+fn set_retain_lower_gives_back_the_excess() {
+    let mut s = slab(8);
+    let layout = l(1024, 8);
+    let per = TSlab::slots_per_slab(1024).unwrap();
+    let blocks: Vec<_> = (0..4 * per).map(|_| s.allocate(layout).unwrap()).collect();
+    for p in blocks {
+        // SAFETY: live with `layout`.
+        unsafe { s.deallocate(p, layout) };
+    }
+    assert_eq!((s.pooled_slabs(), s.backing().pages_in_use()), (4, 4));
+    s.set_retain(1);
+    assert_eq!((s.pooled_slabs(), s.backing().pages_in_use()), (1, 1));
     s.validate().unwrap();
 }
 
@@ -579,10 +636,16 @@ fn cat_c2_pointer_into_returned_slab_is_ignored() {
         // SAFETY: live.
         unsafe { s.deallocate(p, layout) };
     }
-    assert_eq!(s.slab_count(), 1, "first slab went back");
-    // SAFETY: deliberately a stale pointer into a returned slab: its magic was cleared.
+    assert_eq!((s.slab_count(), s.pooled_slabs()), (1, 1), "first slab pooled");
+    // SAFETY: deliberately a stale pointer into a pooled slab: it belongs to no class.
     unsafe { s.deallocate(blocks[0], layout) };
     assert_eq!(s.last_invalid_free(), Some(InvalidFree::NotOwned));
+    s.set_retain(0);
+    assert_eq!(s.backing().pages_in_use(), 1, "first slab went back");
+    // SAFETY: deliberately a stale pointer into a returned slab: its magic was cleared.
+    unsafe { s.deallocate(blocks[1], layout) };
+    assert_eq!(s.last_invalid_free(), Some(InvalidFree::NotOwned));
+    assert_eq!(s.invalid_frees(), 2);
     s.validate().unwrap();
 }
 
@@ -619,7 +682,8 @@ fn cat_c5_corrupted_free_link_is_not_followed() {
     let layout = l(32, 8);
     let a = s.allocate(layout).unwrap();
     let b = s.allocate(layout).unwrap();
-    // SAFETY: live.
+    let _keep = s.allocate(layout).unwrap(); // the slab must not empty into the pool
+                                             // SAFETY: live.
     unsafe { s.deallocate(a, layout) };
     // SAFETY: live.
     unsafe { s.deallocate(b, layout) };
@@ -655,20 +719,28 @@ fn validate_finds_planted_corruption() {
         (&raw mut (*hdr).magic).write(magic ^ 1);
         assert!(s.validate().is_err(), "magic");
         (&raw mut (*hdr).magic).write(magic);
-        let (w, m) = TSlab::bit(hdr, 1, 0);
-        w.write(w.read() | m << 1);
+        let (w, _, lent) = TSlab::bits(hdr, 1);
+        w.write(w.read() | lent);
         assert!(s.validate().is_err(), "lent bit on a free slot");
-        w.write(w.read() & !(m << 1));
+        w.write(w.read() & !lent);
     }
     s.validate().unwrap();
+    // A damaged pooled slab is found too.
+    // SAFETY: `p` is live with `layout`; its slab empties into the pool.
+    unsafe { s.deallocate(p, layout) };
+    assert_eq!(s.pooled_slabs(), 1);
+    s.validate().unwrap();
+    // SAFETY: planting a corruption in the pooled header (test only).
+    unsafe { (&raw mut (*hdr).class).write(3) };
+    assert!(s.validate().is_err(), "pooled slab with a class");
 }
 
 #[test]
 fn slab_over_bump_lifecycle() {
-    let mem: &'static mut [MaybeUninit<u8>] =
-        Box::leak(std::vec![MaybeUninit::new(0u8); 16 * 1024].into_boxed_slice());
+    let mut mem = Buffer::new(16 * 1024);
     let mut s: Slab<Bump, SmallClasses> = Slab::new(Bump::new());
-    s.claim(Region::from_static(mem).unwrap()).unwrap();
+    // SAFETY: `s` is dropped before `mem` (declared after it).
+    s.claim(unsafe { mem.region() }).unwrap();
     let layout = l(40, 8);
     let mut v = Vec::new();
     while let Some(p) = s.allocate(layout) {
@@ -686,10 +758,10 @@ fn slab_over_bump_lifecycle() {
 #[test]
 fn locked_slab_runs_std_collections() {
     let len = if cfg!(miri) { 96 * 1024 } else { 1024 * 1024 };
-    let mem: &'static mut [MaybeUninit<u8>] =
-        Box::leak(std::vec![MaybeUninit::new(0u8); len].into_boxed_slice());
+    let mut mem = Buffer::new(len);
     let heap: Locked<Spin, Slab<Bump>> = Locked::new(Slab::new(Bump::new()));
-    heap.claim(Region::from_static(mem).unwrap()).unwrap();
+    // SAFETY: `heap` is dropped before `mem` (declared after it).
+    heap.claim(unsafe { mem.region() }).unwrap();
     let n = if cfg!(miri) { 50 } else { 2000 };
     let mut ptrs = Vec::new();
     for i in 0..n {
@@ -730,4 +802,30 @@ fn custom_config_with_one_class_works() {
     s.trim();
     assert_eq!(s.backing().pages_in_use(), 0);
     s.validate().unwrap();
+}
+
+#[test]
+fn slot_index_matches_division_at_every_offset() {
+    let t = &TSlab::TABLE;
+    let base = 0x10_0000;
+    for c in 0..t.len {
+        for off in 0..=4096 {
+            let from_end = 4096 - off;
+            let size = t.size[c];
+            let naive = (off < 4096 && from_end % size == 0 && from_end / size <= t.slots[c])
+                .then(|| from_end / size - 1);
+            assert_eq!(TSlab::slot_index(base, base + off, c), naive, "class {size}, offset {off}");
+        }
+    }
+}
+
+#[test]
+fn reciprocal_is_exact_for_every_class_size_and_slab_offset() {
+    let step = if cfg!(miri) { 4099 } else { 1 };
+    for size in (GRANULE..=MAX_CLASS_SIZE).step_by(GRANULE) {
+        let recip = (1u64 << 32).div_ceil(size as u64);
+        for n in (0..=65536u64).step_by(step) {
+            assert_eq!((n * recip) >> 32, n / size as u64, "{n} / {size}");
+        }
+    }
 }
