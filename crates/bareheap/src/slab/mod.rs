@@ -459,7 +459,7 @@ impl<H, C: SlabConfig> Slab<H, C> {
             return None;
         }
         // `size <= 2048`, so the index is at most 128 < LUT_LEN.
-        let c = *t.lut.get((size + GRANULE - 1) / GRANULE)?;
+        let c = *t.lut.get(size.div_ceil(GRANULE))?;
         if c == NO_CLASS {
             return None;
         }
