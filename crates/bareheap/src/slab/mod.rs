@@ -478,13 +478,20 @@ impl<H, C: SlabConfig> Slab<H, C> {
     /// The slot index of `ptr` in the slab at `base` of class `c`, if `ptr` is a slot start.
     #[inline]
     fn slot_index(base: usize, ptr: usize, c: usize) -> Option<usize> {
-        let t = &Self::TABLE;
-        let c = c % MAX_CLASSES;
         // A pointer below `base` wraps to a huge offset and is rejected with the others.
         let off = ptr.wrapping_sub(base);
         if off >= C::SLAB_SIZE {
             return None;
         }
+        Self::slot_index_in(off, c)
+    }
+
+    /// The slot index at offset `off < SLAB_SIZE` in a slab of class `c`, if it is a slot
+    /// start.
+    #[inline]
+    fn slot_index_in(off: usize, c: usize) -> Option<usize> {
+        let t = &Self::TABLE;
+        let c = c % MAX_CLASSES;
         // Distance from the pointer to the slab end, in 1..=SLAB_SIZE <= 2^16.
         let from_end = C::SLAB_SIZE - off;
         // Division by the slot size as a multiplication (exact here, see `Table::recip`).
@@ -839,8 +846,9 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
     unsafe fn deallocate_small(&mut self, ptr: NonNull<u8>, c: usize) {
         let addr = ptr.as_ptr().addr();
         let base = addr & Self::MASK;
-        // S6: never read outside memory that has held a slab (C2).
-        if base < self.lo || base >= self.hi {
+        // S6: never read outside memory that has held a slab (C2). One unsigned comparison
+        // checks both bounds (before the first slab, `hi - lo` wraps to 1 and nothing passes).
+        if base.wrapping_sub(self.lo) >= self.hi.wrapping_sub(self.lo) {
             return self.invalid_free(ptr.as_ptr(), InvalidFree::NotOwned);
         }
         let hdr = ptr.as_ptr().with_addr(base).cast::<SlabHdr>();
@@ -853,10 +861,42 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         }
         // SAFETY: the magic matches, so `hdr` is a live slab header (S1).
         let sc = unsafe { (&raw const (*hdr).class).read() };
+        if sc != c {
+            // SAFETY: forwarded; `hdr` is the live slab header of `ptr`'s slab.
+            return unsafe { self.deallocate_lent(ptr, hdr, sc, c) };
+        }
+        let Some(i) = Self::slot_index_in(addr & !Self::MASK, c) else {
+            return self.invalid_free(ptr.as_ptr(), InvalidFree::NotSlotStart);
+        };
+        // SAFETY: `i < slots(c)`.
+        let (w, used_m, lent_m) = unsafe { Self::bits(hdr, i) };
+        // SAFETY: bitmap word of the live slab.
+        let word = unsafe { w.read() };
+        // Handed out (used) to its own class (not lent).
+        if word & (used_m | lent_m) != used_m {
+            let reason = if word & used_m == 0 {
+                InvalidFree::NotAllocated
+            } else {
+                InvalidFree::WrongClass
+            };
+            return self.invalid_free(ptr.as_ptr(), reason);
+        }
+        // SAFETY: all checks passed for slot `i` of the live slab `hdr` of class `c`.
+        unsafe { self.free_slot(hdr, ptr, i, w, word & !used_m, c) };
+    }
+
+    /// A free whose layout maps to class `c` of a pointer in a slab of class `sc != c`: valid
+    /// only for a slot lent to a smaller class (J2 exhaustion fallback).
+    ///
+    /// # Safety
+    ///
+    /// `hdr` is the live slab header (magic checked) of the slab `ptr` points into.
+    #[cold]
+    unsafe fn deallocate_lent(&mut self, ptr: NonNull<u8>, hdr: *mut SlabHdr, sc: usize, c: usize) {
         if sc >= Self::TABLE.len {
             return self.invalid_free(ptr.as_ptr(), InvalidFree::NotOwned);
         }
-        let Some(i) = Self::slot_index(base, addr, sc) else {
+        let Some(i) = Self::slot_index_in(ptr.as_ptr().addr() & !Self::MASK, sc) else {
             return self.invalid_free(ptr.as_ptr(), InvalidFree::NotSlotStart);
         };
         // SAFETY: `i < slots(sc)`.
@@ -866,14 +906,32 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         if word & used_m == 0 {
             return self.invalid_free(ptr.as_ptr(), InvalidFree::NotAllocated);
         }
-        let lent = word & lent_m != 0;
-        // A slot of its own class must not be lent; a lent slot serves a smaller class.
-        if (sc == c && lent) || (sc != c && !(lent && sc > c)) {
+        // A lent slot serves a smaller class; anything else is a wrong-class free.
+        if word & lent_m == 0 || sc < c {
             return self.invalid_free(ptr.as_ptr(), InvalidFree::WrongClass);
         }
-        // Checks passed: now write.
+        // SAFETY: all checks passed for slot `i` of the live slab `hdr` of class `sc`.
+        unsafe { self.free_slot(hdr, ptr, i, w, word & !(used_m | lent_m), sc) };
+    }
+
+    /// Puts checked slot `i` back: writes its bitmap word, links it, updates the lists.
+    ///
+    /// # Safety
+    ///
+    /// `hdr` is a live slab of class `sc`, `ptr` its slot `i`, currently allocated, `w` the
+    /// slot's bitmap word and `word` its new value (the slot's bits cleared).
+    #[inline(always)]
+    unsafe fn free_slot(
+        &mut self,
+        hdr: *mut SlabHdr,
+        ptr: NonNull<u8>,
+        i: usize,
+        w: *mut usize,
+        word: usize,
+        sc: usize,
+    ) {
         // SAFETY: bitmap word of the live slab.
-        unsafe { w.write(word & !(used_m | lent_m)) };
+        unsafe { w.write(word) };
         // SAFETY: live slab header.
         let free = unsafe { (&raw const (*hdr).free).read() };
         // SAFETY: `ptr` is slot `i` of this slab, allocated until now and 16-aligned: it
