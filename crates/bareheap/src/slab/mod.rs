@@ -475,17 +475,6 @@ impl<H, C: SlabConfig> Slab<H, C> {
         (c < t.len).then_some(c)
     }
 
-    /// The slot index of `ptr` in the slab at `base` of class `c`, if `ptr` is a slot start.
-    #[inline]
-    fn slot_index(base: usize, ptr: usize, c: usize) -> Option<usize> {
-        // A pointer below `base` wraps to a huge offset and is rejected with the others.
-        let off = ptr.wrapping_sub(base);
-        if off >= C::SLAB_SIZE {
-            return None;
-        }
-        Self::slot_index_in(off, c)
-    }
-
     /// The slot index at offset `off < SLAB_SIZE` in a slab of class `c`, if it is a slot
     /// start.
     #[inline]
