@@ -828,3 +828,15 @@ fn reciprocal_is_exact_for_every_class_size_and_slab_offset() {
         }
     }
 }
+
+#[test]
+fn header_size_is_the_documented_figure() {
+    // 7 header words + 2 bits per possible slot (SLAB_SIZE / 16), rounded up to 16 bytes.
+    let expected = |slab: usize| (7 * size_of::<usize>() + 2 * slab / 16 / 8).next_multiple_of(16);
+    assert_eq!(TSlab::header_size(), expected(4096));
+    assert_eq!(Slab::<TestHeap, SmallClasses>::header_size(), expected(1024));
+    #[cfg(target_pointer_width = "64")]
+    assert_eq!(TSlab::header_size(), 128);
+    #[cfg(target_pointer_width = "32")]
+    assert_eq!(Slab::<TestHeap, SmallClasses>::header_size(), 48);
+}
