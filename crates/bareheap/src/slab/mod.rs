@@ -2,7 +2,8 @@
 //!
 //! [`Slab<H>`](Slab) serves requests up to the largest size class from *slabs*: blocks of
 //! [`SlabConfig::SLAB_SIZE`] bytes, aligned to their size, that it carves from the backing heap
-//! `H` on demand and gives back when they empty. Each slab holds slots of one class. Larger or
+//! `H` on demand (a few at a time, as a *span*) and gives back when they empty. Each slab
+//! holds slots of one class. Larger or
 //! over-aligned requests pass straight through to `H`. It is the Redox kernel's slab allocator
 //! reimagined as a composable layer: `Slab<FirstFit>`, `Slab<Tlsf>`, `Slab<Bump>`.
 //!
@@ -24,10 +25,13 @@
 //! slot alignment (the largest power of two dividing the slot size) is at least
 //! `layout.align()`. The first slot of the first partial slab is taken; a slab that fills up
 //! moves to the full list; a slot freed in a full slab moves it back. A slab whose last slot is
-//! freed joins a pool of empty slabs that any class reuses before carving a new one; once the
-//! pool holds [`SlabConfig::RETAIN`] slabs, further empty slabs go back to `H`.
-//! [`Slab::trim`] gives the pooled ones back too. (Carving is the expensive step: over a
-//! first-fit heap each `SLAB_SIZE`-aligned block costs a list walk and leaves a padding hole.)
+//! freed joins a pool of empty slabs that any class reuses; new slabs are carved only when the
+//! pool is empty, [`SlabConfig::SLABS_PER_CARVE`] at a time in one aligned block (a span).
+//! Once the pool holds more than [`SlabConfig::RETAIN`] slabs, a span whose slabs are all
+//! pooled goes back to `H`; [`Slab::trim`] gives back every such span. (Carving is the
+//! expensive step: over a first-fit heap each `SLAB_SIZE`-aligned block costs a list walk and
+//! leaves an alignment hole of up to `SLAB_SIZE` bytes in front of it, so one block per
+//! several slabs matters.)
 //!
 //! # Properties
 //!
@@ -36,16 +40,17 @@
 //!   multiply-by-reciprocal for the slot index, one bitmap word update, and a list move only
 //!   when a slab fills up or drains. Carving or returning a slab costs one call to `H`.
 //!   Pass-through requests cost what `H` costs.
-//! - Overhead: no per-object header. Per slab, a header of [`Slab::header_size`] bytes (seven
-//!   words and two bits per possible slot, rounded to 16: 128 bytes for 4 KiB slabs on 64-bit
-//!   targets, 48 bytes for 1 KiB slabs on 32-bit ones) and
+//! - Overhead: no per-object header. Per slab, a header of [`Slab::header_size`] bytes (ten
+//!   words and two bits per possible slot, rounded to 16: 144 bytes for 4 KiB slabs on 64-bit
+//!   targets, 64 bytes for 1 KiB slabs on 32-bit ones) and
 //!   the slack below the lowest slot.
 //!   Internal fragmentation is bounded by the class spacing (at most 50 % with the default
 //!   classes, typically under 25 %).
-//! - Memory kept: at most `RETAIN` empty slabs (64 × 4 KiB for [`DefaultClasses`], 4 × 1 KiB
-//!   for [`SmallClasses`]; [`Slab::set_retain`]), until [`Slab::trim`]. The pool only keeps
-//!   slabs that were in use before, so it never raises the peak taken from the backing heap;
-//!   it delays giving memory back after a peak.
+//! - Memory kept: empty slabs stay pooled while at most `RETAIN` are (64 × 4 KiB for
+//!   [`DefaultClasses`], 4 × 1 KiB for [`SmallClasses`]; [`Slab::set_retain`]), and a span
+//!   is given back only whole, so up to `SLABS_PER_CARVE - 1` empty slabs per span in use
+//!   stay too, until [`Slab::trim`]. The pool never takes more from the backing heap than the
+//!   peak in use rounded up to spans; it delays giving memory back after a peak.
 //! - Detection (catalogue J2, C1-C3, always on): a free into the wrong class, a pointer that is
 //!   not a slot start, a slot that is not allocated (double free, or never handed out), and a
 //!   pointer outside every slab are ignored without writing anything, and counted
@@ -57,7 +62,7 @@
 //!   `C × SLAB_SIZE` bytes of the backing heap are taken even for a handful of objects. Pick
 //!   [`SmallClasses`] (1 KiB slabs) for heaps of a few tens of KiB.
 //! - The backing heap must be able to hand out `SLAB_SIZE`-aligned blocks; a first-fit heap may
-//!   waste up to `SLAB_SIZE - 1` bytes of padding per carve.
+//!   leave up to `SLAB_SIZE` bytes of alignment hole per span (hence spans).
 //! - A pass-through block freed with a slab-class layout (a broken `Heap` contract) is caught
 //!   only if the address is outside every slab ever carved or its would-be header does not
 //!   match; the check reads the word at the slab-aligned address below the pointer, which lies
@@ -80,9 +85,9 @@
 //!
 //! # Invariants
 //!
-//! - **S1** Every slab is a block of `SLAB_SIZE` bytes currently allocated from `backing` with
-//!   layout `(SLAB_SIZE, SLAB_SIZE)`; its header sits at its base, which is `SLAB_SIZE`-aligned,
-//!   and its `magic` is `SLAB_MAGIC ^ base`. A slab given back has its magic cleared first.
+//! - **S1** Every slab is `SLAB_SIZE` bytes of a span currently allocated from `backing`
+//!   (S8); its header sits at its base, which is `SLAB_SIZE`-aligned, and its `magic` is
+//!   `SLAB_MAGIC ^ base`. A slab given back has its magic cleared first.
 //! - **S2** A slab of class `c` is in exactly one list of class `c`: `partial` when
 //!   `live < slots(c)`, `full` when `live == slots(c)`; the lists are doubly linked through
 //!   `prev`/`next` and `classes[c].slabs` counts both.
@@ -95,10 +100,15 @@
 //!   each once; its links are slot indices: `free` is the first (or `NO_SLOT`), and a slot on
 //!   the list stores the next index in its first word.
 //! - **S6** Every slab lies inside `[lo, hi)`, the hull of all slabs ever carved.
-//! - **S7** Empty slabs in the pool are linked through `next`, have a valid magic and
-//!   `class == POOL_CLASS`, belong to no class list, and number `pooled <= retain`.
+//! - **S7** Empty slabs in the pool are doubly linked through `prev`/`next`, have a valid magic
+//!   and `class == POOL_CLASS`, belong to no class list, and number `pooled`.
+//! - **S8** Slabs are carved in spans: one block of `n * SLAB_SIZE` bytes (`1 <= n <=
+//!   SLABS_PER_CARVE`) allocated from `backing`, aligned to `SLAB_SIZE`. Every slab's `span`
+//!   points to the first slab of its span, whose `span_len` is `n` and whose `span_pooled`
+//!   counts the span's slabs in the pool. A span is given back whole, only when all its slabs
+//!   are pooled.
 //!
-//! `validate()` checks S1-S7 for every slab, then the backing heap.
+//! `validate()` checks S1-S8 for every slab, then the backing heap.
 //!
 //! # Examples
 //!
@@ -177,9 +187,15 @@ pub trait SlabConfig {
     const SLAB_SIZE: usize;
     /// Slot sizes in bytes, ascending.
     const CLASSES: &'static [usize];
-    /// How many empty slabs are kept for reuse (by any class) before further empty slabs go
-    /// back to the backing heap; [`Slab::set_retain`] changes it at run time.
+    /// How many empty slabs are kept for reuse (by any class) before spans whose slabs are
+    /// all empty go back to the backing heap; [`Slab::set_retain`] changes it at run time.
     const RETAIN: usize = 8;
+    /// Slabs carved per call to the backing heap (a *span*, 1 to 64). A span costs one
+    /// aligned allocation and at most one alignment hole in the backing heap (a first-fit heap
+    /// leaves one before every `SLAB_SIZE`-aligned block), so several slabs per carve waste
+    /// less; a span goes back only when all of its slabs are empty. When the backing heap
+    /// cannot supply a whole span, smaller ones are tried, down to one slab.
+    const SLABS_PER_CARVE: usize = 4;
 }
 
 /// The default: 4 KiB slabs, 12 classes from 16 to 1024 bytes, spaced at most 1.5× apart.
@@ -265,6 +281,12 @@ struct SlabHdr {
     free: usize,
     prev: *mut SlabHdr,
     next: *mut SlabHdr,
+    /// The first slab of the span this slab was carved with (S8).
+    span: *mut SlabHdr,
+    /// In a span's first slab: how many slabs the span has. 0 in the others.
+    span_len: usize,
+    /// In a span's first slab: how many of its slabs are in the pool. 0 in the others.
+    span_pooled: usize,
 }
 
 /// The lists of one size class (S2).
@@ -298,7 +320,8 @@ struct Table {
 impl Table {
     /// Builds and checks the table. Panics (a compile error, as it runs in a constant) on a
     /// configuration that breaks the [`SlabConfig`] rules.
-    const fn build(slab_size: usize, classes: &[usize]) -> Table {
+    const fn build(slab_size: usize, classes: &[usize], per_carve: usize) -> Table {
+        assert!(per_carve >= 1 && per_carve <= 64, "SlabConfig: SLABS_PER_CARVE must be in 1..=64");
         assert!(
             slab_size.is_power_of_two() && slab_size >= 256 && slab_size <= 65536,
             "SlabConfig: SLAB_SIZE must be a power of two in 256..=65536"
@@ -372,11 +395,13 @@ pub struct Slab<H, C: SlabConfig = DefaultClasses> {
 unsafe impl<H: Send, C: SlabConfig> Send for Slab<H, C> {}
 
 impl<H, C: SlabConfig> Slab<H, C> {
-    const TABLE: Table = Table::build(C::SLAB_SIZE, C::CLASSES);
-    const SLAB_LAYOUT: Layout = match Layout::from_size_align(C::SLAB_SIZE, C::SLAB_SIZE) {
-        Ok(l) => l,
-        Err(_) => panic!("SlabConfig: SLAB_SIZE is not a valid layout"),
-    };
+    const TABLE: Table = Table::build(C::SLAB_SIZE, C::CLASSES, C::SLABS_PER_CARVE);
+    /// The largest span; its validity is checked at compile time.
+    const SPAN_LAYOUT: Layout =
+        match Layout::from_size_align(C::SLABS_PER_CARVE * C::SLAB_SIZE, C::SLAB_SIZE) {
+            Ok(l) => l,
+            Err(_) => panic!("SlabConfig: SLABS_PER_CARVE * SLAB_SIZE is not a valid layout"),
+        };
     const MASK: usize = !(C::SLAB_SIZE - 1);
 
     /// A slab front end over `backing`. No slab is carved until the first allocation.
@@ -387,7 +412,7 @@ impl<H, C: SlabConfig> Slab<H, C> {
     pub const fn new(backing: H) -> Self {
         // Evaluate the checks of the configuration at compile time.
         let _ = Self::TABLE.len;
-        let _ = Self::SLAB_LAYOUT;
+        let _ = Self::SPAN_LAYOUT;
         Slab {
             backing,
             classes: [EMPTY_CLASS; MAX_CLASSES],
@@ -582,29 +607,82 @@ impl<H, C: SlabConfig> Slab<H, C> {
 }
 
 impl<H: Heap, C: SlabConfig> Slab<H, C> {
-    /// Gives every pooled empty slab back to the backing heap. Returns how many were given
-    /// back.
+    /// Gives back to the backing heap every span whose slabs are all empty and pooled.
+    /// Returns how many slabs were given back.
     ///
     /// # Time complexity
     ///
-    /// O(pooled slabs).
+    /// O(pooled slabs × spans given back).
     pub fn trim(&mut self) -> usize {
+        self.release_pooled_spans(0)
+    }
+
+    /// Sets how many empty slabs are kept for reuse, giving back fully pooled spans while more
+    /// than `retain` slabs are pooled.
+    pub fn set_retain(&mut self, retain: usize) {
+        self.retain = retain;
+        self.release_pooled_spans(retain);
+    }
+
+    /// Gives back fully pooled spans while more than `keep` slabs are pooled; returns the
+    /// number of slabs given back.
+    fn release_pooled_spans(&mut self, keep: usize) -> usize {
         let mut released = 0;
-        while let Some(hdr) = self.pop_pool() {
-            // SAFETY: `hdr` came off the pool: a slab block of ours in no list (S7).
-            unsafe { self.release_block(hdr) };
-            released += 1;
+        let mut hdr = self.pool;
+        let mut steps = self.pooled;
+        while !hdr.is_null() && self.pooled > keep && steps > 0 {
+            steps -= 1;
+            // SAFETY: pooled slabs are our slab blocks with a valid header (S7, S8).
+            let (next, head) =
+                unsafe { ((&raw const (*hdr).next).read(), (&raw const (*hdr).span).read()) };
+            // SAFETY: `head` is the first slab of `hdr`'s span (S8).
+            match unsafe { self.release_span_if_pooled(head) } {
+                0 => hdr = next,
+                n => {
+                    released += n;
+                    // The span's slabs left the pool, `next` perhaps with them: start over.
+                    hdr = self.pool;
+                    steps = self.pooled;
+                }
+            }
         }
         released
     }
 
-    /// Sets how many empty slabs are kept for reuse, giving back any beyond the new limit.
-    pub fn set_retain(&mut self, retain: usize) {
-        self.retain = retain;
-        while self.pooled > self.retain {
-            let Some(hdr) = self.pop_pool() else { break };
-            // SAFETY: as in `trim`.
-            unsafe { self.release_block(hdr) };
+    /// Pushes an empty slab onto the pool (S7).
+    ///
+    /// # Safety
+    ///
+    /// `hdr` is a slab of ours (S1, S8) in no list.
+    unsafe fn pool_push(&mut self, hdr: *mut SlabHdr) {
+        // S7: a pooled slab belongs to no class, so a stale free into it is refused.
+        // SAFETY: caller contract.
+        unsafe { (&raw mut (*hdr).class).write(POOL_CLASS) };
+        // SAFETY: `hdr` is in no list; the pool holds slabs of ours (S7).
+        unsafe { Self::push(&mut self.pool, hdr) };
+        self.pooled += 1;
+        // SAFETY: `span` is the first slab of `hdr`'s span, a slab of ours (S8).
+        unsafe {
+            let head = (&raw const (*hdr).span).read();
+            let n = (&raw const (*head).span_pooled).read();
+            (&raw mut (*head).span_pooled).write(n + 1);
+        }
+    }
+
+    /// Unlinks a slab from the pool (S7).
+    ///
+    /// # Safety
+    ///
+    /// `hdr` is in the pool.
+    unsafe fn pool_unlink(&mut self, hdr: *mut SlabHdr) {
+        // SAFETY: caller contract.
+        unsafe { Self::unlink(&mut self.pool, hdr) };
+        self.pooled -= 1;
+        // SAFETY: as in `pool_push`; the count was at least 1 for this pooled slab (S8).
+        unsafe {
+            let head = (&raw const (*hdr).span).read();
+            let n = (&raw const (*head).span_pooled).read();
+            (&raw mut (*head).span_pooled).write(n - 1);
         }
     }
 
@@ -614,46 +692,105 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         if hdr.is_null() {
             return None;
         }
-        // SAFETY: pooled slabs are our slab blocks with a valid header (S7).
-        self.pool = unsafe { (&raw const (*hdr).next).read() };
-        self.pooled -= 1;
+        // SAFETY: `hdr` is the head of the pool.
+        unsafe { self.pool_unlink(hdr) };
         Some(hdr)
     }
 
-    /// Sets up a slab for class `c`, from the pool of empty slabs or carved from the backing
-    /// heap, and puts it on the partial list.
-    fn carve(&mut self, c: usize) -> Option<*mut SlabHdr> {
-        let hdr = match self.pop_pool() {
-            Some(hdr) => hdr,
-            None => {
-                let block = self.backing.allocate(Self::SLAB_LAYOUT)?;
-                let base = block.as_ptr().addr();
-                if base & !Self::MASK != 0 {
-                    // A backing heap that breaks its alignment promise gets its block back.
-                    // SAFETY: `block` was just allocated from `backing` with this layout.
-                    unsafe { self.backing.deallocate(block, Self::SLAB_LAYOUT) };
-                    return None;
-                }
-                self.lo = self.lo.min(base);
-                // `base + SLAB_SIZE` is the end of an allocated block: no overflow.
-                self.hi = self.hi.max(base.wrapping_add(C::SLAB_SIZE));
-                block.as_ptr().cast::<SlabHdr>()
-            }
+    /// Gives the span starting at `head` back to the backing heap if all its slabs are
+    /// pooled. Returns the number of slabs given back (0 if the span is still in use).
+    ///
+    /// # Safety
+    ///
+    /// `head` is the first slab of a span of ours (S8).
+    unsafe fn release_span_if_pooled(&mut self, head: *mut SlabHdr) -> usize {
+        // SAFETY: caller contract.
+        let (len, pooled) = unsafe {
+            ((&raw const (*head).span_len).read(), (&raw const (*head).span_pooled).read())
         };
-        let base = hdr.addr();
-        // SAFETY: `hdr` is a slab block: SLAB_SIZE bytes, SLAB_SIZE-aligned, exclusively ours
-        // and in no list (fresh, or off the pool, S7); the header and bitmaps fit in
-        // `Table::header < SLAB_SIZE` bytes.
+        if pooled != len {
+            return 0;
+        }
+        for k in 0..len {
+            // SAFETY: slab `k < len` of the span lies inside its block (S8).
+            let slab = unsafe { head.byte_add(k * C::SLAB_SIZE) };
+            // SAFETY: every slab of the span is pooled (`span_pooled == span_len`).
+            unsafe { self.pool_unlink(slab) };
+            // A stale pointer into the returned block must not pass the magic check (S1).
+            // SAFETY: our block until the deallocation below.
+            unsafe { (&raw mut (*slab).magic).write(0) };
+        }
+        if let Ok(layout) = Layout::from_size_align(len * C::SLAB_SIZE, C::SLAB_SIZE) {
+            // SAFETY: `head` is the base of a block allocated from `backing` with this layout
+            // when the span was carved (S8).
+            unsafe { self.backing.deallocate(NonNull::new_unchecked(head.cast()), layout) };
+        }
+        len
+    }
+
+    /// Carves a new span from the backing heap (as large as it can supply, up to
+    /// `SLABS_PER_CARVE` slabs) and puts its slabs on the pool.
+    #[inline(never)]
+    fn carve_span(&mut self) -> bool {
+        let mut n = C::SLABS_PER_CARVE;
+        while n > 0 {
+            let block = Layout::from_size_align(n * C::SLAB_SIZE, C::SLAB_SIZE)
+                .ok()
+                .and_then(|layout| Some((self.backing.allocate(layout)?, layout)));
+            let Some((block, layout)) = block else {
+                n /= 2;
+                continue;
+            };
+            let base = block.as_ptr().addr();
+            if base & !Self::MASK != 0 {
+                // A backing heap that breaks its alignment promise gets its block back.
+                // SAFETY: `block` was just allocated from `backing` with `layout`.
+                unsafe { self.backing.deallocate(block, layout) };
+                return false;
+            }
+            self.lo = self.lo.min(base);
+            // `base + len` is the end of an allocated block: no overflow.
+            self.hi = self.hi.max(base.wrapping_add(layout.size()));
+            let head = block.as_ptr().cast::<SlabHdr>();
+            for k in 0..n {
+                // SAFETY: slab `k < n` lies inside the new block; each slab is SLAB_SIZE bytes
+                // and SLAB_SIZE-aligned, and its header fits (S1, S8).
+                unsafe {
+                    let slab = head.byte_add(k * C::SLAB_SIZE);
+                    slab.write(SlabHdr {
+                        magic: SLAB_MAGIC ^ slab.addr(),
+                        class: POOL_CLASS,
+                        live: 0,
+                        fresh: 0,
+                        free: NO_SLOT,
+                        prev: ptr::null_mut(),
+                        next: ptr::null_mut(),
+                        span: head,
+                        span_len: if k == 0 { n } else { 0 },
+                        span_pooled: 0,
+                    });
+                    self.pool_push(slab);
+                }
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Sets up a slab for class `c`, from the pool of empty slabs (carving a new span into it
+    /// when it is empty), and puts it on the partial list.
+    fn carve(&mut self, c: usize) -> Option<*mut SlabHdr> {
+        if self.pool.is_null() && !self.carve_span() {
+            return None;
+        }
+        let hdr = self.pop_pool()?;
+        // SAFETY: `hdr` came off the pool: a slab of ours in no list (S7, S8); the header and
+        // bitmap fit in `Table::header < SLAB_SIZE` bytes. The span fields are kept.
         unsafe {
-            hdr.write(SlabHdr {
-                magic: SLAB_MAGIC ^ base,
-                class: c,
-                live: 0,
-                fresh: 0,
-                free: NO_SLOT,
-                prev: ptr::null_mut(),
-                next: ptr::null_mut(),
-            });
+            (&raw mut (*hdr).class).write(c);
+            (&raw mut (*hdr).live).write(0);
+            (&raw mut (*hdr).fresh).write(0);
+            (&raw mut (*hdr).free).write(NO_SLOT);
         }
         // SAFETY: as above; the bitmap (`words` words) follows the header (S4: all clear).
         unsafe { hdr.add(1).cast::<usize>().write_bytes(0, Self::TABLE.words) };
@@ -664,8 +801,8 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         Some(hdr)
     }
 
-    /// Takes an empty slab of class `c` off the partial list and pools it, or gives it back
-    /// when the pool is full.
+    /// Takes an empty slab of class `c` off the partial list and pools it; when more than
+    /// `retain` slabs are pooled and its whole span is now empty, gives the span back.
     ///
     /// # Safety
     ///
@@ -676,32 +813,15 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         // SAFETY: caller contract.
         unsafe { Self::unlink(&mut class.partial, hdr) };
         class.slabs -= 1;
-        if self.pooled < self.retain {
-            // S7: a pooled slab belongs to no class, so a stale free into it is refused.
-            // SAFETY: `hdr` is our slab block, now in no list.
+        // SAFETY: `hdr` is our slab, now in no list.
+        unsafe { self.pool_push(hdr) };
+        if self.pooled > self.retain {
+            // SAFETY: `span` is the first slab of `hdr`'s span (S8).
             unsafe {
-                (&raw mut (*hdr).class).write(POOL_CLASS);
-                (&raw mut (*hdr).next).write(self.pool);
+                let head = (&raw const (*hdr).span).read();
+                self.release_span_if_pooled(head);
             }
-            self.pool = hdr;
-            self.pooled += 1;
-        } else {
-            // SAFETY: `hdr` is our slab block, now in no list.
-            unsafe { self.release_block(hdr) };
         }
-    }
-
-    /// Gives a slab block back to the backing heap.
-    ///
-    /// # Safety
-    ///
-    /// `hdr` is the base of a slab block of ours (S1) that is in no list.
-    unsafe fn release_block(&mut self, hdr: *mut SlabHdr) {
-        // A stale pointer into the returned block must not pass the magic check (S1).
-        // SAFETY: `hdr` is still our block until the deallocation below.
-        unsafe { (&raw mut (*hdr).magic).write(0) };
-        // SAFETY: `hdr` is the base of a block allocated from `backing` with SLAB_LAYOUT (S1).
-        unsafe { self.backing.deallocate(NonNull::new_unchecked(hdr.cast()), Self::SLAB_LAYOUT) };
     }
 
     /// Takes a free slot from the partial slab `hdr` of class `sc`. `None` if its free list
@@ -969,6 +1089,7 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         if h.class != c {
             return err("S2: slab on the list of another class");
         }
+        self.validate_span(hdr, &h)?;
         let slots = t.slots[c % MAX_CLASSES];
         if h.fresh > slots || h.live > h.fresh {
             return err("S4: live or fresh count out of range");
@@ -1019,9 +1140,33 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         Ok(())
     }
 
-    /// Walks the pool of empty slabs (S7).
+    /// Checks the span fields of the slab at `hdr`, whose header `h` was read (S8).
+    fn validate_span(&self, hdr: *mut SlabHdr, h: &SlabHdr) -> Result<(), Corruption> {
+        let err = |what| Err(Corruption { what, addr: hdr.addr() });
+        let head = h.span;
+        let start = head.addr();
+        if start & !Self::MASK != 0 || start < self.lo || start >= self.hi || start > hdr.addr() {
+            return err("S8: span head outside the hull, misaligned or above the slab");
+        }
+        // SAFETY: `head` is SLAB_SIZE-aligned inside the hull (S6), so its header is readable.
+        let head_h = unsafe { head.read() };
+        if head_h.magic != SLAB_MAGIC ^ start || head_h.span != head {
+            return err("S8: span head header damaged");
+        }
+        let len = head_h.span_len;
+        if len == 0 || len > C::SLABS_PER_CARVE || head_h.span_pooled > len {
+            return err("S8: span length or pooled count out of range");
+        }
+        if (hdr.addr() - start) / C::SLAB_SIZE >= len {
+            return err("S8: slab outside its span");
+        }
+        Ok(())
+    }
+
+    /// Walks the pool of empty slabs (S7, S8).
     fn validate_pool(&self) -> Result<(), Corruption> {
         let mut hdr = self.pool;
+        let mut prev = ptr::null_mut();
         let mut n = 0;
         while !hdr.is_null() {
             let base = hdr.addr();
@@ -1035,14 +1180,16 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
             // SAFETY: the hull check keeps the read inside memory that held slabs; the pool
             // links pooled slab headers (S7).
             let h = unsafe { hdr.read() };
-            if h.magic != SLAB_MAGIC ^ base || h.class != POOL_CLASS {
+            if h.magic != SLAB_MAGIC ^ base || h.class != POOL_CLASS || h.prev != prev {
                 return err("S7: pooled slab header damaged");
             }
+            self.validate_span(hdr, &h)?;
             n += 1;
+            prev = hdr;
             hdr = h.next;
         }
-        if n != self.pooled || self.pooled > self.retain {
-            return Err(Corruption { what: "S7: pool count wrong or above the limit", addr: 0 });
+        if n != self.pooled {
+            return Err(Corruption { what: "S7: pool count wrong", addr: 0 });
         }
         Ok(())
     }
@@ -1082,8 +1229,8 @@ impl<H: Claim, C: SlabConfig> Claim for Slab<H, C> {
 }
 
 // SAFETY: slab-class blocks are distinct slots (S3, S4: a slot is handed out only while its
-// used bit is clear and the bit is set until it is freed) of live slabs that stay allocated from
-// `backing` while they hold a live slot (S1; a slab is given back only at `live == 0`). A slot
+// used bit is clear and the bit is set until it is freed) of live slabs whose span stays
+// allocated from `backing` while any of its slabs is out of the pool (S1, S8). A slot
 // is at least `layout.size()` bytes and aligned to `layout.align()` by `class_for` (a lent slot
 // comes from a larger class with sufficient alignment). Pass-through blocks are `backing`'s,
 // which never overlap its slabs. Nothing panics: class indices are reduced modulo MAX_CLASSES,

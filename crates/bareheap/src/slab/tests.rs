@@ -81,11 +81,14 @@ impl Buffer {
 // allocator. No method panics except on a contract violation by the caller (test failure).
 unsafe impl Heap for TestHeap {
     fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
-        if layout.size() == self.page && layout.align() == self.page {
-            let i = self.used.iter().position(|&u| !u)?;
-            self.used[i] = true;
+        if layout.size() > 0 && layout.size() % self.page == 0 && layout.align() == self.page {
+            // A run of `n` free pages, first fit.
+            let n = layout.size() / self.page;
+            let i = (0..self.used.len().saturating_sub(n - 1))
+                .find(|&i| self.used[i..i + n].iter().all(|&u| !u))?;
+            self.used[i..i + n].iter_mut().for_each(|u| *u = true);
             self.page_allocs += 1;
-            // SAFETY: page `i` is inside the pool.
+            // SAFETY: pages `i..i + n` are inside the pool.
             return NonNull::new(unsafe { self.pool.add(i * self.page) });
         }
         if layout.size() > 1 << 20 || layout.align() > 1 << 16 {
@@ -104,9 +107,11 @@ unsafe impl Heap for TestHeap {
         if self.pool_range().contains(&addr) {
             let off = addr - self.pool.addr();
             assert_eq!(off % self.page, 0, "backing: free of a non-page pointer");
-            assert_eq!((layout.size(), layout.align()), (self.page, self.page), "backing: layout");
-            assert!(self.used[off / self.page], "backing: double free of a page");
-            self.used[off / self.page] = false;
+            assert_eq!(layout.align(), self.page, "backing: layout alignment");
+            assert_eq!(layout.size() % self.page, 0, "backing: layout size");
+            let (i, n) = (off / self.page, layout.size() / self.page);
+            assert!(self.used[i..i + n].iter().all(|&u| u), "backing: double free of a page");
+            self.used[i..i + n].iter_mut().for_each(|u| *u = false);
             return;
         }
         let (l, p) = self.pass.remove(&addr).expect("backing: free of an unknown block");
@@ -133,7 +138,17 @@ unsafe impl Heap for TestHeap {
     }
 }
 
-type TSlab = Slab<TestHeap>;
+/// The default classes, carved one slab at a time so that tests can count pages exactly.
+struct OnePerCarve;
+
+impl SlabConfig for OnePerCarve {
+    const SLAB_SIZE: usize = DefaultClasses::SLAB_SIZE;
+    const CLASSES: &'static [usize] = DefaultClasses::CLASSES;
+    const RETAIN: usize = DefaultClasses::RETAIN;
+    const SLABS_PER_CARVE: usize = 1;
+}
+
+type TSlab = Slab<TestHeap, OnePerCarve>;
 
 fn slab(pages: usize) -> TSlab {
     Slab::new(TestHeap::new(pages, DefaultClasses::SLAB_SIZE))
@@ -831,14 +846,14 @@ fn reciprocal_is_exact_for_every_class_size_and_slab_offset() {
 
 #[test]
 fn header_size_is_the_documented_figure() {
-    // 7 header words + 2 bits per possible slot (SLAB_SIZE / 16), rounded up to 16 bytes.
-    let expected = |slab: usize| (7 * size_of::<usize>() + 2 * slab / 16 / 8).next_multiple_of(16);
+    // 10 header words + 2 bits per possible slot (SLAB_SIZE / 16), rounded up to 16 bytes.
+    let expected = |slab: usize| (10 * size_of::<usize>() + 2 * slab / 16 / 8).next_multiple_of(16);
     assert_eq!(TSlab::header_size(), expected(4096));
     assert_eq!(Slab::<TestHeap, SmallClasses>::header_size(), expected(1024));
     #[cfg(target_pointer_width = "64")]
-    assert_eq!(TSlab::header_size(), 128);
+    assert_eq!(TSlab::header_size(), 144);
     #[cfg(target_pointer_width = "32")]
-    assert_eq!(Slab::<TestHeap, SmallClasses>::header_size(), 48);
+    assert_eq!(Slab::<TestHeap, SmallClasses>::header_size(), 64);
 }
 
 /// The random program against a real backing heap: `Slab<FirstFit>` over a zeroed buffer, with
@@ -903,4 +918,78 @@ fn random_program_over_first_fit_default_classes() {
 fn random_program_over_first_fit_small_classes_near_exhaustion() {
     // 16 KiB: slab carving competes with pass-through blocks and often fails (J2 fallback).
     first_fit_program::<SmallClasses>(16 * 1024, 0x0bad_cafe, ITERS / 2);
+}
+
+/// Default classes, four slabs per carve, nothing retained beyond whole spans in use.
+struct Spans;
+
+impl SlabConfig for Spans {
+    const SLAB_SIZE: usize = 4096;
+    const CLASSES: &'static [usize] = DefaultClasses::CLASSES;
+    const RETAIN: usize = 0;
+    const SLABS_PER_CARVE: usize = 4;
+}
+
+#[test]
+fn span_carves_several_slabs_and_is_returned_whole() {
+    let mut s: Slab<TestHeap, Spans> = Slab::new(TestHeap::new(8, 4096));
+    let a = s.allocate(l(64, 8)).unwrap();
+    assert_eq!((s.backing().page_allocs, s.backing().pages_in_use()), (1, 4));
+    assert_eq!((s.slab_count(), s.pooled_slabs()), (1, 3));
+    // Other classes take the span's other slabs, without calling the backing heap.
+    let b = s.allocate(l(16, 8)).unwrap();
+    let c = s.allocate(l(1024, 8)).unwrap();
+    assert_eq!((s.backing().page_allocs, s.slab_count(), s.pooled_slabs()), (1, 3, 1));
+    s.validate().unwrap();
+    // SAFETY: live blocks with their layouts.
+    unsafe {
+        s.deallocate(a, l(64, 8));
+        s.deallocate(b, l(16, 8));
+    }
+    // Two slabs pooled, one still in use: the span stays.
+    assert_eq!((s.backing().pages_in_use(), s.pooled_slabs()), (4, 3));
+    assert_eq!(s.trim(), 0, "a span with a live slab is not given back");
+    // SAFETY: live with its layout.
+    unsafe { s.deallocate(c, l(1024, 8)) };
+    // The last slab emptied: the whole span goes back (RETAIN is 0).
+    assert_eq!((s.backing().pages_in_use(), s.pooled_slabs(), s.slab_count()), (0, 0, 0));
+    s.validate().unwrap();
+}
+
+#[test]
+fn span_shrinks_to_what_the_backing_heap_can_supply() {
+    let mut s: Slab<TestHeap, Spans> = Slab::new(TestHeap::new(3, 4096));
+    let per = Slab::<TestHeap, Spans>::slots_per_slab(1024).unwrap();
+    let mut v = Vec::new();
+    for _ in 0..3 * per {
+        v.push(s.allocate(l(1024, 8)).unwrap());
+    }
+    // 4 pages did not fit: a span of 2, then one of 1.
+    assert_eq!((s.backing().page_allocs, s.backing().pages_in_use(), s.slab_count()), (2, 3, 3));
+    assert!(s.allocate(l(1024, 8)).is_none());
+    s.validate().unwrap();
+    for p in v {
+        // SAFETY: live with its layout.
+        unsafe { s.deallocate(p, l(1024, 8)) };
+    }
+    assert_eq!(s.backing().pages_in_use(), 0);
+    s.validate().unwrap();
+}
+
+#[test]
+fn validate_finds_a_damaged_span_head() {
+    let mut s: Slab<TestHeap, Spans> = Slab::new(TestHeap::new(8, 4096));
+    let p = s.allocate(l(32, 8)).unwrap();
+    s.validate().unwrap();
+    let slab = p.as_ptr().map_addr(|a| a & !4095).cast::<SlabHdr>();
+    // SAFETY: reading the live slab's header (test only).
+    let head = unsafe { (&raw const (*slab).span).read() };
+    // SAFETY: planting a corruption in the live span head (test only), then restoring it.
+    unsafe {
+        let len = (&raw const (*head).span_len).read();
+        (&raw mut (*head).span_len).write(9);
+        assert!(s.validate().is_err(), "span length");
+        (&raw mut (*head).span_len).write(len);
+    }
+    s.validate().unwrap();
 }
