@@ -169,38 +169,39 @@ unsafe impl Heap for RefHeap {
 
     fn validate(&self) -> Result<(), Corruption> {
         let bad = |what, addr| Err(Corruption { what, addr });
-        let mut total = 0usize;
-        let mut prev_free_end: Option<usize> = None;
-        for (&s, &l) in &self.free {
+        // One walk over free and used ranges merged in address order (RH1, RH2).
+        let mut free = self.free.iter().map(|(&s, &l)| (s, l, true)).peekable();
+        let mut used = self.used.iter().map(|(&s, &l)| (s, l, false)).peekable();
+        let (mut ri, mut total) = (0, 0usize);
+        let mut prev: Option<(usize, bool, usize)> = None; // (end, free, region)
+        loop {
+            let take_free = match (free.peek(), used.peek()) {
+                (Some(f), Some(u)) => f.0 <= u.0,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let next = if take_free { free.next() } else { used.next() };
+            let Some((s, l, is_free)) = next else { break };
             if s % GRANULE != 0 || l % GRANULE != 0 || l == 0 {
-                return bad("RH1: free range not granule-aligned", s);
+                return bad("RH1: range not granule-aligned", s);
             }
-            let Some(r) = self.region_of(s) else { return bad("RH1: free range outside", s) };
-            if s + l > self.regions[r].end_addr() {
-                return bad("RH1: free range crosses its region's end", s);
+            while ri < self.regions.len() && self.regions[ri].end_addr() <= s {
+                ri += 1;
             }
-            if prev_free_end.is_some_and(|e| e > s) {
-                return bad("RH1: free ranges overlap", s);
+            let Some(r) = self.regions.get(ri) else { return bad("RH1: range outside", s) };
+            if !r.contains_addr(s) || s + l > r.end_addr() {
+                return bad("RH1: range not inside one region", s);
             }
-            if prev_free_end == Some(s) && self.region_of(s - 1) == Some(r) {
-                return bad("RH2: adjacent free ranges", s);
+            if let Some((pe, pf, pr)) = prev {
+                if pe > s {
+                    return bad("RH1: ranges overlap", s);
+                }
+                if pe == s && pf && is_free && pr == ri {
+                    return bad("RH2: adjacent free ranges", s);
+                }
             }
-            if self.used.range(s..s + l).next().is_some() {
-                return bad("RH1: free range covers a used range", s);
-            }
-            prev_free_end = Some(s + l);
-            total += l;
-        }
-        let mut prev_used_end = 0;
-        for (&s, &l) in &self.used {
-            if s < prev_used_end {
-                return bad("RH1: used ranges overlap", s);
-            }
-            prev_used_end = s + l;
-            let Some(r) = self.region_of(s) else { return bad("RH1: used range outside", s) };
-            if s + l > self.regions[r].end_addr() {
-                return bad("RH1: used range crosses its region's end", s);
-            }
+            prev = Some((s + l, is_free, ri));
             total += l;
         }
         let claimed: usize = self.regions.iter().map(Region::len).sum();

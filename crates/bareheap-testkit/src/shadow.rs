@@ -35,6 +35,8 @@ pub struct Shadow {
     regions: Vec<(usize, usize)>,
     /// Live blocks by address.
     live: BTreeMap<usize, Entry>,
+    /// The sum of the live blocks' requested sizes.
+    live_bytes: usize,
     /// Bytes of block contents verified so far.
     pub bytes_checked: u64,
 }
@@ -83,7 +85,7 @@ impl Shadow {
 
     /// The sum of the live blocks' requested sizes.
     pub fn live_bytes(&self) -> usize {
-        self.live.values().map(|e| e.size).sum()
+        self.live_bytes
     }
 
     /// The live block at `addr`, if any.
@@ -129,6 +131,7 @@ impl Shadow {
             ));
         }
         self.live.insert(addr, Entry { end, size, align, id });
+        self.live_bytes += size;
         Ok(())
     }
 
@@ -138,9 +141,12 @@ impl Shadow {
     ///
     /// `unknown block` if no live block starts at `addr`.
     pub fn remove(&mut self, addr: usize) -> Result<Entry, Violation> {
-        self.live
+        let e = self
+            .live
             .remove(&addr)
-            .ok_or_else(|| format!("unknown block: no live block starts at {addr:#x}"))
+            .ok_or_else(|| format!("unknown block: no live block starts at {addr:#x}"))?;
+        self.live_bytes -= e.size;
+        Ok(e)
     }
 
     /// Writes block `id`'s pattern over bytes `[from, to)` of the block at `ptr`.

@@ -1,6 +1,6 @@
 //! [`TestHeap`]: what the harness needs to know about a heap beyond the `Heap` trait.
 
-use bareheap::{Claim, Heap};
+use bareheap::{Bump, Claim, FirstFit, Heap};
 
 use crate::reference::{RefHeap, GRANULE};
 
@@ -27,8 +27,12 @@ pub trait TestHeap: Heap + Claim + Sized {
     fn empty() -> Self;
 
     /// Forgets every block at once, if the heap can (a bump allocator's `reset`). Returns
-    /// whether it did. Only called when no block is live.
-    fn reset(&mut self) -> bool {
+    /// whether it did.
+    ///
+    /// # Safety
+    ///
+    /// No block allocated before the call may be used (accessed or deallocated) after it.
+    unsafe fn reset(&mut self) -> bool {
         false
     }
 }
@@ -42,5 +46,35 @@ impl TestHeap for RefHeap {
 
     fn empty() -> Self {
         RefHeap::new()
+    }
+}
+
+impl TestHeap for Bump {
+    const NAME: &'static str = "Bump";
+    const REUSES_FREED: bool = false;
+    const MULTI_REGION: bool = false;
+    const IN_PLACE: bool = true;
+    const MIN_REGION: usize = 1;
+
+    fn empty() -> Self {
+        Bump::new()
+    }
+
+    unsafe fn reset(&mut self) -> bool {
+        // SAFETY: forwarded caller contract: no earlier block is used after the reset.
+        unsafe { Bump::reset(self) };
+        true
+    }
+}
+
+impl TestHeap for FirstFit {
+    const NAME: &'static str = "FirstFit";
+    const REUSES_FREED: bool = true;
+    const MULTI_REGION: bool = true;
+    const IN_PLACE: bool = true;
+    const MIN_REGION: usize = 32;
+
+    fn empty() -> Self {
+        FirstFit::new()
     }
 }
