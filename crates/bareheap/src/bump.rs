@@ -383,7 +383,7 @@ mod atomic {
         current: usize,
         new: usize,
     ) -> Result<(), usize> {
-        a.compare_exchange_weak(current, new, Ordering::AcqRel, Ordering::Relaxed).map(|_| ())
+        a.compare_exchange(current, new, Ordering::AcqRel, Ordering::Relaxed).map(|_| ())
     }
 
     #[cfg(target_has_atomic = "ptr")]
