@@ -43,13 +43,20 @@ pub struct Arena {
 impl Arena {
     /// A fresh arena with `len` data bytes, all guard pattern.
     pub fn new(len: usize) -> Self {
+        let mut arena = Self::new_unchecked(len);
+        arena.refill();
+        arena
+    }
+
+    /// A fresh arena whose bytes are left uninitialized: cheaper, but [`Arena::check`] is
+    /// meaningless on it (and would read uninitialized memory). For memory whose guards are
+    /// not checked, such as the twin heaps of a pristine check.
+    pub(crate) fn new_unchecked(len: usize) -> Self {
         let layout = Self::layout(len);
         // SAFETY: the layout has a non-zero size (the guards alone are > 0).
         let raw = unsafe { alloc(layout) };
         let Some(base) = NonNull::new(raw) else { handle_alloc_error(layout) };
-        let mut arena = Arena { base, len, given: Vec::new() };
-        arena.refill();
-        arena
+        Arena { base, len, given: Vec::new() }
     }
 
     fn layout(len: usize) -> Layout {

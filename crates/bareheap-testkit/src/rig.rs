@@ -645,7 +645,8 @@ impl<H: TestHeap> Rig<H> {
 
     /// The capacity profile of a fresh heap given twins of this rig's regions.
     fn fresh_capacity_profile(&self) -> Vec<usize> {
-        let mut twins: Vec<Arena> = self.arenas.iter().map(|a| Arena::new(a.len())).collect();
+        let mut twins: Vec<Arena> =
+            self.arenas.iter().map(|a| Arena::new_unchecked(a.len())).collect();
         let mut fresh = H::empty();
         for c in &self.claims {
             // SAFETY: `fresh` is dropped at the end of this function, before `twins` (declared

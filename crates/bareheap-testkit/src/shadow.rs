@@ -164,11 +164,9 @@ impl Shadow {
         let m = mix(id);
         for (c, dst) in bytes.chunks_mut(8).enumerate().skip(from / 8) {
             let src = chunk(m, c);
-            for (j, b) in dst.iter_mut().enumerate() {
-                if c * 8 + j >= from {
-                    *b = src[j];
-                }
-            }
+            let skip = from.saturating_sub(c * 8);
+            let n = dst.len();
+            dst[skip..].copy_from_slice(&src[skip..n]);
         }
     }
 
