@@ -15,11 +15,12 @@ pub const BACK_GUARD: usize = 256;
 /// Alignment of the data area.
 pub const ARENA_ALIGN: usize = 4096;
 
-/// The guard byte expected at offset `i` of an arena allocation. Position-dependent, so a
-/// shifted copy of the guard is caught too.
-fn guard_byte(i: usize) -> u8 {
-    (i.wrapping_mul(0x9d) >> 2) as u8 ^ 0xa5
-}
+/// The value of every guard byte. A constant, so filling and checking are `memset` and
+/// `memcmp` (fast under Miri too).
+pub const GUARD: u8 = 0xa5;
+
+/// A run of guard bytes to compare against.
+static GUARD_RUN: [u8; 256] = [GUARD; 256];
 
 /// An owned buffer of `len` data bytes, page-aligned, framed by guard bytes.
 ///
@@ -78,10 +79,7 @@ impl Arena {
     pub fn refill(&mut self) {
         // SAFETY: AR1: the allocation is `total()` bytes and we own it; `&mut self` excludes
         // other users of the arena itself, and the caller promised no heap uses it any more.
-        let all = unsafe { core::slice::from_raw_parts_mut(self.base.as_ptr(), self.total()) };
-        for (i, b) in all.iter_mut().enumerate() {
-            *b = guard_byte(i);
-        }
+        unsafe { self.base.as_ptr().write_bytes(GUARD, self.total()) };
         self.given.clear();
     }
 
@@ -178,9 +176,11 @@ impl Arena {
             let bytes = unsafe {
                 core::slice::from_raw_parts(self.base.as_ptr().add(start).cast_const(), end - start)
             };
-            for (i, &b) in bytes.iter().enumerate() {
-                if b != guard_byte(start + i) {
-                    return Some((start + i) as isize - FRONT_GUARD as isize);
+            for (k, run) in bytes.chunks(GUARD_RUN.len()).enumerate() {
+                if run != &GUARD_RUN[..run.len()] {
+                    let j = run.iter().position(|&b| b != GUARD).unwrap_or(0);
+                    let at = start + k * GUARD_RUN.len() + j;
+                    return Some(at as isize - FRONT_GUARD as isize);
                 }
             }
         }

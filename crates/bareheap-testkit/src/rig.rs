@@ -405,7 +405,7 @@ impl<H: TestHeap> Rig<H> {
         // SAFETY: the shadow just confirmed the block lies in memory given to the heap and
         // overlaps no live block, so only this call accesses it; the `Heap` contract makes it
         // valid for `layout.size()` bytes.
-        unsafe { Shadow::fill(ptr, id, 0, layout.size()) };
+        unsafe { self.shadow.fill(ptr, id, 0, layout.size()) };
         let block = Block { ptr, layout, id };
         self.live.push(block);
         self.stats.max_live = self.stats.max_live.max(self.live.len());
@@ -505,7 +505,7 @@ impl<H: TestHeap> Rig<H> {
         self.verify(nb, old.min(new_size), "after resize: contents up to min(old, new)");
         // SAFETY: the shadow confirmed the resized block is in given memory and overlaps no
         // other live block; the `Heap` contract makes it valid for `new_size` bytes.
-        unsafe { Shadow::fill(p, b.id, old, new_size) };
+        unsafe { self.shadow.fill(p, b.id, old, new_size) };
         if p == b.ptr {
             if growing {
                 self.stats.grows_in_place += 1;

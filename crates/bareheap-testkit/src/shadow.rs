@@ -39,12 +39,21 @@ pub struct Shadow {
     live_bytes: usize,
     /// Bytes of block contents verified so far.
     pub bytes_checked: u64,
+    /// One id's pattern (its first `page_len` bytes are valid), so filling and verifying are
+    /// `memcpy` and `memcmp` runs.
+    page: Vec<u8>,
+    page_id: Option<u64>,
+    page_len: usize,
 }
+
+/// The pattern repeats every `PERIOD` bytes (a wrong copy offset by a multiple of 4 KiB would
+/// go unnoticed; any other is caught).
+pub const PERIOD: usize = 4096;
 
 /// The fill byte at position `i` of the block with id `id`: a per-id 64-bit word, rotated and
 /// offset per 8-byte chunk, so blocks differ from each other and from themselves shifted.
 pub fn pattern_byte(id: u64, i: usize) -> u8 {
-    chunk(mix(id), i / 8)[i % 8]
+    chunk(mix(id), (i % PERIOD) / 8)[i % 8]
 }
 
 /// The 8 pattern bytes of chunk `c` for a block whose mixed id is `m`.
@@ -149,24 +158,42 @@ impl Shadow {
         Ok(e)
     }
 
+    /// Block `id`'s pattern, valid for at least `min(need, PERIOD)` bytes.
+    fn page(&mut self, id: u64, need: usize) -> &[u8] {
+        let need = need.min(PERIOD).next_multiple_of(8);
+        if self.page_id != Some(id) {
+            self.page_id = Some(id);
+            self.page_len = 0;
+        }
+        if self.page.len() < PERIOD {
+            self.page.resize(PERIOD, 0);
+        }
+        if self.page_len < need {
+            let m = mix(id);
+            for c in self.page_len / 8..need / 8 {
+                self.page[c * 8..c * 8 + 8].copy_from_slice(&chunk(m, c));
+            }
+            self.page_len = need;
+        }
+        &self.page
+    }
+
     /// Writes block `id`'s pattern over bytes `[from, to)` of the block at `ptr`.
     ///
     /// # Safety
     ///
     /// `ptr` must be valid for writes of `to` bytes and not be accessed through any other path
     /// during the call (a block the heap handed out and the shadow checked with `insert`).
-    pub unsafe fn fill(ptr: NonNull<u8>, id: u64, from: usize, to: usize) {
-        if from >= to {
-            return;
-        }
-        // SAFETY: caller contract: valid for writes of `to` bytes, unaliased during the call.
-        let bytes = unsafe { core::slice::from_raw_parts_mut(ptr.as_ptr(), to) };
-        let m = mix(id);
-        for (c, dst) in bytes.chunks_mut(8).enumerate().skip(from / 8) {
-            let src = chunk(m, c);
-            let skip = from.saturating_sub(c * 8);
-            let n = dst.len();
-            dst[skip..].copy_from_slice(&src[skip..n]);
+    pub unsafe fn fill(&mut self, ptr: NonNull<u8>, id: u64, from: usize, to: usize) {
+        let page = self.page(id, to);
+        let mut i = from;
+        while i < to {
+            let off = i % PERIOD;
+            let n = (PERIOD - off).min(to - i);
+            // SAFETY: caller contract: `[i, i + n)` is inside the block's `to` bytes; the page
+            // is our own buffer, so the ranges do not overlap.
+            unsafe { ptr.as_ptr().add(i).copy_from_nonoverlapping(page[off..].as_ptr(), n) };
+            i += n;
         }
     }
 
@@ -189,17 +216,17 @@ impl Shadow {
     ) -> Result<(), Violation> {
         // SAFETY: caller contract: valid for reads of `len` initialized bytes, not written now.
         let bytes = unsafe { core::slice::from_raw_parts(ptr.as_ptr().cast_const(), len) };
-        let m = mix(id);
-        for (c, got) in bytes.chunks(8).enumerate() {
-            let want = chunk(m, c);
-            if got != &want[..got.len()] {
-                let j = got.iter().zip(want).position(|(g, w)| *g != w).unwrap_or(0);
-                let i = c * 8 + j;
+        let page = self.page(id, len);
+        for (k, run) in bytes.chunks(PERIOD).enumerate() {
+            let want = &page[..run.len()];
+            if run != want {
+                let j = run.iter().zip(want).position(|(g, w)| g != w).unwrap_or(0);
+                let i = k * PERIOD + j;
                 return Err(format!(
                     "contents: block {:#x} (id {id}) byte {i} of {len} is {:#04x}, expected \
                      {:#04x} ({what})",
                     ptr.as_ptr().addr(),
-                    got[j],
+                    run[j],
                     want[j]
                 ));
             }

@@ -120,6 +120,7 @@ fn global_heap_serves_over_aligned_types() {
         assert!(p.0.iter().all(|&b| usize::from(b) == i));
     }
     assert_eq!(lines.as_ptr().addr() % 64, 0);
+    assert!(lines.iter().enumerate().all(|(i, l)| l.0.iter().all(|&b| usize::from(b) == i)));
     assert!(GLOBAL.in_heap(lines.as_ptr().addr()));
     validate();
 }
