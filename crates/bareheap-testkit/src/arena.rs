@@ -20,7 +20,7 @@ pub const ARENA_ALIGN: usize = 4096;
 pub const GUARD: u8 = 0xa5;
 
 /// A run of guard bytes to compare against.
-static GUARD_RUN: [u8; 256] = [GUARD; 256];
+static GUARD_RUN: [u8; 4096] = [GUARD; 4096];
 
 /// An owned buffer of `len` data bytes, page-aligned, framed by guard bytes.
 ///

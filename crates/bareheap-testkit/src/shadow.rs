@@ -166,7 +166,7 @@ impl Shadow {
             self.page_len = 0;
         }
         if self.page.len() < PERIOD {
-            self.page.resize(PERIOD, 0);
+            self.page = alloc::vec![0; PERIOD]; // zeroed allocation, not a byte loop
         }
         if self.page_len < need {
             let m = mix(id);
