@@ -172,7 +172,8 @@ impl<const F: u8> TestHeap for Faulty<F> {
     const REUSES_FREED: bool = true;
     const MULTI_REGION: bool = true;
     const IN_PLACE: bool = false;
-    const MIN_REGION: usize = GRANULE;
+    const MIN_REGION: usize = 2 * GRANULE - 1;
+    const REFUSED_BELOW: usize = GRANULE;
 
     fn empty() -> Self {
         Faulty::new()

@@ -41,6 +41,11 @@ impl RefHeap {
         RefHeap { regions: Vec::new(), free: BTreeMap::new(), used: BTreeMap::new() }
     }
 
+    /// Bytes in free ranges.
+    pub fn free_bytes(&self) -> usize {
+        self.free.values().sum()
+    }
+
     /// Index of the region containing `addr`.
     fn region_of(&self, addr: usize) -> Option<usize> {
         let i = self.regions.partition_point(|r| r.base().as_ptr().addr() <= addr);

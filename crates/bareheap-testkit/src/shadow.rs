@@ -75,10 +75,19 @@ impl Shadow {
         Self::default()
     }
 
-    /// Records `[start, start + len)` as memory the heap may hand out.
+    /// Records `[start, start + len)` as memory the heap may hand out. Touching regions are
+    /// joined: a heap may merge them (the `Region` contract, R3), so a block may span both.
     pub fn add_region(&mut self, start: usize, len: usize) {
-        let end = start.checked_add(len).expect("region wraps");
-        let at = self.regions.partition_point(|&(s, _)| s < start);
+        let mut end = start.checked_add(len).expect("region wraps");
+        let mut start = start;
+        let mut at = self.regions.partition_point(|&(s, _)| s < start);
+        if at < self.regions.len() && self.regions[at].0 == end {
+            end = self.regions.remove(at).1;
+        }
+        if at > 0 && self.regions[at - 1].1 == start {
+            at -= 1;
+            start = self.regions.remove(at).0;
+        }
         self.regions.insert(at, (start, end));
     }
 

@@ -20,11 +20,20 @@ pub trait TestHeap: Heap + Claim + Sized {
     /// Whether the heap promises in-place shrink, and in-place grow into free memory that
     /// directly follows the block.
     const IN_PLACE: bool;
-    /// The smallest region length, at a 4096-aligned base, that `claim` accepts.
+    /// Every region at least this long is accepted by `claim`, whatever its base address.
     const MIN_REGION: usize;
+    /// Every region shorter than this is refused by `claim`, whatever its base address,
+    /// before anything is written (the A3 tests hand such regions over with fake addresses).
+    const REFUSED_BELOW: usize;
 
     /// A heap without memory.
     fn empty() -> Self;
+
+    /// The heap's own count of free bytes, if it keeps one (compared with a fresh heap's in
+    /// the pristine check).
+    fn free_bytes(&self) -> Option<usize> {
+        None
+    }
 
     /// Forgets every block at once, if the heap can (a bump allocator's `reset`). Returns
     /// whether it did.
@@ -42,10 +51,15 @@ impl TestHeap for RefHeap {
     const REUSES_FREED: bool = true;
     const MULTI_REGION: bool = true;
     const IN_PLACE: bool = true;
-    const MIN_REGION: usize = GRANULE;
+    const MIN_REGION: usize = 2 * GRANULE - 1;
+    const REFUSED_BELOW: usize = GRANULE;
 
     fn empty() -> Self {
         RefHeap::new()
+    }
+
+    fn free_bytes(&self) -> Option<usize> {
+        Some(RefHeap::free_bytes(self))
     }
 }
 
@@ -55,9 +69,14 @@ impl TestHeap for Bump {
     const MULTI_REGION: bool = false;
     const IN_PLACE: bool = true;
     const MIN_REGION: usize = 1;
+    const REFUSED_BELOW: usize = 1;
 
     fn empty() -> Self {
         Bump::new()
+    }
+
+    fn free_bytes(&self) -> Option<usize> {
+        Some(self.remaining())
     }
 
     unsafe fn reset(&mut self) -> bool {
@@ -72,9 +91,15 @@ impl TestHeap for FirstFit {
     const REUSES_FREED: bool = true;
     const MULTI_REGION: bool = true;
     const IN_PLACE: bool = true;
-    const MIN_REGION: usize = 32;
+    const MIN_REGION: usize = FirstFit::MIN_REGION_SIZE;
+    /// One minimal block (a granule) and the four-word end record, at the best base.
+    const REFUSED_BELOW: usize = 3 * FirstFit::GRANULE;
 
     fn empty() -> Self {
         FirstFit::new()
+    }
+
+    fn free_bytes(&self) -> Option<usize> {
+        Some(FirstFit::free_bytes(self))
     }
 }

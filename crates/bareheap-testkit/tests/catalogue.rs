@@ -143,44 +143,41 @@ for_each_heap!(
 );
 
 fn cat_a1_region_smaller_than_min_is_refused_and_nothing_outside_is_written<H: TestHeap>() {
+    // Every length up to 4 minimums at every base offset mod 64: refused below REFUSED_BELOW,
+    // accepted from MIN_REGION on; either way no byte outside the region changes, and a refused
+    // region is not written at all (its bytes are checked as guard bytes too).
     let max_len = (4 * H::MIN_REGION).max(64);
     let (mut accepted, mut refused) = (0, 0);
     for offset in thin(0..64, 9) {
         for len in thin(0..=max_len, 5) {
-            let mut rig =
-                Rig::new(H::empty(), Config::labelled(format!("A1 offset {offset} len {len}")));
+            let label = format!("A1 offset {offset} len {len}");
+            let mut rig = Rig::new(H::empty(), Config::labelled(label));
             match rig.claim(RegionSpec { len, offset }) {
                 Ok(usable) => {
                     accepted += 1;
-                    assert!(usable <= len, "usable {usable} > len {len}");
-                    let b = rig.alloc(layout(1, 1));
                     assert!(
-                        b.is_some() || usable == 0,
-                        "accepted region of {usable} usable bytes cannot give 1 byte"
+                        len >= H::REFUSED_BELOW,
+                        "{}: a {len}-byte region at offset {offset} was accepted (REFUSED_BELOW {})",
+                        H::NAME,
+                        H::REFUSED_BELOW
                     );
-                    if let Some(b) = b {
-                        rig.free(b);
-                    }
+                    assert!(usable > 0 && usable <= len, "usable {usable} of {len}");
+                    let b = rig.alloc(layout(usable, 1));
+                    let b =
+                        b.unwrap_or_else(|| panic!("{}: usable {usable} does not fit", H::NAME));
+                    rig.free(b);
                 }
                 Err(e) => {
                     refused += 1;
                     assert!(matches!(e, RegionError::TooSmall { .. }), "len {len}: {e:?}");
                     assert!(
-                        offset != 0 || len < H::MIN_REGION,
-                        "a {len}-byte aligned region was refused: {e}"
+                        len < H::MIN_REGION,
+                        "{}: a {len}-byte region at offset {offset} was refused (MIN_REGION {}): {e}",
+                        H::NAME,
+                        H::MIN_REGION
                     );
-                    assert!(
-                        rig.heap_mut().allocate(layout(1, 1)).is_none(),
-                        "alloc after refused claim"
-                    );
+                    assert!(rig.heap_mut().allocate(layout(1, 1)).is_none(), "alloc after refusal");
                 }
-            }
-            if offset == 0 && len < H::MIN_REGION && rig.stats().claims > 0 {
-                panic!(
-                    "{}: a {len}-byte region (MIN_REGION {}) was accepted",
-                    H::NAME,
-                    H::MIN_REGION
-                );
             }
             rig.validate();
             rig.check_guards();
@@ -224,7 +221,7 @@ fn cat_a3_null_wrapping_and_top_of_memory_regions_are_refused_without_writing<H:
     // Regions near 0 and ending at the top of the address space that are smaller than the heap's
     // minimum: the heap must refuse them before writing (a write would fault: nothing is there).
     let mut tried = 0;
-    for len in 1..H::MIN_REGION {
+    for len in 1..H::REFUSED_BELOW {
         for base in
             [1, 8, 16, 4096 - len, usize::MAX - len, usize::MAX - len - 7, usize::MAX - 4096]
         {
@@ -240,7 +237,7 @@ fn cat_a3_null_wrapping_and_top_of_memory_regions_are_refused_without_writing<H:
             tried += 1;
         }
     }
-    eprintln!("{}: A3 {tried} fake small regions refused (MIN_REGION {})", H::NAME, H::MIN_REGION);
+    eprintln!("{}: A3 {tried} fake regions refused (< {} bytes)", H::NAME, H::REFUSED_BELOW);
 }
 
 fn cat_a4_second_claim_of_the_same_or_overlapping_memory_is_refused<H: TestHeap>() {
