@@ -83,7 +83,7 @@ unsafe impl<const F: u8> Heap for Faulty<F> {
     fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         self.count += 1;
         let p = match F {
-            fault::OVERLAP if self.count % 7 == 0 => match self.last {
+            fault::OVERLAP if self.count.is_multiple_of(7) => match self.last {
                 Some((p, size))
                     if size >= layout.size() && p.as_ptr().addr() % layout.align() == 0 =>
                 {
@@ -98,7 +98,7 @@ unsafe impl<const F: u8> Heap for Faulty<F> {
                 // SAFETY: `p` is valid for `size + 1` bytes, so `p + 1` is in bounds.
                 unsafe { p.add(1) }
             }
-            fault::OUTSIDE if self.count % 5 == 0 && layout.size() <= 4096 => {
+            fault::OUTSIDE if self.count.is_multiple_of(5) && layout.size() <= 4096 => {
                 let p = self.outside.as_mut_ptr();
                 let p = p.wrapping_add(p.align_offset(layout.align().min(GRANULE)));
                 NonNull::new(p)?
@@ -114,13 +114,13 @@ unsafe impl<const F: u8> Heap for Faulty<F> {
         self.sizes.remove(&ptr.as_ptr().addr());
         if F == fault::LEAK {
             self.count += 1;
-            if self.count % 3 == 0 {
+            if self.count.is_multiple_of(3) {
                 return;
             }
         }
         if F == fault::SCRIBBLE {
             self.count += 1;
-            if self.count % 10 == 0 {
+            if self.count.is_multiple_of(10) {
                 if let Some((_, &(victim, size))) = self.sizes.iter().find(|(_, &(_, s))| s > 0) {
                     // SAFETY: (a planted fault) `victim` is a live block of `size > 0` bytes
                     // in a region; the rig holds no reference to it during this call.

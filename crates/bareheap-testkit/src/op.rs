@@ -169,7 +169,7 @@ impl Iterator for OpGen {
     type Item = Op;
 
     fn next(&mut self) -> Option<Op> {
-        let filling = (self.n / self.cfg.phase_len.max(1)) % 2 == 0;
+        let filling = (self.n / self.cfg.phase_len.max(1)).is_multiple_of(2);
         self.n += 1;
         if self.rng.u32(0..1000) < self.cfg.claim_per_mille {
             return Some(self.claim());

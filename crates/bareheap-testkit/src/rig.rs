@@ -381,7 +381,7 @@ impl<H: TestHeap> Rig<H> {
     fn after_op(&mut self) {
         self.calls += 1;
         let every = self.cfg.validate_every;
-        if every != 0 && self.calls % every == 0 {
+        if every != 0 && self.calls.is_multiple_of(every) {
             self.validate();
         }
     }
@@ -576,7 +576,7 @@ impl<H: TestHeap> Rig<H> {
         let round = self.cfg.round_len;
         for (n, op) in ops.into_iter().enumerate() {
             self.apply(op);
-            if round != 0 && (n as u64 + 1) % round == 0 {
+            if round != 0 && (n as u64 + 1).is_multiple_of(round) {
                 self.drain();
                 self.assert_pristine();
             }

@@ -124,7 +124,7 @@ impl Shadow {
         align: usize,
         id: u64,
     ) -> Result<(), Violation> {
-        if !align.is_power_of_two() || addr % align != 0 {
+        if !align.is_power_of_two() || !addr.is_multiple_of(align) {
             return Err(format!(
                 "misaligned: block {addr:#x} (size {size}) is not aligned to {align}"
             ));

@@ -177,7 +177,7 @@ fn global_heap_survives_a_panicking_thread() {
     }));
     let r = std::thread::spawn(|| {
         let _v = vec![1u8; 1000];
-        panic!("planted panic: {}", "with an allocated message".to_string());
+        panic!("planted panic: {}", "with an allocated message");
     })
     .join();
     let msg = r.unwrap_err().downcast::<String>().unwrap();
