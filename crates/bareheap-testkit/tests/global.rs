@@ -176,8 +176,9 @@ fn global_heap_survives_a_panicking_thread() {
         }
     }));
     let r = std::thread::spawn(|| {
-        let _v = vec![1u8; 1000];
-        panic!("planted panic: {}", "with an allocated message");
+        let v = vec![1u8; std::hint::black_box(1000)];
+        // A runtime value in the message: the payload is a `String` from our heap.
+        panic!("planted panic with {} bytes live", v.len());
     })
     .join();
     let msg = r.unwrap_err().downcast::<String>().unwrap();
