@@ -24,6 +24,24 @@
 //! [`RefHeap`] is a simple, obviously correct heap the harness is tested on; each
 //! [`faulty::Faulty`] heap plants one fault that the harness must catch.
 //!
+//! # Running
+//!
+//! ```text
+//! cargo test -p bareheap-testkit [--release]          # everything (also part of `cargo xtask test`)
+//! cargo test -p bareheap-testkit --test property -- --nocapture   # prints the op counters
+//! BAREHEAP_SEED=123 cargo test -p bareheap-testkit --test property # another seed
+//! MIRIFLAGS=-Zmiri-strict-provenance cargo +nightly miri test -p bareheap-testkit --test catalogue
+//! ```
+//!
+//! Under Miri every test runs with fewer operations and a thinned-out parameter space.
+//!
+//! # Features
+//!
+//! - `arbitrary` (default): [`decode`] and `Op: arbitrary::Arbitrary`, for fuzz targets.
+//!
+//! Without default features the crate is `no_std` (it needs `alloc`), for firmware stress
+//! binaries.
+//!
 //! ```
 //! use bareheap_testkit::{program, run, Config, RefHeap, RegionSpec};
 //! let stats = run(RefHeap::new(), program(1, 5_000), &[RegionSpec::new(64 << 10)], Config::default());

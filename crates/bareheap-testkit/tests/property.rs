@@ -61,3 +61,36 @@ fn bump_random_ops_in_rounds_keep_every_block_valid_and_drain_to_pristine() {
     assert!(stats.pristine_checks >= OPS as u64 / 500, "{stats}");
     assert!(stats.grows_in_place > 0 && stats.grows > stats.grows_in_place, "{stats}");
 }
+
+/// Programs decoded from random bytes (what a fuzzer feeds): alignments up to and past
+/// `2^(usize::BITS - 1)`, sizes log-uniform up to `usize::MAX`, claims of any length.
+fn decoded_programs<H: TestHeap>(seed: u64) {
+    let programs = if cfg!(miri) { 2 } else { 50 };
+    let mut total = Stats::default();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    for p in 0..programs {
+        let bytes: Vec<u8> =
+            (0..if cfg!(miri) { 500 } else { 8_000 }).map(|_| rng.u8(..)).collect();
+        let ops = bareheap_testkit::decode(&bytes);
+        let cfg = Config {
+            reserve: 64 << 10,
+            ..Config::labelled(format!("decoded program {p} of seed {seed}"))
+        };
+        let stats = run(H::empty(), ops, &[RegionSpec { len: 64 << 10, offset: p % 64 }], cfg);
+        total += &stats;
+    }
+    eprintln!("decoded {} ({programs} programs, seed {seed}): {total}", H::NAME);
+    assert!(
+        total.invalid_layouts > 0 && total.alloc_failed > 0 && total.allocs > total.alloc_failed
+    );
+}
+
+#[test]
+fn first_fit_decoded_byte_programs_with_extreme_layouts_pass() {
+    decoded_programs::<FirstFit>(seed(0xdec0_de01));
+}
+
+#[test]
+fn bump_decoded_byte_programs_with_extreme_layouts_pass() {
+    decoded_programs::<Bump>(seed(0xdec0_de02));
+}
