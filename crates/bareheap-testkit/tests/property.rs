@@ -19,9 +19,16 @@ fn seed(default: u64) -> u64 {
     }
 }
 
-fn report<H: TestHeap>(seed: u64, stats: &Stats) {
+/// Prints a summary line that is not captured by the test harness (written to stderr
+/// directly, not through `eprintln!`), so `cargo test` and `cargo xtask test` show it.
+fn summary(line: &str) {
+    use std::io::Write;
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    eprintln!("property {} ({profile}, seed {seed}): {stats}", H::NAME);
+    let _ = writeln!(std::io::stderr(), "[{profile}] {line}");
+}
+
+fn report<H: TestHeap>(seed: u64, stats: &Stats) {
+    summary(&format!("property {} (seed {seed}): {stats}", H::NAME));
     assert_eq!(stats.ops, OPS as u64);
     assert!(stats.allocs > stats.alloc_failed * 2, "most allocations must succeed: {stats}");
     assert!(stats.frees > OPS as u64 / 5, "{stats}");
@@ -79,7 +86,7 @@ fn decoded_programs<H: TestHeap>(seed: u64) {
         let stats = run(H::empty(), ops, &[RegionSpec { len: 64 << 10, offset: p % 64 }], cfg);
         total += &stats;
     }
-    eprintln!("decoded {} ({programs} programs, seed {seed}): {total}", H::NAME);
+    summary(&format!("decoded programs {} ({programs}, seed {seed}): {total}", H::NAME));
     assert!(
         total.invalid_layouts > 0 && total.alloc_failed > 0 && total.allocs > total.alloc_failed
     );
