@@ -148,8 +148,8 @@ fn cat_a1_region_smaller_than_min_is_refused_and_nothing_outside_is_written<H: T
     // region is not written at all (its bytes are checked as guard bytes too).
     let max_len = (4 * H::MIN_REGION).max(64);
     let (mut accepted, mut refused) = (0, 0);
-    for offset in thin(0..64, 9) {
-        for len in thin(0..=max_len, 5) {
+    for offset in thin(0..64, 13) {
+        for len in thin(0..=max_len, 17) {
             let label = format!("A1 offset {offset} len {len}");
             let mut rig = Rig::new(H::empty(), Config::labelled(label));
             match rig.claim(RegionSpec { len, offset }) {
@@ -187,7 +187,7 @@ fn cat_a1_region_smaller_than_min_is_refused_and_nothing_outside_is_written<H: T
 }
 
 fn cat_a2_misaligned_region_is_trimmed_and_nothing_outside_is_written<H: TestHeap>() {
-    for offset in thin(1..64, 13) {
+    for offset in thin(1..64, 21) {
         for len in [4 * H::MIN_REGION.max(16) + 1, 4097, 10_001] {
             let label = format!("A2 offset {offset} len {len}");
             let mut rig = Rig::new(H::empty(), Config::labelled(label));
@@ -336,7 +336,7 @@ fn cat_b1_zero_size_blocks_are_unique_aligned_and_freeable<H: TestHeap>() {
 /// `k`, and the largest valid size `isize::MAX - align + 1`.
 fn grid_sizes(align: usize) -> Vec<usize> {
     let mut sizes = vec![0, 1, 2, 3];
-    for k in 1..usize::BITS {
+    for k in thin(1..usize::BITS, 4) {
         let p = 1usize << k;
         sizes.extend([p - 1, p, p.wrapping_add(1)]);
     }
@@ -350,7 +350,7 @@ fn grid_sizes(align: usize) -> Vec<usize> {
 fn layout_grid<H: TestHeap>(label: &str, sizes: impl Fn(usize) -> bool) -> (u64, u64) {
     let mut rig = new_rig::<H>(64 << 10, label);
     let (mut tried, mut got) = (0, 0);
-    for a in thin(0..usize::BITS, 3) {
+    for a in thin(0..usize::BITS, 7) {
         let align = 1usize << a;
         for size in grid_sizes(align).into_iter().filter(|&s| sizes(s)) {
             let Ok(l) = Layout::from_size_align(size, align) else { continue };
@@ -440,7 +440,7 @@ fn cat_b4_exact_fit_and_size_class_edges_succeed<H: TestHeap>() {
 fn cat_b2_b3_layout_grid_through_global_alloc_and_realloc<L: RawLock, H: TestHeap>(lock: L) {
     let shared = Shared::<L, H>::new(lock, 64 << 10);
     let (mut tried, mut got) = (0u64, 0u64);
-    for a in thin(0..usize::BITS, 3) {
+    for a in thin(0..usize::BITS, 7) {
         let align = 1usize << a;
         for size in grid_sizes(align) {
             let Ok(l) = Layout::from_size_align(size, align) else { continue };
