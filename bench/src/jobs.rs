@@ -36,6 +36,8 @@ pub enum Job {
         seed: u64,
         /// Arena bytes.
         arena: usize,
+        /// Time budget of the verification pass, seconds (see [`run::throughput`]).
+        budget_secs: f64,
     },
     /// Workload 2.
     Efficiency {
@@ -56,6 +58,8 @@ pub enum Job {
         seed: u64,
         /// Arena bytes.
         arena: usize,
+        /// Time budget of the verification pass, seconds.
+        budget_secs: f64,
     },
     /// Workload 4.
     Replay {
@@ -121,6 +125,8 @@ pub struct Config {
     pub latency_reps: usize,
     /// Timed repetitions of workload 4.
     pub replay_reps: usize,
+    /// Time budget of one verification pass of workloads 1 and 3, seconds.
+    pub budget_secs: f64,
     /// Worker time limit, seconds.
     pub worker_timeout_secs: u64,
 }
@@ -144,14 +150,15 @@ impl Config {
                 latency_ops: 20_000,
                 latency_reps: 1,
                 replay_reps: 1,
+                budget_secs: 0.3,
                 worker_timeout_secs: 60,
             }
         } else {
             Config {
                 mode: "full".into(),
                 live_sizes: vec![200, 1000, 3000, 10000, 30000],
-                throughput_ops: 200_000,
-                throughput_reps: 7,
+                throughput_ops: 100_000,
+                throughput_reps: 5,
                 big_arena: 64 << 20,
                 efficiency_arena: 1 << 20,
                 efficiency_seeds: 32,
@@ -159,6 +166,7 @@ impl Config {
                 latency_ops: 300_000,
                 latency_reps: 5,
                 replay_reps: 7,
+                budget_secs: 3.0,
                 worker_timeout_secs: 300,
             }
         }
@@ -176,6 +184,7 @@ impl Config {
                     reps: self.throughput_reps,
                     seed: SEED + n as u64,
                     arena: self.big_arena,
+                    budget_secs: self.budget_secs,
                 });
             }
         }
@@ -186,6 +195,7 @@ impl Config {
             reps: self.latency_reps,
             seed: SEED + 1,
             arena: self.big_arena,
+            budget_secs: self.budget_secs,
         });
         jobs.push(Job::Replay { trace, reps: self.replay_reps, arena: trace_arena });
         jobs
@@ -202,21 +212,23 @@ pub fn trace_arena(trace: &Trace) -> usize {
 /// Runs one job for one allocator in this process (the worker side).
 pub fn execute(alloc: &NamedAllocator, job: &Job) -> JobOutcome {
     match job {
-        Job::Throughput { n, realloc, ops, reps, seed, arena } => {
+        Job::Throughput { n, realloc, ops, reps, seed, arena, budget_secs } => {
             let program = workload::random_actions(*seed, *n, *ops, *realloc);
             let mut arena = Arena::new(*arena);
-            JobOutcome::Throughput(run::throughput(alloc, &mut arena, &program, *reps))
+            let budget = Some(Duration::from_secs_f64(*budget_secs));
+            JobOutcome::Throughput(run::throughput(alloc, &mut arena, &program, *reps, budget))
         }
         Job::Efficiency { arena, seeds } => {
             let mut arena = Arena::new(*arena);
             let seeds: Vec<u64> = (1..=*seeds).collect();
             JobOutcome::Efficiency(run::efficiency(alloc, &mut arena, &seeds))
         }
-        Job::Latency { n, ops, reps, seed, arena } => {
+        Job::Latency { n, ops, reps, seed, arena, budget_secs } => {
             let clock = Clock::calibrate(Duration::from_millis(50));
             let program = workload::random_actions(*seed, *n, *ops, true);
             let mut arena = Arena::new(*arena);
-            JobOutcome::Latency(run::latency(alloc, &mut arena, &program, *reps, &clock))
+            let budget = Some(Duration::from_secs_f64(*budget_secs));
+            JobOutcome::Latency(run::latency(alloc, &mut arena, &program, *reps, budget, &clock))
         }
         Job::Replay { trace, reps, arena } => {
             let trace = match std::fs::read(trace)

@@ -156,6 +156,23 @@ impl Results {
         }
     }
 
+    /// `(timed, total)` steady ops when the time budget cut a workload-1 cell short.
+    pub fn throughput_cut(&self, alloc: &str, n: usize, realloc: bool) -> Option<(usize, usize)> {
+        let rec = self.find(alloc, |j| matches!(j, Job::Throughput { n: jn, realloc: jr, .. } if *jn == n && *jr == realloc));
+        match rec.map(|r| &r.outcome) {
+            Some(JobOutcome::Throughput(Outcome::Ok(t))) if t.ops < t.of => Some((t.ops, t.of)),
+            _ => None,
+        }
+    }
+
+    /// `(timed, total)` steady ops when the time budget cut the latency run short.
+    pub fn latency_cut(&self, alloc: &str) -> Option<(usize, usize)> {
+        match self.find(alloc, |j| matches!(j, Job::Latency { .. })).map(|r| &r.outcome) {
+            Some(JobOutcome::Latency(Outcome::Ok(l))) if l.ops < l.of => Some((l.ops, l.of)),
+            _ => None,
+        }
+    }
+
     /// Mean efficiency of workload 2 (with the sample for min/max/stddev).
     pub fn efficiency(&self, alloc: &str) -> (Cell, Vec<f64>) {
         match self.find(alloc, |j| matches!(j, Job::Efficiency { .. })).map(|r| &r.outcome) {
@@ -305,12 +322,33 @@ impl Results {
             .iter()
             .map(|a| {
                 let mut r = vec![a.to_string()];
-                r.extend(sizes.iter().map(|&n| fmt_cell(&self.throughput(a, n, realloc), mops)));
+                r.extend(sizes.iter().map(|&n| {
+                    let cut =
+                        if self.throughput_cut(a, n, realloc).is_some() { " †" } else { "" };
+                    fmt_cell(&self.throughput(a, n, realloc), mops) + cut
+                }));
                 r
             })
             .collect();
         let _ = writeln!(out, "Million operations per second (median of {} runs, ± half the min–max range); higher is better.\n", self.meta.config.throughput_reps);
         table(&mut out, &head, &rows);
+        let cuts: Vec<String> = self
+            .names()
+            .iter()
+            .flat_map(|a| sizes.iter().map(move |&n| (a, n)))
+            .filter_map(|(a, n)| {
+                self.throughput_cut(a, n, realloc)
+                    .map(|(k, of)| format!("{a} at N={n}: {k} of {of}"))
+            })
+            .collect();
+        if !cuts.is_empty() {
+            let _ = writeln!(
+                out,
+                "† Time budget ({} s for the verification pass): only the first operations of the sequence were timed ({}). A younger heap is less fragmented, so these figures are if anything optimistic.\n",
+                self.meta.config.budget_secs,
+                cuts.join("; ")
+            );
+        }
         for reference in REFERENCES {
             let refs: Vec<Cell> =
                 sizes.iter().map(|&n| self.throughput(reference, n, realloc)).collect();
@@ -397,7 +435,8 @@ impl Results {
                 .names()
                 .iter()
                 .map(|a| {
-                    let mut r = vec![a.to_string()];
+                    let cut = if self.latency_cut(a).is_some() { " †" } else { "" };
+                    let mut r = vec![format!("{a}{cut}")];
                     match self.latency(a, k) {
                         Ok(p) => r.extend(
                             [p.p50, p.p99, p.p999, p.p9999, p.max].map(|v| format!("{v:.0}")),
@@ -411,6 +450,19 @@ impl Results {
                 })
                 .collect();
             table(&mut out, &head, &rows);
+        }
+        let cuts: Vec<String> = self
+            .names()
+            .iter()
+            .filter_map(|a| self.latency_cut(a).map(|(k, of)| format!("{a}: {k} of {of}")))
+            .collect();
+        if !cuts.is_empty() {
+            let _ = writeln!(
+                out,
+                "† Time budget ({} s for the verification pass): only the first operations were timed ({}).\n",
+                c.budget_secs,
+                cuts.join("; ")
+            );
         }
         out
     }
@@ -524,8 +576,10 @@ impl Results {
                     Cell::Na(_) => "n/a".into(),
                 };
                 let mut r = vec![a.to_string()];
-                r.push(short(&self.throughput(a, small, true), &mops));
-                r.push(short(&self.throughput(a, large, true), &mops));
+                for n in [small, large] {
+                    let cut = if self.throughput_cut(a, n, true).is_some() { " †" } else { "" };
+                    r.push(short(&self.throughput(a, n, true), &mops) + cut);
+                }
                 r.push(short(&self.efficiency(a).0, &|v| format!("{:.1}%", v * 100.0)));
                 for (k, f) in [(0, 0), (1, 0), (0, 1)] {
                     r.push(match self.latency(a, k) {
@@ -543,7 +597,7 @@ impl Results {
                 r
             })
             .collect();
-        let _ = writeln!(out, "Throughput with reallocs (median); efficiency at first failure; latency at N={}; trace replay time (median) and footprint.\n", self.meta.config.latency_n);
+        let _ = writeln!(out, "Throughput with reallocs (median; † = time budget, see section 1); efficiency at first failure; latency at N={}; trace replay time (median) and footprint.\n", self.meta.config.latency_n);
         table(&mut out, &head, &rows);
         out
     }

@@ -14,7 +14,7 @@
 //!   still catching overlaps at block edges and clobbered headers.
 
 use std::alloc::Layout;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -270,36 +270,58 @@ fn guarded<T>(f: impl FnOnce() -> Outcome<T>) -> Outcome<T> {
 }
 
 /// One pass of a random-actions program: fill, then the steady ops; returns the steady-phase
-/// time in seconds (or how it stopped). The fill is checked but never timed.
+/// time in seconds and the number of steady ops done (or how it stopped). The fill is checked
+/// but never timed. With a `budget`, the steady phase stops at the first 1024-op boundary past
+/// it (see [`throughput`]).
 fn program_pass<const FULL: bool, const TIMED: bool>(
     alloc: &NamedAllocator,
     arena: &mut Arena,
-    program: &Program,
+    fill: &[Op],
+    steady: &[Op],
+    budget: Option<Duration>,
     samples: &mut Samples,
-) -> Outcome<f64> {
+) -> Outcome<(f64, usize)> {
     let bounded = alloc.uses_arena;
     let mut chk = Checker::new(arena, bounded);
     let mut heap = match (alloc.make)(arena) {
         Ok(h) => h,
         Err(e) => return Outcome::Unavailable(e),
     };
-    let mut live = Vec::with_capacity(program.fill.len() * 2 + 16);
+    let mut live = Vec::with_capacity(fill.len() * 2 + 16);
     let mut none = Samples::default();
     if let Err((at, stop)) =
-        run_ops::<FULL, false>(&mut *heap, &program.fill, &mut live, &mut chk, &mut none)
+        run_ops::<FULL, false>(&mut *heap, fill, &mut live, &mut chk, &mut none)
     {
-        return stopped(stop, at, program.fill.len(), "fill");
+        return stopped(stop, at, fill.len(), "fill");
     }
     let t = Instant::now();
-    let r = run_ops::<FULL, TIMED>(&mut *heap, &program.steady, &mut live, &mut chk, samples);
+    let mut done = 0;
+    let r = match budget {
+        None => {
+            done = steady.len();
+            run_ops::<FULL, TIMED>(&mut *heap, steady, &mut live, &mut chk, samples)
+        }
+        Some(budget) => {
+            let mut r = Ok(());
+            for chunk in steady.chunks(1024) {
+                r = run_ops::<FULL, TIMED>(&mut *heap, chunk, &mut live, &mut chk, samples)
+                    .map_err(|(at, stop)| (at + done as u64, stop));
+                done += chunk.len();
+                if r.is_err() || t.elapsed() > budget {
+                    break;
+                }
+            }
+            r
+        }
+    };
     let secs = t.elapsed().as_secs_f64();
     if let Err((at, stop)) = r {
-        return stopped(stop, at, program.steady.len(), "steady");
+        return stopped(stop, at, steady.len(), "steady");
     }
     if let Err(e) = drain::<FULL>(&mut *heap, &mut live) {
         return Outcome::Failed(e);
     }
-    Outcome::Ok(secs)
+    Outcome::Ok((secs, done))
 }
 
 fn stopped<T>(stop: Stop, at: u64, of: usize, phase: &str) -> Outcome<T> {
@@ -324,30 +346,63 @@ fn map<T, U>(o: Outcome<T>) -> Result<T, Outcome<U>> {
 pub struct Throughput {
     /// Operations per second, one per timed repetition.
     pub ops_per_sec: Vec<f64>,
+    /// Steady operations timed per repetition (fewer than `of` when the time budget cut it).
+    pub ops: usize,
+    /// Steady operations in the program.
+    pub of: usize,
+}
+
+/// The verification pass: full patterns over the whole program, or over the prefix that fits
+/// in `budget`. Returns the number of steady ops the timed passes will run.
+fn verify<U>(
+    alloc: &NamedAllocator,
+    arena: &mut Arena,
+    program: &Program,
+    budget: Option<Duration>,
+) -> Result<usize, Outcome<U>> {
+    let mut s = Samples::default();
+    map(program_pass::<true, false>(alloc, arena, &program.fill, &program.steady, budget, &mut s))
+        .map(|(_, done)| done)
 }
 
 /// Workload 1: random actions. One full-pattern verification pass, then `reps` timed passes.
+///
+/// # Time budget
+///
+/// A heap whose operations take O(free blocks) time (first fit) can need minutes for one pass
+/// at N = 30000. If the verification pass exceeds `budget`, it stops at the next 1024-op
+/// boundary, and the timed passes run that same prefix of the program; the result records how
+/// many operations were timed. A prefix sees a younger, less fragmented heap, so a cut figure
+/// is, if anything, optimistic for the heap that needed the cut; the report marks it.
 pub fn throughput(
     alloc: &NamedAllocator,
     arena: &mut Arena,
     program: &Program,
     reps: usize,
+    budget: Option<Duration>,
 ) -> Outcome<Throughput> {
     guarded(|| {
-        let mut s = Samples::default();
-        if let Err(o) =
-            map::<f64, Throughput>(program_pass::<true, false>(alloc, arena, program, &mut s))
-        {
-            return o;
-        }
+        let k = match verify(alloc, arena, program, budget) {
+            Ok(k) => k,
+            Err(o) => return o,
+        };
+        let steady = &program.steady[..k];
         let mut ops_per_sec = Vec::with_capacity(reps);
+        let mut s = Samples::default();
         for _ in 0..reps {
-            match map(program_pass::<false, false>(alloc, arena, program, &mut s)) {
-                Ok(secs) => ops_per_sec.push(program.steady.len() as f64 / secs),
+            match map(program_pass::<false, false>(
+                alloc,
+                arena,
+                &program.fill,
+                steady,
+                None,
+                &mut s,
+            )) {
+                Ok((secs, done)) => ops_per_sec.push(done as f64 / secs),
                 Err(o) => return o,
             }
         }
-        Outcome::Ok(Throughput { ops_per_sec })
+        Outcome::Ok(Throughput { ops_per_sec, ops: k, of: program.steady.len() })
     })
 }
 
@@ -392,34 +447,43 @@ impl Percentiles {
 pub struct Latency {
     /// `[alloc, free, realloc]` percentiles of each timed repetition.
     pub reps: Vec<[Percentiles; 3]>,
+    /// Steady operations timed per repetition (fewer than `of` when the time budget cut it).
+    pub ops: usize,
+    /// Steady operations in the program.
+    pub of: usize,
 }
 
-/// Workload 3: per-operation latency over a random-actions program.
+/// Workload 3: per-operation latency over a random-actions program (same verification pass and
+/// time budget as [`throughput`]).
 pub fn latency(
     alloc: &NamedAllocator,
     arena: &mut Arena,
     program: &Program,
     reps: usize,
+    budget: Option<Duration>,
     clock: &Clock,
 ) -> Outcome<Latency> {
     guarded(|| {
-        let mut s = Samples::default();
-        if let Err(o) =
-            map::<f64, Latency>(program_pass::<true, false>(alloc, arena, program, &mut s))
-        {
-            return o;
-        }
+        let k = match verify(alloc, arena, program, budget) {
+            Ok(k) => k,
+            Err(o) => return o,
+        };
+        let steady = &program.steady[..k];
         let mut out = Vec::with_capacity(reps);
         for _ in 0..reps {
-            let n = program.steady.len();
             let mut s = Samples {
-                alloc: Vec::with_capacity(n),
-                free: Vec::with_capacity(n),
-                realloc: Vec::with_capacity(n),
+                alloc: Vec::with_capacity(k),
+                free: Vec::with_capacity(k),
+                realloc: Vec::with_capacity(k),
             };
-            if let Err(o) =
-                map::<f64, Latency>(program_pass::<false, true>(alloc, arena, program, &mut s))
-            {
+            if let Err(o) = map::<_, Latency>(program_pass::<false, true>(
+                alloc,
+                arena,
+                &program.fill,
+                steady,
+                None,
+                &mut s,
+            )) {
                 return o;
             }
             out.push([
@@ -428,7 +492,7 @@ pub fn latency(
                 Percentiles::of(&mut s.realloc, clock),
             ]);
         }
-        Outcome::Ok(Latency { reps: out })
+        Outcome::Ok(Latency { reps: out, ops: k, of: program.steady.len() })
     })
 }
 
@@ -671,7 +735,7 @@ mod tests {
         let program = workload::random_actions(1, 300, 3000, true);
         let mut arena = Arena::new(8 << 20);
         for a in crate::heaps::registry() {
-            match throughput(&a, &mut arena, &program, 1) {
+            match throughput(&a, &mut arena, &program, 1, None) {
                 Outcome::Ok(t) => assert_eq!(t.ops_per_sec.len(), 1),
                 Outcome::Unavailable(_) => {}
                 Outcome::Oom { .. } if !a.frees => {}
