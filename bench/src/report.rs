@@ -507,7 +507,7 @@ impl Results {
             .collect();
         let _ = writeln!(
             out,
-            "Replay of `{}` ({} events: {} alloc, {} free, {} realloc; peak live payload {} KiB; arena {} MiB). Time: median of {} runs. Footprint: highest end of any block returned, minus the arena start.\n",
+            "Replay of `{}` ({} events: {} alloc, {} free, {} realloc; peak live payload {} KiB; arena {} MiB). Time: median of {} runs. Footprint: span of all blocks ever returned (highest end minus lowest start).\n",
             t.path,
             t.events,
             t.counts[0],
