@@ -116,7 +116,7 @@ pub struct NamedAllocator {
 pub fn registry() -> Vec<NamedAllocator> {
     vec![
         named("bareheap FirstFit", "bareheap", |a| ours(FirstFit::new(), a), true, ""),
-        named("bareheap Bump", "bareheap", |a| ours(Bump::new(), a), false, "never frees (only the last block, if at all): it runs out where the others recycle"),
+        named("bareheap Bump", "bareheap", |a| ours(Bump::new(), a), false, "reclaims only the most recent block; every other free is a no-op, so it runs out where the others recycle"),
         named("talc", "talc", talc_make, true, "`Talc<Manual>`, claim + allocate/deallocate, `try_realloc_in_place` else move"),
         named("rlsf", "rlsf", rlsf_make, true, "`Tlsf<u32, u32, 28, 32>`, its own `reallocate`; metadata outside the arena"),
         named("linked_list_allocator", "linked_list_allocator", lla_make, true, "`Heap::allocate_first_fit`; no realloc API: allocate + copy + free"),
