@@ -275,7 +275,17 @@ fn fmt_cell(c: &Cell, f: impl Fn(f64) -> String) -> String {
 
 fn ratio(v: &Cell, reference: &Cell) -> String {
     match (v.value(), reference.value()) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+        (Some(a), Some(b)) if b > 0.0 && a > 0.0 => {
+            let x = a / b;
+            if x >= 100.0 {
+                format!("{x:.0}×")
+            } else if x >= 0.1 {
+                format!("{x:.2}×")
+            } else {
+                // Two significant digits for small ratios (0.0021×, not 0.00×).
+                format!("{x:.*}×", (1.0 - x.log10().floor()) as usize)
+            }
+        }
         _ => "–".into(),
     }
 }
