@@ -1318,3 +1318,34 @@ fn locked_first_fit_serves_global_alloc_realloc() {
     let heap = heap.into_inner();
     assert_pristine(&heap);
 }
+
+#[test]
+fn claim_touching_static_regions_are_not_merged_but_both_serve() {
+    // Two touching pieces of one `'static` buffer: regions from `from_static` never merge
+    // (R3), since in general touching statics are distinct Rust objects.
+    #[repr(C, align(64))]
+    struct Chunk([core::mem::MaybeUninit<u8>; 1024]);
+    let mem: &'static mut Chunk = std::boxed::Box::leak(std::boxed::Box::new(Chunk(
+        [core::mem::MaybeUninit::uninit(); 1024],
+    )));
+    let mut upper = Region::from_static(&mut mem.0).unwrap();
+    assert!(!upper.may_merge());
+    let lower = upper.split_off_front(512).unwrap();
+    let mut heap = FirstFit::new();
+    heap.claim(upper).unwrap();
+    heap.claim(lower).unwrap();
+    assert_eq!(heap.region_count, 2, "touching static regions stay separate");
+    heap.validate().unwrap();
+    // Each region serves its own largest block; nothing spans the seam.
+    let big = layout(heap.largest_free_block(), 8);
+    assert!(big.size() < 512);
+    let p = heap.allocate(big).unwrap();
+    let q = heap.allocate(big).unwrap();
+    heap.validate().unwrap();
+    // SAFETY: both allocated above with `big`.
+    unsafe {
+        heap.deallocate(p, big);
+        heap.deallocate(q, big);
+    }
+    assert_pristine(&heap);
+}
