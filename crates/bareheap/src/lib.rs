@@ -10,6 +10,7 @@ pub mod first_fit;
 pub mod heap;
 pub mod locked;
 pub mod region;
+pub mod tlsf;
 
 pub use bump::{AtomicBump, Bump};
 pub use first_fit::FirstFit;
@@ -20,3 +21,4 @@ pub use locked::CriticalSection;
 pub use locked::Spin;
 pub use locked::{Locked, RawLock};
 pub use region::{HeapMemory, Region, RegionError};
+pub use tlsf::Tlsf;

@@ -1,0 +1,1356 @@
+//! [`Tlsf`]: a two-level segregated-fit heap. Allocate, free and in-place grow/shrink run in
+//! constant time, with a one-word header per block and a control block that lives inside the
+//! heap's own memory.
+//!
+//! # Algorithm
+//!
+//! Free blocks are kept in segregated lists, one per size class. A class index has two levels:
+//! the first level is the power of two of the size (in granules of `G` bytes) and the second
+//! level splits each power of two into `SL` equal parts. Sizes below `2·SL` granules get one
+//! exact class each. Two bitmaps record which lists are non-empty, so finding a list is a
+//! `trailing_zeros` instead of a search:
+//!
+//! ```text
+//!   fl_bitmap  ...0 1 0 1 1 0          bit f: some list of first level f is non-empty
+//!                   │   │ │
+//!                   │   │ └─ sl_bitmap[1]  0 0 1 0 ... 0    bit s: list (1, s) is non-empty
+//!                   │   │                      │
+//!                   │   │                      └─ heads[1·SL + 2] ──► free ──► free ──► null
+//!                   │   └─── sl_bitmap[2]  1 0 0 0 ... 0
+//!                   │                      └─ heads[2·SL + 0] ──► free ──► null
+//!                   └─────── sl_bitmap[4]  ...
+//!
+//!   first level f = 0: sizes 0 .. SL granules, one class per size          (exact)
+//!   first level f = 1: sizes SL .. 2·SL granules, one class per size       (exact)
+//!   first level f ≥ 2: sizes [SL << (f−1), SL << f), SL classes of 2^(f−1) granules each
+//! ```
+//!
+//! To allocate `n` granules, the request is rounded up to the first class whose every block has
+//! at least `n` granules (`mapping::ceil_index`); the lowest non-empty list at or above it is
+//! found with two bitmap lookups, its head is taken and the unused tail is split off and filed
+//! as a new free block. To free, the block is merged with free physical neighbours (found
+//! through the header's size and a footer) and the result is filed at the head of its list.
+//!
+//! Every block starts with one header word: its size and three flag bits. A free block also holds
+//! its list links after the header and, in its last word, a footer pointing back at its header,
+//! so that the next block can find it. Allocated blocks need no footer: the `PREV_FREE` flag of
+//! the following block says when the footer is there.
+//!
+//! ```text
+//!   used block   [ size|USED|pf ][ payload ...................................... ]
+//!   free block   [ size|FREE    ][ next ][ prev ][ ... unused ... ][ footer = &hdr ]
+//!   region end   [ 0|pf ][ next region ][ first block ][ region base ][ region end ]   (trailer)
+//! ```
+//!
+//! The control block (`fl_bitmap`, the `FL` second-level bitmaps, `FL·SL` list heads and the
+//! region list) is written at the start of the first region claimed. The `Tlsf` value itself is
+//! three words, so a `static` heap costs 12 bytes of `.bss` on a 32-bit target.
+//!
+//! # Properties
+//!
+//! - **Constant time.** [`allocate`](Heap::allocate), [`deallocate`](Heap::deallocate) and the
+//!   in-place paths of [`grow`](Heap::grow)/[`shrink`](Heap::shrink) contain no loop, except the
+//!   fallback of `allocate` when the rounded-up search finds nothing: it looks at no more than
+//!   [`FALLBACK_STEPS`] blocks of the request's own class. The bound is
+//!   `FALLBACK_STEPS = 4` list steps; everything else is straight-line code with at most two
+//!   merges and one split. A moving `grow`/`shrink` adds a copy of the payload (linear in its
+//!   size, like `memcpy`). [`claim`](Claim::claim) and [`validate`](Heap::validate) are linear
+//!   (in regions, and in blocks).
+//! - **Small requests are the fastest.** Sizes below `2·SL` granules (128 bytes for the
+//!   32-bit default, 1 KiB for the 64-bit one) have exact classes: the head of the list fits
+//!   exactly, no search and no split.
+//! - **Low overhead.** One word per allocated block; requests round up to the granule `G`
+//!   (8 bytes on 32-bit, 16 on 64-bit by default); the smallest block is four words.
+//! - **Immediate coalescing, in-place realloc.** Free neighbours are merged on every free; `grow`
+//!   absorbs a free successor, `shrink` always stays in place.
+//! - **Many regions.** Any number of regions; a region that starts where an earlier one ends, or
+//!   ends where one starts, is merged with it.
+//! - **Never panics, never trusts the layout for metadata.** Sizes come from the block header
+//!   (the caller's `Layout` is only used for the copy length and alignment of a moving realloc);
+//!   all size arithmetic is checked or bounded; alignment up to `2^(BITS−1)` and sizes up to
+//!   `isize::MAX` return `None` when they do not fit.
+//! - **Cheap checks on free.** A pointer outside the heap's address range, misaligned for a
+//!   block, or whose header is not marked used (a double free) is ignored without a write.
+//!
+//! # Drawbacks
+//!
+//! - The control block costs `(3 + FL + FL·SL)` words inside the first region: 732 bytes with the
+//!   32-bit default, 7,416 bytes with the 64-bit one. Pick smaller `FL`/`SL` for tiny heaps
+//!   ([`Tlsf::CONTROL_BLOCK_SIZE`], [`Tlsf::min_first_region_size`]).
+//! - Good fit, not best fit: a request that is not the base of its class is served from the
+//!   next class up, so a free block of the right size in the request's own class can be missed
+//!   (the fallback looks at a few of them). Fragmentation is low but not minimal.
+//! - The largest block is bounded by the configuration ([`Tlsf::MAX_ALLOCATION`]); larger
+//!   regions are managed as several regions.
+//! - Alignments above `G` search for `size + align + min block` and split the front off, so a
+//!   nearly full heap may refuse an aligned request that a scan would satisfy.
+//!
+//! # Changes from the reference algorithm
+//!
+//! Compared with Masmano et al. (2004) and common implementations:
+//! - One mapping formula for all sizes: `s = log2(n | SL) − log2 SL`, index `s·SL + (n >> s)`,
+//!   which makes sizes below `2·SL` granules exact classes without a separate branch, and
+//!   rounds up with `(n + 2^s − 1) >> s` (a carry lands on the next power of two's first class).
+//! - The control block is placed in the first region instead of a static or a separate pool.
+//! - Each region ends in a trailer that links the regions (for overlap checks, adjacency merges
+//!   and [`validate`](Heap::validate)) and whose header is a zero-size sentinel.
+//! - A bounded fallback search of the request's own class before reporting out of memory.
+//!
+//! # Invariants
+//!
+//! Numbered for the `SAFETY` comments that rely on them. `W` is the word size.
+//!
+//! - **TL1** Every block header is at an address `≡ G − W (mod G)` inside a claimed region, so
+//!   payloads are `G`-aligned. Its size is a multiple of `G`, at least `MIN_BLOCK` and at most
+//!   `MAX_BLOCK`. The blocks of a region tile `[first block, sentinel)` exactly.
+//! - **TL2** A block header has exactly one of `FREE` and `USED`; a region's sentinel (size 0)
+//!   has neither.
+//! - **TL3** A header's `PREV_FREE` bit equals the `FREE` bit of the block physically before it
+//!   (clear for the first block of a region).
+//! - **TL4** No two physically adjacent blocks are both free.
+//! - **TL5** The last word of a free block (its footer) points to its header.
+//! - **TL6** Each free block is in exactly one list, `heads[floor_index(size / G)]`; lists are
+//!   doubly linked (`next`, `prev`), the head's `prev` is null.
+//! - **TL7** Bit `s` of `sl_bitmap[f]` is set iff list `f·SL + s` is non-empty; bit `f` of
+//!   `fl_bitmap` is set iff `sl_bitmap[f] != 0`. No bit at or above `SL` (resp. `FL`) is set.
+//! - **TL8** Regions do not overlap; each one's trailer follows its sentinel; the control block
+//!   lies in the first region before its first block and is part of no block. `lo`/`span`
+//!   cover every payload address of every region.
+//!
+//! # Examples
+//!
+//! The lifecycle: nothing is allocatable before a region is claimed; a claimed region serves
+//! allocations until it is exhausted; freeing makes room again.
+//!
+//! ```
+//! use core::alloc::Layout;
+//! use bareheap::{Claim, Heap, HeapMemory, Tlsf};
+//!
+//! static MEMORY: HeapMemory<16384> = HeapMemory::new();
+//!
+//! let mut heap: Tlsf = Tlsf::new();
+//! let layout = Layout::new::<[u64; 32]>();
+//! assert!(heap.allocate(layout).is_none(), "no memory before a region is claimed");
+//!
+//! let usable = heap.claim(MEMORY.take().unwrap()).unwrap();
+//! assert!(usable > 16384 - <Tlsf>::min_first_region_size());
+//!
+//! let mut blocks = Vec::new();
+//! while let Some(p) = heap.allocate(layout) {
+//!     blocks.push(p);
+//! }
+//! assert!(blocks.len() * layout.size() > usable * 9 / 10, "little is lost to overhead");
+//!
+//! for p in blocks.drain(..) {
+//!     // SAFETY: `p` was allocated above with `layout` and is freed once.
+//!     unsafe { heap.deallocate(p, layout) };
+//! }
+//! heap.validate().unwrap();
+//! assert!(heap.allocate(Layout::from_size_align(usable - 64, 8).unwrap()).is_some());
+//! ```
+
+mod mapping;
+#[cfg(test)]
+mod tests;
+
+use core::alloc::Layout;
+use core::mem::size_of;
+use core::ptr::{self, NonNull};
+
+use crate::heap::{Claim, Corruption, Heap};
+use crate::{Region, RegionError};
+
+#[cfg(test)]
+use self::mapping::class_base;
+use self::mapping::{ceil_index, floor_index};
+
+/// The word size: header, links and footer are one word each.
+const W: usize = size_of::<usize>();
+
+/// Header flag: the block is free and in a list (TL2, TL6).
+const FREE: usize = 1;
+/// Header flag: the block physically before this one is free, so the word before this header is
+/// its footer (TL3, TL5). Also set on a sentinel.
+const PREV_FREE: usize = 2;
+/// Header flag: the block is allocated (TL2). Never set on a sentinel, so a pointer just past a
+/// region's last block is not taken for an allocation.
+const USED: usize = 4;
+/// All flag bits; the rest of the header is the size. `G >= 8` keeps them out of the size.
+const FLAGS: usize = FREE | PREV_FREE | USED;
+
+/// Word offsets in a free block, after the header.
+const NEXT: usize = W;
+/// The previous free block in the same list, or null for the head.
+const PREV: usize = 2 * W;
+
+/// Trailer fields, as byte offsets from the sentinel header.
+const T_NEXT: usize = W;
+/// Header of the region's first block (a pointer).
+const T_FIRST: usize = 2 * W;
+/// The region's start address as donated.
+const T_BASE: usize = 3 * W;
+/// The region's end address as donated.
+const T_END: usize = 4 * W;
+/// Bytes a region's trailer occupies, from the sentinel header on.
+const TRAILER: usize = 5 * W;
+
+/// Control block fields, in words from its start.
+const C_FL_BITMAP: usize = 0;
+/// The first region trailer (a pointer).
+const C_REGIONS: usize = 1;
+/// How many regions the list holds (bounds the walk of `validate`).
+const C_REGION_COUNT: usize = 2;
+/// The second-level bitmaps, `FL` words.
+const C_SL_BITMAPS: usize = 3;
+
+/// How many blocks of its own class a request looks at when the rounded-up search fails.
+pub const FALLBACK_STEPS: usize = 4;
+
+#[cfg(target_pointer_width = "64")]
+mod defaults {
+    pub(super) const FL: usize = 28;
+    pub(super) const SL: usize = 32;
+    pub(super) const G: usize = 16;
+}
+#[cfg(not(target_pointer_width = "64"))]
+mod defaults {
+    pub(super) const FL: usize = 20;
+    pub(super) const SL: usize = 8;
+    pub(super) const G: usize = 8;
+}
+
+/// The default number of first-level classes: 20 on 32-bit targets (blocks up to 32 MiB), 28 on
+/// 64-bit ones (blocks up to 64 GiB).
+pub const DEFAULT_FL: usize = defaults::FL;
+/// The default number of second-level classes per first level: 8 on 32-bit targets, 32 on 64-bit.
+pub const DEFAULT_SL: usize = defaults::SL;
+/// The default granule: 8 bytes on 32-bit targets, 16 on 64-bit (every payload is aligned to it).
+pub const DEFAULT_G: usize = defaults::G;
+
+/// A two-level segregated-fit heap: O(1) allocate, free and in-place realloc.
+///
+/// See the [module documentation](self) for the algorithm, invariants and costs.
+///
+/// # Parameters
+///
+/// - `FL`: first-level classes (`1..usize::BITS`). The largest block is about
+///   `G · SL · 2^(FL−1)` bytes.
+/// - `SL`: second-level classes per first level, a power of two up to `usize::BITS`. More means
+///   less fragmentation and a larger control block.
+/// - `G`: the granule in bytes, a power of two, at least 8 and at least the word size. Every
+///   block is a multiple of it and every payload is aligned to it.
+///
+/// Invalid parameters fail to compile:
+///
+/// ```compile_fail
+/// let heap = bareheap::Tlsf::<0, 16, 8>::new(); // FL must be at least 1
+/// ```
+///
+/// | target | default `Tlsf<FL, SL, G>` | control block | largest block |
+/// | --- | --- | --- | --- |
+/// | 32-bit | `Tlsf<20, 8, 8>` | 732 bytes | 32 MiB |
+/// | 64-bit | `Tlsf<28, 32, 16>` | 7,416 bytes | 64 GiB |
+///
+/// # Examples
+///
+/// A global allocator (`Tlsf` is three words, its control block goes into the memory given):
+///
+/// ```
+/// use core::alloc::{GlobalAlloc, Layout};
+/// use bareheap::{HeapMemory, Locked, Spin, Tlsf};
+///
+/// static MEMORY: HeapMemory<8192> = HeapMemory::new();
+/// static HEAP: Locked<Spin, Tlsf> = Locked::new(Tlsf::new());
+///
+/// HEAP.claim(MEMORY.take().unwrap()).unwrap();
+/// let layout = Layout::new::<[u32; 4]>();
+/// // SAFETY: `layout` has a non-zero size; the block is freed with the same layout.
+/// unsafe {
+///     let p = HEAP.alloc(layout);
+///     assert!(!p.is_null());
+///     HEAP.dealloc(p, layout);
+/// }
+/// assert!(core::mem::size_of::<Tlsf>() <= 4 * core::mem::size_of::<usize>());
+/// ```
+pub struct Tlsf<const FL: usize = DEFAULT_FL, const SL: usize = DEFAULT_SL, const G: usize = DEFAULT_G>
+{
+    /// The control block, or null before the first claim (TL8).
+    ctrl: *mut usize,
+    /// The lowest payload address of any region.
+    lo: usize,
+    /// `hi − lo`, where `hi` is the highest sentinel address: every payload is in `[lo, hi)`.
+    span: usize,
+    #[cfg(test)]
+    probe: tests::Probe,
+}
+
+// SAFETY: a `Tlsf` owns the memory of the regions it claimed (each `Region` was an exclusive,
+// `Send` claim, R2) and nothing else points into its metadata, so moving it to another thread
+// moves that ownership. It has no interior mutability, so `&Tlsf` shares nothing mutable.
+unsafe impl<const FL: usize, const SL: usize, const G: usize> Send for Tlsf<FL, SL, G> {}
+
+impl<const FL: usize, const SL: usize, const G: usize> Default for Tlsf<FL, SL, G> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why a pointer given to `deallocate` was ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum InvalidFree {
+    /// Outside the address range of every region.
+    Outside,
+    /// Not aligned to the granule, so not a payload address.
+    Misaligned,
+    /// Its header is not marked used: a double free, a sentinel or a foreign pointer.
+    NotUsed,
+}
+
+impl<const FL: usize, const SL: usize, const G: usize> Tlsf<FL, SL, G> {
+    const SL_LOG2: u32 = SL.trailing_zeros();
+    const G_LOG2: u32 = G.trailing_zeros();
+    /// Number of size classes (lists).
+    const CLASSES: usize = FL * SL;
+    /// Smallest block: header, two links and a footer, rounded up to the granule.
+    const MIN_BLOCK: usize = (4 * W).next_multiple_of(G);
+    const MIN_UNITS: usize = Self::MIN_BLOCK >> Self::G_LOG2;
+    /// Largest block, in granules: the top of class `CLASSES − 1`.
+    const MAX_UNITS: usize = (SL << (FL - 1)) - 1;
+    /// Largest block in bytes; a region never spans more (TL1).
+    const MAX_BLOCK: usize = Self::MAX_UNITS << Self::G_LOG2;
+    /// Words of the control block.
+    const CTRL_WORDS: usize = C_SL_BITMAPS + FL + FL * SL;
+    /// Offset of the list heads in the control block, in words.
+    const C_HEADS: usize = C_SL_BITMAPS + FL;
+
+    /// Compile-time check of the parameters; evaluated by [`Tlsf::new`].
+    const VALID: () = {
+        assert!(G.is_power_of_two() && G >= 8 && G >= W, "Tlsf: G must be a power of two >= 8 and >= the word size");
+        assert!(SL.is_power_of_two() && SL <= usize::BITS as usize, "Tlsf: SL must be a power of two <= usize::BITS");
+        assert!(FL >= 1 && FL < usize::BITS as usize, "Tlsf: FL must be in 1..usize::BITS");
+        assert!(
+            (FL - 1) as u32 + SL.trailing_zeros() + G.trailing_zeros() < usize::BITS - 1,
+            "Tlsf: G * SL << (FL - 1) must fit in isize"
+        );
+        assert!(Self::MAX_UNITS >= Self::MIN_UNITS, "Tlsf: the largest block is below the smallest one");
+    };
+
+    /// Bytes of the control block placed at the start of the first region.
+    pub const CONTROL_BLOCK_SIZE: usize = Self::CTRL_WORDS * W;
+
+    /// Bytes each allocation costs on top of its size rounded up to `G`: one header word.
+    pub const OVERHEAD_PER_ALLOCATION: usize = W;
+
+    /// The largest size [`allocate`](Heap::allocate) can ever satisfy (with alignment `<= G`).
+    pub const MAX_ALLOCATION: usize = Self::MAX_BLOCK - W;
+
+    /// An empty heap; claim memory with [`Claim::claim`]. Costs three words (no control block
+    /// until the first claim).
+    pub const fn new() -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::VALID;
+        Tlsf {
+            ctrl: ptr::null_mut(),
+            lo: 0,
+            span: 0,
+            #[cfg(test)]
+            probe: tests::Probe::new(),
+        }
+    }
+
+    /// The least length of the first region claimed, when its base is aligned to `G`: control
+    /// block, one smallest block and the trailer. A region this long is accepted; with an
+    /// unaligned base, add `G − 1`.
+    pub const fn min_first_region_size() -> usize {
+        (Self::CONTROL_BLOCK_SIZE + W).next_multiple_of(G) - W + Self::MIN_BLOCK + TRAILER
+    }
+
+    /// The least length of a later region, when its base is aligned to `G`: one smallest block
+    /// and the trailer. With an unaligned base, add `G − 1`.
+    pub const fn min_region_size() -> usize {
+        G - W + Self::MIN_BLOCK + TRAILER
+    }
+
+    /// The block size (header included) that an allocation of `size` bytes with alignment
+    /// `<= G` occupies: `size + W` rounded up to `G`, at least the smallest block. `None` when
+    /// above [`MAX_ALLOCATION`](Self::MAX_ALLOCATION).
+    pub const fn block_size(size: usize) -> Option<usize> {
+        if size > Self::MAX_ALLOCATION {
+            return None;
+        }
+        Some(Self::units_for(size) << Self::G_LOG2)
+    }
+
+    /// Granules of the block for a payload of `size <= isize::MAX` bytes. Never overflows:
+    /// `isize::MAX + W + G` fits in `usize`.
+    #[inline(always)]
+    const fn units_for(size: usize) -> usize {
+        let units = (size + W + G - 1) >> Self::G_LOG2;
+        if units < Self::MIN_UNITS {
+            Self::MIN_UNITS
+        } else {
+            units
+        }
+    }
+
+    /// [`units_for`](Self::units_for) for a size the caller did not bound (realloc targets).
+    #[inline(always)]
+    fn units_checked(size: usize) -> Option<usize> {
+        if size > isize::MAX as usize {
+            return None;
+        }
+        Some(Self::units_for(size))
+    }
+
+    // ---- control block access -----------------------------------------------------------
+
+    /// The first-level bitmap.
+    ///
+    /// # Safety
+    ///
+    /// A region has been claimed (`ctrl` is non-null, TL8).
+    #[inline(always)]
+    unsafe fn fl_bitmap(&self) -> *mut usize {
+        // SAFETY: the control block has `CTRL_WORDS > C_FL_BITMAP` words (caller: it exists).
+        unsafe { self.ctrl.add(C_FL_BITMAP) }
+    }
+
+    /// The second-level bitmap of first level `fl`.
+    ///
+    /// # Safety
+    ///
+    /// A region has been claimed and `fl < FL`.
+    #[inline(always)]
+    unsafe fn sl_bitmap(&self, fl: usize) -> *mut usize {
+        // SAFETY: `C_SL_BITMAPS + fl < C_HEADS <= CTRL_WORDS` (caller: `fl < FL`).
+        unsafe { self.ctrl.add(C_SL_BITMAPS + fl) }
+    }
+
+    /// The head of list `idx`.
+    ///
+    /// # Safety
+    ///
+    /// A region has been claimed and `idx < FL·SL`.
+    #[inline(always)]
+    unsafe fn head(&self, idx: usize) -> *mut *mut u8 {
+        // SAFETY: `C_HEADS + idx < CTRL_WORDS` (caller: `idx < CLASSES`); heads are
+        // pointer-sized words.
+        unsafe { self.ctrl.add(Self::C_HEADS + idx).cast() }
+    }
+
+    /// Clears the bitmap bits of list `idx`, which has just become empty (TL7).
+    ///
+    /// # Safety
+    ///
+    /// A region has been claimed and `idx < FL·SL`.
+    #[inline(always)]
+    unsafe fn clear_bits(&mut self, idx: usize) {
+        let fl = idx >> Self::SL_LOG2;
+        // SAFETY: `fl < FL` because `idx < FL·SL` (caller).
+        let slp = unsafe { self.sl_bitmap(fl) };
+        // SAFETY: `slp` points into the control block (TL8).
+        let sl = unsafe { slp.read() } & !(1 << (idx & (SL - 1)));
+        // SAFETY: as above.
+        unsafe { slp.write(sl) };
+        if sl == 0 {
+            // SAFETY: a region has been claimed (caller).
+            let flp = unsafe { self.fl_bitmap() };
+            // SAFETY: `flp` points into the control block.
+            unsafe { flp.write(flp.read() & !(1 << fl)) };
+        }
+    }
+
+    /// Files free block `b` of `size` bytes at the head of its list (TL6, TL7). Its header and
+    /// footer are the caller's business.
+    ///
+    /// # Safety
+    ///
+    /// A region has been claimed; `b` is a block of `size` bytes (TL1) that is in no list.
+    #[inline(always)]
+    unsafe fn link(&mut self, b: *mut u8, size: usize) {
+        let idx = floor_index(size >> Self::G_LOG2, Self::SL_LOG2);
+        // SAFETY: `size <= MAX_BLOCK` (TL1), so `idx < CLASSES`; a region has been claimed.
+        let head = unsafe { self.head(idx) };
+        // SAFETY: `head` is in the control block.
+        let n = unsafe { head.read() };
+        // SAFETY: `b` is a block of at least `MIN_BLOCK` bytes, so its link words are inside it.
+        unsafe { set_word(b, NEXT, n) };
+        // SAFETY: as above.
+        unsafe { set_word(b, PREV, ptr::null_mut()) };
+        if !n.is_null() {
+            // SAFETY: a list head is a free block (TL6).
+            unsafe { set_word(n, PREV, b) };
+        }
+        // SAFETY: `head` is in the control block.
+        unsafe { head.write(b) };
+        let fl = idx >> Self::SL_LOG2;
+        // SAFETY: `fl < FL` since `idx < CLASSES`.
+        let slp = unsafe { self.sl_bitmap(fl) };
+        // SAFETY: `slp` is in the control block.
+        unsafe { slp.write(slp.read() | 1 << (idx & (SL - 1))) };
+        // SAFETY: a region has been claimed.
+        let flp = unsafe { self.fl_bitmap() };
+        // SAFETY: `flp` is in the control block.
+        unsafe { flp.write(flp.read() | 1 << fl) };
+    }
+
+    /// Removes free block `b` of `size` bytes from its list (TL6, TL7).
+    ///
+    /// # Safety
+    ///
+    /// A region has been claimed; `b` is a free block of `size` bytes in its list.
+    #[inline(always)]
+    unsafe fn unlink(&mut self, b: *mut u8, size: usize) {
+        // SAFETY: `b` is a free block: its link words are valid (TL6).
+        let n = unsafe { word(b, NEXT) };
+        // SAFETY: as above.
+        let p = unsafe { word(b, PREV) };
+        if !n.is_null() {
+            // SAFETY: list members are free blocks (TL6).
+            unsafe { set_word(n, PREV, p) };
+        }
+        if !p.is_null() {
+            // SAFETY: as above.
+            unsafe { set_word(p, NEXT, n) };
+        } else {
+            let idx = floor_index(size >> Self::G_LOG2, Self::SL_LOG2);
+            // SAFETY: `size <= MAX_BLOCK` (TL1) so `idx < CLASSES`; `b` was the head (TL6).
+            unsafe { self.head(idx).write(n) };
+            if n.is_null() {
+                // SAFETY: as above.
+                unsafe { self.clear_bits(idx) };
+            }
+        }
+    }
+
+    /// Finds and unlinks a free block of at least `units` granules (`units <= usize::MAX / 2`).
+    #[inline(always)]
+    fn find(&mut self, units: usize) -> Option<*mut u8> {
+        let idx = ceil_index(units, Self::SL_LOG2);
+        if idx < Self::CLASSES && !self.ctrl.is_null() {
+            let fl = idx >> Self::SL_LOG2;
+            // SAFETY: `fl < FL` since `idx < CLASSES`; the control block exists.
+            let sl = unsafe { self.sl_bitmap(fl).read() } & (usize::MAX << (idx & (SL - 1)));
+            let idx = if sl != 0 {
+                (fl << Self::SL_LOG2) + sl.trailing_zeros() as usize
+            } else {
+                // `fl + 1 <= FL < BITS`: the shift is in range.
+                // SAFETY: the control block exists.
+                let f = unsafe { self.fl_bitmap().read() } & (usize::MAX << (fl + 1));
+                if f == 0 {
+                    return self.fallback(units);
+                }
+                let fl = f.trailing_zeros() as usize;
+                // SAFETY: bits of `fl_bitmap` are below `FL` (TL7).
+                let sl = unsafe { self.sl_bitmap(fl).read() };
+                (fl << Self::SL_LOG2) + sl.trailing_zeros() as usize
+            };
+            // SAFETY: the bitmaps say list `idx` is non-empty (TL7), and `idx < CLASSES`.
+            return Some(unsafe { self.pop(idx) });
+        }
+        self.fallback(units)
+    }
+
+    /// Takes the head of non-empty list `idx`.
+    ///
+    /// # Safety
+    ///
+    /// A region has been claimed, `idx < FL·SL` and list `idx` is non-empty.
+    #[inline(always)]
+    unsafe fn pop(&mut self, idx: usize) -> *mut u8 {
+        // SAFETY: caller: `idx < CLASSES`, the control block exists.
+        let head = unsafe { self.head(idx) };
+        // SAFETY: `head` is in the control block.
+        let b = unsafe { head.read() };
+        // SAFETY: caller: the list is non-empty, so `b` is a free block (TL6).
+        let n = unsafe { word(b, NEXT) };
+        // SAFETY: `head` is in the control block.
+        unsafe { head.write(n) };
+        if n.is_null() {
+            // SAFETY: caller contract, as above.
+            unsafe { self.clear_bits(idx) };
+        } else {
+            // SAFETY: `n` is a free block of the same list (TL6).
+            unsafe { set_word(n, PREV, ptr::null_mut()) };
+        }
+        b
+    }
+
+    /// When no class above the request has a block: look at up to [`FALLBACK_STEPS`] blocks of
+    /// the request's own class, which may hold one large enough.
+    #[cold]
+    #[inline(never)]
+    fn fallback(&mut self, units: usize) -> Option<*mut u8> {
+        let idx = floor_index(units, Self::SL_LOG2);
+        if idx >= Self::CLASSES || self.ctrl.is_null() {
+            return None;
+        }
+        // SAFETY: `idx < CLASSES`, the control block exists.
+        let mut b = unsafe { self.head(idx).read() };
+        let mut steps = 0;
+        while !b.is_null() && steps < FALLBACK_STEPS {
+            steps += 1;
+            #[cfg(test)]
+            self.probe.fallback_step(steps);
+            // SAFETY: list members are free blocks (TL6).
+            let size = unsafe { word_usize(b, 0) } & !FLAGS;
+            if size >> Self::G_LOG2 >= units {
+                // SAFETY: `b` is a free block of `size` bytes in list `idx`.
+                unsafe { self.unlink(b, size) };
+                return Some(b);
+            }
+            // SAFETY: as above.
+            b = unsafe { word(b, NEXT) };
+        }
+        None
+    }
+
+    /// Marks free, unlinked block `b` of `bsize` bytes used with `need <= bsize` bytes, files
+    /// the tail as a free block if it is large enough, and returns the payload.
+    ///
+    /// # Safety
+    ///
+    /// A region has been claimed; `b` is a block of `bsize` bytes that was free and has just
+    /// been unlinked; `need` is a multiple of `G`, `MIN_BLOCK <= need <= bsize`; `pf` is the
+    /// `PREV_FREE` bit `b` must carry (TL3).
+    #[inline(always)]
+    unsafe fn carve(&mut self, b: *mut u8, bsize: usize, need: usize, pf: usize) -> NonNull<u8> {
+        let rem = bsize - need;
+        if rem >= Self::MIN_BLOCK {
+            // SAFETY: `b` is a block (TL1).
+            unsafe { set_word_usize(b, 0, need | USED | pf) };
+            // SAFETY: `need + rem = bsize`: the tail is inside `b`.
+            let r = unsafe { b.add(need) };
+            // SAFETY: `r` is at a header position (TL1: `need` is a multiple of `G`) with `rem`
+            // bytes; the block after it already has `PREV_FREE` since `b` was free (TL3).
+            unsafe { set_word_usize(r, 0, rem | FREE) };
+            // SAFETY: as above; the footer is the last word of the tail (TL5).
+            unsafe { set_footer(r, rem) };
+            // SAFETY: the tail is a free block in no list.
+            unsafe { self.link(r, rem) };
+        } else {
+            // SAFETY: `b` is a block (TL1).
+            unsafe { set_word_usize(b, 0, bsize | USED | pf) };
+            // SAFETY: a block is followed by a block or the sentinel (TL1).
+            let n = unsafe { b.add(bsize) };
+            // SAFETY: as above: `n` is a header.
+            unsafe { set_word_usize(n, 0, word_usize(n, 0) & !PREV_FREE) };
+        }
+        // SAFETY: the payload starts one word into the block.
+        unsafe { NonNull::new_unchecked(b.add(W)) }
+    }
+
+    /// Allocation with `align > G`: search for room to cut an aligned block out of a free one,
+    /// filing the front and the tail as free blocks.
+    #[inline(never)]
+    fn allocate_aligned(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        let align = layout.align();
+        let need = Self::units_for(layout.size()) << Self::G_LOG2;
+        // Worst front gap: the payload is `G`-aligned, so reaching an `align` boundary that is
+        // at least `MIN_BLOCK` away takes at most `MIN_BLOCK + align − G` bytes.
+        let search = need.checked_add(align - G)?.checked_add(Self::MIN_BLOCK)?;
+        let b = self.find(search >> Self::G_LOG2)?;
+        // SAFETY: `b` is a free block just unlinked (TL1).
+        let bsize = unsafe { word_usize(b, 0) } & !FLAGS;
+        let p = b.addr() + W;
+        // A front gap must be empty or hold a free block. No overflow: both candidates are at
+        // most `p + MIN_BLOCK + align − G <= b + bsize`, an address inside the region.
+        let mut q = (p + align - 1) & !(align - 1);
+        if q != p && q - p < Self::MIN_BLOCK {
+            q = (p + Self::MIN_BLOCK + align - 1) & !(align - 1);
+        }
+        let gap = q - p;
+        if gap == 0 {
+            // SAFETY: `b` is free and unlinked; its predecessor is used (TL4).
+            return Some(unsafe { self.carve(b, bsize, need, 0) });
+        }
+        // SAFETY: `gap` is a multiple of `G`, at least `MIN_BLOCK`, and `gap + need <= bsize`
+        // by the size of the search: the front stays a free block, its predecessor used.
+        unsafe { set_word_usize(b, 0, gap | FREE) };
+        // SAFETY: as above (TL5).
+        unsafe { set_footer(b, gap) };
+        // SAFETY: the front is a free block in no list.
+        unsafe { self.link(b, gap) };
+        // SAFETY: `b + gap` is inside `b` at a header position.
+        let a = unsafe { b.add(gap) };
+        // SAFETY: `a` is a block of `bsize − gap >= need` bytes after a free one.
+        Some(unsafe { self.carve(a, bsize - gap, need, PREV_FREE) })
+    }
+
+    /// Frees used block `b` whose header is `hv`, merging it with free neighbours.
+    ///
+    /// # Safety
+    ///
+    /// A region has been claimed; `b` is a used block and `hv` its header.
+    #[inline(always)]
+    unsafe fn release(&mut self, b: *mut u8, hv: usize) {
+        let mut b = b;
+        let mut size = hv & !FLAGS;
+        // SAFETY: a block is followed by a block or the sentinel (TL1).
+        let n = unsafe { b.add(size) };
+        // SAFETY: `n` is a header.
+        let nv = unsafe { word_usize(n, 0) };
+        if nv & FREE != 0 {
+            let nsize = nv & !FLAGS;
+            // SAFETY: `n` is a free block of `nsize` bytes in its list (TL6).
+            unsafe { self.unlink(n, nsize) };
+            // The block after `n` already has `PREV_FREE` (TL3).
+            size += nsize;
+        } else {
+            // SAFETY: `n` is a header (TL1); `b` becomes free (TL3).
+            unsafe { set_word_usize(n, 0, nv | PREV_FREE) };
+        }
+        if hv & PREV_FREE != 0 {
+            // SAFETY: the previous block is free, so the word before `b` is its footer (TL3, TL5).
+            let p = unsafe { footer_before(b) };
+            // SAFETY: `p` is a free block's header.
+            let psize = unsafe { word_usize(p, 0) } & !FLAGS;
+            // SAFETY: `p` is a free block of `psize` bytes in its list (TL6).
+            unsafe { self.unlink(p, psize) };
+            size += psize;
+            b = p;
+        }
+        // The merged block's predecessor is used (TL4), so `PREV_FREE` is clear.
+        // SAFETY: `b` is a header of a block of `size` bytes (merged neighbours are adjacent).
+        unsafe { set_word_usize(b, 0, size | FREE) };
+        // SAFETY: as above (TL5).
+        unsafe { set_footer(b, size) };
+        // SAFETY: the merged block is free and in no list; a merge stays inside one region, so
+        // `size <= MAX_BLOCK` (TL1).
+        unsafe { self.link(b, size) };
+    }
+
+    /// The hook for a pointer `deallocate` refused; the free is ignored.
+    #[cold]
+    #[inline(never)]
+    fn invalid_free(&mut self, ptr: NonNull<u8>, reason: InvalidFree) {
+        #[cfg(test)]
+        self.probe.invalid_free(ptr.as_ptr().addr(), reason);
+        let _ = (ptr, reason);
+    }
+
+    // ---- regions ------------------------------------------------------------------------
+
+    /// Claims `[base, end)` (checked by the caller: non-null, no wrap, no overlap with
+    /// claimed regions). Returns the bytes added to the heap, or `TooSmall`.
+    ///
+    /// # Safety
+    ///
+    /// `[base, end)` is memory the heap may own from now on (R2) and is disjoint from every
+    /// claimed region. Blocks use at most `MAX_BLOCK` bytes of it (TL1).
+    unsafe fn claim_one(&mut self, base: *mut u8, end: usize) -> Result<usize, RegionError> {
+        let raw_base = base.addr();
+        let first_region = self.ctrl.is_null();
+        let min = if first_region { Self::min_first_region_size() } else { Self::min_region_size() };
+        let too_small = RegionError::TooSmall { min };
+        // Sentinel: the last header position that leaves room for the trailer.
+        let s = match end.checked_sub(TRAILER - W) {
+            Some(e) => (e & !(G - 1)).checked_sub(W).ok_or(too_small)?,
+            None => return Err(too_small),
+        };
+
+        if !first_region {
+            // Adjacent to a claimed region? Then grow that one instead of adding another.
+            if let Some(added) = self.try_merge(base, end, s) {
+                return Ok(added);
+            }
+        }
+
+        let aligned = raw_base.checked_next_multiple_of(G).ok_or(too_small)?;
+        let blocks_from = if first_region { aligned + Self::CONTROL_BLOCK_SIZE } else { aligned };
+        // `blocks_from < end` is checked below before any use; `+ G` cannot overflow a
+        // region that is in the address space... but stay checked.
+        let first = blocks_from.checked_add(W).ok_or(too_small)?.checked_next_multiple_of(G).ok_or(too_small)? - W;
+        if s < first || s - first < Self::MIN_BLOCK {
+            return Err(too_small);
+        }
+        let span = (s - first).min(Self::MAX_BLOCK);
+        let s = first + span;
+
+        if first_region {
+            let ctrl: *mut usize = base.with_addr(aligned).cast();
+            for i in 0..Self::CTRL_WORDS {
+                // SAFETY: the control block lies in `[aligned, first) ⊂ [base, end)`, which the
+                // caller gave us; `aligned` is `G`-aligned, so word-aligned.
+                unsafe { ctrl.add(i).write(0) };
+            }
+            self.ctrl = ctrl;
+        }
+        let b = base.with_addr(first);
+        let sp = base.with_addr(s);
+        // SAFETY: `[first, s + TRAILER) ⊂ [base, end)` by the computation of `s`; both are
+        // header positions (TL1).
+        unsafe {
+            set_word_usize(b, 0, span | FREE);
+            set_footer(b, span);
+            self.link(b, span);
+            set_word_usize(sp, 0, PREV_FREE);
+            self.push_region(sp, b, raw_base, end);
+        }
+        self.cover(first + W, s);
+        Ok(span - W)
+    }
+
+    /// Adds trailer `sp` to the region list.
+    ///
+    /// # Safety
+    ///
+    /// The control block exists; `sp` is the sentinel of a region with room for its trailer.
+    unsafe fn push_region(&mut self, sp: *mut u8, first: *mut u8, base: usize, end: usize) {
+        // SAFETY: the control block exists (caller).
+        let list = unsafe { self.ctrl.add(C_REGIONS) };
+        // SAFETY: `list` and the count are in the control block; the trailer words are inside
+        // the region (caller).
+        unsafe {
+            set_word(sp, T_NEXT, list.cast::<*mut u8>().read());
+            set_word(sp, T_FIRST, first);
+            set_word_usize(sp, T_BASE, base);
+            set_word_usize(sp, T_END, end);
+            list.cast::<*mut u8>().write(sp);
+            let count = self.ctrl.add(C_REGION_COUNT);
+            count.write(count.read() + 1);
+        }
+    }
+
+    /// Widens `lo`/`span` to cover payloads in `[lo, hi)`.
+    fn cover(&mut self, lo: usize, hi: usize) {
+        let old_hi = self.lo + self.span;
+        let (new_lo, new_hi) =
+            if self.span == 0 { (lo, hi) } else { (self.lo.min(lo), old_hi.max(hi)) };
+        self.lo = new_lo;
+        self.span = new_hi - new_lo;
+    }
+
+    /// Merges `[base, end)` (with sentinel position `s`) into a claimed region it touches.
+    /// Returns the bytes added, or `None` to claim it as a region of its own.
+    fn try_merge(&mut self, base: *mut u8, end: usize, s: usize) -> Option<usize> {
+        let raw_base = base.addr();
+        // SAFETY: the control block exists (not the first region).
+        let mut link: *mut *mut u8 = unsafe { self.ctrl.add(C_REGIONS).cast() };
+        loop {
+            // SAFETY: `link` is the list head in the control block or a trailer's next field.
+            let t = unsafe { link.read() };
+            if t.is_null() {
+                return None;
+            }
+            // SAFETY: `t` is a region trailer (TL8).
+            let (t_first, t_base, t_end) =
+                unsafe { (word(t, T_FIRST), word_usize(t, T_BASE), word_usize(t, T_END)) };
+            if t_end == raw_base && s >= t.addr() + Self::MIN_BLOCK && s - t_first.addr() <= Self::MAX_BLOCK {
+                // SAFETY: `t` is the trailer at the end of the region `[t_base, raw_base)`, and
+                // `[raw_base, end)` is ours: `[t, s + TRAILER)` is our memory.
+                return Some(unsafe { self.append(link, t, s, end) });
+            }
+            let ctrl_here = t_base <= self.ctrl.addr() && self.ctrl.addr() < t_end;
+            let first = (raw_base.checked_add(W)?).checked_next_multiple_of(G)? - W;
+            if t_base == end
+                && !ctrl_here
+                && t_first.addr() >= first + Self::MIN_BLOCK
+                && t.addr() - first <= Self::MAX_BLOCK
+            {
+                // SAFETY: `[raw_base, t_base)` is ours and precedes region `t`, whose first
+                // block is at `t_first`; no control block sits between them.
+                return Some(unsafe { self.prepend(t, base.with_addr(first), t_first, raw_base) });
+            }
+            // SAFETY: `t` is a trailer; its next field is a valid link.
+            link = unsafe { t.add(T_NEXT).cast() };
+        }
+    }
+
+    /// Extends the region whose trailer is `t` (reached through `link`) up to a new sentinel at
+    /// `s`; returns the bytes added.
+    ///
+    /// # Safety
+    ///
+    /// `[t, s + TRAILER)` is heap memory (the old trailer and the new region), `s >= t +
+    /// MIN_BLOCK`, `s ≡ G − W (mod G)`, and the region's span stays `<= MAX_BLOCK`.
+    unsafe fn append(&mut self, link: *mut *mut u8, t: *mut u8, s: usize, end: usize) -> usize {
+        let sp = t.with_addr(s);
+        // SAFETY: `t` is a trailer (caller); copy it to its new place before overwriting it.
+        unsafe {
+            let sv = word_usize(t, 0);
+            for off in [T_NEXT, T_FIRST, T_BASE] {
+                set_word(sp, off, word(t, off));
+            }
+            set_word_usize(sp, T_END, end);
+            link.write(sp);
+            let added = s - t.addr();
+            let mut b = t;
+            let mut size = added;
+            if sv & PREV_FREE != 0 {
+                // The region's last block is free: its footer is before the old sentinel (TL5).
+                let p = footer_before(t);
+                let psize = word_usize(p, 0) & !FLAGS;
+                self.unlink(p, psize);
+                size += psize;
+                b = p;
+            }
+            set_word_usize(b, 0, size | FREE);
+            set_footer(b, size);
+            self.link(b, size);
+            set_word_usize(sp, 0, PREV_FREE);
+            self.cover(t.addr() + W, s);
+            added
+        }
+    }
+
+    /// Extends the region whose trailer is `t` down to a new first block `nb`; returns the
+    /// bytes added.
+    ///
+    /// # Safety
+    ///
+    /// `[nb, first)` is heap memory before the region's first block `first`, at least
+    /// `MIN_BLOCK` long, and the region's span stays `<= MAX_BLOCK`.
+    unsafe fn prepend(&mut self, t: *mut u8, nb: *mut u8, first: *mut u8, raw_base: usize) -> usize {
+        let added = first.addr() - nb.addr();
+        // SAFETY: caller: `nb` and `first` are header positions of this region.
+        unsafe {
+            let fv = word_usize(first, 0);
+            let mut size = added;
+            if fv & FREE != 0 {
+                let fsize = fv & !FLAGS;
+                self.unlink(first, fsize);
+                size += fsize;
+            } else {
+                set_word_usize(first, 0, fv | PREV_FREE);
+            }
+            set_word_usize(nb, 0, size | FREE);
+            set_footer(nb, size);
+            self.link(nb, size);
+            set_word(t, T_FIRST, nb);
+            set_word_usize(t, T_BASE, raw_base);
+        }
+        self.cover(nb.addr() + W, t.addr());
+        added
+    }
+}
+
+impl<const FL: usize, const SL: usize, const G: usize> Claim for Tlsf<FL, SL, G> {
+    /// Adds `region` to the heap. The first region also receives the control block
+    /// ([`CONTROL_BLOCK_SIZE`](Tlsf::CONTROL_BLOCK_SIZE) bytes). A region that begins exactly
+    /// where a claimed one ends, or ends exactly where one begins, is merged with it (for the
+    /// blocks to span both, the two must be parts of one allocated object, as with
+    /// [`Region::split_off_front`] or memory reached through exposed addresses). A region
+    /// longer than the largest block is managed as several.
+    ///
+    /// Returns the bytes that became allocatable (one header word is left out).
+    ///
+    /// # Errors
+    ///
+    /// [`RegionError::Overlap`] if it overlaps a claimed region, [`RegionError::TooSmall`]
+    /// (with [`min_first_region_size`](Tlsf::min_first_region_size) or
+    /// [`min_region_size`](Tlsf::min_region_size)) if too little remains after alignment.
+    /// Nothing is written then.
+    fn claim(&mut self, region: Region) -> Result<usize, RegionError> {
+        let base = region.base().as_ptr();
+        let (start, end) = (base.addr(), region.end_addr());
+        if !self.ctrl.is_null() {
+            // SAFETY: the control block exists; its region list links trailers (TL8).
+            let mut t = unsafe { self.ctrl.add(C_REGIONS).cast::<*mut u8>().read() };
+            while !t.is_null() {
+                // SAFETY: `t` is a trailer.
+                let (t_base, t_end) = unsafe { (word_usize(t, T_BASE), word_usize(t, T_END)) };
+                if start < t_end && t_base < end {
+                    return Err(RegionError::Overlap);
+                }
+                // SAFETY: as above.
+                t = unsafe { word(t, T_NEXT) };
+            }
+        }
+        // A region longer than a block can be is claimed piece by piece, each large enough
+        // for a largest block; the first piece decides success (so that nothing is written on
+        // error).
+        let mut total = 0usize;
+        let mut from = start;
+        let mut first = true;
+        while from < end {
+            let ctrl = if self.ctrl.is_null() { Self::CONTROL_BLOCK_SIZE } else { 0 };
+            let piece = Self::MAX_BLOCK + 2 * G + TRAILER + ctrl;
+            let to = if end - from > piece { from + piece } else { end };
+            // SAFETY: `[from, to) ⊂ [start, end)`, which `region` gives us (R2); pieces are
+            // disjoint from each other and, as checked above, from every claimed region.
+            match unsafe { self.claim_one(base.with_addr(from), to) } {
+                Ok(n) => total += n,
+                Err(e) if first => return Err(e),
+                Err(_) => {}
+            }
+            first = false;
+            from = to;
+        }
+        Ok(total)
+    }
+}
+
+// SAFETY: blocks are carved from claimed regions, which the heap owns (R2). `allocate` returns
+// payloads of blocks it marked used; a used block is never in a list (TL2, TL6), and blocks tile
+// their region without overlap (TL1), so live blocks are disjoint. Payloads are `G`-aligned
+// (TL1) or cut at an `align` boundary. No method panics: arithmetic is bounded by `isize::MAX`
+// sizes or checked.
+unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for Tlsf<FL, SL, G> {
+    #[inline]
+    fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        if layout.align() > G {
+            return self.allocate_aligned(layout);
+        }
+        let units = Self::units_for(layout.size());
+        let b = self.find(units)?;
+        // SAFETY: `b` is a free block just unlinked (TL1); its predecessor is used (TL4).
+        let bsize = unsafe { word_usize(b, 0) } & !FLAGS;
+        // SAFETY: as above; `find` returned a block of at least `units` granules.
+        Some(unsafe { self.carve(b, bsize, units << Self::G_LOG2, 0) })
+    }
+
+    /// Frees the block at `ptr`. The size comes from the block's header, never from `layout`.
+    ///
+    /// A pointer outside every region, not aligned like a payload, or whose header is not
+    /// marked used (a double free) is ignored, and nothing is written.
+    #[inline]
+    unsafe fn deallocate(&mut self, ptr: NonNull<u8>, _layout: Layout) {
+        let a = ptr.as_ptr().addr();
+        if a.wrapping_sub(self.lo) >= self.span {
+            return self.invalid_free(ptr, InvalidFree::Outside);
+        }
+        if a & (G - 1) != 0 {
+            return self.invalid_free(ptr, InvalidFree::Misaligned);
+        }
+        // SAFETY: `ptr >= lo`, the first payload of a region, so the word before it is in a
+        // region (caller contract: `ptr` is one of our payloads).
+        let b = ptr.as_ptr().wrapping_sub(W);
+        // SAFETY: `b` is a header (caller contract; TL1).
+        let hv = unsafe { word_usize(b, 0) };
+        if hv & USED == 0 {
+            return self.invalid_free(ptr, InvalidFree::NotUsed);
+        }
+        // SAFETY: `b` is a used block and `hv` its header; a region exists since `span > 0`.
+        unsafe { self.release(b, hv) }
+    }
+
+    /// Grows in place when the block already has room or its successor is free and large
+    /// enough; otherwise moves, copying `min(old.size(), block capacity)` bytes.
+    unsafe fn grow(&mut self, ptr: NonNull<u8>, old: Layout, new_size: usize) -> Option<NonNull<u8>> {
+        let units = Self::units_checked(new_size)?;
+        let need = units << Self::G_LOG2;
+        // SAFETY: caller contract: `ptr` is a payload of ours, its header one word before.
+        let b = unsafe { ptr.as_ptr().sub(W) };
+        // SAFETY: `b` is a used block (TL1, TL2).
+        let hv = unsafe { word_usize(b, 0) };
+        let bsize = hv & !FLAGS;
+        if need <= bsize {
+            return Some(ptr);
+        }
+        // SAFETY: a block is followed by a block or the sentinel (TL1).
+        let n = unsafe { b.add(bsize) };
+        // SAFETY: `n` is a header.
+        let nv = unsafe { word_usize(n, 0) };
+        if nv & FREE != 0 {
+            let nsize = nv & !FLAGS;
+            let total = bsize + nsize;
+            if total >= need {
+                // SAFETY: `n` is a free block in its list (TL6).
+                unsafe { self.unlink(n, nsize) };
+                // SAFETY: `b` + `n` form one block of `total` bytes whose predecessor state is
+                // unchanged (`hv & PREV_FREE`); `carve` treats it as free and unlinked, and the
+                // block after `n` has `PREV_FREE` set, as `carve` expects.
+                return Some(unsafe { self.carve(b, total, need, hv & PREV_FREE) });
+            }
+        }
+        let new = self.allocate(Layout::from_size_align(new_size, old.align()).ok()?)?;
+        let len = old.size().min(bsize - W);
+        // SAFETY: `ptr` is valid for `bsize − W` bytes, `new` for `new_size >= old.size()`;
+        // two live blocks do not overlap.
+        unsafe { ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), len) };
+        // `allocate` may have taken the block before `b`, changing its `PREV_FREE` bit: read
+        // the header again.
+        // SAFETY: `b` is still a used block.
+        let hv = unsafe { word_usize(b, 0) };
+        // SAFETY: `b` is a used block with header `hv`.
+        unsafe { self.release(b, hv) };
+        Some(new)
+    }
+
+    /// Always in place: the freed tail is merged with a free successor or becomes a free block
+    /// when it is large enough.
+    unsafe fn shrink(&mut self, ptr: NonNull<u8>, _old: Layout, new_size: usize) -> Option<NonNull<u8>> {
+        let need = Self::units_checked(new_size)? << Self::G_LOG2;
+        // SAFETY: caller contract: `ptr` is a payload of ours, its header one word before.
+        let b = unsafe { ptr.as_ptr().sub(W) };
+        // SAFETY: `b` is a used block (TL1, TL2).
+        let hv = unsafe { word_usize(b, 0) };
+        let bsize = hv & !FLAGS;
+        if need >= bsize {
+            return Some(ptr);
+        }
+        let rem = bsize - need;
+        // SAFETY: a block is followed by a block or the sentinel (TL1).
+        let n = unsafe { b.add(bsize) };
+        // SAFETY: `n` is a header.
+        let nv = unsafe { word_usize(n, 0) };
+        let tail_size = if nv & FREE != 0 {
+            let nsize = nv & !FLAGS;
+            // SAFETY: `n` is a free block in its list (TL6).
+            unsafe { self.unlink(n, nsize) };
+            rem + nsize
+        } else if rem >= Self::MIN_BLOCK {
+            // SAFETY: `n` is a header; its predecessor becomes the free tail (TL3).
+            unsafe { set_word_usize(n, 0, nv | PREV_FREE) };
+            rem
+        } else {
+            return Some(ptr);
+        };
+        // SAFETY: `need` is a multiple of `G` and `>= MIN_BLOCK`: `b` stays a block.
+        unsafe { set_word_usize(b, 0, need | USED | (hv & PREV_FREE)) };
+        // SAFETY: the tail `[b + need, b + need + tail_size)` is inside `b` and `n`.
+        let r = unsafe { b.add(need) };
+        // SAFETY: the tail is a block of `tail_size >= MIN_BLOCK` bytes after a used one.
+        unsafe {
+            set_word_usize(r, 0, tail_size | FREE);
+            set_footer(r, tail_size);
+            self.link(r, tail_size);
+        }
+        Some(ptr)
+    }
+
+    fn validate(&self) -> Result<(), Corruption> {
+        self.check()
+    }
+}
+
+/// What `validate` checks, split out so the walk reads top-down.
+impl<const FL: usize, const SL: usize, const G: usize> Tlsf<FL, SL, G> {
+    fn check(&self) -> Result<(), Corruption> {
+        let bad = |what: &'static str, addr: usize| Err(Corruption { what, addr });
+        if self.ctrl.is_null() {
+            if self.span != 0 {
+                return bad("TL8: address range set without a control block", self.lo);
+            }
+            return Ok(());
+        }
+        let (lo, hi) = (self.lo, self.lo + self.span);
+        // SAFETY: the control block exists; its fields are words.
+        let (regions, count) = unsafe {
+            (self.ctrl.add(C_REGIONS).cast::<*mut u8>().read(), self.ctrl.add(C_REGION_COUNT).read())
+        };
+
+        // Physical walk of every region.
+        let mut free_blocks = 0usize;
+        let mut t = regions;
+        let mut seen = 0usize;
+        while !t.is_null() {
+            seen += 1;
+            if seen > count {
+                return bad("TL8: region list longer than its count (cycle?)", t.addr());
+            }
+            let s = t.addr();
+            if s % G != G - W || s < lo || s > hi {
+                return bad("TL8: region trailer misplaced", s);
+            }
+            // SAFETY: `t` is a trailer within the heap's range (checked above; TL8).
+            let (first, base, end) = unsafe { (word(t, T_FIRST), word_usize(t, T_BASE), word_usize(t, T_END)) };
+            if first.addr() % G != G - W || first.addr() < base || first.addr() >= s || s + TRAILER > end {
+                return bad("TL8: region bounds inconsistent", s);
+            }
+            if first.addr() + W < lo || s - first.addr() > Self::MAX_BLOCK {
+                return bad("TL8: region outside the heap's address range", first.addr());
+            }
+            let mut b = first;
+            let mut prev_free = false;
+            while b.addr() < s {
+                // SAFETY: `b` is in `[first, s)`, a header position reached by whole blocks.
+                let hv = unsafe { word_usize(b, 0) };
+                let size = hv & !FLAGS;
+                if size < Self::MIN_BLOCK || size % G != 0 || size > s - b.addr() {
+                    return bad("TL1: block size out of range", b.addr());
+                }
+                let free = hv & FREE != 0;
+                if free == (hv & USED != 0) {
+                    return bad("TL2: block neither free nor used, or both", b.addr());
+                }
+                if (hv & PREV_FREE != 0) != prev_free {
+                    return bad("TL3: PREV_FREE disagrees with the previous block", b.addr());
+                }
+                if free {
+                    if prev_free {
+                        return bad("TL4: adjacent free blocks", b.addr());
+                    }
+                    // SAFETY: the footer is the last word of the block, inside `[b, s)`.
+                    if unsafe { word(b, size - W) } != b {
+                        return bad("TL5: footer does not point to its header", b.addr());
+                    }
+                    free_blocks += 1;
+                }
+                prev_free = free;
+                // SAFETY: `size <= s − b`: stays in the region.
+                b = unsafe { b.add(size) };
+            }
+            if b.addr() != s {
+                return bad("TL1: blocks do not end at the sentinel", b.addr());
+            }
+            // SAFETY: `s` is the sentinel.
+            let sv = unsafe { word_usize(t, 0) };
+            if sv & !PREV_FREE != 0 || (sv & PREV_FREE != 0) != prev_free {
+                return bad("TL2: bad sentinel", s);
+            }
+            // SAFETY: `t` is a trailer.
+            t = unsafe { word(t, T_NEXT) };
+        }
+        if seen != count {
+            return bad("TL8: region count disagrees with the list", 0);
+        }
+
+        // Lists and bitmaps.
+        // SAFETY: the control block exists.
+        let flb = unsafe { self.fl_bitmap().read() };
+        if FL < usize::BITS as usize && flb >> FL != 0 {
+            return bad("TL7: fl_bitmap bit above FL", self.ctrl.addr());
+        }
+        let mut listed = 0usize;
+        for fl in 0..FL {
+            // SAFETY: `fl < FL`.
+            let slb = unsafe { self.sl_bitmap(fl).read() };
+            if (flb >> fl & 1 != 0) != (slb != 0) {
+                return bad("TL7: fl_bitmap disagrees with sl_bitmap", self.ctrl.addr());
+            }
+            if SL < usize::BITS as usize && slb >> SL != 0 {
+                return bad("TL7: sl_bitmap bit above SL", self.ctrl.addr());
+            }
+            for sl in 0..SL {
+                let idx = fl * SL + sl;
+                // SAFETY: `idx < CLASSES`.
+                let mut b = unsafe { self.head(idx).read() };
+                if (slb >> sl & 1 != 0) == b.is_null() {
+                    return bad("TL7: sl_bitmap disagrees with the list", b.addr());
+                }
+                let mut prev = ptr::null_mut();
+                while !b.is_null() {
+                    listed += 1;
+                    if listed > free_blocks {
+                        return bad("TL6: more listed blocks than free blocks (cycle or stray)", b.addr());
+                    }
+                    if !self.is_header_position(b) {
+                        return bad("TL6: list entry outside every region", b.addr());
+                    }
+                    // SAFETY: `b` is a header position inside a region (just checked).
+                    let hv = unsafe { word_usize(b, 0) };
+                    let size = hv & !FLAGS;
+                    if hv & FREE == 0 || size < Self::MIN_BLOCK || size > Self::MAX_BLOCK {
+                        return bad("TL6: list entry is not a free block", b.addr());
+                    }
+                    if floor_index(size >> Self::G_LOG2, Self::SL_LOG2) != idx {
+                        return bad("TL6: free block in the wrong list", b.addr());
+                    }
+                    // SAFETY: `b` is a free block: its links are valid words.
+                    if unsafe { word(b, PREV) } != prev {
+                        return bad("TL6: prev link broken", b.addr());
+                    }
+                    prev = b;
+                    // SAFETY: as above.
+                    b = unsafe { word(b, NEXT) };
+                }
+            }
+        }
+        if listed != free_blocks {
+            return bad("TL6: a free block is in no list", 0);
+        }
+        Ok(())
+    }
+
+    /// Whether `b` is a header position strictly inside some region's block range.
+    fn is_header_position(&self, b: *mut u8) -> bool {
+        if b.addr() % G != G - W {
+            return false;
+        }
+        // SAFETY: the control block exists (callers checked).
+        let mut t = unsafe { self.ctrl.add(C_REGIONS).cast::<*mut u8>().read() };
+        while !t.is_null() {
+            // SAFETY: `t` is a trailer (validated by the physical walk first).
+            let first = unsafe { word(t, T_FIRST) };
+            if first.addr() <= b.addr() && b.addr() < t.addr() {
+                return true;
+            }
+            // SAFETY: as above.
+            t = unsafe { word(t, T_NEXT) };
+        }
+        false
+    }
+
+    /// The class of a block of `size` bytes, for tests: `(first level, second level)`.
+    #[cfg(test)]
+    fn class_of(size: usize) -> (usize, usize) {
+        let idx = floor_index(size >> Self::G_LOG2, Self::SL_LOG2);
+        (idx >> Self::SL_LOG2, idx & (SL - 1))
+    }
+
+    /// The smallest block size in class `idx`, for tests.
+    #[cfg(test)]
+    fn class_min(idx: usize) -> usize {
+        class_base(idx, Self::SL_LOG2) << Self::G_LOG2
+    }
+}
+
+// ---- raw word access ------------------------------------------------------------------------
+
+/// Reads the pointer-sized word at `b + off`.
+///
+/// # Safety
+///
+/// `b + off` is a word-aligned address of heap memory that holds a pointer written by the heap.
+#[inline(always)]
+unsafe fn word(b: *mut u8, off: usize) -> *mut u8 {
+    // SAFETY: caller contract.
+    unsafe { b.wrapping_add(off).cast::<*mut u8>().read() }
+}
+
+/// Writes a pointer at `b + off`.
+///
+/// # Safety
+///
+/// `b + off` is a word-aligned address of heap memory that no live allocation covers.
+#[inline(always)]
+unsafe fn set_word(b: *mut u8, off: usize, v: *mut u8) {
+    // SAFETY: caller contract.
+    unsafe { b.wrapping_add(off).cast::<*mut u8>().write(v) }
+}
+
+/// Reads the integer word at `b + off`.
+///
+/// # Safety
+///
+/// As for [`word`].
+#[inline(always)]
+unsafe fn word_usize(b: *mut u8, off: usize) -> usize {
+    // SAFETY: caller contract.
+    unsafe { b.wrapping_add(off).cast::<usize>().read() }
+}
+
+/// Writes an integer word at `b + off`.
+///
+/// # Safety
+///
+/// As for [`set_word`].
+#[inline(always)]
+unsafe fn set_word_usize(b: *mut u8, off: usize, v: usize) {
+    // SAFETY: caller contract.
+    unsafe { b.wrapping_add(off).cast::<usize>().write(v) }
+}
+
+/// Reads the footer just before header `b`: the header of the free block before it (TL5).
+///
+/// # Safety
+///
+/// `b` is a header whose `PREV_FREE` bit is set (TL3).
+#[inline(always)]
+unsafe fn footer_before(b: *mut u8) -> *mut u8 {
+    // SAFETY: caller contract: the previous block is free, so its last word is its footer.
+    unsafe { b.wrapping_sub(W).cast::<*mut u8>().read() }
+}
+
+/// Writes the footer of free block `b` of `size` bytes: its last word points to `b` (TL5).
+///
+/// # Safety
+///
+/// `b` is a block of `size >= MIN_BLOCK` bytes that is becoming free.
+#[inline(always)]
+unsafe fn set_footer(b: *mut u8, size: usize) {
+    // SAFETY: caller contract: the last word is inside the block.
+    unsafe { set_word(b, size - W, b) }
+}
