@@ -157,6 +157,8 @@ struct Live {
     ptr: NonNull<u8>,
     layout: Layout,
     seed: u8,
+    /// Index in `Shadow::keys`.
+    slot: usize,
 }
 
 /// The oracle: every live block, checked for alignment, bounds and overlap on each allocation
@@ -164,6 +166,8 @@ struct Live {
 #[derive(Default)]
 struct Shadow {
     live: BTreeMap<usize, Live>,
+    /// The addresses of `live`, for picking one at random in O(1).
+    keys: Vec<usize>,
     /// Raw ranges of the claimed regions.
     regions: Vec<(usize, usize)>,
 }
@@ -184,7 +188,8 @@ impl Shadow {
             assert!(a + len <= na, "block {a:#x}+{len} overlaps {na:#x}");
         }
         fill_tokens(ptr, layout.size(), seed);
-        self.live.insert(a, Live { ptr, layout, seed });
+        self.live.insert(a, Live { ptr, layout, seed, slot: self.keys.len() });
+        self.keys.push(a);
     }
 
     /// Records a claimed range, joined with ranges it touches (merged regions).
@@ -203,13 +208,23 @@ impl Shadow {
     }
 
     fn remove(&mut self, a: usize) -> Live {
-        let l = self.live.remove(&a).expect("freeing a block the model does not know");
+        let l = self.take(a);
         check_tokens(l.ptr, l.layout.size(), l.seed, "contents");
         l
     }
 
+    /// Forgets a block without checking its contents.
+    fn take(&mut self, a: usize) -> Live {
+        let l = self.live.remove(&a).expect("a block the model does not know");
+        self.keys.swap_remove(l.slot);
+        if let Some(&moved) = self.keys.get(l.slot) {
+            self.live.get_mut(&moved).unwrap().slot = l.slot;
+        }
+        l
+    }
+
     fn nth(&self, n: usize) -> usize {
-        *self.live.keys().nth(n).unwrap()
+        self.keys[n]
     }
 }
 
@@ -365,7 +380,7 @@ fn random_ops<const FL: usize, const SL: usize, const G: usize>(
             };
             match r {
                 Some(p) => {
-                    let old = shadow.live.remove(&a).unwrap();
+                    let old = shadow.take(a);
                     let kept = old.layout.size().min(new_size);
                     check_tokens(p, kept.min(32), old.seed, "realloc prefix");
                     if kept == old.layout.size() && kept == new_size {
