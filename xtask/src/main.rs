@@ -63,5 +63,26 @@ fn test(report: &mut Report) {
     );
     report.cargo("host tests (debug)", &["test", "--workspace", "--all-features"]);
     report.cargo("host tests (release)", &["test", "--workspace", "--all-features", "--release"]);
+    report.cargo_env(
+        "rustdoc (warnings denied)",
+        &["doc", "-p", "bareheap", "--no-deps", "--all-features"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    );
+    msrv(report);
     firmware::test(report);
+}
+
+/// The library builds with its declared minimum Rust version (`rust-version` in Cargo.toml).
+fn msrv(report: &mut Report) {
+    const MSRV: &str = "1.84";
+    let name = format!("MSRV {MSRV}: cargo check -p bareheap");
+    if !setup::ensure_toolchain(MSRV) {
+        report.skip(&name, &format!("rustup could not install toolchain {MSRV}"));
+        return;
+    }
+    let mut cmd = std::process::Command::new("rustup");
+    cmd.args(["run", MSRV, "cargo", "check", "-p", "bareheap", "--all-features"])
+        .env("CARGO_TARGET_DIR", setup::root().join("target/msrv"))
+        .current_dir(setup::root());
+    report.run(&name, cmd);
 }

@@ -21,6 +21,13 @@ impl Report {
         self.run(name, cmd)
     }
 
+    /// Runs `cargo <args>` with extra environment variables.
+    pub fn cargo_env(&mut self, name: &str, args: &[&str], env: &[(&str, &str)]) -> bool {
+        let mut cmd = Command::new(crate::setup::cargo());
+        cmd.args(args).envs(env.iter().copied()).current_dir(crate::setup::root());
+        self.run(name, cmd)
+    }
+
     /// Runs `cmd` as the check `name`; its exit status is the verdict.
     pub fn run(&mut self, name: &str, mut cmd: Command) -> bool {
         println!("\n==> {name}");

@@ -189,9 +189,11 @@ impl Region {
         if at == 0 || at >= self.len {
             return None;
         }
+        // `base + at < base + len` does not wrap (R1), so the result is non-null. Wrapping
+        // arithmetic keeps this free of UB even for a region that was never dereferenceable.
+        let rest = NonNull::new(self.base.as_ptr().wrapping_add(at))?;
         let front = Region { base: self.base, len: at };
-        // SAFETY: `at < len`, so `base + at` stays inside the region and is non-null (R1).
-        self.base = unsafe { self.base.add(at) };
+        self.base = rest;
         self.len -= at;
         Some(front)
     }
