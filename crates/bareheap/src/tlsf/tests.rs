@@ -725,7 +725,7 @@ mod generic {
             let align = 1usize << a;
             let mut these = sizes.clone();
             these.push(isize::MAX as usize - align + 1);
-            these.push((isize::MAX as usize - align + 1) / 2);
+            these.push((isize::MAX as usize - align).div_ceil(2));
             for &size in &these {
                 let Ok(l) = Layout::from_size_align(size, align) else { continue };
                 if let Some(p) = h.allocate(l) {
@@ -883,6 +883,7 @@ mod generic {
             // SAFETY: live with `l3`.
             let a4 = unsafe { h.shrink(a3, l3, 1) }.unwrap();
             assert_eq!(a4, a3, "shrink is in place");
+            // SAFETY: `a4` is live with at least one byte, written by `fill_tokens`.
             assert_eq!(unsafe { a4.as_ptr().read() }, token(3, 0));
             h.validate().unwrap();
             // Same size: nothing moves.
@@ -1107,32 +1108,52 @@ mod generic {
     pub(super) fn planted_corruption_is_found<const FL: usize, const SL: usize, const G: usize>() {
         let size = 24.min(Tlsf::<FL, SL, G>::MAX_ALLOCATION);
         let l = Layout::from_size_align(size, 8).unwrap();
-        type Plant<const FL: usize, const SL: usize, const G: usize> = fn(&mut Tlsf<FL, SL, G>, [*mut u8; 4]);
-        let cases: [(&str, Plant<FL, SL, G>); 8] = [
-            ("TL2", |_, [a, ..]| unsafe { set_word_usize(a, 0, word_usize(a, 0) & !USED) }),
-            ("TL1", |_, [a, ..]| unsafe { set_word_usize(a, 0, word_usize(a, 0) & FLAGS) }),
-            ("TL3", |_, [_, _, c, _]| unsafe { set_word_usize(c, 0, word_usize(c, 0) & !PREV_FREE) }),
-            ("TL4", |_, [_, _, c, _]| unsafe { set_word_usize(c, 0, (word_usize(c, 0) & !USED) | FREE) }),
-            ("TL5", |_, [_, b, ..]| unsafe {
-                let size = word_usize(b, 0) & !FLAGS;
-                set_word(b, size - W, b.wrapping_add(G));
-            }),
-            ("TL6", |_, [_, b, ..]| unsafe { set_word(b, PREV, b) }),
-            ("TL7", |h, _| unsafe {
-                let f = h.fl_bitmap();
-                f.write(f.read() ^ 1 << (FL - 1));
-            }),
-            ("TL6", |h, [_, b, ..]| unsafe {
-                // Unlist `b` but keep its bitmap bit set... and the head null: TL7 first.
-                let size = word_usize(b, 0) & !FLAGS;
-                let idx = floor_index(size >> Tlsf::<FL, SL, G>::G_LOG2, Tlsf::<FL, SL, G>::SL_LOG2);
-                h.head(idx).write(word(b, NEXT));
-            }),
-        ];
+        /// Plants corruption number `case` into a heap whose blocks `a`, `b`, `c`, `d` (headers)
+        /// are neighbours, `b` free; returns the invariant `validate` must report.
+        fn plant<const FL: usize, const SL: usize, const G: usize>(
+            case: usize,
+            h: &mut Tlsf<FL, SL, G>,
+            [a, b, c, _]: [*mut u8; 4],
+        ) -> &'static str {
+            // SAFETY (every arm): `a`..`d` are headers of blocks of `h`, whose memory the
+            // test owns; the writes break invariants on purpose, and the heap is only
+            // validated (never used) afterwards.
+            match case {
+                // SAFETY: see above.
+                0 => unsafe { set_word_usize(a, 0, word_usize(a, 0) & !USED); "TL2" }
+                // SAFETY: see above.
+                1 => unsafe { set_word_usize(a, 0, word_usize(a, 0) & FLAGS); "TL1" }
+                // SAFETY: see above.
+                2 => unsafe { set_word_usize(c, 0, word_usize(c, 0) & !PREV_FREE); "TL3" }
+                // SAFETY: see above.
+                3 => unsafe { set_word_usize(c, 0, (word_usize(c, 0) & !USED) | FREE); "TL4" }
+                // SAFETY: see above.
+                4 => unsafe {
+                    let size = word_usize(b, 0) & !FLAGS;
+                    set_word(b, size - W, b.wrapping_add(G));
+                    "TL5"
+                },
+                // SAFETY: see above.
+                5 => unsafe { set_word(b, PREV, b); "TL6" }
+                // SAFETY: see above (the control block is heap memory too).
+                6 => unsafe {
+                    let f = h.fl_bitmap();
+                    f.write(f.read() ^ 1 << (FL - 1));
+                    "TL7"
+                },
+                // SAFETY: see above: `b` leaves its list, its bitmap bit stays.
+                _ => unsafe {
+                    let size = word_usize(b, 0) & !FLAGS;
+                    let idx = floor_index(size >> Tlsf::<FL, SL, G>::G_LOG2, Tlsf::<FL, SL, G>::SL_LOG2);
+                    h.head(idx).write(word(b, NEXT));
+                    "TL6"
+                },
+            }
+        }
         if 4 * Tlsf::<FL, SL, G>::block_size(size).unwrap() > Tlsf::<FL, SL, G>::MAX_BLOCK {
             return; // four neighbouring blocks do not fit in one region of this configuration
         }
-        for (want, plant) in cases {
+        for case in 0..8 {
             let arena = Arena::new(cap::<FL, SL, G>(64 << 10));
             let (mut h, _) = Tlsf::<FL, SL, G>::on(&arena);
             let ps: Vec<NonNull<u8>> = (0..4).map(|_| h.allocate(l).unwrap()).collect();
@@ -1140,7 +1161,7 @@ mod generic {
             unsafe { h.deallocate(ps[1], l) };
             h.validate().unwrap();
             let hdrs = [0, 1, 2, 3].map(|i| ps[i].as_ptr().wrapping_sub(W));
-            plant(&mut h, hdrs);
+            let want = plant(case, &mut h, hdrs);
             let err = h.validate().expect_err(want);
             let ok = err.what.starts_with(want) || (want == "TL6" && err.what.starts_with("TL7"));
             assert!(ok, "planted {want}, validate said {err}");
