@@ -21,4 +21,4 @@ pub use locked::CriticalSection;
 pub use locked::Spin;
 pub use locked::{Locked, RawLock};
 pub use region::{HeapMemory, Region, RegionError};
-pub use tlsf::Tlsf;
+pub use tlsf::{Tlsf, TlsfWith};

@@ -128,12 +128,12 @@
 //!
 //! static MEMORY: HeapMemory<16384> = HeapMemory::new();
 //!
-//! let mut heap: Tlsf = Tlsf::new();
+//! let mut heap = Tlsf::new();
 //! let layout = Layout::new::<[u64; 32]>();
 //! assert!(heap.allocate(layout).is_none(), "no memory before a region is claimed");
 //!
 //! let usable = heap.claim(MEMORY.take().unwrap()).unwrap();
-//! assert!(usable > 16384 - <Tlsf>::min_first_region_size());
+//! assert!(usable > 16384 - Tlsf::min_first_region_size());
 //!
 //! let mut blocks = Vec::new();
 //! while let Some(p) = heap.allocate(layout) {
@@ -227,39 +227,24 @@ pub const DEFAULT_SL: usize = defaults::SL;
 /// The default granule: 8 bytes on 32-bit targets, 16 on 64-bit (every payload is aligned to it).
 pub const DEFAULT_G: usize = defaults::G;
 
-/// A two-level segregated-fit heap: O(1) allocate, free and in-place realloc.
+/// The two-level segregated-fit heap with the default parameters for the target: O(1) allocate,
+/// free and in-place realloc. See the [module documentation](self) for the algorithm,
+/// invariants and costs, and [`TlsfWith`] to tune it.
 ///
-/// See the [module documentation](self) for the algorithm, invariants and costs.
-///
-/// # Parameters
-///
-/// - `FL`: first-level classes (`1..usize::BITS`). The largest block is about
-///   `G · SL · 2^(FL−1)` bytes.
-/// - `SL`: second-level classes per first level, a power of two up to `usize::BITS`. More means
-///   less fragmentation and a larger control block.
-/// - `G`: the granule in bytes, a power of two, at least 8 and at least the word size. Every
-///   block is a multiple of it and every payload is aligned to it.
-///
-/// Invalid parameters fail to compile:
-///
-/// ```compile_fail
-/// let heap = bareheap::Tlsf::<0, 16, 8>::new(); // FL must be at least 1
-/// ```
-///
-/// | target | default `Tlsf<FL, SL, G>` | control block | largest block |
-/// | --- | --- | --- | --- |
-/// | 32-bit | `Tlsf<20, 8, 8>` | 732 bytes | 32 MiB |
-/// | 64-bit | `Tlsf<28, 32, 16>` | 7,416 bytes | 64 GiB |
+/// | target | `Tlsf` is | control block | largest block | exact classes up to |
+/// | --- | --- | --- | --- | --- |
+/// | 32-bit | `TlsfWith<20, 8, 8>` | 732 bytes | 32 MiB | 128 bytes |
+/// | 64-bit | `TlsfWith<28, 32, 16>` | 7,416 bytes | 64 GiB | 1 KiB |
 ///
 /// # Examples
 ///
-/// A global allocator (`Tlsf` is three words, its control block goes into the memory given):
+/// A global allocator (`Tlsf` is three words; its control block goes into the memory given):
 ///
 /// ```
 /// use core::alloc::{GlobalAlloc, Layout};
 /// use bareheap::{HeapMemory, Locked, Spin, Tlsf};
 ///
-/// static MEMORY: HeapMemory<8192> = HeapMemory::new();
+/// static MEMORY: HeapMemory<16384> = HeapMemory::new();
 /// static HEAP: Locked<Spin, Tlsf> = Locked::new(Tlsf::new());
 ///
 /// HEAP.claim(MEMORY.take().unwrap()).unwrap();
@@ -270,10 +255,40 @@ pub const DEFAULT_G: usize = defaults::G;
 ///     assert!(!p.is_null());
 ///     HEAP.dealloc(p, layout);
 /// }
-/// assert!(core::mem::size_of::<Tlsf>() <= 4 * core::mem::size_of::<usize>());
+/// assert_eq!(core::mem::size_of::<Tlsf>(), 3 * core::mem::size_of::<usize>());
 /// ```
-pub struct Tlsf<const FL: usize = DEFAULT_FL, const SL: usize = DEFAULT_SL, const G: usize = DEFAULT_G>
-{
+pub type Tlsf = TlsfWith<DEFAULT_FL, DEFAULT_SL, DEFAULT_G>;
+
+/// A two-level segregated-fit heap with chosen parameters; [`Tlsf`] is the default.
+///
+/// # Parameters
+///
+/// - `FL`: first-level classes (`1..usize::BITS`). The largest block is
+///   `G · (SL · 2^(FL−1) − 1)` bytes.
+/// - `SL`: second-level classes per first level, a power of two up to `usize::BITS`. More means
+///   less fragmentation and a larger control block; sizes below `2 · SL · G` get exact classes.
+/// - `G`: the granule in bytes, a power of two, at least 8 and at least the word size. Every
+///   block is a multiple of it and every payload is aligned to it.
+///
+/// The control block takes `(3 + FL + FL · SL)` words of the first region
+/// ([`CONTROL_BLOCK_SIZE`](Self::CONTROL_BLOCK_SIZE)). A small heap on a microcontroller may
+/// prefer, say, `TlsfWith<12, 4, 8>` (blocks up to 64 KiB, a 252-byte control block on 32-bit).
+///
+/// Invalid parameters fail to compile:
+///
+/// ```compile_fail
+/// let heap = bareheap::TlsfWith::<0, 16, 8>::new(); // FL must be at least 1
+/// ```
+///
+/// ```
+/// use bareheap::{Claim, Heap, HeapMemory, TlsfWith};
+/// static MEMORY: HeapMemory<2048> = HeapMemory::new();
+///
+/// let mut heap = TlsfWith::<12, 4, 8>::new();
+/// heap.claim(MEMORY.take().unwrap()).unwrap();
+/// assert!(heap.allocate(core::alloc::Layout::new::<u64>()).is_some());
+/// ```
+pub struct TlsfWith<const FL: usize, const SL: usize, const G: usize> {
     /// The control block, or null before the first claim (TL8).
     ctrl: *mut usize,
     /// The lowest payload address of any region.
@@ -287,9 +302,9 @@ pub struct Tlsf<const FL: usize = DEFAULT_FL, const SL: usize = DEFAULT_SL, cons
 // SAFETY: a `Tlsf` owns the memory of the regions it claimed (each `Region` was an exclusive,
 // `Send` claim, R2) and nothing else points into its metadata, so moving it to another thread
 // moves that ownership. It has no interior mutability, so `&Tlsf` shares nothing mutable.
-unsafe impl<const FL: usize, const SL: usize, const G: usize> Send for Tlsf<FL, SL, G> {}
+unsafe impl<const FL: usize, const SL: usize, const G: usize> Send for TlsfWith<FL, SL, G> {}
 
-impl<const FL: usize, const SL: usize, const G: usize> Default for Tlsf<FL, SL, G> {
+impl<const FL: usize, const SL: usize, const G: usize> Default for TlsfWith<FL, SL, G> {
     fn default() -> Self {
         Self::new()
     }
@@ -306,7 +321,7 @@ pub(crate) enum InvalidFree {
     NotUsed,
 }
 
-impl<const FL: usize, const SL: usize, const G: usize> Tlsf<FL, SL, G> {
+impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     const SL_LOG2: u32 = SL.trailing_zeros();
     const G_LOG2: u32 = G.trailing_zeros();
     /// Number of size classes (lists).
@@ -323,16 +338,25 @@ impl<const FL: usize, const SL: usize, const G: usize> Tlsf<FL, SL, G> {
     /// Offset of the list heads in the control block, in words.
     const C_HEADS: usize = C_SL_BITMAPS + FL;
 
-    /// Compile-time check of the parameters; evaluated by [`Tlsf::new`].
+    /// Compile-time check of the parameters; evaluated by [`TlsfWith::new`].
     const VALID: () = {
-        assert!(G.is_power_of_two() && G >= 8 && G >= W, "Tlsf: G must be a power of two >= 8 and >= the word size");
-        assert!(SL.is_power_of_two() && SL <= usize::BITS as usize, "Tlsf: SL must be a power of two <= usize::BITS");
+        assert!(
+            G.is_power_of_two() && G >= 8 && G >= W,
+            "Tlsf: G must be a power of two >= 8 and >= the word size"
+        );
+        assert!(
+            SL.is_power_of_two() && SL <= usize::BITS as usize,
+            "Tlsf: SL must be a power of two <= usize::BITS"
+        );
         assert!(FL >= 1 && FL < usize::BITS as usize, "Tlsf: FL must be in 1..usize::BITS");
         assert!(
             (FL - 1) as u32 + SL.trailing_zeros() + G.trailing_zeros() < usize::BITS - 1,
             "Tlsf: G * SL << (FL - 1) must fit in isize"
         );
-        assert!(Self::MAX_UNITS >= Self::MIN_UNITS, "Tlsf: the largest block is below the smallest one");
+        assert!(
+            Self::MAX_UNITS >= Self::MIN_UNITS,
+            "Tlsf: the largest block is below the smallest one"
+        );
     };
 
     /// Bytes of the control block placed at the start of the first region.
@@ -349,7 +373,7 @@ impl<const FL: usize, const SL: usize, const G: usize> Tlsf<FL, SL, G> {
     pub const fn new() -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::VALID;
-        Tlsf {
+        TlsfWith {
             ctrl: ptr::null_mut(),
             lo: 0,
             span: 0,
@@ -741,7 +765,8 @@ impl<const FL: usize, const SL: usize, const G: usize> Tlsf<FL, SL, G> {
     unsafe fn claim_one(&mut self, base: *mut u8, end: usize) -> Result<usize, RegionError> {
         let raw_base = base.addr();
         let first_region = self.ctrl.is_null();
-        let min = if first_region { Self::min_first_region_size() } else { Self::min_region_size() };
+        let min =
+            if first_region { Self::min_first_region_size() } else { Self::min_region_size() };
         let too_small = RegionError::TooSmall { min };
         // Sentinel: the last header position that leaves room for the trailer.
         let s = match end.checked_sub(TRAILER - W) {
@@ -760,7 +785,12 @@ impl<const FL: usize, const SL: usize, const G: usize> Tlsf<FL, SL, G> {
         let blocks_from = if first_region { aligned + Self::CONTROL_BLOCK_SIZE } else { aligned };
         // `blocks_from < end` is checked below before any use; `+ G` cannot overflow a
         // region that is in the address space... but stay checked.
-        let first = blocks_from.checked_add(W).ok_or(too_small)?.checked_next_multiple_of(G).ok_or(too_small)? - W;
+        let first = blocks_from
+            .checked_add(W)
+            .ok_or(too_small)?
+            .checked_next_multiple_of(G)
+            .ok_or(too_small)?
+            - W;
         if s < first || s - first < Self::MIN_BLOCK {
             return Err(too_small);
         }
@@ -836,7 +866,10 @@ impl<const FL: usize, const SL: usize, const G: usize> Tlsf<FL, SL, G> {
             // SAFETY: `t` is a region trailer (TL8).
             let (t_first, t_base, t_end) =
                 unsafe { (word(t, T_FIRST), word_usize(t, T_BASE), word_usize(t, T_END)) };
-            if t_end == raw_base && s >= t.addr() + Self::MIN_BLOCK && s - t_first.addr() <= Self::MAX_BLOCK {
+            if t_end == raw_base
+                && s >= t.addr() + Self::MIN_BLOCK
+                && s - t_first.addr() <= Self::MAX_BLOCK
+            {
                 // SAFETY: `t` is the trailer at the end of the region `[t_base, raw_base)`, and
                 // `[raw_base, end)` is ours: `[t, s + TRAILER)` is our memory.
                 return Some(unsafe { self.append(link, t, s, end) });
@@ -901,7 +934,13 @@ impl<const FL: usize, const SL: usize, const G: usize> Tlsf<FL, SL, G> {
     ///
     /// `[nb, first)` is heap memory before the region's first block `first`, at least
     /// `MIN_BLOCK` long, and the region's span stays `<= MAX_BLOCK`.
-    unsafe fn prepend(&mut self, t: *mut u8, nb: *mut u8, first: *mut u8, raw_base: usize) -> usize {
+    unsafe fn prepend(
+        &mut self,
+        t: *mut u8,
+        nb: *mut u8,
+        first: *mut u8,
+        raw_base: usize,
+    ) -> usize {
         let added = first.addr() - nb.addr();
         // SAFETY: caller: `nb` and `first` are header positions of this region.
         unsafe {
@@ -925,7 +964,7 @@ impl<const FL: usize, const SL: usize, const G: usize> Tlsf<FL, SL, G> {
     }
 }
 
-impl<const FL: usize, const SL: usize, const G: usize> Claim for Tlsf<FL, SL, G> {
+impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL, G> {
     /// Adds `region` to the heap. The first region also receives the control block
     /// ([`CONTROL_BLOCK_SIZE`](Tlsf::CONTROL_BLOCK_SIZE) bytes). A region that begins exactly
     /// where a claimed one ends, or ends exactly where one begins, is merged with it (for the
@@ -986,7 +1025,7 @@ impl<const FL: usize, const SL: usize, const G: usize> Claim for Tlsf<FL, SL, G>
 // their region without overlap (TL1), so live blocks are disjoint. Payloads are `G`-aligned
 // (TL1) or cut at an `align` boundary. No method panics: arithmetic is bounded by `isize::MAX`
 // sizes or checked.
-unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for Tlsf<FL, SL, G> {
+unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<FL, SL, G> {
     #[inline]
     fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         if layout.align() > G {
@@ -1027,7 +1066,12 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for Tlsf<FL, 
 
     /// Grows in place when the block already has room or its successor is free and large
     /// enough; otherwise moves, copying `min(old.size(), block capacity)` bytes.
-    unsafe fn grow(&mut self, ptr: NonNull<u8>, old: Layout, new_size: usize) -> Option<NonNull<u8>> {
+    unsafe fn grow(
+        &mut self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new_size: usize,
+    ) -> Option<NonNull<u8>> {
         let units = Self::units_checked(new_size)?;
         let need = units << Self::G_LOG2;
         // SAFETY: caller contract: `ptr` is a payload of ours, its header one word before.
@@ -1070,7 +1114,12 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for Tlsf<FL, 
 
     /// Always in place: the freed tail is merged with a free successor or becomes a free block
     /// when it is large enough.
-    unsafe fn shrink(&mut self, ptr: NonNull<u8>, _old: Layout, new_size: usize) -> Option<NonNull<u8>> {
+    unsafe fn shrink(
+        &mut self,
+        ptr: NonNull<u8>,
+        _old: Layout,
+        new_size: usize,
+    ) -> Option<NonNull<u8>> {
         let need = Self::units_checked(new_size)? << Self::G_LOG2;
         // SAFETY: caller contract: `ptr` is a payload of ours, its header one word before.
         let b = unsafe { ptr.as_ptr().sub(W) };
@@ -1116,7 +1165,7 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for Tlsf<FL, 
 }
 
 /// What `validate` checks, split out so the walk reads top-down.
-impl<const FL: usize, const SL: usize, const G: usize> Tlsf<FL, SL, G> {
+impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     fn check(&self) -> Result<(), Corruption> {
         let bad = |what: &'static str, addr: usize| Err(Corruption { what, addr });
         if self.ctrl.is_null() {
@@ -1128,7 +1177,10 @@ impl<const FL: usize, const SL: usize, const G: usize> Tlsf<FL, SL, G> {
         let (lo, hi) = (self.lo, self.lo + self.span);
         // SAFETY: the control block exists; its fields are words.
         let (regions, count) = unsafe {
-            (self.ctrl.add(C_REGIONS).cast::<*mut u8>().read(), self.ctrl.add(C_REGION_COUNT).read())
+            (
+                self.ctrl.add(C_REGIONS).cast::<*mut u8>().read(),
+                self.ctrl.add(C_REGION_COUNT).read(),
+            )
         };
 
         // Physical walk of every region.
@@ -1145,8 +1197,13 @@ impl<const FL: usize, const SL: usize, const G: usize> Tlsf<FL, SL, G> {
                 return bad("TL8: region trailer misplaced", s);
             }
             // SAFETY: `t` is a trailer within the heap's range (checked above; TL8).
-            let (first, base, end) = unsafe { (word(t, T_FIRST), word_usize(t, T_BASE), word_usize(t, T_END)) };
-            if first.addr() % G != G - W || first.addr() < base || first.addr() >= s || s + TRAILER > end {
+            let (first, base, end) =
+                unsafe { (word(t, T_FIRST), word_usize(t, T_BASE), word_usize(t, T_END)) };
+            if first.addr() % G != G - W
+                || first.addr() < base
+                || first.addr() >= s
+                || s + TRAILER > end
+            {
                 return bad("TL8: region bounds inconsistent", s);
             }
             if first.addr() + W < lo || s - first.addr() > Self::MAX_BLOCK {
@@ -1224,7 +1281,10 @@ impl<const FL: usize, const SL: usize, const G: usize> Tlsf<FL, SL, G> {
                 while !b.is_null() {
                     listed += 1;
                     if listed > free_blocks {
-                        return bad("TL6: more listed blocks than free blocks (cycle or stray)", b.addr());
+                        return bad(
+                            "TL6: more listed blocks than free blocks (cycle or stray)",
+                            b.addr(),
+                        );
                     }
                     if !self.is_header_position(b) {
                         return bad("TL6: list entry outside every region", b.addr());

@@ -61,7 +61,13 @@ impl Arena {
     fn try_new(len: usize, zeroed: bool) -> Option<Arena> {
         let layout = Layout::from_size_align(len, 4096).ok()?;
         // SAFETY: `len > 0` in every use.
-        let ptr = unsafe { if zeroed { alloc_zeroed(layout) } else { alloc(layout) } };
+        let ptr = unsafe {
+            if zeroed {
+                alloc_zeroed(layout)
+            } else {
+                alloc(layout)
+            }
+        };
         (!ptr.is_null()).then_some(Arena { ptr, layout })
     }
 
@@ -239,10 +245,11 @@ struct Census {
     largest_free: usize,
 }
 
-impl<const FL: usize, const SL: usize, const G: usize> Tlsf<FL, SL, G> {
+impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     /// Walks every region (the heap must be valid).
     fn census(&self) -> Census {
-        let mut c = Census { regions: 0, used: 0, free: 0, free_bytes: 0, span_bytes: 0, largest_free: 0 };
+        let mut c =
+            Census { regions: 0, used: 0, free: 0, free_bytes: 0, span_bytes: 0, largest_free: 0 };
         if self.ctrl.is_null() {
             return c;
         }
@@ -309,8 +316,8 @@ fn gen_align(rng: &mut Rng) -> usize {
 /// Limits a test arena to 32 largest blocks, so that configurations with tiny blocks do not
 /// turn a test into thousands of regions.
 fn cap<const FL: usize, const SL: usize, const G: usize>(len: usize) -> usize {
-    let piece = Tlsf::<FL, SL, G>::MAX_BLOCK + 2 * G + TRAILER;
-    len.min(piece.saturating_mul(32).saturating_add(Tlsf::<FL, SL, G>::CONTROL_BLOCK_SIZE))
+    let piece = TlsfWith::<FL, SL, G>::MAX_BLOCK + 2 * G + TRAILER;
+    len.min(piece.saturating_mul(32).saturating_add(TlsfWith::<FL, SL, G>::CONTROL_BLOCK_SIZE))
 }
 
 /// Random alloc / free / grow / shrink / claim against the shadow model.
@@ -329,11 +336,16 @@ fn random_ops<const FL: usize, const SL: usize, const G: usize>(
     let arena = Arena::new(cap::<FL, SL, G>(arena_len));
     let arena_len = arena.len();
     let quarter = arena_len / 4;
-    let pieces = [(0, quarter), (quarter, quarter), (3 * quarter, arena_len - 3 * quarter), (2 * quarter, quarter)];
-    let mut heap = Tlsf::<FL, SL, G>::new();
+    let pieces = [
+        (0, quarter),
+        (quarter, quarter),
+        (3 * quarter, arena_len - 3 * quarter),
+        (2 * quarter, quarter),
+    ];
+    let mut heap = TlsfWith::<FL, SL, G>::new();
     let mut shadow = Shadow::default();
     let mut rng = Rng::new(seed);
-    let max_size = Tlsf::<FL, SL, G>::MAX_ALLOCATION.min(arena_len / 8);
+    let max_size = TlsfWith::<FL, SL, G>::MAX_ALLOCATION.min(arena_len / 8);
     let mut claimed = 0;
     for op in 0..ops {
         if claimed < 4 && op >= ops * claimed / 4 {
@@ -348,7 +360,8 @@ fn random_ops<const FL: usize, const SL: usize, const G: usize>(
         let roll = rng.below(100);
         let alloc_pct = if n < target_live { 60 } else { 35 };
         if n == 0 || roll < alloc_pct {
-            let layout = Layout::from_size_align(gen_size(&mut rng, max_size), gen_align(&mut rng)).unwrap();
+            let layout =
+                Layout::from_size_align(gen_size(&mut rng, max_size), gen_align(&mut rng)).unwrap();
             match heap.allocate(layout) {
                 Some(p) => shadow.add(p, layout, rng.next() as u8),
                 None => {
@@ -409,7 +422,7 @@ fn random_ops<const FL: usize, const SL: usize, const G: usize>(
 /// Frees every live block in random order and checks the heap is as freshly claimed (E3):
 /// one free block per region covering its whole span.
 fn drain_to_pristine<const FL: usize, const SL: usize, const G: usize>(
-    heap: &mut Tlsf<FL, SL, G>,
+    heap: &mut TlsfWith<FL, SL, G>,
     shadow: &mut Shadow,
     rng: &mut Rng,
 ) {
@@ -432,7 +445,10 @@ fn drain_to_pristine<const FL: usize, const SL: usize, const G: usize>(
 /// smallest block holds `u`.
 fn check_mapping_at(u: usize, sl_log2: u32) {
     let f = floor_index(u, sl_log2);
-    assert!(class_base(f, sl_log2) <= u && u < class_base(f + 1, sl_log2), "floor({u}) = {f}, sl_log2 {sl_log2}");
+    assert!(
+        class_base(f, sl_log2) <= u && u < class_base(f + 1, sl_log2),
+        "floor({u}) = {f}, sl_log2 {sl_log2}"
+    );
     let c = ceil_index(u, sl_log2);
     assert!(class_base(c, sl_log2) >= u, "ceil({u}) = {c} too small");
     assert!(c == 0 || class_base(c - 1, sl_log2) < u, "ceil({u}) = {c} not the first");
@@ -490,7 +506,13 @@ fn cat_j3_mapping_round_trip_exhaustive_over_u32_sizes() {
 /// Every second-level count, exhaustively below 2^20 granules (each a quick run).
 #[test]
 fn mapping_every_sl_count_round_trips_below_2_pow_20() {
-    let top = if cfg!(miri) { 1 << 10 } else if cfg!(debug_assertions) { 1 << 16 } else { 1 << 20 };
+    let top = if cfg!(miri) {
+        1 << 10
+    } else if cfg!(debug_assertions) {
+        1 << 16
+    } else {
+        1 << 20
+    };
     for sl_log2 in 0..=6 {
         check_mapping_exhaustive(sl_log2, top);
     }
@@ -532,25 +554,37 @@ fn mapping_ceil_of_largest_request_does_not_overflow() {
 mod generic {
     use super::*;
 
-    pub(super) fn random_ops_match_shadow_model<const FL: usize, const SL: usize, const G: usize>() {
+    pub(super) fn random_ops_match_shadow_model<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
         let arena = if cfg!(miri) { 64 << 10 } else { 4 << 20 };
         random_ops::<FL, SL, G>(1, scaled(40_000), arena, 97, 300);
         random_ops::<FL, SL, G>(2, scaled(20_000), arena / 16, 61, 60);
     }
 
-    pub(super) fn random_ops_validate_after_every_op<const FL: usize, const SL: usize, const G: usize>() {
+    pub(super) fn random_ops_validate_after_every_op<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
         random_ops::<FL, SL, G>(3, scaled(4_000), 256 << 10, 1, 40);
     }
 
     /// A1: every length from 0 to past the minimum, base aligned to `G`: `TooSmall` writes
     /// nothing; `Ok` writes nothing outside the region.
-    pub(super) fn cat_a1_region_lengths_around_minimum<const FL: usize, const SL: usize, const G: usize>() {
-        let min = Tlsf::<FL, SL, G>::min_first_region_size();
+    pub(super) fn cat_a1_region_lengths_around_minimum<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let min = TlsfWith::<FL, SL, G>::min_first_region_size();
         let arena = Arena::zeroed(min + 4 * G + 256);
         for len in 0..=min + 4 * G {
             arena.fill(0xA5);
             let before = arena.snapshot();
-            let mut h = Tlsf::<FL, SL, G>::new();
+            let mut h = TlsfWith::<FL, SL, G>::new();
             let r = if len == 0 {
                 // `Region` refuses empty ranges itself.
                 // SAFETY: fails before any access.
@@ -564,9 +598,13 @@ mod generic {
             match r {
                 Ok(usable) => {
                     assert!(len >= min, "len {len} accepted below the promised minimum {min}");
-                    assert!(usable >= Tlsf::<FL, SL, G>::MIN_BLOCK - W);
+                    assert!(usable >= TlsfWith::<FL, SL, G>::MIN_BLOCK - W);
                     assert_eq!(before[..128], after[..128], "len {len}: wrote before the region");
-                    assert_eq!(before[128 + len..], after[128 + len..], "len {len}: wrote after it");
+                    assert_eq!(
+                        before[128 + len..],
+                        after[128 + len..],
+                        "len {len}: wrote after it"
+                    );
                     h.validate().unwrap();
                     let c = h.census();
                     if c.regions == 1 {
@@ -587,19 +625,27 @@ mod generic {
 
     /// A2: every base offset mod 64 with lengths around the minimum: no write outside the
     /// region, blocks aligned.
-    pub(super) fn cat_a2_misaligned_bases_and_odd_lengths<const FL: usize, const SL: usize, const G: usize>() {
-        let min = Tlsf::<FL, SL, G>::min_first_region_size();
+    pub(super) fn cat_a2_misaligned_bases_and_odd_lengths<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let min = TlsfWith::<FL, SL, G>::min_first_region_size();
         let arena = Arena::zeroed(min + 4096);
         let lens = [min - 1, min, min + 1, min + G - 1, min + G + 3, min + 333];
         for off in 0..64 {
             for &len in &lens {
                 arena.fill(0x5A);
                 let before = arena.snapshot();
-                let mut h = Tlsf::<FL, SL, G>::new();
+                let mut h = TlsfWith::<FL, SL, G>::new();
                 let r = h.claim(arena.region(64 + off, len));
                 let after = arena.snapshot();
                 assert_eq!(before[..64 + off], after[..64 + off], "off {off} len {len}");
-                assert_eq!(before[64 + off + len..], after[64 + off + len..], "off {off} len {len}");
+                assert_eq!(
+                    before[64 + off + len..],
+                    after[64 + off + len..],
+                    "off {off} len {len}"
+                );
                 if r.is_ok() {
                     h.validate().unwrap();
                     let largest = h.census().largest_free - W;
@@ -615,15 +661,26 @@ mod generic {
     }
 
     /// A4: the same bytes twice, or overlapping halves: `Overlap`, nothing written.
-    pub(super) fn cat_a4_overlapping_region_is_rejected_without_write<const FL: usize, const SL: usize, const G: usize>() {
-        let min = Tlsf::<FL, SL, G>::min_first_region_size();
+    pub(super) fn cat_a4_overlapping_region_is_rejected_without_write<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let min = TlsfWith::<FL, SL, G>::min_first_region_size();
         let len = 2 * min + 1024;
         let arena = Arena::zeroed(3 * len);
-        let mut h = Tlsf::<FL, SL, G>::new();
+        let mut h = TlsfWith::<FL, SL, G>::new();
         h.claim(arena.region(len, len)).unwrap();
         let regions = h.census().regions;
         let before = arena.snapshot();
-        for (off, l) in [(len, len), (len / 2, len), (len + len / 2, len), (len + 8, 64), (0, 3 * len), (len - 8, 16)] {
+        for (off, l) in [
+            (len, len),
+            (len / 2, len),
+            (len + len / 2, len),
+            (len + 8, 64),
+            (0, 3 * len),
+            (len - 8, 16),
+        ] {
             assert_eq!(h.claim(arena.region(off, l)), Err(RegionError::Overlap), "{off}+{l}");
         }
         assert!(before == arena.snapshot(), "a refused claim wrote");
@@ -632,8 +689,12 @@ mod generic {
     }
 
     /// A5: allocation and free before any claim.
-    pub(super) fn cat_a5_allocate_before_claim_returns_none<const FL: usize, const SL: usize, const G: usize>() {
-        let mut h = Tlsf::<FL, SL, G>::new();
+    pub(super) fn cat_a5_allocate_before_claim_returns_none<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let mut h = TlsfWith::<FL, SL, G>::new();
         for align in [1, 8, 64, 4096] {
             for size in [0, 1, 100, usize::MAX >> 2] {
                 if let Ok(l) = Layout::from_size_align(size, align) {
@@ -649,14 +710,18 @@ mod generic {
     }
 
     /// A6: a region after or before a claimed one is merged; one allocation can span both.
-    pub(super) fn cat_a6_adjacent_regions_merge<const FL: usize, const SL: usize, const G: usize>() {
-        let min = Tlsf::<FL, SL, G>::min_first_region_size();
-        let piece = (min + 512).min(Tlsf::<FL, SL, G>::MAX_BLOCK / 4).max(min);
+    pub(super) fn cat_a6_adjacent_regions_merge<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let min = TlsfWith::<FL, SL, G>::min_first_region_size();
+        let piece = (min + 512).min(TlsfWith::<FL, SL, G>::MAX_BLOCK / 4).max(min);
         let arena = Arena::new(8 * piece);
-        let mut h = Tlsf::<FL, SL, G>::new();
+        let mut h = TlsfWith::<FL, SL, G>::new();
         let mut total = h.claim(arena.region(0, piece)).unwrap();
         // Append: begins where the first ends.
-        let r2 = Tlsf::<FL, SL, G>::min_region_size();
+        let r2 = TlsfWith::<FL, SL, G>::min_region_size();
         for k in 0..3 {
             let off = piece + k * r2;
             let before = h.census().span_bytes;
@@ -673,7 +738,7 @@ mod generic {
             }
         }
         let c = h.census();
-        if 3 * r2 + piece <= Tlsf::<FL, SL, G>::MAX_BLOCK {
+        if 3 * r2 + piece <= TlsfWith::<FL, SL, G>::MAX_BLOCK {
             assert_eq!(c.regions, 1, "appended regions merged: {c:?}");
             assert_eq!(c.free, 1);
             let p = h.allocate(Layout::from_size_align(c.largest_free - W, 1).unwrap());
@@ -688,17 +753,24 @@ mod generic {
         h.claim(arena.region(far - piece, piece)).unwrap();
         h.validate().unwrap();
         let c = h.census();
-        if 2 * piece <= Tlsf::<FL, SL, G>::MAX_BLOCK {
+        if 2 * piece <= TlsfWith::<FL, SL, G>::MAX_BLOCK {
             assert_eq!(c.regions, regions, "prepended region merged: {c:?}");
         }
         let _ = total;
     }
 
     /// B1: 1000 zero-size allocations are distinct blocks.
-    pub(super) fn cat_b1_zero_size_allocations_are_unique<const FL: usize, const SL: usize, const G: usize>() {
+    pub(super) fn cat_b1_zero_size_allocations_are_unique<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
         let arena = Arena::new(cap::<FL, SL, G>(256 << 10));
-        let (mut h, _) = Tlsf::<FL, SL, G>::on(&arena);
-        let mut shadow = Shadow { regions: std::vec![(arena.addr(), arena.addr() + arena.len())], ..Shadow::default() };
+        let (mut h, _) = TlsfWith::<FL, SL, G>::on(&arena);
+        let mut shadow = Shadow {
+            regions: std::vec![(arena.addr(), arena.addr() + arena.len())],
+            ..Shadow::default()
+        };
         for i in 0..1000 {
             let l = Layout::from_size_align(0, 1 << (i % 6)).unwrap();
             // Alignments above a tiny configuration's largest block fail; skip those.
@@ -713,14 +785,21 @@ mod generic {
     /// B2/B3: every alignment 2^0..2^(BITS−1) × sizes near powers of two and near `isize::MAX`:
     /// no panic; each result is `None` or aligned and inside the arena. Then the same sizes as
     /// grow/shrink targets (D4).
-    pub(super) fn cat_b2_b3_layout_grid_never_panics<const FL: usize, const SL: usize, const G: usize>() {
+    pub(super) fn cat_b2_b3_layout_grid_never_panics<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
         let arena = Arena::new(cap::<FL, SL, G>(if cfg!(miri) { 64 << 10 } else { 1 << 20 }));
-        let (mut h, _) = Tlsf::<FL, SL, G>::on(&arena);
+        let (mut h, _) = TlsfWith::<FL, SL, G>::on(&arena);
         let mut sizes = std::vec![0usize, 1, 2, 3];
         for k in 2..usize::BITS - 1 {
             sizes.extend([(1usize << k) - 1, 1 << k, (1 << k) + 1]);
         }
-        let mut shadow = Shadow { regions: std::vec![(arena.addr(), arena.addr() + arena.len())], ..Shadow::default() };
+        let mut shadow = Shadow {
+            regions: std::vec![(arena.addr(), arena.addr() + arena.len())],
+            ..Shadow::default()
+        };
         for a in 0..usize::BITS - 1 {
             let align = 1usize << a;
             let mut these = sizes.clone();
@@ -743,7 +822,13 @@ mod generic {
         fill_tokens(p, 24, 9);
         for &size in sizes.iter().chain([isize::MAX as usize, usize::MAX - 7, usize::MAX].iter()) {
             // SAFETY: `p` is live with layout `l`; the size relation picks grow or shrink.
-            let r = unsafe { if size >= 24 { h.grow(p, l, size) } else { h.shrink(p, l, size) } };
+            let r = unsafe {
+                if size >= 24 {
+                    h.grow(p, l, size)
+                } else {
+                    h.shrink(p, l, size)
+                }
+            };
             match r {
                 Some(q) => {
                     check_tokens(q, 24.min(size), 9, "realloc");
@@ -769,13 +854,17 @@ mod generic {
 
     /// B4: sizes at every class edge (smallest block of the class, minus/plus one byte) and
     /// 2^k ± 1: usable size ≥ request, contents kept, no overlap.
-    pub(super) fn cat_b4_size_class_edges_and_powers_of_two<const FL: usize, const SL: usize, const G: usize>() {
+    pub(super) fn cat_b4_size_class_edges_and_powers_of_two<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
         let arena = Arena::new(cap::<FL, SL, G>(if cfg!(miri) { 64 << 10 } else { 8 << 20 }));
-        let (mut h, usable) = Tlsf::<FL, SL, G>::on(&arena);
-        let max = Tlsf::<FL, SL, G>::MAX_ALLOCATION.min(usable / 4);
+        let (mut h, usable) = TlsfWith::<FL, SL, G>::on(&arena);
+        let max = TlsfWith::<FL, SL, G>::MAX_ALLOCATION.min(usable / 4);
         let mut sizes = Vec::new();
         for idx in 0..FL * SL {
-            let m = Tlsf::<FL, SL, G>::class_min(idx);
+            let m = TlsfWith::<FL, SL, G>::class_min(idx);
             if m < W || m - W > max {
                 break;
             }
@@ -789,7 +878,10 @@ mod generic {
             sizes.extend([p - 1, p, p + 1]);
         }
         sizes.retain(|&s| s <= max);
-        let mut shadow = Shadow { regions: std::vec![(arena.addr(), arena.addr() + arena.len())], ..Shadow::default() };
+        let mut shadow = Shadow {
+            regions: std::vec![(arena.addr(), arena.addr() + arena.len())],
+            ..Shadow::default()
+        };
         for (i, &size) in sizes.iter().enumerate() {
             let l = Layout::from_size_align(size, 1 << (i % 5)).unwrap();
             let p = h.allocate(l).unwrap_or_else(|| panic!("size {size} failed"));
@@ -805,21 +897,25 @@ mod generic {
         drain_to_pristine(&mut h, &mut shadow, &mut Rng::new(3));
         // The class of each edge size is the one the mapping promises.
         for idx in 1..(FL * SL).min(200) {
-            let m = Tlsf::<FL, SL, G>::class_min(idx);
-            if m >= Tlsf::<FL, SL, G>::MIN_BLOCK && m <= Tlsf::<FL, SL, G>::MAX_BLOCK {
-                let (fl, sl) = Tlsf::<FL, SL, G>::class_of(m);
+            let m = TlsfWith::<FL, SL, G>::class_min(idx);
+            if m >= TlsfWith::<FL, SL, G>::MIN_BLOCK && m <= TlsfWith::<FL, SL, G>::MAX_BLOCK {
+                let (fl, sl) = TlsfWith::<FL, SL, G>::class_of(m);
                 assert_eq!(fl * SL + sl, idx);
-                let (fl, sl) = Tlsf::<FL, SL, G>::class_of(m - G);
+                let (fl, sl) = TlsfWith::<FL, SL, G>::class_of(m - G);
                 assert_eq!(fl * SL + sl, idx - 1);
             }
         }
     }
 
     /// C4: freeing with a different layout uses the header, not the layout.
-    pub(super) fn cat_c4_dealloc_with_wrong_layout_uses_header<const FL: usize, const SL: usize, const G: usize>() {
+    pub(super) fn cat_c4_dealloc_with_wrong_layout_uses_header<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
         let arena = Arena::new(cap::<FL, SL, G>(256 << 10));
-        let (mut h, usable) = Tlsf::<FL, SL, G>::on(&arena);
-        let max = Tlsf::<FL, SL, G>::MAX_ALLOCATION.min(4096);
+        let (mut h, usable) = TlsfWith::<FL, SL, G>::on(&arena);
+        let max = TlsfWith::<FL, SL, G>::MAX_ALLOCATION.min(4096);
         for (s, s2) in [(1, max), (max, 1), (100.min(max), 0), (0, 4096)] {
             let p = h.allocate(Layout::from_size_align(s, 8).unwrap()).unwrap();
             let q = h.allocate(Layout::from_size_align(s, 8).unwrap()).unwrap();
@@ -840,14 +936,19 @@ mod generic {
     /// D1/D2/D5: moving grow copies `min(old, new)` bytes and keeps the alignment; grow absorbs
     /// a free successor in place; shrink stays in place and frees its tail; same-size realloc
     /// is a no-op; shrink to 1.
-    pub(super) fn cat_d1_d2_d5_realloc_in_place_and_moving<const FL: usize, const SL: usize, const G: usize>() {
+    pub(super) fn cat_d1_d2_d5_realloc_in_place_and_moving<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
         let arena = Arena::new(cap::<FL, SL, G>(1 << 20));
-        let (mut h, _) = Tlsf::<FL, SL, G>::on(&arena);
-        let max = Tlsf::<FL, SL, G>::MAX_ALLOCATION;
+        let (mut h, _) = TlsfWith::<FL, SL, G>::on(&arena);
+        let max = TlsfWith::<FL, SL, G>::MAX_ALLOCATION;
         let small = 40.min(max / 4);
         for align in [1, 8, 16, 64, 256, 4096] {
-            let bs = Tlsf::<FL, SL, G>::block_size(small).unwrap();
-            if 4 * bs + align + Tlsf::<FL, SL, G>::MIN_BLOCK > Tlsf::<FL, SL, G>::MAX_BLOCK {
+            let bs = TlsfWith::<FL, SL, G>::block_size(small).unwrap();
+            if 4 * bs + align + TlsfWith::<FL, SL, G>::MIN_BLOCK > TlsfWith::<FL, SL, G>::MAX_BLOCK
+            {
                 continue; // the configuration's blocks are too small for this alignment
             }
             let l = Layout::from_size_align(small, align).unwrap();
@@ -856,7 +957,8 @@ mod generic {
             let c = h.allocate(Layout::from_size_align(small, 8).unwrap()).unwrap();
             fill_tokens(a, small, 1);
             // In place: `b` after `a` is freed, so `a` can grow into it... if they are adjacent.
-            let adjacent = a.as_ptr().addr() + Tlsf::<FL, SL, G>::block_size(small).unwrap() == b.as_ptr().addr();
+            let adjacent = a.as_ptr().addr() + TlsfWith::<FL, SL, G>::block_size(small).unwrap()
+                == b.as_ptr().addr();
             // SAFETY: live block with its layout.
             unsafe { h.deallocate(b, Layout::from_size_align(small, 8).unwrap()) };
             let grown = small + 8;
@@ -904,27 +1006,40 @@ mod generic {
     }
 
     /// Grow in place at the very end of a region (D5): never past the sentinel.
-    pub(super) fn grow_at_region_end_stays_inside<const FL: usize, const SL: usize, const G: usize>() {
-        let min = Tlsf::<FL, SL, G>::min_first_region_size();
-        let one = Tlsf::<FL, SL, G>::CONTROL_BLOCK_SIZE + Tlsf::<FL, SL, G>::MAX_BLOCK + 2 * G + TRAILER;
-        let arena = Arena::new((min + 4 * Tlsf::<FL, SL, G>::MIN_BLOCK).min(one));
-        let (mut h, usable) = Tlsf::<FL, SL, G>::on(&arena);
+    pub(super) fn grow_at_region_end_stays_inside<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let min = TlsfWith::<FL, SL, G>::min_first_region_size();
+        let one = TlsfWith::<FL, SL, G>::CONTROL_BLOCK_SIZE
+            + TlsfWith::<FL, SL, G>::MAX_BLOCK
+            + 2 * G
+            + TRAILER;
+        let arena = Arena::new((min + 4 * TlsfWith::<FL, SL, G>::MIN_BLOCK).min(one));
+        let (mut h, usable) = TlsfWith::<FL, SL, G>::on(&arena);
         let l = Layout::from_size_align(1, 1).unwrap();
         let p = h.allocate(l).unwrap();
         // SAFETY: live with `l`.
         let q = unsafe { h.grow(p, l, usable) }.unwrap();
         assert_eq!(q, p, "the whole region is the successor");
         // SAFETY: live with `usable` bytes; no room beyond the region.
-        assert!(unsafe { h.grow(q, Layout::from_size_align(usable, 1).unwrap(), usable + 1) }.is_none());
+        assert!(
+            unsafe { h.grow(q, Layout::from_size_align(usable, 1).unwrap(), usable + 1) }.is_none()
+        );
         h.validate().unwrap();
         assert_eq!(h.census().free, 0);
     }
 
     /// D3: a failed grow leaves the block valid, unchanged and freeable.
-    pub(super) fn cat_d3_failed_grow_keeps_block<const FL: usize, const SL: usize, const G: usize>() {
+    pub(super) fn cat_d3_failed_grow_keeps_block<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
         let arena = Arena::new(cap::<FL, SL, G>(64 << 10));
-        let (mut h, usable) = Tlsf::<FL, SL, G>::on(&arena);
-        let size = 64.min(Tlsf::<FL, SL, G>::MAX_ALLOCATION);
+        let (mut h, usable) = TlsfWith::<FL, SL, G>::on(&arena);
+        let size = 64.min(TlsfWith::<FL, SL, G>::MAX_ALLOCATION);
         let l = Layout::from_size_align(size, 8).unwrap();
         let mut blocks = Vec::new();
         while let Some(p) = h.allocate(l) {
@@ -946,18 +1061,26 @@ mod generic {
 
     /// E1 + E3: fill to out-of-memory with mixed sizes, free everything, and the heap is as
     /// claimed; twice over, with the same number of blocks fitting the second time.
-    pub(super) fn cat_e1_e3_fill_to_oom_then_drain_is_pristine<const FL: usize, const SL: usize, const G: usize>() {
+    pub(super) fn cat_e1_e3_fill_to_oom_then_drain_is_pristine<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
         let arena = Arena::new(cap::<FL, SL, G>(if cfg!(miri) { 32 << 10 } else { 1 << 20 }));
-        let (mut h, _) = Tlsf::<FL, SL, G>::on(&arena);
+        let (mut h, _) = TlsfWith::<FL, SL, G>::on(&arena);
         let pristine = h.census();
         let mut counts = Vec::new();
         for _round in 0..2 {
             let mut rng = Rng::new(11);
-            let mut shadow = Shadow { regions: std::vec![(arena.addr(), arena.addr() + arena.len())], ..Shadow::default() };
-            let max = Tlsf::<FL, SL, G>::MAX_ALLOCATION.min(8192);
+            let mut shadow = Shadow {
+                regions: std::vec![(arena.addr(), arena.addr() + arena.len())],
+                ..Shadow::default()
+            };
+            let max = TlsfWith::<FL, SL, G>::MAX_ALLOCATION.min(8192);
             let mut failures = 0;
             while failures < 20 {
-                let l = Layout::from_size_align(gen_size(&mut rng, max), 1 << rng.below(4)).unwrap();
+                let l =
+                    Layout::from_size_align(gen_size(&mut rng, max), 1 << rng.below(4)).unwrap();
                 match h.allocate(l) {
                     Some(p) => shadow.add(p, l, 1),
                     None => failures += 1,
@@ -976,14 +1099,18 @@ mod generic {
     }
 
     /// Freeing pointers that are not live allocations is ignored without writing anything.
-    pub(super) fn invalid_frees_are_ignored_without_write<const FL: usize, const SL: usize, const G: usize>() {
+    pub(super) fn invalid_frees_are_ignored_without_write<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
         let half = cap::<FL, SL, G>(32 << 10);
         let arena = Arena::zeroed(2 * half + 4096);
-        let mut h = Tlsf::<FL, SL, G>::new();
+        let mut h = TlsfWith::<FL, SL, G>::new();
         // Two regions with a gap: the lower one's sentinel lies inside the heap's range.
         h.claim(arena.region(0, half)).unwrap();
         h.claim(arena.region(half + 4096, half)).unwrap();
-        let l = Layout::from_size_align(24.min(Tlsf::<FL, SL, G>::MAX_ALLOCATION), 8).unwrap();
+        let l = Layout::from_size_align(24.min(TlsfWith::<FL, SL, G>::MAX_ALLOCATION), 8).unwrap();
         let a = h.allocate(l).unwrap();
         let b = h.allocate(l).unwrap();
         // SAFETY: live with `l`.
@@ -1005,8 +1132,14 @@ mod generic {
             (NonNull::from(&mut outside).cast(), InvalidFree::Outside),
             // SAFETY: inside `b`, one byte in: misaligned for any payload.
             (unsafe { b.add(1) }, InvalidFree::Misaligned),
-            (after_sentinel(if upper.addr() > lower.addr() { lower } else { upper }), InvalidFree::NotUsed),
-            (after_sentinel(if upper.addr() > lower.addr() { upper } else { lower }), InvalidFree::Outside),
+            (
+                after_sentinel(if upper.addr() > lower.addr() { lower } else { upper }),
+                InvalidFree::NotUsed,
+            ),
+            (
+                after_sentinel(if upper.addr() > lower.addr() { upper } else { lower }),
+                InvalidFree::Outside,
+            ),
         ];
         for (i, (p, reason)) in cases.into_iter().enumerate() {
             // SAFETY: deliberately invalid: a double free, a foreign pointer, an interior
@@ -1021,22 +1154,29 @@ mod generic {
 
     /// The fallback: a free block in the request's own class that the rounded-up search skips
     /// is found, within `FALLBACK_STEPS` steps.
-    pub(super) fn fallback_finds_block_in_own_class<const FL: usize, const SL: usize, const G: usize>() {
+    pub(super) fn fallback_finds_block_in_own_class<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
         // Find a class wide enough to hold two different block sizes.
         let Some(idx) = (0..FL * SL).find(|&i| {
-            let m = Tlsf::<FL, SL, G>::class_min(i);
-            let next = Tlsf::<FL, SL, G>::class_min(i + 1);
-            m >= Tlsf::<FL, SL, G>::MIN_BLOCK && next - m >= 2 * G && next - G <= Tlsf::<FL, SL, G>::MAX_BLOCK
+            let m = TlsfWith::<FL, SL, G>::class_min(i);
+            let next = TlsfWith::<FL, SL, G>::class_min(i + 1);
+            m >= TlsfWith::<FL, SL, G>::MIN_BLOCK
+                && next - m >= 2 * G
+                && next - G <= TlsfWith::<FL, SL, G>::MAX_BLOCK
         }) else {
             return; // every class is exact: nothing to fall back to
         };
-        let lo = Tlsf::<FL, SL, G>::class_min(idx);
-        let hi = Tlsf::<FL, SL, G>::class_min(idx + 1) - G;
-        let arena = Arena::new(4 * hi + Tlsf::<FL, SL, G>::min_first_region_size() + 4096);
-        let mut h = Tlsf::<FL, SL, G>::new();
+        let lo = TlsfWith::<FL, SL, G>::class_min(idx);
+        let hi = TlsfWith::<FL, SL, G>::class_min(idx + 1) - G;
+        let arena = Arena::new(4 * hi + TlsfWith::<FL, SL, G>::min_first_region_size() + 4096);
+        let mut h = TlsfWith::<FL, SL, G>::new();
         // A region holding exactly one block of `hi` bytes... and a used guard so it cannot
         // merge: claim exactly enough.
-        let base = Tlsf::<FL, SL, G>::min_first_region_size() - Tlsf::<FL, SL, G>::MIN_BLOCK;
+        let base =
+            TlsfWith::<FL, SL, G>::min_first_region_size() - TlsfWith::<FL, SL, G>::MIN_BLOCK;
         h.claim(arena.region(0, base + hi)).unwrap();
         h.validate().unwrap();
         assert_eq!(h.census().largest_free, hi);
@@ -1051,13 +1191,20 @@ mod generic {
     }
 
     /// The sizing helpers keep their promises.
-    pub(super) fn sizing_helpers_keep_their_promises<const FL: usize, const SL: usize, const G: usize>() {
-        type T<const FL: usize, const SL: usize, const G: usize> = Tlsf<FL, SL, G>;
+    pub(super) fn sizing_helpers_keep_their_promises<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        type T<const FL: usize, const SL: usize, const G: usize> = TlsfWith<FL, SL, G>;
         assert_eq!(T::<FL, SL, G>::OVERHEAD_PER_ALLOCATION, W);
         for size in (0..300).chain([T::<FL, SL, G>::MAX_ALLOCATION]) {
             if let Some(bs) = T::<FL, SL, G>::block_size(size) {
                 assert!(bs >= size + W && bs % G == 0 && bs >= T::<FL, SL, G>::MIN_BLOCK);
-                assert!(bs < size + W + G || bs == T::<FL, SL, G>::MIN_BLOCK, "size {size}: block {bs}");
+                assert!(
+                    bs < size + W + G || bs == T::<FL, SL, G>::MIN_BLOCK,
+                    "size {size}: block {bs}"
+                );
             }
         }
         assert_eq!(T::<FL, SL, G>::block_size(T::<FL, SL, G>::MAX_ALLOCATION + 1), None);
@@ -1065,12 +1212,17 @@ mod generic {
         let arena = Arena::new(cap::<FL, SL, G>(256 << 10));
         let (mut h, _) = T::<FL, SL, G>::on(&arena);
         let one_region = h.census().regions == 1;
-        for size in [0, 1, 7, 8, 9, 24, 100].into_iter().filter(|&s| s <= T::<FL, SL, G>::MAX_ALLOCATION) {
+        for size in
+            [0, 1, 7, 8, 9, 24, 100].into_iter().filter(|&s| s <= T::<FL, SL, G>::MAX_ALLOCATION)
+        {
             let l = Layout::from_size_align(size, 1).unwrap();
             let a = h.allocate(l).unwrap();
             let b = h.allocate(l).unwrap();
             if one_region {
-                assert_eq!(b.as_ptr().addr() - a.as_ptr().addr(), T::<FL, SL, G>::block_size(size).unwrap());
+                assert_eq!(
+                    b.as_ptr().addr() - a.as_ptr().addr(),
+                    T::<FL, SL, G>::block_size(size).unwrap()
+                );
             }
         }
         // A later region of exactly `min_region_size` bytes (aligned base) is accepted; one
@@ -1081,21 +1233,27 @@ mod generic {
         assert!(h.claim(arena2.region(1024, min)).is_ok());
         h.validate().unwrap();
         assert!(T::<FL, SL, G>::CONTROL_BLOCK_SIZE < T::<FL, SL, G>::min_first_region_size());
-        assert!(core::mem::size_of::<Tlsf<FL, SL, G>>() <= 3 * W + core::mem::size_of::<Probe>());
+        assert!(
+            core::mem::size_of::<TlsfWith<FL, SL, G>>() <= 3 * W + core::mem::size_of::<Probe>()
+        );
     }
 
     /// A region longer than the largest block becomes several regions; all of it is usable.
-    pub(super) fn huge_region_is_split_into_pieces<const FL: usize, const SL: usize, const G: usize>() {
-        let max = Tlsf::<FL, SL, G>::MAX_BLOCK;
+    pub(super) fn huge_region_is_split_into_pieces<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let max = TlsfWith::<FL, SL, G>::MAX_BLOCK;
         if max > 1 << 20 {
             return; // needs an arena above the largest block; covered by the tiny configs
         }
-        let arena = Arena::new(3 * max + 3 * Tlsf::<FL, SL, G>::min_first_region_size());
-        let (mut h, _) = Tlsf::<FL, SL, G>::on(&arena);
+        let arena = Arena::new(3 * max + 3 * TlsfWith::<FL, SL, G>::min_first_region_size());
+        let (mut h, _) = TlsfWith::<FL, SL, G>::on(&arena);
         let c = h.census();
         assert!(c.regions >= 3, "{c:?}");
         assert_eq!(c.largest_free, max - (max % G));
-        let l = Layout::from_size_align(Tlsf::<FL, SL, G>::MAX_ALLOCATION, 8).unwrap();
+        let l = Layout::from_size_align(TlsfWith::<FL, SL, G>::MAX_ALLOCATION, 8).unwrap();
         let mut n = 0;
         while h.allocate(l).is_some() {
             n += 1;
@@ -1106,13 +1264,13 @@ mod generic {
 
     /// Negative controls: each planted corruption is reported with its invariant.
     pub(super) fn planted_corruption_is_found<const FL: usize, const SL: usize, const G: usize>() {
-        let size = 24.min(Tlsf::<FL, SL, G>::MAX_ALLOCATION);
+        let size = 24.min(TlsfWith::<FL, SL, G>::MAX_ALLOCATION);
         let l = Layout::from_size_align(size, 8).unwrap();
         /// Plants corruption number `case` into a heap whose blocks `a`, `b`, `c`, `d` (headers)
         /// are neighbours, `b` free; returns the invariant `validate` must report.
         fn plant<const FL: usize, const SL: usize, const G: usize>(
             case: usize,
-            h: &mut Tlsf<FL, SL, G>,
+            h: &mut TlsfWith<FL, SL, G>,
             [a, b, c, _]: [*mut u8; 4],
         ) -> &'static str {
             // SAFETY (every arm): `a`..`d` are headers of blocks of `h`, whose memory the
@@ -1120,13 +1278,25 @@ mod generic {
             // validated (never used) afterwards.
             match case {
                 // SAFETY: see above.
-                0 => unsafe { set_word_usize(a, 0, word_usize(a, 0) & !USED); "TL2" }
+                0 => unsafe {
+                    set_word_usize(a, 0, word_usize(a, 0) & !USED);
+                    "TL2"
+                },
                 // SAFETY: see above.
-                1 => unsafe { set_word_usize(a, 0, word_usize(a, 0) & FLAGS); "TL1" }
+                1 => unsafe {
+                    set_word_usize(a, 0, word_usize(a, 0) & FLAGS);
+                    "TL1"
+                },
                 // SAFETY: see above.
-                2 => unsafe { set_word_usize(c, 0, word_usize(c, 0) & !PREV_FREE); "TL3" }
+                2 => unsafe {
+                    set_word_usize(c, 0, word_usize(c, 0) & !PREV_FREE);
+                    "TL3"
+                },
                 // SAFETY: see above.
-                3 => unsafe { set_word_usize(c, 0, (word_usize(c, 0) & !USED) | FREE); "TL4" }
+                3 => unsafe {
+                    set_word_usize(c, 0, (word_usize(c, 0) & !USED) | FREE);
+                    "TL4"
+                },
                 // SAFETY: see above.
                 4 => unsafe {
                     let size = word_usize(b, 0) & !FLAGS;
@@ -1134,7 +1304,10 @@ mod generic {
                     "TL5"
                 },
                 // SAFETY: see above.
-                5 => unsafe { set_word(b, PREV, b); "TL6" }
+                5 => unsafe {
+                    set_word(b, PREV, b);
+                    "TL6"
+                },
                 // SAFETY: see above (the control block is heap memory too).
                 6 => unsafe {
                     let f = h.fl_bitmap();
@@ -1144,18 +1317,21 @@ mod generic {
                 // SAFETY: see above: `b` leaves its list, its bitmap bit stays.
                 _ => unsafe {
                     let size = word_usize(b, 0) & !FLAGS;
-                    let idx = floor_index(size >> Tlsf::<FL, SL, G>::G_LOG2, Tlsf::<FL, SL, G>::SL_LOG2);
+                    let idx = floor_index(
+                        size >> TlsfWith::<FL, SL, G>::G_LOG2,
+                        TlsfWith::<FL, SL, G>::SL_LOG2,
+                    );
                     h.head(idx).write(word(b, NEXT));
                     "TL6"
                 },
             }
         }
-        if 4 * Tlsf::<FL, SL, G>::block_size(size).unwrap() > Tlsf::<FL, SL, G>::MAX_BLOCK {
+        if 4 * TlsfWith::<FL, SL, G>::block_size(size).unwrap() > TlsfWith::<FL, SL, G>::MAX_BLOCK {
             return; // four neighbouring blocks do not fit in one region of this configuration
         }
         for case in 0..8 {
             let arena = Arena::new(cap::<FL, SL, G>(64 << 10));
-            let (mut h, _) = Tlsf::<FL, SL, G>::on(&arena);
+            let (mut h, _) = TlsfWith::<FL, SL, G>::on(&arena);
             let ps: Vec<NonNull<u8>> = (0..4).map(|_| h.allocate(l).unwrap()).collect();
             // SAFETY: live with `l`: `b` becomes a free block between used `a` and `c`.
             unsafe { h.deallocate(ps[1], l) };
@@ -1220,12 +1396,12 @@ suite!(cfg_max_fl_58_1_8, 58, 1, 8);
 
 #[test]
 fn default_parameters_are_the_documented_ones() {
-    let _: Tlsf<DEFAULT_FL, DEFAULT_SL, DEFAULT_G> = Tlsf::<>::new();
+    let _: TlsfWith<DEFAULT_FL, DEFAULT_SL, DEFAULT_G> = Tlsf::new();
     #[cfg(target_pointer_width = "64")]
     {
         assert_eq!((DEFAULT_FL, DEFAULT_SL, DEFAULT_G), (28, 32, 16));
-        assert_eq!(<Tlsf>::CONTROL_BLOCK_SIZE, 7416);
-        assert_eq!(<Tlsf>::MAX_ALLOCATION, (64 << 30) - 16 - 8);
+        assert_eq!(Tlsf::CONTROL_BLOCK_SIZE, 7416);
+        assert_eq!(Tlsf::MAX_ALLOCATION, (64 << 30) - 16 - 8);
     }
     assert_eq!(core::mem::size_of::<Tlsf>(), 3 * W + core::mem::size_of::<Probe>());
     // The 32-bit default's figures, computed with 4-byte words.
@@ -1273,8 +1449,11 @@ fn cat_b5_sizes_straddling_2_pow_31() {
 
 fn for_thresholds<const FL: usize, const SL: usize, const G: usize>(arena_len: usize, ks: &[u32]) {
     let arena = Arena::new(arena_len);
-    let (mut h, usable) = Tlsf::<FL, SL, G>::on(&arena);
-    let mut shadow = Shadow { regions: std::vec![(arena.addr(), arena.addr() + arena.len())], ..Shadow::default() };
+    let (mut h, usable) = TlsfWith::<FL, SL, G>::on(&arena);
+    let mut shadow = Shadow {
+        regions: std::vec![(arena.addr(), arena.addr() + arena.len())],
+        ..Shadow::default()
+    };
     for &k in ks {
         for d in [-(W as isize) - 1, -1, 0, 1, W as isize + 1] {
             let size = ((1isize << k) + d) as usize;
