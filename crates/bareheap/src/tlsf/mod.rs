@@ -114,7 +114,7 @@
 //! - **TL7** Bit `s` of `sl_bitmap[f]` is set iff list `f·SL + s` is non-empty; bit `f` of
 //!   `fl_bitmap` is set iff `sl_bitmap[f] != 0`. No bit at or above `SL` (resp. `FL`) is set.
 //! - **TL8** Regions do not overlap; each one's trailer follows its sentinel; the control block
-//!   lies in the first region before its first block and is part of no block. `lo`/`span`
+//!   lies in the first region before its first block and is part of no block. `lo`/`slots`
 //!   cover every payload address of every region.
 //!
 //! # Examples
@@ -293,8 +293,9 @@ pub struct TlsfWith<const FL: usize, const SL: usize, const G: usize> {
     ctrl: *mut usize,
     /// The lowest payload address of any region.
     lo: usize,
-    /// `hi − lo`, where `hi` is the highest sentinel address: every payload is in `[lo, hi)`.
-    span: usize,
+    /// Every payload is `lo + k·G` with `k < slots`: `slots = ⌈(hi − lo) / G⌉`, where `hi` is the
+    /// highest sentinel address. Zero before the first claim.
+    slots: usize,
     #[cfg(test)]
     probe: tests::Probe,
 }
@@ -376,7 +377,7 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         TlsfWith {
             ctrl: ptr::null_mut(),
             lo: 0,
-            span: 0,
+            slots: 0,
             #[cfg(test)]
             probe: tests::Probe::new(),
         }
@@ -427,60 +428,98 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     }
 
     // ---- control block access -----------------------------------------------------------
+    //
+    // The helpers take the control block pointer as an argument: reading it once per operation
+    // saves reloads after every raw store (which the compiler must assume may alias `self`).
 
     /// The first-level bitmap.
     ///
     /// # Safety
     ///
-    /// A region has been claimed (`ctrl` is non-null, TL8).
+    /// `ctrl` is the control block (TL8).
     #[inline(always)]
-    unsafe fn fl_bitmap(&self) -> *mut usize {
-        // SAFETY: the control block has `CTRL_WORDS > C_FL_BITMAP` words (caller: it exists).
-        unsafe { self.ctrl.add(C_FL_BITMAP) }
+    unsafe fn fl_bitmap(ctrl: *mut usize) -> *mut usize {
+        // SAFETY: the control block has `CTRL_WORDS > C_FL_BITMAP` words (caller).
+        unsafe { ctrl.add(C_FL_BITMAP) }
     }
 
     /// The second-level bitmap of first level `fl`.
     ///
     /// # Safety
     ///
-    /// A region has been claimed and `fl < FL`.
+    /// `ctrl` is the control block and `fl < FL`.
     #[inline(always)]
-    unsafe fn sl_bitmap(&self, fl: usize) -> *mut usize {
+    unsafe fn sl_bitmap(ctrl: *mut usize, fl: usize) -> *mut usize {
         // SAFETY: `C_SL_BITMAPS + fl < C_HEADS <= CTRL_WORDS` (caller: `fl < FL`).
-        unsafe { self.ctrl.add(C_SL_BITMAPS + fl) }
+        unsafe { ctrl.add(C_SL_BITMAPS + fl) }
     }
 
-    /// The head of list `idx`.
+    /// The head slot of list `idx`.
     ///
     /// # Safety
     ///
-    /// A region has been claimed and `idx < FL·SL`.
+    /// `ctrl` is the control block and `idx < FL·SL`.
     #[inline(always)]
-    unsafe fn head(&self, idx: usize) -> *mut *mut u8 {
+    unsafe fn head(ctrl: *mut usize, idx: usize) -> *mut *mut u8 {
         // SAFETY: `C_HEADS + idx < CTRL_WORDS` (caller: `idx < CLASSES`); heads are
         // pointer-sized words.
-        unsafe { self.ctrl.add(Self::C_HEADS + idx).cast() }
+        unsafe { ctrl.add(Self::C_HEADS + idx).cast() }
+    }
+
+    /// The pseudo-node of list `idx`: the address whose `NEXT` field is the list's head slot.
+    /// The first block of a list has it as `prev` (TL6), so unlinking never needs the class.
+    /// Only its `NEXT` field is ever accessed.
+    #[inline(always)]
+    fn pseudo_node(head: *mut *mut u8) -> *mut u8 {
+        head.cast::<u8>().wrapping_sub(NEXT)
+    }
+
+    /// The list whose pseudo-node is `p`, if `p` is one.
+    #[inline(always)]
+    fn pseudo_node_index(ctrl: *mut usize, p: *mut u8) -> Option<usize> {
+        let heads = ctrl.addr() + Self::C_HEADS * W;
+        let off = (p.addr() + NEXT).wrapping_sub(heads);
+        if off < Self::CLASSES * W {
+            Some(off / W)
+        } else {
+            None
+        }
+    }
+
+    /// Sets the bitmap bits of list `idx`, which has just become non-empty (TL7).
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` is the control block and `idx < FL·SL`.
+    #[inline(always)]
+    unsafe fn set_bits(ctrl: *mut usize, idx: usize) {
+        let fl = idx >> Self::SL_LOG2;
+        // SAFETY: `fl < FL` because `idx < FL·SL` (caller); both words are in the control block.
+        unsafe {
+            let slp = Self::sl_bitmap(ctrl, fl);
+            slp.write(slp.read() | 1 << (idx & (SL - 1)));
+            let flp = Self::fl_bitmap(ctrl);
+            flp.write(flp.read() | 1 << fl);
+        }
     }
 
     /// Clears the bitmap bits of list `idx`, which has just become empty (TL7).
     ///
     /// # Safety
     ///
-    /// A region has been claimed and `idx < FL·SL`.
+    /// `ctrl` is the control block and `idx < FL·SL`.
     #[inline(always)]
-    unsafe fn clear_bits(&mut self, idx: usize) {
+    unsafe fn clear_bits(ctrl: *mut usize, idx: usize) {
         let fl = idx >> Self::SL_LOG2;
-        // SAFETY: `fl < FL` because `idx < FL·SL` (caller).
-        let slp = unsafe { self.sl_bitmap(fl) };
-        // SAFETY: `slp` points into the control block (TL8).
-        let sl = unsafe { slp.read() } & !(1 << (idx & (SL - 1)));
-        // SAFETY: as above.
-        unsafe { slp.write(sl) };
-        if sl == 0 {
-            // SAFETY: a region has been claimed (caller).
-            let flp = unsafe { self.fl_bitmap() };
-            // SAFETY: `flp` points into the control block.
-            unsafe { flp.write(flp.read() & !(1 << fl)) };
+        // SAFETY: `fl < FL` because `idx < FL·SL` (caller); both words are in the control block.
+        unsafe {
+            let slp = Self::sl_bitmap(ctrl, fl);
+            let sl = slp.read() & !(1 << (idx & (SL - 1)));
+            slp.write(sl);
+            if sl == 0 {
+                let flp = Self::fl_bitmap(ctrl);
+                flp.write(flp.read() & !(1 << fl));
+            }
         }
     }
 
@@ -489,128 +528,115 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     ///
     /// # Safety
     ///
-    /// A region has been claimed; `b` is a block of `size` bytes (TL1) that is in no list.
+    /// `ctrl` is the control block; `b` is a block of `size` bytes (TL1) that is in no list.
     #[inline(always)]
-    unsafe fn link(&mut self, b: *mut u8, size: usize) {
+    unsafe fn link(ctrl: *mut usize, b: *mut u8, size: usize) {
         let idx = floor_index(size >> Self::G_LOG2, Self::SL_LOG2);
-        // SAFETY: `size <= MAX_BLOCK` (TL1), so `idx < CLASSES`; a region has been claimed.
-        let head = unsafe { self.head(idx) };
-        // SAFETY: `head` is in the control block.
-        let n = unsafe { head.read() };
-        // SAFETY: `b` is a block of at least `MIN_BLOCK` bytes, so its link words are inside it.
-        unsafe { set_word(b, NEXT, n) };
-        // SAFETY: as above.
-        unsafe { set_word(b, PREV, ptr::null_mut()) };
-        if !n.is_null() {
-            // SAFETY: a list head is a free block (TL6).
-            unsafe { set_word(n, PREV, b) };
-        }
-        // SAFETY: `head` is in the control block.
-        unsafe { head.write(b) };
-        let fl = idx >> Self::SL_LOG2;
-        // SAFETY: `fl < FL` since `idx < CLASSES`.
-        let slp = unsafe { self.sl_bitmap(fl) };
-        // SAFETY: `slp` is in the control block.
-        unsafe { slp.write(slp.read() | 1 << (idx & (SL - 1))) };
-        // SAFETY: a region has been claimed.
-        let flp = unsafe { self.fl_bitmap() };
-        // SAFETY: `flp` is in the control block.
-        unsafe { flp.write(flp.read() | 1 << fl) };
-    }
-
-    /// Removes free block `b` of `size` bytes from its list (TL6, TL7).
-    ///
-    /// # Safety
-    ///
-    /// A region has been claimed; `b` is a free block of `size` bytes in its list.
-    #[inline(always)]
-    unsafe fn unlink(&mut self, b: *mut u8, size: usize) {
-        // SAFETY: `b` is a free block: its link words are valid (TL6).
-        let n = unsafe { word(b, NEXT) };
-        // SAFETY: as above.
-        let p = unsafe { word(b, PREV) };
-        if !n.is_null() {
-            // SAFETY: list members are free blocks (TL6).
-            unsafe { set_word(n, PREV, p) };
-        }
-        if !p.is_null() {
-            // SAFETY: as above.
-            unsafe { set_word(p, NEXT, n) };
-        } else {
-            let idx = floor_index(size >> Self::G_LOG2, Self::SL_LOG2);
-            // SAFETY: `size <= MAX_BLOCK` (TL1) so `idx < CLASSES`; `b` was the head (TL6).
-            unsafe { self.head(idx).write(n) };
+        // SAFETY: `size <= MAX_BLOCK` (TL1), so `idx < CLASSES`.
+        let head = unsafe { Self::head(ctrl, idx) };
+        // SAFETY: `head` is in the control block; `b` has at least `MIN_BLOCK` bytes, so its
+        // link words are inside it; a list's first block is a free block (TL6).
+        unsafe {
+            let n = head.read();
+            set_word(b, NEXT, n);
+            set_word(b, PREV, Self::pseudo_node(head));
+            head.write(b);
             if n.is_null() {
-                // SAFETY: as above.
-                unsafe { self.clear_bits(idx) };
+                // The list was empty: its bits were clear (TL7).
+                Self::set_bits(ctrl, idx);
+            } else {
+                set_word(n, PREV, b);
             }
         }
     }
 
-    /// Finds and unlinks a free block of at least `units` granules (`units <= usize::MAX / 2`).
+    /// Removes free block `b` from its list (TL6, TL7).
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` is the control block; `b` is a free block in a list.
     #[inline(always)]
-    fn find(&mut self, units: usize) -> Option<*mut u8> {
+    unsafe fn unlink(ctrl: *mut usize, b: *mut u8) {
+        // SAFETY: `b` is a free block: its link words are valid; `p` is a free block or a
+        // pseudo-node, whose `NEXT` field is a head slot; `n` is null or a free block (TL6).
+        unsafe {
+            let n = word(b, NEXT);
+            let p = word(b, PREV);
+            set_word(p, NEXT, n);
+            if !n.is_null() {
+                set_word(n, PREV, p);
+            } else if let Some(idx) = Self::pseudo_node_index(ctrl, p) {
+                // `b` was alone in list `idx`.
+                Self::clear_bits(ctrl, idx);
+            }
+        }
+    }
+
+    /// Finds and unlinks a free block of at least `units` granules (`units <= usize::MAX / 2`);
+    /// null if there is none.
+    #[inline(always)]
+    fn find(&mut self, units: usize) -> *mut u8 {
         let idx = ceil_index(units, Self::SL_LOG2);
-        if idx < Self::CLASSES && !self.ctrl.is_null() {
+        let ctrl = self.ctrl;
+        if idx < Self::CLASSES && !ctrl.is_null() {
             let fl = idx >> Self::SL_LOG2;
             // SAFETY: `fl < FL` since `idx < CLASSES`; the control block exists.
-            let sl = unsafe { self.sl_bitmap(fl).read() } & (usize::MAX << (idx & (SL - 1)));
+            let sl = unsafe { Self::sl_bitmap(ctrl, fl).read() } & (usize::MAX << (idx & (SL - 1)));
             let idx = if sl != 0 {
                 (fl << Self::SL_LOG2) + sl.trailing_zeros() as usize
             } else {
                 // `fl + 1 <= FL < BITS`: the shift is in range.
                 // SAFETY: the control block exists.
-                let f = unsafe { self.fl_bitmap().read() } & (usize::MAX << (fl + 1));
+                let f = unsafe { Self::fl_bitmap(ctrl).read() } & (usize::MAX << (fl + 1));
                 if f == 0 {
                     return self.fallback(units);
                 }
                 let fl = f.trailing_zeros() as usize;
                 // SAFETY: bits of `fl_bitmap` are below `FL` (TL7).
-                let sl = unsafe { self.sl_bitmap(fl).read() };
+                let sl = unsafe { Self::sl_bitmap(ctrl, fl).read() };
                 (fl << Self::SL_LOG2) + sl.trailing_zeros() as usize
             };
             // SAFETY: the bitmaps say list `idx` is non-empty (TL7), and `idx < CLASSES`.
-            return Some(unsafe { self.pop(idx) });
+            return unsafe { Self::pop(ctrl, idx) };
         }
         self.fallback(units)
     }
 
-    /// Takes the head of non-empty list `idx`.
+    /// Takes the first block of non-empty list `idx`.
     ///
     /// # Safety
     ///
-    /// A region has been claimed, `idx < FL·SL` and list `idx` is non-empty.
+    /// `ctrl` is the control block, `idx < FL·SL` and list `idx` is non-empty.
     #[inline(always)]
-    unsafe fn pop(&mut self, idx: usize) -> *mut u8 {
-        // SAFETY: caller: `idx < CLASSES`, the control block exists.
-        let head = unsafe { self.head(idx) };
-        // SAFETY: `head` is in the control block.
-        let b = unsafe { head.read() };
-        // SAFETY: caller: the list is non-empty, so `b` is a free block (TL6).
-        let n = unsafe { word(b, NEXT) };
-        // SAFETY: `head` is in the control block.
-        unsafe { head.write(n) };
-        if n.is_null() {
-            // SAFETY: caller contract, as above.
-            unsafe { self.clear_bits(idx) };
-        } else {
-            // SAFETY: `n` is a free block of the same list (TL6).
-            unsafe { set_word(n, PREV, ptr::null_mut()) };
+    unsafe fn pop(ctrl: *mut usize, idx: usize) -> *mut u8 {
+        // SAFETY: caller: `idx < CLASSES`; the list's first block is a free block whose `NEXT`
+        // is null or a free block of the same list (TL6).
+        unsafe {
+            let head = Self::head(ctrl, idx);
+            let b = head.read();
+            let n = word(b, NEXT);
+            head.write(n);
+            if n.is_null() {
+                Self::clear_bits(ctrl, idx);
+            } else {
+                set_word(n, PREV, Self::pseudo_node(head));
+            }
+            b
         }
-        b
     }
 
     /// When no class above the request has a block: look at up to [`FALLBACK_STEPS`] blocks of
-    /// the request's own class, which may hold one large enough.
+    /// the request's own class, which may hold one large enough. Null if none does.
     #[cold]
     #[inline(never)]
-    fn fallback(&mut self, units: usize) -> Option<*mut u8> {
+    fn fallback(&mut self, units: usize) -> *mut u8 {
         let idx = floor_index(units, Self::SL_LOG2);
-        if idx >= Self::CLASSES || self.ctrl.is_null() {
-            return None;
+        let ctrl = self.ctrl;
+        if idx >= Self::CLASSES || ctrl.is_null() {
+            return ptr::null_mut();
         }
         // SAFETY: `idx < CLASSES`, the control block exists.
-        let mut b = unsafe { self.head(idx).read() };
+        let mut b = unsafe { Self::head(ctrl, idx).read() };
         let mut steps = 0;
         while !b.is_null() && steps < FALLBACK_STEPS {
             steps += 1;
@@ -619,14 +645,14 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
             // SAFETY: list members are free blocks (TL6).
             let size = unsafe { word_usize(b, 0) } & !FLAGS;
             if size >> Self::G_LOG2 >= units {
-                // SAFETY: `b` is a free block of `size` bytes in list `idx`.
-                unsafe { self.unlink(b, size) };
-                return Some(b);
+                // SAFETY: `b` is a free block in a list.
+                unsafe { Self::unlink_cold(ctrl, b) };
+                return b;
             }
             // SAFETY: as above.
             b = unsafe { word(b, NEXT) };
         }
-        None
+        ptr::null_mut()
     }
 
     /// Marks free, unlinked block `b` of `bsize` bytes used with `need <= bsize` bytes, files
@@ -635,14 +661,14 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     /// # Safety
     ///
     /// A region has been claimed; `b` is a block of `bsize` bytes that was free and has just
-    /// been unlinked; `need` is a multiple of `G`, `MIN_BLOCK <= need <= bsize`; `pf` is the
-    /// `PREV_FREE` bit `b` must carry (TL3).
+    /// been unlinked, so its predecessor is used (TL4); `need` is a multiple of `G` and
+    /// `MIN_BLOCK <= need <= bsize`.
     #[inline(always)]
-    unsafe fn carve(&mut self, b: *mut u8, bsize: usize, need: usize, pf: usize) -> NonNull<u8> {
+    unsafe fn carve(ctrl: *mut usize, b: *mut u8, bsize: usize, need: usize) -> NonNull<u8> {
         let rem = bsize - need;
         if rem >= Self::MIN_BLOCK {
             // SAFETY: `b` is a block (TL1).
-            unsafe { set_word_usize(b, 0, need | USED | pf) };
+            unsafe { set_word_usize(b, 0, need | USED) };
             // SAFETY: `need + rem = bsize`: the tail is inside `b`.
             let r = unsafe { b.add(need) };
             // SAFETY: `r` is at a header position (TL1: `need` is a multiple of `G`) with `rem`
@@ -651,10 +677,10 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
             // SAFETY: as above; the footer is the last word of the tail (TL5).
             unsafe { set_footer(r, rem) };
             // SAFETY: the tail is a free block in no list.
-            unsafe { self.link(r, rem) };
+            unsafe { Self::link(ctrl, r, rem) };
         } else {
             // SAFETY: `b` is a block (TL1).
-            unsafe { set_word_usize(b, 0, bsize | USED | pf) };
+            unsafe { set_word_usize(b, 0, bsize | USED) };
             // SAFETY: a block is followed by a block or the sentinel (TL1).
             let n = unsafe { b.add(bsize) };
             // SAFETY: as above: `n` is a header.
@@ -664,8 +690,9 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         unsafe { NonNull::new_unchecked(b.add(W)) }
     }
 
-    /// Allocation with `align > G`: search for room to cut an aligned block out of a free one,
-    /// filing the front and the tail as free blocks.
+    /// Allocation with `align > G`: allocate a block with room for the worst front gap, free
+    /// the front (a block of at least `MIN_BLOCK` bytes, or nothing) and cut the tail off. The
+    /// gap costs nothing once freed; the search asks for `MIN_BLOCK + align − G` extra bytes.
     #[inline(never)]
     fn allocate_aligned(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         let align = layout.align();
@@ -673,32 +700,99 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         // Worst front gap: the payload is `G`-aligned, so reaching an `align` boundary that is
         // at least `MIN_BLOCK` away takes at most `MIN_BLOCK + align − G` bytes.
         let search = need.checked_add(align - G)?.checked_add(Self::MIN_BLOCK)?;
-        let b = self.find(search >> Self::G_LOG2)?;
-        // SAFETY: `b` is a free block just unlinked (TL1).
-        let bsize = unsafe { word_usize(b, 0) } & !FLAGS;
-        let p = b.addr() + W;
-        // A front gap must be empty or hold a free block. No overflow: both candidates are at
-        // most `p + MIN_BLOCK + align − G <= b + bsize`, an address inside the region.
+        let p = self.allocate(Layout::from_size_align(search - W, G).ok()?)?;
+        let b = p.as_ptr().wrapping_sub(W);
+        // SAFETY: `b` is the header of the used block just allocated.
+        let hv = unsafe { word_usize(b, 0) };
+        let bsize = hv & !FLAGS;
+        let p = p.as_ptr().addr();
+        // A front gap must be empty or hold a block. No overflow: both candidates are at most
+        // `p + MIN_BLOCK + align − G <= b + bsize`, an address inside the region.
         let mut q = (p + align - 1) & !(align - 1);
         if q != p && q - p < Self::MIN_BLOCK {
             q = (p + Self::MIN_BLOCK + align - 1) & !(align - 1);
         }
         let gap = q - p;
-        if gap == 0 {
-            // SAFETY: `b` is free and unlinked; its predecessor is used (TL4).
-            return Some(unsafe { self.carve(b, bsize, need, 0) });
-        }
-        // SAFETY: `gap` is a multiple of `G`, at least `MIN_BLOCK`, and `gap + need <= bsize`
-        // by the size of the search: the front stays a free block, its predecessor used.
-        unsafe { set_word_usize(b, 0, gap | FREE) };
-        // SAFETY: as above (TL5).
-        unsafe { set_footer(b, gap) };
-        // SAFETY: the front is a free block in no list.
-        unsafe { self.link(b, gap) };
-        // SAFETY: `b + gap` is inside `b` at a header position.
+        // SAFETY: `gap + need <= search <= bsize`: the aligned block lies inside `b`.
         let a = unsafe { b.add(gap) };
-        // SAFETY: `a` is a block of `bsize − gap >= need` bytes after a free one.
-        Some(unsafe { self.carve(a, bsize - gap, need, PREV_FREE) })
+        if gap != 0 {
+            // SAFETY: split `b` into two used blocks, the front of `gap >= MIN_BLOCK` bytes
+            // keeping `b`'s `PREV_FREE` (TL1, TL3), then free the front like any block.
+            unsafe {
+                set_word_usize(b, 0, gap | (hv & FLAGS));
+                set_word_usize(a, 0, (bsize - gap) | USED);
+                self.deallocate(NonNull::new_unchecked(b.add(W)), layout);
+            }
+        }
+        // SAFETY: `a` is a used block of at least `need` bytes; its header is read again since
+        // freeing the front set its `PREV_FREE`.
+        unsafe { Self::shrink_block(self.ctrl, a, word_usize(a, 0), need) };
+        // SAFETY: the payload starts one word into the block.
+        Some(unsafe { NonNull::new_unchecked(a.add(W)) })
+    }
+
+    /// Cuts used block `b` (header `hv`) down to `need` bytes: the tail joins a free successor,
+    /// or becomes a free block when it has at least `MIN_BLOCK` bytes, or stays in `b`.
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` is the control block; `b` is a used block with header `hv`; `need` is a multiple
+    /// of `G` and at least `MIN_BLOCK`.
+    #[inline(never)]
+    unsafe fn shrink_block(ctrl: *mut usize, b: *mut u8, hv: usize, need: usize) {
+        let bsize = hv & !FLAGS;
+        if need >= bsize {
+            return;
+        }
+        let rem = bsize - need;
+        // SAFETY: a block is followed by a block or the sentinel (TL1).
+        let n = unsafe { b.add(bsize) };
+        // SAFETY: `n` is a header.
+        let nv = unsafe { word_usize(n, 0) };
+        let tail = if nv & FREE != 0 {
+            // SAFETY: `n` is a free block in its list (TL6).
+            unsafe { Self::unlink_cold(ctrl, n) };
+            rem + (nv & !FLAGS)
+        } else if rem >= Self::MIN_BLOCK {
+            // SAFETY: `n` is a header; its predecessor becomes the free tail (TL3).
+            unsafe { set_word_usize(n, 0, nv | PREV_FREE) };
+            rem
+        } else {
+            return;
+        };
+        // SAFETY: `need` is a multiple of `G`, at least `MIN_BLOCK`: `b` stays a block and the
+        // tail `[b + need, b + need + tail)` is a block of at least `MIN_BLOCK` bytes after a
+        // used one, inside `b` and `n` (TL1, TL4).
+        unsafe {
+            set_word_usize(b, 0, need | (hv & FLAGS));
+            let r = b.add(need);
+            set_word_usize(r, 0, tail | FREE);
+            set_footer(r, tail);
+            Self::link_cold(ctrl, r, tail);
+        }
+    }
+
+    /// [`link`](Self::link) out of line, for the paths where code size matters more than a
+    /// call.
+    ///
+    /// # Safety
+    ///
+    /// As for `link`.
+    #[inline(never)]
+    unsafe fn link_cold(ctrl: *mut usize, b: *mut u8, size: usize) {
+        // SAFETY: forwarded.
+        unsafe { Self::link(ctrl, b, size) }
+    }
+
+    /// [`unlink`](Self::unlink) out of line.
+    ///
+    /// # Safety
+    ///
+    /// As for `unlink`.
+    #[inline(never)]
+    unsafe fn unlink_cold(ctrl: *mut usize, b: *mut u8) {
+        // SAFETY: forwarded.
+        unsafe { Self::unlink(ctrl, b) }
     }
 
     /// Frees used block `b` whose header is `hv`, merging it with free neighbours.
@@ -707,7 +801,7 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     ///
     /// A region has been claimed; `b` is a used block and `hv` its header.
     #[inline(always)]
-    unsafe fn release(&mut self, b: *mut u8, hv: usize) {
+    unsafe fn release(ctrl: *mut usize, b: *mut u8, hv: usize) {
         let mut b = b;
         let mut size = hv & !FLAGS;
         // SAFETY: a block is followed by a block or the sentinel (TL1).
@@ -717,7 +811,7 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         if nv & FREE != 0 {
             let nsize = nv & !FLAGS;
             // SAFETY: `n` is a free block of `nsize` bytes in its list (TL6).
-            unsafe { self.unlink(n, nsize) };
+            unsafe { Self::unlink(ctrl, n) };
             // The block after `n` already has `PREV_FREE` (TL3).
             size += nsize;
         } else {
@@ -730,7 +824,7 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
             // SAFETY: `p` is a free block's header.
             let psize = unsafe { word_usize(p, 0) } & !FLAGS;
             // SAFETY: `p` is a free block of `psize` bytes in its list (TL6).
-            unsafe { self.unlink(p, psize) };
+            unsafe { Self::unlink(ctrl, p) };
             size += psize;
             b = p;
         }
@@ -741,7 +835,16 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         unsafe { set_footer(b, size) };
         // SAFETY: the merged block is free and in no list; a merge stays inside one region, so
         // `size <= MAX_BLOCK` (TL1).
-        unsafe { self.link(b, size) };
+        unsafe { Self::link(ctrl, b, size) };
+    }
+
+    /// `deallocate` refused `ptr` before reading anything: say why.
+    #[cold]
+    #[inline(never)]
+    fn refuse(&mut self, ptr: NonNull<u8>) {
+        let off = ptr.as_ptr().addr().wrapping_sub(self.lo);
+        let reason = if off / G >= self.slots { InvalidFree::Outside } else { InvalidFree::Misaligned };
+        self.invalid_free(ptr, reason);
     }
 
     /// The hook for a pointer `deallocate` refused; the free is ignored.
@@ -755,268 +858,177 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
 
     // ---- regions ------------------------------------------------------------------------
 
-    /// Claims `[base, end)` (checked by the caller: non-null, no wrap, no overlap with
-    /// claimed regions). Returns the bytes added to the heap, or `TooSmall`.
-    ///
-    /// # Safety
-    ///
-    /// `[base, end)` is memory the heap may own from now on (R2) and is disjoint from every
-    /// claimed region. Blocks use at most `MAX_BLOCK` bytes of it (TL1).
-    unsafe fn claim_one(&mut self, base: *mut u8, end: usize) -> Result<usize, RegionError> {
-        let raw_base = base.addr();
-        let first_region = self.ctrl.is_null();
-        let min =
-            if first_region { Self::min_first_region_size() } else { Self::min_region_size() };
-        let too_small = RegionError::TooSmall { min };
-        // Sentinel: the last header position that leaves room for the trailer.
-        let s = match end.checked_sub(TRAILER - W) {
-            Some(e) => (e & !(G - 1)).checked_sub(W).ok_or(too_small)?,
-            None => return Err(too_small),
-        };
-
-        if !first_region {
-            // Adjacent to a claimed region? Then grow that one instead of adding another.
-            if let Some(added) = self.try_merge(base, end, s) {
-                return Ok(added);
-            }
-        }
-
-        let aligned = raw_base.checked_next_multiple_of(G).ok_or(too_small)?;
-        let blocks_from = if first_region { aligned + Self::CONTROL_BLOCK_SIZE } else { aligned };
-        // `blocks_from < end` is checked below before any use; `+ G` cannot overflow a
-        // region that is in the address space... but stay checked.
-        let first = blocks_from
-            .checked_add(W)
-            .ok_or(too_small)?
-            .checked_next_multiple_of(G)
-            .ok_or(too_small)?
-            - W;
-        if s < first || s - first < Self::MIN_BLOCK {
-            return Err(too_small);
-        }
-        let span = (s - first).min(Self::MAX_BLOCK);
-        let s = first + span;
-
-        if first_region {
-            let ctrl: *mut usize = base.with_addr(aligned).cast();
-            for i in 0..Self::CTRL_WORDS {
-                // SAFETY: the control block lies in `[aligned, first) ⊂ [base, end)`, which the
-                // caller gave us; `aligned` is `G`-aligned, so word-aligned.
-                unsafe { ctrl.add(i).write(0) };
-            }
-            self.ctrl = ctrl;
-        }
-        let b = base.with_addr(first);
-        let sp = base.with_addr(s);
-        // SAFETY: `[first, s + TRAILER) ⊂ [base, end)` by the computation of `s`; both are
-        // header positions (TL1).
-        unsafe {
-            set_word_usize(b, 0, span | FREE);
-            set_footer(b, span);
-            self.link(b, span);
-            set_word_usize(sp, 0, PREV_FREE);
-            self.push_region(sp, b, raw_base, end);
-        }
-        self.cover(first + W, s);
-        Ok(span - W)
+    /// One past the highest payload slot: `lo + slots·G` (no overflow: it is at most a
+    /// sentinel address rounded up to `G`, and sentinels are followed by their trailer).
+    fn hi(&self) -> usize {
+        self.lo + self.slots * G
     }
 
-    /// Adds trailer `sp` to the region list.
-    ///
-    /// # Safety
-    ///
-    /// The control block exists; `sp` is the sentinel of a region with room for its trailer.
-    unsafe fn push_region(&mut self, sp: *mut u8, first: *mut u8, base: usize, end: usize) {
-        // SAFETY: the control block exists (caller).
-        let list = unsafe { self.ctrl.add(C_REGIONS) };
-        // SAFETY: `list` and the count are in the control block; the trailer words are inside
-        // the region (caller).
-        unsafe {
-            set_word(sp, T_NEXT, list.cast::<*mut u8>().read());
-            set_word(sp, T_FIRST, first);
-            set_word_usize(sp, T_BASE, base);
-            set_word_usize(sp, T_END, end);
-            list.cast::<*mut u8>().write(sp);
-            let count = self.ctrl.add(C_REGION_COUNT);
-            count.write(count.read() + 1);
-        }
-    }
-
-    /// Widens `lo`/`span` to cover payloads in `[lo, hi)`.
+    /// Widens `lo`/`slots` to cover payloads in `[lo, hi)`.
     fn cover(&mut self, lo: usize, hi: usize) {
-        let old_hi = self.lo + self.span;
         let (new_lo, new_hi) =
-            if self.span == 0 { (lo, hi) } else { (self.lo.min(lo), old_hi.max(hi)) };
+            if self.slots == 0 { (lo, hi) } else { (self.lo.min(lo), self.hi().max(hi)) };
         self.lo = new_lo;
-        self.span = new_hi - new_lo;
+        self.slots = (new_hi - new_lo).div_ceil(G);
     }
 
-    /// Merges `[base, end)` (with sentinel position `s`) into a claimed region it touches.
-    /// Returns the bytes added, or `None` to claim it as a region of its own.
-    fn try_merge(&mut self, base: *mut u8, end: usize, s: usize) -> Option<usize> {
-        let raw_base = base.addr();
-        // SAFETY: the control block exists (not the first region).
-        let mut link: *mut *mut u8 = unsafe { self.ctrl.add(C_REGIONS).cast() };
-        loop {
-            // SAFETY: `link` is the list head in the control block or a trailer's next field.
-            let t = unsafe { link.read() };
-            if t.is_null() {
-                return None;
-            }
-            // SAFETY: `t` is a region trailer (TL8).
-            let (t_first, t_base, t_end) =
-                unsafe { (word(t, T_FIRST), word_usize(t, T_BASE), word_usize(t, T_END)) };
-            if t_end == raw_base
-                && s >= t.addr() + Self::MIN_BLOCK
-                && s - t_first.addr() <= Self::MAX_BLOCK
-            {
-                // SAFETY: `t` is the trailer at the end of the region `[t_base, raw_base)`, and
-                // `[raw_base, end)` is ours: `[t, s + TRAILER)` is our memory.
-                return Some(unsafe { self.append(link, t, s, end) });
-            }
-            let ctrl_here = t_base <= self.ctrl.addr() && self.ctrl.addr() < t_end;
-            let first = (raw_base.checked_add(W)?).checked_next_multiple_of(G)? - W;
-            if t_base == end
-                && !ctrl_here
-                && t_first.addr() >= first + Self::MIN_BLOCK
-                && t.addr() - first <= Self::MAX_BLOCK
-            {
-                // SAFETY: `[raw_base, t_base)` is ours and precedes region `t`, whose first
-                // block is at `t_first`; no control block sits between them.
-                return Some(unsafe { self.prepend(t, base.with_addr(first), t_first, raw_base) });
-            }
-            // SAFETY: `t` is a trailer; its next field is a valid link.
-            link = unsafe { t.add(T_NEXT).cast() };
-        }
-    }
-
-    /// Extends the region whose trailer is `t` (reached through `link`) up to a new sentinel at
-    /// `s`; returns the bytes added.
+    /// Hands new block `b`, written as used, to the heap by freeing it: it merges with free
+    /// neighbours and sets the flags around it like any freed block.
     ///
     /// # Safety
     ///
-    /// `[t, s + TRAILER)` is heap memory (the old trailer and the new region), `s >= t +
-    /// MIN_BLOCK`, `s ≡ G − W (mod G)`, and the region's span stays `<= MAX_BLOCK`.
-    unsafe fn append(&mut self, link: *mut *mut u8, t: *mut u8, s: usize, end: usize) -> usize {
-        let sp = t.with_addr(s);
-        // SAFETY: `t` is a trailer (caller); copy it to its new place before overwriting it.
-        unsafe {
-            let sv = word_usize(t, 0);
-            for off in [T_NEXT, T_FIRST, T_BASE] {
-                set_word(sp, off, word(t, off));
-            }
-            set_word_usize(sp, T_END, end);
-            link.write(sp);
-            let added = s - t.addr();
-            let mut b = t;
-            let mut size = added;
-            if sv & PREV_FREE != 0 {
-                // The region's last block is free: its footer is before the old sentinel (TL5).
-                let p = footer_before(t);
-                let psize = word_usize(p, 0) & !FLAGS;
-                self.unlink(p, psize);
-                size += psize;
-                b = p;
-            }
-            set_word_usize(b, 0, size | FREE);
-            set_footer(b, size);
-            self.link(b, size);
-            set_word_usize(sp, 0, PREV_FREE);
-            self.cover(t.addr() + W, s);
-            added
-        }
-    }
-
-    /// Extends the region whose trailer is `t` down to a new first block `nb`; returns the
-    /// bytes added.
-    ///
-    /// # Safety
-    ///
-    /// `[nb, first)` is heap memory before the region's first block `first`, at least
-    /// `MIN_BLOCK` long, and the region's span stays `<= MAX_BLOCK`.
-    unsafe fn prepend(
-        &mut self,
-        t: *mut u8,
-        nb: *mut u8,
-        first: *mut u8,
-        raw_base: usize,
-    ) -> usize {
-        let added = first.addr() - nb.addr();
-        // SAFETY: caller: `nb` and `first` are header positions of this region.
-        unsafe {
-            let fv = word_usize(first, 0);
-            let mut size = added;
-            if fv & FREE != 0 {
-                let fsize = fv & !FLAGS;
-                self.unlink(first, fsize);
-                size += fsize;
-            } else {
-                set_word_usize(first, 0, fv | PREV_FREE);
-            }
-            set_word_usize(nb, 0, size | FREE);
-            set_footer(nb, size);
-            self.link(nb, size);
-            set_word(t, T_FIRST, nb);
-            set_word_usize(t, T_BASE, raw_base);
-        }
-        self.cover(nb.addr() + W, t.addr());
-        added
+    /// `b` is a used block inside a region covered by `lo`/`slots`, with a correct
+    /// `PREV_FREE` bit, followed by a block or the sentinel whose `PREV_FREE` is clear.
+    unsafe fn give(&mut self, b: *mut u8) {
+        // SAFETY: caller contract; the payload is one word into the block.
+        unsafe { self.deallocate(NonNull::new_unchecked(b.add(W)), Layout::new::<u8>()) }
     }
 }
 
 impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL, G> {
     /// Adds `region` to the heap. The first region also receives the control block
-    /// ([`CONTROL_BLOCK_SIZE`](Tlsf::CONTROL_BLOCK_SIZE) bytes). A region that begins exactly
-    /// where a claimed one ends, or ends exactly where one begins, is merged with it (for the
-    /// blocks to span both, the two must be parts of one allocated object, as with
-    /// [`Region::split_off_front`] or memory reached through exposed addresses). A region
-    /// longer than the largest block is managed as several.
+    /// ([`CONTROL_BLOCK_SIZE`](TlsfWith::CONTROL_BLOCK_SIZE) bytes).
     ///
-    /// Returns the bytes that became allocatable (one header word is left out).
+    /// A region that begins exactly where a claimed one ends, or ends exactly where one begins
+    /// (other than the first, which starts with the control block), is merged with it, as long
+    /// as the merged region stays within the largest block. For blocks to span both, the two
+    /// must be parts of one allocated object, as with [`Region::split_off_front`] or memory
+    /// reached through exposed addresses.
+    ///
+    /// Bytes beyond [`MAX_ALLOCATION`](TlsfWith::MAX_ALLOCATION) plus the region overhead are
+    /// not used: claim a larger area as several regions, or choose a larger `FL`.
+    ///
+    /// Returns the bytes added to the heap's free space: for a new region, the largest
+    /// allocation it can serve (its span less one header word).
     ///
     /// # Errors
     ///
     /// [`RegionError::Overlap`] if it overlaps a claimed region, [`RegionError::TooSmall`]
-    /// (with [`min_first_region_size`](Tlsf::min_first_region_size) or
-    /// [`min_region_size`](Tlsf::min_region_size)) if too little remains after alignment.
+    /// (with [`min_first_region_size`](TlsfWith::min_first_region_size) or
+    /// [`min_region_size`](TlsfWith::min_region_size)) if too little remains after alignment.
     /// Nothing is written then.
     fn claim(&mut self, region: Region) -> Result<usize, RegionError> {
         let base = region.base().as_ptr();
         let (start, end) = (base.addr(), region.end_addr());
-        if !self.ctrl.is_null() {
+        let ctrl = self.ctrl;
+        let min = if ctrl.is_null() { Self::min_first_region_size() } else { Self::min_region_size() };
+        let too_small = RegionError::TooSmall { min };
+        // The sentinel: the last header position that leaves room for the trailer.
+        let s = (end.checked_sub(TRAILER - W).ok_or(too_small)? & !(G - 1))
+            .checked_sub(W)
+            .ok_or(too_small)?;
+
+        // Overlap with a claimed region, and the regions this one touches.
+        let mut append: Option<(*mut *mut u8, *mut u8)> = None;
+        let mut prepend: Option<*mut u8> = None;
+        if !ctrl.is_null() {
             // SAFETY: the control block exists; its region list links trailers (TL8).
-            let mut t = unsafe { self.ctrl.add(C_REGIONS).cast::<*mut u8>().read() };
-            while !t.is_null() {
+            let mut link: *mut *mut u8 = unsafe { ctrl.add(C_REGIONS).cast() };
+            loop {
+                // SAFETY: `link` is the list head or a trailer's next field.
+                let t = unsafe { link.read() };
+                if t.is_null() {
+                    break;
+                }
                 // SAFETY: `t` is a trailer.
                 let (t_base, t_end) = unsafe { (word_usize(t, T_BASE), word_usize(t, T_END)) };
                 if start < t_end && t_base < end {
                     return Err(RegionError::Overlap);
                 }
-                // SAFETY: as above.
-                t = unsafe { word(t, T_NEXT) };
+                if t_end == start {
+                    append = Some((link, t));
+                }
+                if t_base == end && !(t_base <= ctrl.addr() && ctrl.addr() < t_end) {
+                    prepend = Some(t);
+                }
+                // SAFETY: `t` is a trailer; its next field is a link.
+                link = unsafe { t.add(T_NEXT).cast() };
             }
         }
-        // A region longer than a block can be is claimed piece by piece, each large enough
-        // for a largest block; the first piece decides success (so that nothing is written on
-        // error).
-        let mut total = 0usize;
-        let mut from = start;
-        let mut first = true;
-        while from < end {
-            let ctrl = if self.ctrl.is_null() { Self::CONTROL_BLOCK_SIZE } else { 0 };
-            let piece = Self::MAX_BLOCK + 2 * G + TRAILER + ctrl;
-            let to = if end - from > piece { from + piece } else { end };
-            // SAFETY: `[from, to) ⊂ [start, end)`, which `region` gives us (R2); pieces are
-            // disjoint from each other and, as checked above, from every claimed region.
-            match unsafe { self.claim_one(base.with_addr(from), to) } {
-                Ok(n) => total += n,
-                Err(e) if first => return Err(e),
-                Err(_) => {}
+
+        if let Some((link, t)) = append {
+            // SAFETY: `t` is a trailer.
+            let first = unsafe { word(t, T_FIRST) };
+            if s >= t.addr() + Self::MIN_BLOCK && s - first.addr() <= Self::MAX_BLOCK {
+                let sp = t.with_addr(s);
+                // SAFETY: `[t, s + TRAILER)` is the old trailer followed by the new region,
+                // all ours; the trailer is copied before its sentinel becomes the header of a
+                // used block `[t, s)` that keeps the sentinel's `PREV_FREE` (TL3), followed by
+                // the new sentinel; `give` then frees it, merging it with a free last block.
+                unsafe {
+                    let sv = word_usize(t, 0);
+                    for off in [T_NEXT, T_FIRST, T_BASE] {
+                        set_word(sp, off, word(t, off));
+                    }
+                    set_word_usize(sp, T_END, end);
+                    set_word_usize(sp, 0, 0);
+                    link.write(sp);
+                    set_word_usize(t, 0, (s - t.addr()) | USED | (sv & PREV_FREE));
+                    self.cover(t.addr() + W, s);
+                    self.give(t);
+                }
+                return Ok(s - t.addr());
             }
-            first = false;
-            from = to;
         }
-        Ok(total)
+        let first = start.checked_add(W).ok_or(too_small)?.checked_next_multiple_of(G).ok_or(too_small)? - W;
+        if let Some(t) = prepend {
+            // SAFETY: `t` is a trailer.
+            let old_first = unsafe { word(t, T_FIRST) };
+            if old_first.addr() >= first + Self::MIN_BLOCK && t.addr() - first <= Self::MAX_BLOCK {
+                let b = base.with_addr(first);
+                // SAFETY: `[first, old_first)` is ours and precedes the region's first block,
+                // whose `PREV_FREE` is clear (TL3): write it as a used block and free it.
+                unsafe {
+                    set_word_usize(b, 0, (old_first.addr() - first) | USED);
+                    set_word(t, T_FIRST, b);
+                    set_word_usize(t, T_BASE, start);
+                    self.cover(first + W, t.addr());
+                    self.give(b);
+                }
+                return Ok(old_first.addr() - first);
+            }
+        }
+
+        // A region of its own, after the control block if it is the first.
+        let ctrl_at = start.checked_next_multiple_of(G).ok_or(too_small)?;
+        let first = if ctrl.is_null() {
+            (ctrl_at + Self::CONTROL_BLOCK_SIZE + W).checked_next_multiple_of(G).ok_or(too_small)? - W
+        } else {
+            first
+        };
+        if s < first || s - first < Self::MIN_BLOCK {
+            return Err(too_small);
+        }
+        let span = (s - first).min(Self::MAX_BLOCK);
+        let s = first + span;
+        let b = base.with_addr(first);
+        let sp = base.with_addr(s);
+        // SAFETY: `[ctrl_at, s + TRAILER) ⊂ [start, end)` by the computation of `first` and
+        // `s`: the control block (first region: `ctrl_at + CONTROL_BLOCK_SIZE <= first`,
+        // `G`-aligned), the block `[first, s)` and the trailer are ours; `b` and `sp` are
+        // header positions (TL1).
+        unsafe {
+            if ctrl.is_null() {
+                let c: *mut usize = base.with_addr(ctrl_at).cast();
+                for i in 0..Self::CTRL_WORDS {
+                    c.add(i).write(0);
+                }
+                self.ctrl = c;
+            }
+            set_word_usize(b, 0, span | USED);
+            set_word_usize(sp, 0, 0);
+            let list = self.ctrl.add(C_REGIONS).cast::<*mut u8>();
+            set_word(sp, T_NEXT, list.read());
+            set_word(sp, T_FIRST, b);
+            set_word_usize(sp, T_BASE, start);
+            set_word_usize(sp, T_END, end);
+            list.write(sp);
+            let count = self.ctrl.add(C_REGION_COUNT);
+            count.write(count.read() + 1);
+            self.cover(first + W, s);
+            self.give(b);
+        }
+        Ok(span - W)
     }
 }
 
@@ -1032,11 +1044,14 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
             return self.allocate_aligned(layout);
         }
         let units = Self::units_for(layout.size());
-        let b = self.find(units)?;
+        let b = self.find(units);
+        if b.is_null() {
+            return None;
+        }
         // SAFETY: `b` is a free block just unlinked (TL1); its predecessor is used (TL4).
         let bsize = unsafe { word_usize(b, 0) } & !FLAGS;
         // SAFETY: as above; `find` returned a block of at least `units` granules.
-        Some(unsafe { self.carve(b, bsize, units << Self::G_LOG2, 0) })
+        Some(unsafe { Self::carve(self.ctrl, b, bsize, units << Self::G_LOG2) })
     }
 
     /// Frees the block at `ptr`. The size comes from the block's header, never from `layout`.
@@ -1045,38 +1060,28 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
     /// marked used (a double free) is ignored, and nothing is written.
     #[inline]
     unsafe fn deallocate(&mut self, ptr: NonNull<u8>, _layout: Layout) {
-        let a = ptr.as_ptr().addr();
-        if a.wrapping_sub(self.lo) >= self.span {
-            return self.invalid_free(ptr, InvalidFree::Outside);
+        // One comparison for both range and alignment: rotating the offset moves any
+        // misaligned low bits to the top, beyond every slot number.
+        let off = ptr.as_ptr().addr().wrapping_sub(self.lo);
+        if off.rotate_right(Self::G_LOG2) >= self.slots {
+            return self.refuse(ptr);
         }
-        if a & (G - 1) != 0 {
-            return self.invalid_free(ptr, InvalidFree::Misaligned);
-        }
-        // SAFETY: `ptr >= lo`, the first payload of a region, so the word before it is in a
-        // region (caller contract: `ptr` is one of our payloads).
         let b = ptr.as_ptr().wrapping_sub(W);
         // SAFETY: `b` is a header (caller contract; TL1).
         let hv = unsafe { word_usize(b, 0) };
         if hv & USED == 0 {
             return self.invalid_free(ptr, InvalidFree::NotUsed);
         }
-        // SAFETY: `b` is a used block and `hv` its header; a region exists since `span > 0`.
-        unsafe { self.release(b, hv) }
+        // SAFETY: `b` is a used block and `hv` its header; a region exists since `slots > 0`.
+        unsafe { Self::release(self.ctrl, b, hv) }
     }
 
     /// Grows in place when the block already has room or its successor is free and large
     /// enough; otherwise moves, copying `min(old.size(), block capacity)` bytes.
-    unsafe fn grow(
-        &mut self,
-        ptr: NonNull<u8>,
-        old: Layout,
-        new_size: usize,
-    ) -> Option<NonNull<u8>> {
-        let units = Self::units_checked(new_size)?;
-        let need = units << Self::G_LOG2;
-        // SAFETY: caller contract: `ptr` is a payload of ours, its header one word before.
-        let b = unsafe { ptr.as_ptr().sub(W) };
-        // SAFETY: `b` is a used block (TL1, TL2).
+    unsafe fn grow(&mut self, ptr: NonNull<u8>, old: Layout, new_size: usize) -> Option<NonNull<u8>> {
+        let need = Self::units_checked(new_size)? << Self::G_LOG2;
+        let b = ptr.as_ptr().wrapping_sub(W);
+        // SAFETY: caller contract: `ptr` is a payload of ours, so `b` is a used block (TL1).
         let hv = unsafe { word_usize(b, 0) };
         let bsize = hv & !FLAGS;
         if need <= bsize {
@@ -1086,76 +1091,37 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
         let n = unsafe { b.add(bsize) };
         // SAFETY: `n` is a header.
         let nv = unsafe { word_usize(n, 0) };
-        if nv & FREE != 0 {
-            let nsize = nv & !FLAGS;
-            let total = bsize + nsize;
-            if total >= need {
-                // SAFETY: `n` is a free block in its list (TL6).
-                unsafe { self.unlink(n, nsize) };
-                // SAFETY: `b` + `n` form one block of `total` bytes whose predecessor state is
-                // unchanged (`hv & PREV_FREE`); `carve` treats it as free and unlinked, and the
-                // block after `n` has `PREV_FREE` set, as `carve` expects.
-                return Some(unsafe { self.carve(b, total, need, hv & PREV_FREE) });
+        let total = bsize + (nv & !FLAGS);
+        if nv & FREE != 0 && total >= need {
+            let hv = total | (hv & FLAGS);
+            // SAFETY: `n` is a free block in its list (TL6); `b` absorbs it, so the block after
+            // `n` (used, TL4) now follows a used block (TL3); then the tail is cut off again.
+            unsafe {
+                Self::unlink_cold(self.ctrl, n);
+                set_word_usize(b, 0, hv);
+                let after = b.add(total);
+                set_word_usize(after, 0, word_usize(after, 0) & !PREV_FREE);
+                Self::shrink_block(self.ctrl, b, hv, need);
             }
+            return Some(ptr);
         }
         let new = self.allocate(Layout::from_size_align(new_size, old.align()).ok()?)?;
-        let len = old.size().min(bsize - W);
         // SAFETY: `ptr` is valid for `bsize − W` bytes, `new` for `new_size >= old.size()`;
         // two live blocks do not overlap.
-        unsafe { ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), len) };
-        // `allocate` may have taken the block before `b`, changing its `PREV_FREE` bit: read
-        // the header again.
-        // SAFETY: `b` is still a used block.
-        let hv = unsafe { word_usize(b, 0) };
-        // SAFETY: `b` is a used block with header `hv`.
-        unsafe { self.release(b, hv) };
+        unsafe { ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), old.size().min(bsize - W)) };
+        // SAFETY: `ptr` is still a live block of ours (the size comes from its header).
+        unsafe { self.deallocate(ptr, old) };
         Some(new)
     }
 
     /// Always in place: the freed tail is merged with a free successor or becomes a free block
     /// when it is large enough.
-    unsafe fn shrink(
-        &mut self,
-        ptr: NonNull<u8>,
-        _old: Layout,
-        new_size: usize,
-    ) -> Option<NonNull<u8>> {
+    unsafe fn shrink(&mut self, ptr: NonNull<u8>, _old: Layout, new_size: usize) -> Option<NonNull<u8>> {
         let need = Self::units_checked(new_size)? << Self::G_LOG2;
-        // SAFETY: caller contract: `ptr` is a payload of ours, its header one word before.
-        let b = unsafe { ptr.as_ptr().sub(W) };
-        // SAFETY: `b` is a used block (TL1, TL2).
-        let hv = unsafe { word_usize(b, 0) };
-        let bsize = hv & !FLAGS;
-        if need >= bsize {
-            return Some(ptr);
-        }
-        let rem = bsize - need;
-        // SAFETY: a block is followed by a block or the sentinel (TL1).
-        let n = unsafe { b.add(bsize) };
-        // SAFETY: `n` is a header.
-        let nv = unsafe { word_usize(n, 0) };
-        let tail_size = if nv & FREE != 0 {
-            let nsize = nv & !FLAGS;
-            // SAFETY: `n` is a free block in its list (TL6).
-            unsafe { self.unlink(n, nsize) };
-            rem + nsize
-        } else if rem >= Self::MIN_BLOCK {
-            // SAFETY: `n` is a header; its predecessor becomes the free tail (TL3).
-            unsafe { set_word_usize(n, 0, nv | PREV_FREE) };
-            rem
-        } else {
-            return Some(ptr);
-        };
-        // SAFETY: `need` is a multiple of `G` and `>= MIN_BLOCK`: `b` stays a block.
-        unsafe { set_word_usize(b, 0, need | USED | (hv & PREV_FREE)) };
-        // SAFETY: the tail `[b + need, b + need + tail_size)` is inside `b` and `n`.
-        let r = unsafe { b.add(need) };
-        // SAFETY: the tail is a block of `tail_size >= MIN_BLOCK` bytes after a used one.
-        unsafe {
-            set_word_usize(r, 0, tail_size | FREE);
-            set_footer(r, tail_size);
-            self.link(r, tail_size);
-        }
+        let b = ptr.as_ptr().wrapping_sub(W);
+        // SAFETY: caller contract: `ptr` is a payload of ours, so `b` is a used block (TL1);
+        // `need` is a multiple of `G` and at least `MIN_BLOCK`.
+        unsafe { Self::shrink_block(self.ctrl, b, word_usize(b, 0), need) };
         Some(ptr)
     }
 
@@ -1169,12 +1135,12 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     fn check(&self) -> Result<(), Corruption> {
         let bad = |what: &'static str, addr: usize| Err(Corruption { what, addr });
         if self.ctrl.is_null() {
-            if self.span != 0 {
+            if self.slots != 0 {
                 return bad("TL8: address range set without a control block", self.lo);
             }
             return Ok(());
         }
-        let (lo, hi) = (self.lo, self.lo + self.span);
+        let (lo, hi) = (self.lo, self.hi());
         // SAFETY: the control block exists; its fields are words.
         let (regions, count) = unsafe {
             (
@@ -1256,14 +1222,14 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
 
         // Lists and bitmaps.
         // SAFETY: the control block exists.
-        let flb = unsafe { self.fl_bitmap().read() };
+        let flb = unsafe { Self::fl_bitmap(self.ctrl).read() };
         if FL < usize::BITS as usize && flb >> FL != 0 {
             return bad("TL7: fl_bitmap bit above FL", self.ctrl.addr());
         }
         let mut listed = 0usize;
         for fl in 0..FL {
             // SAFETY: `fl < FL`.
-            let slb = unsafe { self.sl_bitmap(fl).read() };
+            let slb = unsafe { Self::sl_bitmap(self.ctrl, fl).read() };
             if (flb >> fl & 1 != 0) != (slb != 0) {
                 return bad("TL7: fl_bitmap disagrees with sl_bitmap", self.ctrl.addr());
             }
@@ -1273,11 +1239,13 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
             for sl in 0..SL {
                 let idx = fl * SL + sl;
                 // SAFETY: `idx < CLASSES`.
-                let mut b = unsafe { self.head(idx).read() };
+                let head = unsafe { Self::head(self.ctrl, idx) };
+                // SAFETY: `head` is in the control block.
+                let mut b = unsafe { head.read() };
                 if (slb >> sl & 1 != 0) == b.is_null() {
                     return bad("TL7: sl_bitmap disagrees with the list", b.addr());
                 }
-                let mut prev = ptr::null_mut();
+                let mut prev = Self::pseudo_node(head);
                 while !b.is_null() {
                     listed += 1;
                     if listed > free_blocks {
