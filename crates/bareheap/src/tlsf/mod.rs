@@ -48,14 +48,14 @@
 //!
 //! # Properties
 //!
-//! - **Constant time.** [`allocate`](Heap::allocate), [`deallocate`](Heap::deallocate) and the
-//!   in-place paths of [`grow`](Heap::grow)/[`shrink`](Heap::shrink) contain no loop, except the
-//!   fallback of `allocate` when the rounded-up search finds nothing: it looks at no more than
-//!   [`FALLBACK_STEPS`] blocks of the request's own class. The bound is
-//!   `FALLBACK_STEPS = 4` list steps; everything else is straight-line code with at most two
-//!   merges and one split. A moving `grow`/`shrink` adds a copy of the payload (linear in its
-//!   size, like `memcpy`). [`claim`](Claim::claim) and [`validate`](Heap::validate) are linear
-//!   (in regions, and in blocks).
+//! - **Constant time, no loops.** [`allocate`](Heap::allocate),
+//!   [`deallocate`](Heap::deallocate) and the in-place paths of [`grow`](Heap::grow) and
+//!   [`shrink`](Heap::shrink) contain no loop at all: the bound is straight-line code with two
+//!   bitmap lookups, at most two merges, one split and, when the rounded-up search finds
+//!   nothing, one look at the first block of the request's own class. An allocation with
+//!   `align > G` is one such allocation, one free and one shrink. A moving `grow` adds the copy
+//!   of the payload (linear in its size, like `memcpy`). [`claim`](Claim::claim) is linear in
+//!   the number of regions and [`validate`](Heap::validate) in the number of blocks.
 //! - **Small requests are the fastest.** Sizes below `2·SL` granules (128 bytes for the
 //!   32-bit default, 1 KiB for the 64-bit one) have exact classes: the head of the list fits
 //!   exactly, no search and no split.
@@ -202,9 +202,6 @@ const C_REGIONS: usize = 1;
 const C_REGION_COUNT: usize = 2;
 /// The second-level bitmaps, `FL` words.
 const C_SL_BITMAPS: usize = 3;
-
-/// How many blocks of its own class a request looks at when the rounded-up search fails.
-pub const FALLBACK_STEPS: usize = 4;
 
 #[cfg(target_pointer_width = "64")]
 mod defaults {
@@ -486,12 +483,13 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         }
     }
 
-    /// Sets the bitmap bits of list `idx`, which has just become non-empty (TL7).
+    /// Sets the bitmap bits of list `idx`, which has just become non-empty (TL7). Out of line:
+    /// every list operation may need it, and a call is smaller than a copy.
     ///
     /// # Safety
     ///
     /// `ctrl` is the control block and `idx < FL·SL`.
-    #[inline(always)]
+    #[inline(never)]
     unsafe fn set_bits(ctrl: *mut usize, idx: usize) {
         let fl = idx >> Self::SL_LOG2;
         // SAFETY: `fl < FL` because `idx < FL·SL` (caller); both words are in the control block.
@@ -503,12 +501,13 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         }
     }
 
-    /// Clears the bitmap bits of list `idx`, which has just become empty (TL7).
+    /// Clears the bitmap bits of list `idx`, which has just become empty (TL7). Out of line,
+    /// like [`set_bits`](Self::set_bits).
     ///
     /// # Safety
     ///
     /// `ctrl` is the control block and `idx < FL·SL`.
-    #[inline(always)]
+    #[inline(never)]
     unsafe fn clear_bits(ctrl: *mut usize, idx: usize) {
         let fl = idx >> Self::SL_LOG2;
         // SAFETY: `fl < FL` because `idx < FL·SL` (caller); both words are in the control block.
@@ -625,8 +624,9 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         }
     }
 
-    /// When no class above the request has a block: look at up to [`FALLBACK_STEPS`] blocks of
-    /// the request's own class, which may hold one large enough. Null if none does.
+    /// When no class above the request has a block: the first block of the request's own
+    /// class may still be large enough (a fresh region, for one, is a single block of any
+    /// size). Null if it is not.
     #[cold]
     #[inline(never)]
     fn fallback(&mut self, units: usize) -> *mut u8 {
@@ -635,22 +635,17 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         if idx >= Self::CLASSES || ctrl.is_null() {
             return ptr::null_mut();
         }
-        // SAFETY: `idx < CLASSES`, the control block exists.
-        let mut b = unsafe { Self::head(ctrl, idx).read() };
-        let mut steps = 0;
-        while !b.is_null() && steps < FALLBACK_STEPS {
-            steps += 1;
-            #[cfg(test)]
-            self.probe.fallback_step(steps);
-            // SAFETY: list members are free blocks (TL6).
-            let size = unsafe { word_usize(b, 0) } & !FLAGS;
-            if size >> Self::G_LOG2 >= units {
-                // SAFETY: `b` is a free block in a list.
-                unsafe { Self::unlink_cold(ctrl, b) };
-                return b;
+        #[cfg(test)]
+        {
+            self.probe.fallbacks += 1;
+        }
+        // SAFETY: `idx < CLASSES`, the control block exists; a list's first block is a free
+        // block (TL6), so `pop` may take it.
+        unsafe {
+            let b = Self::head(ctrl, idx).read();
+            if !b.is_null() && (word_usize(b, 0) & !FLAGS) >> Self::G_LOG2 >= units {
+                return Self::pop(ctrl, idx);
             }
-            // SAFETY: as above.
-            b = unsafe { word(b, NEXT) };
         }
         ptr::null_mut()
     }
@@ -751,7 +746,7 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         let nv = unsafe { word_usize(n, 0) };
         let tail = if nv & FREE != 0 {
             // SAFETY: `n` is a free block in its list (TL6).
-            unsafe { Self::unlink_cold(ctrl, n) };
+            unsafe { Self::unlink(ctrl, n) };
             rem + (nv & !FLAGS)
         } else if rem >= Self::MIN_BLOCK {
             // SAFETY: `n` is a header; its predecessor becomes the free tail (TL3).
@@ -768,31 +763,8 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
             let r = b.add(need);
             set_word_usize(r, 0, tail | FREE);
             set_footer(r, tail);
-            Self::link_cold(ctrl, r, tail);
+            Self::link(ctrl, r, tail);
         }
-    }
-
-    /// [`link`](Self::link) out of line, for the paths where code size matters more than a
-    /// call.
-    ///
-    /// # Safety
-    ///
-    /// As for `link`.
-    #[inline(never)]
-    unsafe fn link_cold(ctrl: *mut usize, b: *mut u8, size: usize) {
-        // SAFETY: forwarded.
-        unsafe { Self::link(ctrl, b, size) }
-    }
-
-    /// [`unlink`](Self::unlink) out of line.
-    ///
-    /// # Safety
-    ///
-    /// As for `unlink`.
-    #[inline(never)]
-    unsafe fn unlink_cold(ctrl: *mut usize, b: *mut u8) {
-        // SAFETY: forwarded.
-        unsafe { Self::unlink(ctrl, b) }
     }
 
     /// Frees used block `b` whose header is `hv`, merging it with free neighbours.
@@ -865,6 +837,7 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     }
 
     /// Widens `lo`/`slots` to cover payloads in `[lo, hi)`.
+    #[inline(never)]
     fn cover(&mut self, lo: usize, hi: usize) {
         let (new_lo, new_hi) =
             if self.slots == 0 { (lo, hi) } else { (self.lo.min(lo), self.hi().max(hi)) };
@@ -898,8 +871,8 @@ impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL
     /// Bytes beyond [`MAX_ALLOCATION`](TlsfWith::MAX_ALLOCATION) plus the region overhead are
     /// not used: claim a larger area as several regions, or choose a larger `FL`.
     ///
-    /// Returns the bytes added to the heap's free space: for a new region, the largest
-    /// allocation it can serve (its span less one header word).
+    /// Returns the size of the free block the region adds, less one header word: the largest
+    /// allocation the new memory alone can serve.
     ///
     /// # Errors
     ///
@@ -946,89 +919,93 @@ impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL
             }
         }
 
-        if let Some((link, t)) = append {
-            // SAFETY: `t` is a trailer.
-            let first = unsafe { word(t, T_FIRST) };
-            if s >= t.addr() + Self::MIN_BLOCK && s - first.addr() <= Self::MAX_BLOCK {
-                let sp = t.with_addr(s);
-                // SAFETY: `[t, s + TRAILER)` is the old trailer followed by the new region,
-                // all ours; the trailer is copied before its sentinel becomes the header of a
-                // used block `[t, s)` that keeps the sentinel's `PREV_FREE` (TL3), followed by
-                // the new sentinel; `give` then frees it, merging it with a free last block.
-                unsafe {
-                    let sv = word_usize(t, 0);
-                    for off in [T_NEXT, T_FIRST, T_BASE] {
-                        set_word(sp, off, word(t, off));
-                    }
-                    set_word_usize(sp, T_END, end);
-                    set_word_usize(sp, 0, 0);
-                    link.write(sp);
-                    set_word_usize(t, 0, (s - t.addr()) | USED | (sv & PREV_FREE));
-                    self.cover(t.addr() + W, s);
-                    self.give(t);
-                }
-                return Ok(s - t.addr());
-            }
-        }
+        // The new memory becomes one used block `[b, b + size)` with `PREV_FREE` bit `pf`,
+        // which `give` then frees: it merges with a free neighbour like any freed block.
         let first = start.checked_add(W).ok_or(too_small)?.checked_next_multiple_of(G).ok_or(too_small)? - W;
-        if let Some(t) = prepend {
-            // SAFETY: `t` is a trailer.
-            let old_first = unsafe { word(t, T_FIRST) };
-            if old_first.addr() >= first + Self::MIN_BLOCK && t.addr() - first <= Self::MAX_BLOCK {
-                let b = base.with_addr(first);
-                // SAFETY: `[first, old_first)` is ours and precedes the region's first block,
-                // whose `PREV_FREE` is clear (TL3): write it as a used block and free it.
-                unsafe {
-                    set_word_usize(b, 0, (old_first.addr() - first) | USED);
-                    set_word(t, T_FIRST, b);
-                    set_word_usize(t, T_BASE, start);
-                    self.cover(first + W, t.addr());
-                    self.give(b);
+        let (b, size, pf) = 'new: {
+            if let Some((link, t)) = append {
+                // SAFETY: `t` is a trailer.
+                let t_first = unsafe { word(t, T_FIRST) };
+                if s >= t.addr() + Self::MIN_BLOCK && s - t_first.addr() <= Self::MAX_BLOCK {
+                    let sp = t.with_addr(s);
+                    // SAFETY: `[t, s + TRAILER)` is the old trailer followed by the new
+                    // region, all ours: the trailer moves to the new sentinel `sp` (header
+                    // positions, TL1), and the old sentinel becomes the block's header,
+                    // keeping its `PREV_FREE` (TL3).
+                    let sv = unsafe {
+                        set_word(sp, T_NEXT, word(t, T_NEXT));
+                        set_word(sp, T_FIRST, t_first);
+                        set_word(sp, T_BASE, word(t, T_BASE));
+                        set_word_usize(sp, T_END, end);
+                        set_word_usize(sp, 0, 0);
+                        link.write(sp);
+                        word_usize(t, 0)
+                    };
+                    break 'new (t, s - t.addr(), sv & PREV_FREE);
                 }
-                return Ok(old_first.addr() - first);
             }
-        }
-
-        // A region of its own, after the control block if it is the first.
-        let ctrl_at = start.checked_next_multiple_of(G).ok_or(too_small)?;
-        let first = if ctrl.is_null() {
-            (ctrl_at + Self::CONTROL_BLOCK_SIZE + W).checked_next_multiple_of(G).ok_or(too_small)? - W
-        } else {
-            first
+            if let Some(t) = prepend {
+                // SAFETY: `t` is a trailer.
+                let t_first = unsafe { word(t, T_FIRST) };
+                if t_first.addr() >= first + Self::MIN_BLOCK && t.addr() - first <= Self::MAX_BLOCK {
+                    let b = base.with_addr(first);
+                    // SAFETY: `[first, t_first)` is ours and precedes the region's first
+                    // block, whose `PREV_FREE` is clear (TL3); the region now starts here.
+                    unsafe {
+                        set_word(t, T_FIRST, b);
+                        set_word_usize(t, T_BASE, start);
+                    }
+                    break 'new (b, t_first.addr() - first, 0);
+                }
+            }
+            // A region of its own, after the control block if it is the first.
+            let ctrl_at = start.checked_next_multiple_of(G).ok_or(too_small)?;
+            let first = if ctrl.is_null() {
+                (ctrl_at + Self::CONTROL_BLOCK_SIZE + W).checked_next_multiple_of(G).ok_or(too_small)? - W
+            } else {
+                first
+            };
+            if s < first || s - first < Self::MIN_BLOCK {
+                return Err(too_small);
+            }
+            let span = (s - first).min(Self::MAX_BLOCK);
+            let b = base.with_addr(first);
+            let sp = base.with_addr(first + span);
+            // SAFETY: `[ctrl_at, sp + TRAILER) ⊂ [start, end)` by the computation of `first`
+            // and `s`: the control block (first region: `ctrl_at + CONTROL_BLOCK_SIZE <=
+            // first`, `G`-aligned), the block and the trailer are ours; `b` and `sp` are
+            // header positions (TL1).
+            unsafe {
+                if ctrl.is_null() {
+                    let c: *mut usize = base.with_addr(ctrl_at).cast();
+                    // Volatile, so that this stays a small loop instead of a call to `memset`,
+                    // which a firmware may not link otherwise; it runs once.
+                    for i in 0..Self::CTRL_WORDS {
+                        c.add(i).write_volatile(0);
+                    }
+                    self.ctrl = c;
+                }
+                set_word_usize(sp, 0, 0);
+                let list = self.ctrl.add(C_REGIONS).cast::<*mut u8>();
+                set_word(sp, T_NEXT, list.read());
+                set_word(sp, T_FIRST, b);
+                set_word_usize(sp, T_BASE, start);
+                set_word_usize(sp, T_END, end);
+                list.write(sp);
+                let count = self.ctrl.add(C_REGION_COUNT);
+                count.write(count.read() + 1);
+            }
+            (b, span, 0)
         };
-        if s < first || s - first < Self::MIN_BLOCK {
-            return Err(too_small);
-        }
-        let span = (s - first).min(Self::MAX_BLOCK);
-        let s = first + span;
-        let b = base.with_addr(first);
-        let sp = base.with_addr(s);
-        // SAFETY: `[ctrl_at, s + TRAILER) ⊂ [start, end)` by the computation of `first` and
-        // `s`: the control block (first region: `ctrl_at + CONTROL_BLOCK_SIZE <= first`,
-        // `G`-aligned), the block `[first, s)` and the trailer are ours; `b` and `sp` are
-        // header positions (TL1).
+        // SAFETY: `b` is a header position of a region (TL1) starting `size` bytes of ours,
+        // followed by a block or sentinel whose `PREV_FREE` is clear; `cover` makes its payload
+        // acceptable to `deallocate`.
         unsafe {
-            if ctrl.is_null() {
-                let c: *mut usize = base.with_addr(ctrl_at).cast();
-                for i in 0..Self::CTRL_WORDS {
-                    c.add(i).write(0);
-                }
-                self.ctrl = c;
-            }
-            set_word_usize(b, 0, span | USED);
-            set_word_usize(sp, 0, 0);
-            let list = self.ctrl.add(C_REGIONS).cast::<*mut u8>();
-            set_word(sp, T_NEXT, list.read());
-            set_word(sp, T_FIRST, b);
-            set_word_usize(sp, T_BASE, start);
-            set_word_usize(sp, T_END, end);
-            list.write(sp);
-            let count = self.ctrl.add(C_REGION_COUNT);
-            count.write(count.read() + 1);
-            self.cover(first + W, s);
+            set_word_usize(b, 0, size | USED | pf);
+            self.cover(b.addr() + W, b.addr() + size);
             self.give(b);
         }
-        Ok(span - W)
+        Ok(size - W)
     }
 }
 
@@ -1097,7 +1074,7 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
             // SAFETY: `n` is a free block in its list (TL6); `b` absorbs it, so the block after
             // `n` (used, TL4) now follows a used block (TL3); then the tail is cut off again.
             unsafe {
-                Self::unlink_cold(self.ctrl, n);
+                Self::unlink(self.ctrl, n);
                 set_word_usize(b, 0, hv);
                 let after = b.add(total);
                 set_word_usize(after, 0, word_usize(after, 0) & !PREV_FREE);
