@@ -7,6 +7,7 @@ mod bench;
 mod firmware;
 mod report;
 mod setup;
+mod size;
 
 use std::process::ExitCode;
 
