@@ -103,8 +103,8 @@
 //! - **TL1** Every block header is at an address `≡ G − W (mod G)` inside a claimed region, so
 //!   payloads are `G`-aligned. Its size is a multiple of `G`, at least `MIN_BLOCK` and at most
 //!   `MAX_BLOCK`. The blocks of a region tile `[first block, sentinel)` exactly.
-//! - **TL2** A block header has exactly one of `FREE` and `USED`; a region's sentinel (size 0)
-//!   has neither.
+//! - **TL2** A block header has exactly one of `FREE` and `USED`; a region's sentinel has
+//!   neither, and a size field of 0 or `NO_MERGE` (the region may not merge, R3).
 //! - **TL3** A header's `PREV_FREE` bit equals the `FREE` bit of the block physically before it
 //!   (clear for the first block of a region).
 //! - **TL4** No two physically adjacent blocks are both free.
@@ -177,6 +177,10 @@ const PREV_FREE: usize = 2;
 const USED: usize = 4;
 /// All flag bits; the rest of the header is the size. `G >= 8` keeps them out of the size.
 const FLAGS: usize = FREE | PREV_FREE | USED;
+/// Sentinel mark: the region must not merge with a touching one ([`Region::may_merge`], R3).
+/// It sits in the size field, which is otherwise zero in a sentinel; no path reads a
+/// sentinel's size (only its `FREE`, `USED` and `PREV_FREE` bits).
+const NO_MERGE: usize = 8;
 
 /// Word offsets in a free block, after the header.
 const NEXT: usize = W;
@@ -863,10 +867,9 @@ impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL
     /// ([`CONTROL_BLOCK_SIZE`](TlsfWith::CONTROL_BLOCK_SIZE) bytes).
     ///
     /// A region that begins exactly where a claimed one ends, or ends exactly where one begins
-    /// (other than the first, which starts with the control block), is merged with it, as long
-    /// as the merged region stays within the largest block. For blocks to span both, the two
-    /// must be parts of one allocated object, as with [`Region::split_off_front`] or memory
-    /// reached through exposed addresses.
+    /// (other than the first, which starts with the control block), is merged with it when
+    /// both [may merge](Region::may_merge) (R3: regions from [`Region::new`], not from
+    /// `'static` buffers) and the merged region stays within the largest block.
     ///
     /// Bytes beyond [`MAX_ALLOCATION`](TlsfWith::MAX_ALLOCATION) plus the region overhead are
     /// not used: claim a larger area as several regions, or choose a larger `FL`.
@@ -908,10 +911,12 @@ impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL
                 if start < t_end && t_base < end {
                     return Err(RegionError::Overlap);
                 }
-                if t_end == start {
+                // SAFETY: `t` is a sentinel (TL8).
+                let mergeable = region.may_merge() && unsafe { word_usize(t, 0) } & NO_MERGE == 0;
+                if mergeable && t_end == start {
                     append = Some((link, t));
                 }
-                if t_base == end && !(t_base <= ctrl.addr() && ctrl.addr() < t_end) {
+                if mergeable && t_base == end && !(t_base <= ctrl.addr() && ctrl.addr() < t_end) {
                     prepend = Some(t);
                 }
                 // SAFETY: `t` is a trailer; its next field is a link.
@@ -985,7 +990,7 @@ impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL
                     }
                     self.ctrl = c;
                 }
-                set_word_usize(sp, 0, 0);
+                set_word_usize(sp, 0, if region.may_merge() { 0 } else { NO_MERGE });
                 let list = self.ctrl.add(C_REGIONS).cast::<*mut u8>();
                 set_word(sp, T_NEXT, list.read());
                 set_word(sp, T_FIRST, b);
@@ -1187,7 +1192,7 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
             }
             // SAFETY: `s` is the sentinel.
             let sv = unsafe { word_usize(t, 0) };
-            if sv & !PREV_FREE != 0 || (sv & PREV_FREE != 0) != prev_free {
+            if sv & !(PREV_FREE | NO_MERGE) != 0 || (sv & PREV_FREE != 0) != prev_free {
                 return bad("TL2: bad sentinel", s);
             }
             // SAFETY: `t` is a trailer.

@@ -782,6 +782,25 @@ mod generic {
         let _ = total;
     }
 
+    /// A6 with R3: touching regions that may not merge (from `'static` buffers) stay apart.
+    pub(super) fn cat_a6_static_regions_never_merge<const FL: usize, const SL: usize, const G: usize>() {
+        if cfg!(miri) {
+            return; // the `'static` buffer is leaked, which Miri reports
+        }
+        let min = TlsfWith::<FL, SL, G>::min_first_region_size();
+        let len = 2 * min + 256;
+        let mem: &'static mut [core::mem::MaybeUninit<u8>] =
+            std::boxed::Box::leak(std::vec![core::mem::MaybeUninit::uninit(); 2 * len].into_boxed_slice());
+        let mut back = Region::from_static(mem).unwrap();
+        assert!(!back.may_merge());
+        let front = back.split_off_front(len).unwrap();
+        let mut h = TlsfWith::<FL, SL, G>::new();
+        h.claim(front).unwrap();
+        h.claim(back).unwrap();
+        h.validate().unwrap();
+        assert_eq!(h.census().regions, 2, "R3: no merge across separate objects");
+    }
+
     /// B1: 1000 zero-size allocations are distinct blocks.
     pub(super) fn cat_b1_zero_size_allocations_are_unique<
         const FL: usize,
@@ -1392,6 +1411,7 @@ macro_rules! suite {
                 cat_a4_overlapping_region_is_rejected_without_write,
                 cat_a5_allocate_before_claim_returns_none,
                 cat_a6_adjacent_regions_merge,
+                cat_a6_static_regions_never_merge,
                 cat_b1_zero_size_allocations_are_unique,
                 cat_b2_b3_layout_grid_never_panics,
                 cat_b4_size_class_edges_and_powers_of_two,
