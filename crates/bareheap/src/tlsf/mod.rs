@@ -42,9 +42,9 @@
 //!   region end   [ 0|pf ][ next region ][ first block ][ region base ][ region end ]   (trailer)
 //! ```
 //!
-//! The control block (`fl_bitmap`, the `FL` second-level bitmaps, `FL·SL` list heads and the
-//! region list) is written at the start of the first region claimed. The `Tlsf` value itself is
-//! three words, so a `static` heap costs 12 bytes of `.bss` on a 32-bit target.
+//! The control block (`fl_bitmap`, the `FL` second-level bitmaps, `FL·SL` list heads, the
+//! region list and the heap's address range) is written at the start of the first region
+//! claimed. The `Tlsf` value itself is one pointer, so a `static` heap costs one word of `.bss`.
 //!
 //! # Properties
 //!
@@ -74,8 +74,8 @@
 //!
 //! # Drawbacks
 //!
-//! - The control block costs `(3 + FL + FL·SL)` words inside the first region: 732 bytes with the
-//!   32-bit default, 7,416 bytes with the 64-bit one. Pick smaller `FL`/`SL` for tiny heaps
+//! - The control block costs `(5 + FL + FL·SL)` words inside the first region: 740 bytes with the
+//!   32-bit default, 7,432 bytes with the 64-bit one. Pick smaller `FL`/`SL` for tiny heaps
 //!   ([`Tlsf::CONTROL_BLOCK_SIZE`], [`Tlsf::min_first_region_size`]).
 //! - Good fit, not best fit: a request that is not the base of its class is served from the
 //!   next class up, so a free block of the right size in the request's own class can be missed
@@ -204,8 +204,13 @@ const C_FL_BITMAP: usize = 0;
 const C_REGIONS: usize = 1;
 /// How many regions the list holds (bounds the walk of `validate`).
 const C_REGION_COUNT: usize = 2;
+/// The lowest payload address of any region.
+const C_LO: usize = 3;
+/// Every payload is `lo + k·G` with `k < slots`: `slots = ⌈(hi − lo) / G⌉`, where `hi` is the
+/// highest sentinel address.
+const C_SLOTS: usize = 4;
 /// The second-level bitmaps, `FL` words.
-const C_SL_BITMAPS: usize = 3;
+const C_SL_BITMAPS: usize = 5;
 
 #[cfg(target_pointer_width = "64")]
 mod defaults {
@@ -234,12 +239,12 @@ pub const DEFAULT_G: usize = defaults::G;
 ///
 /// | target | `Tlsf` is | control block | largest block | exact classes up to |
 /// | --- | --- | --- | --- | --- |
-/// | 32-bit | `TlsfWith<20, 8, 8>` | 732 bytes | 32 MiB | 128 bytes |
-/// | 64-bit | `TlsfWith<28, 32, 16>` | 7,416 bytes | 64 GiB | 1 KiB |
+/// | 32-bit | `TlsfWith<20, 8, 8>` | 740 bytes | 32 MiB | 128 bytes |
+/// | 64-bit | `TlsfWith<28, 32, 16>` | 7,432 bytes | 64 GiB | 1 KiB |
 ///
 /// # Examples
 ///
-/// A global allocator (`Tlsf` is three words; its control block goes into the memory given):
+/// A global allocator (`Tlsf` is one word; its control block goes into the memory given):
 ///
 /// ```
 /// use core::alloc::{GlobalAlloc, Layout};
@@ -256,7 +261,7 @@ pub const DEFAULT_G: usize = defaults::G;
 ///     assert!(!p.is_null());
 ///     HEAP.dealloc(p, layout);
 /// }
-/// assert_eq!(core::mem::size_of::<Tlsf>(), 3 * core::mem::size_of::<usize>());
+/// assert_eq!(core::mem::size_of::<Tlsf>(), core::mem::size_of::<usize>());
 /// ```
 pub type Tlsf = TlsfWith<DEFAULT_FL, DEFAULT_SL, DEFAULT_G>;
 
@@ -271,9 +276,9 @@ pub type Tlsf = TlsfWith<DEFAULT_FL, DEFAULT_SL, DEFAULT_G>;
 /// - `G`: the granule in bytes, a power of two, at least 8 and at least the word size. Every
 ///   block is a multiple of it and every payload is aligned to it.
 ///
-/// The control block takes `(3 + FL + FL · SL)` words of the first region
+/// The control block takes `(5 + FL + FL · SL)` words of the first region
 /// ([`CONTROL_BLOCK_SIZE`](Self::CONTROL_BLOCK_SIZE)). A small heap on a microcontroller may
-/// prefer, say, `TlsfWith<12, 4, 8>` (blocks up to 64 KiB, a 252-byte control block on 32-bit).
+/// prefer, say, `TlsfWith<12, 4, 8>` (blocks up to 64 KiB, a 260-byte control block on 32-bit).
 ///
 /// Invalid parameters fail to compile:
 ///
@@ -290,13 +295,10 @@ pub type Tlsf = TlsfWith<DEFAULT_FL, DEFAULT_SL, DEFAULT_G>;
 /// assert!(heap.allocate(core::alloc::Layout::new::<u64>()).is_some());
 /// ```
 pub struct TlsfWith<const FL: usize, const SL: usize, const G: usize> {
-    /// The control block, or null before the first claim (TL8).
+    /// The control block, or null before the first claim (TL8). Everything else lives in it,
+    /// so that a `static` heap is one word and every operation reaches its state through one
+    /// pointer.
     ctrl: *mut usize,
-    /// The lowest payload address of any region.
-    lo: usize,
-    /// Every payload is `lo + k·G` with `k < slots`: `slots = ⌈(hi − lo) / G⌉`, where `hi` is the
-    /// highest sentinel address. Zero before the first claim.
-    slots: usize,
     #[cfg(test)]
     probe: tests::Probe,
 }
@@ -370,15 +372,13 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     /// The largest size [`allocate`](Heap::allocate) can ever satisfy (with alignment `<= G`).
     pub const MAX_ALLOCATION: usize = Self::MAX_BLOCK - W;
 
-    /// An empty heap; claim memory with [`Claim::claim`]. Costs three words (no control block
+    /// An empty heap; claim memory with [`Claim::claim`]. Costs one word (no control block
     /// until the first claim).
     pub const fn new() -> Self {
         #[allow(clippy::let_unit_value)]
         let () = Self::VALID;
         TlsfWith {
             ctrl: ptr::null_mut(),
-            lo: 0,
-            slots: 0,
             #[cfg(test)]
             probe: tests::Probe::new(),
         }
@@ -487,21 +487,25 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         }
     }
 
-    /// Sets the bitmap bits of list `idx`, which has just become non-empty (TL7). Out of line:
+    /// Sets the bitmap bits of list `idx`, which has just become non-empty (TL7). Inline:
     /// every list operation may need it, and a call is smaller than a copy.
     ///
     /// # Safety
     ///
     /// `ctrl` is the control block and `idx < FL·SL`.
-    #[inline(never)]
+    #[inline(always)]
     unsafe fn set_bits(ctrl: *mut usize, idx: usize) {
         let fl = idx >> Self::SL_LOG2;
         // SAFETY: `fl < FL` because `idx < FL·SL` (caller); both words are in the control block.
         unsafe {
             let slp = Self::sl_bitmap(ctrl, fl);
-            slp.write(slp.read() | 1 << (idx & (SL - 1)));
-            let flp = Self::fl_bitmap(ctrl);
-            flp.write(flp.read() | 1 << fl);
+            let old = slp.read();
+            slp.write(old | 1 << (idx & (SL - 1)));
+            if old == 0 {
+                // The first non-empty list of this first level.
+                let flp = Self::fl_bitmap(ctrl);
+                flp.write(flp.read() | 1 << fl);
+            }
         }
     }
 
@@ -511,7 +515,7 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     /// # Safety
     ///
     /// `ctrl` is the control block and `idx < FL·SL`.
-    #[inline(never)]
+    #[inline(always)]
     unsafe fn clear_bits(ctrl: *mut usize, idx: usize) {
         let fl = idx >> Self::SL_LOG2;
         // SAFETY: `fl < FL` because `idx < FL·SL` (caller); both words are in the control block.
@@ -818,8 +822,9 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     #[cold]
     #[inline(never)]
     fn refuse(&mut self, ptr: NonNull<u8>) {
-        let off = ptr.as_ptr().addr().wrapping_sub(self.lo);
-        let reason = if off / G >= self.slots { InvalidFree::Outside } else { InvalidFree::Misaligned };
+        let (lo, slots) = self.range();
+        let off = ptr.as_ptr().addr().wrapping_sub(lo);
+        let reason = if off / G >= slots { InvalidFree::Outside } else { InvalidFree::Misaligned };
         self.invalid_free(ptr, reason);
     }
 
@@ -837,16 +842,29 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     /// One past the highest payload slot: `lo + slots·G` (no overflow: it is at most a
     /// sentinel address rounded up to `G`, and sentinels are followed by their trailer).
     fn hi(&self) -> usize {
-        self.lo + self.slots * G
+        let (lo, slots) = self.range();
+        lo + slots * G
+    }
+
+    /// `(lo, slots)`: every payload is `lo + k·G` with `k < slots`; `(0, 0)` before a claim.
+    fn range(&self) -> (usize, usize) {
+        if self.ctrl.is_null() {
+            return (0, 0);
+        }
+        // SAFETY: the control block exists.
+        unsafe { (self.ctrl.add(C_LO).read(), self.ctrl.add(C_SLOTS).read()) }
     }
 
     /// Widens `lo`/`slots` to cover payloads in `[lo, hi)`.
     #[inline(never)]
     fn cover(&mut self, lo: usize, hi: usize) {
-        let (new_lo, new_hi) =
-            if self.slots == 0 { (lo, hi) } else { (self.lo.min(lo), self.hi().max(hi)) };
-        self.lo = new_lo;
-        self.slots = (new_hi - new_lo).div_ceil(G);
+        let (old_lo, slots) = self.range();
+        let (new_lo, new_hi) = if slots == 0 { (lo, hi) } else { (old_lo.min(lo), self.hi().max(hi)) };
+        // SAFETY: called after the control block is written.
+        unsafe {
+            self.ctrl.add(C_LO).write(new_lo);
+            self.ctrl.add(C_SLOTS).write((new_hi - new_lo).div_ceil(G));
+        }
     }
 
     /// Hands new block `b`, written as used, to the heap by freeing it: it merges with free
@@ -1044,8 +1062,14 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
     unsafe fn deallocate(&mut self, ptr: NonNull<u8>, _layout: Layout) {
         // One comparison for both range and alignment: rotating the offset moves any
         // misaligned low bits to the top, beyond every slot number.
-        let off = ptr.as_ptr().addr().wrapping_sub(self.lo);
-        if off.rotate_right(Self::G_LOG2) >= self.slots {
+        let ctrl = self.ctrl;
+        if ctrl.is_null() {
+            return self.refuse(ptr);
+        }
+        // SAFETY: the control block exists.
+        let (lo, slots) = unsafe { (ctrl.add(C_LO).read(), ctrl.add(C_SLOTS).read()) };
+        let off = ptr.as_ptr().addr().wrapping_sub(lo);
+        if off.rotate_right(Self::G_LOG2) >= slots {
             return self.refuse(ptr);
         }
         let b = ptr.as_ptr().wrapping_sub(W);
@@ -1055,7 +1079,7 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
             return self.invalid_free(ptr, InvalidFree::NotUsed);
         }
         // SAFETY: `b` is a used block and `hv` its header; a region exists since `slots > 0`.
-        unsafe { Self::release(self.ctrl, b, hv) }
+        unsafe { Self::release(ctrl, b, hv) }
     }
 
     /// Grows in place when the block already has room or its successor is free and large
@@ -1117,12 +1141,9 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     fn check(&self) -> Result<(), Corruption> {
         let bad = |what: &'static str, addr: usize| Err(Corruption { what, addr });
         if self.ctrl.is_null() {
-            if self.slots != 0 {
-                return bad("TL8: address range set without a control block", self.lo);
-            }
             return Ok(());
         }
-        let (lo, hi) = (self.lo, self.hi());
+        let (lo, hi) = (self.range().0, self.hi());
         // SAFETY: the control block exists; its fields are words.
         let (regions, count) = unsafe {
             (
