@@ -664,14 +664,14 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     /// # Safety
     ///
     /// A region has been claimed; `b` is a block of `bsize` bytes that was free and has just
-    /// been unlinked, so its predecessor is used (TL4); `need` is a multiple of `G` and
-    /// `MIN_BLOCK <= need <= bsize`.
+    /// been unlinked; `pf` is its `PREV_FREE` bit (TL3); `need` is a multiple of `G` and
+    /// `MIN_BLOCK <= need <= bsize`. The block after `b` has `PREV_FREE` set.
     #[inline(always)]
-    unsafe fn carve(ctrl: *mut usize, b: *mut u8, bsize: usize, need: usize) -> NonNull<u8> {
+    unsafe fn carve(ctrl: *mut usize, b: *mut u8, bsize: usize, need: usize, pf: usize) -> NonNull<u8> {
         let rem = bsize - need;
         if rem >= Self::MIN_BLOCK {
             // SAFETY: `b` is a block (TL1).
-            unsafe { set_word_usize(b, 0, need | USED) };
+            unsafe { set_word_usize(b, 0, need | USED | pf) };
             // SAFETY: `need + rem = bsize`: the tail is inside `b`.
             let r = unsafe { b.add(need) };
             // SAFETY: `r` is at a header position (TL1: `need` is a multiple of `G`) with `rem`
@@ -683,7 +683,7 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
             unsafe { Self::link(ctrl, r, rem) };
         } else {
             // SAFETY: `b` is a block (TL1).
-            unsafe { set_word_usize(b, 0, bsize | USED) };
+            unsafe { set_word_usize(b, 0, bsize | USED | pf) };
             // SAFETY: a block is followed by a block or the sentinel (TL1).
             let n = unsafe { b.add(bsize) };
             // SAFETY: as above: `n` is a header.
@@ -693,9 +693,11 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         unsafe { NonNull::new_unchecked(b.add(W)) }
     }
 
-    /// Allocation with `align > G`: allocate a block with room for the worst front gap, free
-    /// the front (a block of at least `MIN_BLOCK` bytes, or nothing) and cut the tail off. The
-    /// gap costs nothing once freed; the search asks for `MIN_BLOCK + align − G` extra bytes.
+    /// Allocation with `align > G`: find a free block with room for the worst front gap, file
+    /// the front (empty, or a free block of at least `MIN_BLOCK` bytes) and carve the aligned
+    /// block from the rest. The gap costs nothing once filed; the search asks for
+    /// `MIN_BLOCK + align − G` extra bytes. A path of its own (with its own copy of the
+    /// search), so that aligned requests cost one search and at most two list insertions.
     #[inline(never)]
     fn allocate_aligned(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         let align = layout.align();
@@ -703,35 +705,38 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         // Worst front gap: the payload is `G`-aligned, so reaching an `align` boundary that is
         // at least `MIN_BLOCK` away takes at most `MIN_BLOCK + align − G` bytes.
         let search = need.checked_add(align - G)?.checked_add(Self::MIN_BLOCK)?;
-        let p = self.allocate(Layout::from_size_align(search - W, G).ok()?)?;
-        let b = p.as_ptr().wrapping_sub(W);
-        // SAFETY: `b` is the header of the used block just allocated.
-        let hv = unsafe { word_usize(b, 0) };
-        let bsize = hv & !FLAGS;
-        let p = p.as_ptr().addr();
-        // A front gap must be empty or hold a block. No overflow: both candidates are at most
-        // `p + MIN_BLOCK + align − G <= b + bsize`, an address inside the region.
+        let b = self.find(search >> Self::G_LOG2);
+        if b.is_null() {
+            return None;
+        }
+        let ctrl = self.ctrl;
+        // SAFETY: `b` is a free block just unlinked (TL1).
+        let bsize = unsafe { word_usize(b, 0) } & !FLAGS;
+        let p = b.addr() + W;
+        // A front gap must be empty or hold a free block. No overflow: both candidates are at
+        // most `p + MIN_BLOCK + align − G <= b + bsize`, an address inside the region.
         let mut q = (p + align - 1) & !(align - 1);
         if q != p && q - p < Self::MIN_BLOCK {
             q = (p + Self::MIN_BLOCK + align - 1) & !(align - 1);
         }
         let gap = q - p;
-        // SAFETY: `gap + need <= search <= bsize`: the aligned block lies inside `b`.
-        let a = unsafe { b.add(gap) };
-        if gap != 0 {
-            // SAFETY: split `b` into two used blocks, the front of `gap >= MIN_BLOCK` bytes
-            // keeping `b`'s `PREV_FREE` (TL1, TL3), then free the front like any block.
+        let (a, pf) = if gap == 0 {
+            // Its predecessor is used (TL4).
+            (b, 0)
+        } else {
+            // SAFETY: the front `[b, b + gap)` is a block of `gap >= MIN_BLOCK` bytes (a
+            // multiple of `G`) whose predecessor is used, since `b` was free (TL4): it stays
+            // free and is filed; the rest starts at a header position inside `b`.
             unsafe {
-                set_word_usize(b, 0, gap | (hv & FLAGS));
-                set_word_usize(a, 0, (bsize - gap) | USED);
-                self.deallocate(NonNull::new_unchecked(b.add(W)), layout);
+                set_word_usize(b, 0, gap | FREE);
+                set_footer(b, gap);
+                Self::link(ctrl, b, gap);
+                (b.add(gap), PREV_FREE)
             }
-        }
-        // SAFETY: `a` is a used block of at least `need` bytes; its header is read again since
-        // freeing the front set its `PREV_FREE`.
-        unsafe { Self::shrink_block(self.ctrl, a, word_usize(a, 0), need) };
-        // SAFETY: the payload starts one word into the block.
-        Some(unsafe { NonNull::new_unchecked(a.add(W)) })
+        };
+        // SAFETY: `a` is a block of `bsize − gap >= need` bytes (by the size of the search),
+        // in no list, after a block whose state `pf` gives.
+        Some(unsafe { Self::carve(ctrl, a, bsize - gap, need, pf) })
     }
 
     /// Cuts used block `b` (header `hv`) down to `need` bytes: the tail joins a free successor,
@@ -1051,7 +1056,7 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
         // SAFETY: `b` is a free block just unlinked (TL1); its predecessor is used (TL4).
         let bsize = unsafe { word_usize(b, 0) } & !FLAGS;
         // SAFETY: as above; `find` returned a block of at least `units` granules.
-        Some(unsafe { Self::carve(self.ctrl, b, bsize, units << Self::G_LOG2) })
+        Some(unsafe { Self::carve(self.ctrl, b, bsize, units << Self::G_LOG2, 0) })
     }
 
     /// Frees the block at `ptr`. The size comes from the block's header, never from `layout`.
