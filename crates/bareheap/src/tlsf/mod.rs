@@ -27,9 +27,14 @@
 //!
 //! To allocate `n` granules, the request is rounded up to the first class whose every block has
 //! at least `n` granules (`mapping::ceil_index`); the lowest non-empty list at or above it is
-//! found with two bitmap lookups, its head is taken and the unused tail is split off and filed
-//! as a new free block. To free, the block is merged with free physical neighbours (found
-//! through the header's size and a footer) and the result is filed at the head of its list.
+//! found with two bitmap lookups, its first block is taken and the unused tail is split off
+//! and filed as a new free block. To free, the block is merged with free physical neighbours
+//! (found through the header's size and a footer) and the result is filed first in its list.
+//!
+//! Lists are doubly linked. The first block's `prev` is not null but the list's *pseudo-node*:
+//! the address one word before its head slot, so that `prev.next` is the head slot itself.
+//! Unlinking is then the same two stores for every block, with no class computation; only when
+//! a list empties is its class recovered (from the pseudo-node's address) to clear its bits.
 //!
 //! Every block starts with one header word: its size and three flag bits. A free block also holds
 //! its list links after the header and, in its last word, a footer pointing back at its header,
@@ -40,6 +45,8 @@
 //!   used block   [ size|USED|pf ][ payload ...................................... ]
 //!   free block   [ size|FREE    ][ next ][ prev ][ ... unused ... ][ footer = &hdr ]
 //!   region end   [ 0|pf ][ next region ][ first block ][ region base ][ region end ]   (trailer)
+//!
+//!   control block  [ fl_bitmap | regions | count | lo | slots | sl_bitmap × FL | heads × FL·SL ]
 //! ```
 //!
 //! The control block (`fl_bitmap`, the `FL` second-level bitmaps, `FL·SL` list heads, the
@@ -53,7 +60,7 @@
 //!   [`shrink`](Heap::shrink) contain no loop at all: the bound is straight-line code with two
 //!   bitmap lookups, at most two merges, one split and, when the rounded-up search finds
 //!   nothing, one look at the first block of the request's own class. An allocation with
-//!   `align > G` is one such allocation, one free and one shrink. A moving `grow` adds the copy
+//!   `align > G` is one search, one filed front gap and one split. A moving `grow` adds the copy
 //!   of the payload (linear in its size, like `memcpy`). [`claim`](Claim::claim) is linear in
 //!   the number of regions and [`validate`](Heap::validate) in the number of blocks.
 //! - **Small requests are the fastest.** Sizes below `2·SL` granules (128 bytes for the
@@ -64,13 +71,17 @@
 //! - **Immediate coalescing, in-place realloc.** Free neighbours are merged on every free; `grow`
 //!   absorbs a free successor, `shrink` always stays in place.
 //! - **Many regions.** Any number of regions; a region that starts where an earlier one ends, or
-//!   ends where one starts, is merged with it.
+//!   ends where one starts, is merged with it when both [may merge](Region::may_merge).
 //! - **Never panics, never trusts the layout for metadata.** Sizes come from the block header
 //!   (the caller's `Layout` is only used for the copy length and alignment of a moving realloc);
 //!   all size arithmetic is checked or bounded; alignment up to `2^(BITS−1)` and sizes up to
 //!   `isize::MAX` return `None` when they do not fit.
 //! - **Cheap checks on free.** A pointer outside the heap's address range, misaligned for a
 //!   block, or whose header is not marked used (a double free) is ignored without a write.
+//!   Range and alignment are one comparison: the offset from the lowest payload, rotated right
+//!   by `log2 G`, must be below the number of payload slots.
+//! - **Small static footprint.** A `static` `Tlsf` is one word; all state is in the control
+//!   block.
 //!
 //! # Drawbacks
 //!
@@ -79,9 +90,11 @@
 //!   ([`Tlsf::CONTROL_BLOCK_SIZE`], [`Tlsf::min_first_region_size`]).
 //! - Good fit, not best fit: a request that is not the base of its class is served from the
 //!   next class up, so a free block of the right size in the request's own class can be missed
-//!   (the fallback looks at a few of them). Fragmentation is low but not minimal.
-//! - The largest block is bounded by the configuration ([`Tlsf::MAX_ALLOCATION`]); larger
-//!   regions are managed as several regions.
+//!   (the fallback looks at the first one only). Fragmentation is low but not minimal.
+//! - The largest block is bounded by the configuration ([`Tlsf::MAX_ALLOCATION`]); the part of
+//!   a region beyond it is not used (claim a large area as several regions).
+//! - Code size: more than a first-fit allocator (about 2.8 KB of Cortex-M3 code at
+//!   opt-level `s` for the whole `Heap` and `Claim` implementation).
 //! - Alignments above `G` search for `size + align + min block` and split the front off, so a
 //!   nearly full heap may refuse an aligned request that a scan would satisfy.
 //!
@@ -91,10 +104,15 @@
 //! - One mapping formula for all sizes: `s = log2(n | SL) − log2 SL`, index `s·SL + (n >> s)`,
 //!   which makes sizes below `2·SL` granules exact classes without a separate branch, and
 //!   rounds up with `(n + 2^s − 1) >> s` (a carry lands on the next power of two's first class).
-//! - The control block is placed in the first region instead of a static or a separate pool.
+//! - The control block, with all of the heap's state, is placed in the first region instead of
+//!   a static or a separate pool.
+//! - List heads are pseudo-nodes (above), so unlinking never computes a class, and bitmap bits
+//!   are touched only when a list empties or fills.
 //! - Each region ends in a trailer that links the regions (for overlap checks, adjacency merges
-//!   and [`validate`](Heap::validate)) and whose header is a zero-size sentinel.
-//! - A bounded fallback search of the request's own class before reporting out of memory.
+//!   and [`validate`](Heap::validate)) and whose header is a zero-size sentinel. New memory is
+//!   written as one used block and freed, so claiming and merging reuse the free path.
+//! - Before reporting out of memory, the first block of the request's own class is tried: it
+//!   may be large enough (a fresh region, for one, is a single block of any size).
 //!
 //! # Invariants
 //!
@@ -110,12 +128,12 @@
 //! - **TL4** No two physically adjacent blocks are both free.
 //! - **TL5** The last word of a free block (its footer) points to its header.
 //! - **TL6** Each free block is in exactly one list, `heads[floor_index(size / G)]`; lists are
-//!   doubly linked (`next`, `prev`), the head's `prev` is null.
+//!   doubly linked (`next`, `prev`), the first block's `prev` is the list's pseudo-node.
 //! - **TL7** Bit `s` of `sl_bitmap[f]` is set iff list `f·SL + s` is non-empty; bit `f` of
 //!   `fl_bitmap` is set iff `sl_bitmap[f] != 0`. No bit at or above `SL` (resp. `FL`) is set.
 //! - **TL8** Regions do not overlap; each one's trailer follows its sentinel; the control block
-//!   lies in the first region before its first block and is part of no block. `lo`/`slots`
-//!   cover every payload address of every region.
+//!   lies in the first region before its first block and is part of no block. The control
+//!   block's `lo`/`slots` cover every payload address of every region.
 //!
 //! # Examples
 //!
@@ -667,7 +685,13 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     /// been unlinked; `pf` is its `PREV_FREE` bit (TL3); `need` is a multiple of `G` and
     /// `MIN_BLOCK <= need <= bsize`. The block after `b` has `PREV_FREE` set.
     #[inline(always)]
-    unsafe fn carve(ctrl: *mut usize, b: *mut u8, bsize: usize, need: usize, pf: usize) -> NonNull<u8> {
+    unsafe fn carve(
+        ctrl: *mut usize,
+        b: *mut u8,
+        bsize: usize,
+        need: usize,
+        pf: usize,
+    ) -> NonNull<u8> {
         let rem = bsize - need;
         if rem >= Self::MIN_BLOCK {
             // SAFETY: `b` is a block (TL1).
@@ -864,7 +888,8 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     #[inline(never)]
     fn cover(&mut self, lo: usize, hi: usize) {
         let (old_lo, slots) = self.range();
-        let (new_lo, new_hi) = if slots == 0 { (lo, hi) } else { (old_lo.min(lo), self.hi().max(hi)) };
+        let (new_lo, new_hi) =
+            if slots == 0 { (lo, hi) } else { (old_lo.min(lo), self.hi().max(hi)) };
         // SAFETY: called after the control block is written.
         unsafe {
             self.ctrl.add(C_LO).write(new_lo);
@@ -910,7 +935,8 @@ impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL
         let base = region.base().as_ptr();
         let (start, end) = (base.addr(), region.end_addr());
         let ctrl = self.ctrl;
-        let min = if ctrl.is_null() { Self::min_first_region_size() } else { Self::min_region_size() };
+        let min =
+            if ctrl.is_null() { Self::min_first_region_size() } else { Self::min_region_size() };
         let too_small = RegionError::TooSmall { min };
         // The sentinel: the last header position that leaves room for the trailer.
         let s = (end.checked_sub(TRAILER - W).ok_or(too_small)? & !(G - 1))
@@ -949,7 +975,9 @@ impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL
 
         // The new memory becomes one used block `[b, b + size)` with `PREV_FREE` bit `pf`,
         // which `give` then frees: it merges with a free neighbour like any freed block.
-        let first = start.checked_add(W).ok_or(too_small)?.checked_next_multiple_of(G).ok_or(too_small)? - W;
+        let first =
+            start.checked_add(W).ok_or(too_small)?.checked_next_multiple_of(G).ok_or(too_small)?
+                - W;
         let (b, size, pf) = 'new: {
             if let Some((link, t)) = append {
                 // SAFETY: `t` is a trailer.
@@ -975,7 +1003,8 @@ impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL
             if let Some(t) = prepend {
                 // SAFETY: `t` is a trailer.
                 let t_first = unsafe { word(t, T_FIRST) };
-                if t_first.addr() >= first + Self::MIN_BLOCK && t.addr() - first <= Self::MAX_BLOCK {
+                if t_first.addr() >= first + Self::MIN_BLOCK && t.addr() - first <= Self::MAX_BLOCK
+                {
                     let b = base.with_addr(first);
                     // SAFETY: `[first, t_first)` is ours and precedes the region's first
                     // block, whose `PREV_FREE` is clear (TL3); the region now starts here.
@@ -989,7 +1018,10 @@ impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL
             // A region of its own, after the control block if it is the first.
             let ctrl_at = start.checked_next_multiple_of(G).ok_or(too_small)?;
             let first = if ctrl.is_null() {
-                (ctrl_at + Self::CONTROL_BLOCK_SIZE + W).checked_next_multiple_of(G).ok_or(too_small)? - W
+                (ctrl_at + Self::CONTROL_BLOCK_SIZE + W)
+                    .checked_next_multiple_of(G)
+                    .ok_or(too_small)?
+                    - W
             } else {
                 first
             };
@@ -1089,7 +1121,12 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
 
     /// Grows in place when the block already has room or its successor is free and large
     /// enough; otherwise moves, copying `min(old.size(), block capacity)` bytes.
-    unsafe fn grow(&mut self, ptr: NonNull<u8>, old: Layout, new_size: usize) -> Option<NonNull<u8>> {
+    unsafe fn grow(
+        &mut self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new_size: usize,
+    ) -> Option<NonNull<u8>> {
         let need = Self::units_checked(new_size)? << Self::G_LOG2;
         let b = ptr.as_ptr().wrapping_sub(W);
         // SAFETY: caller contract: `ptr` is a payload of ours, so `b` is a used block (TL1).
@@ -1127,7 +1164,12 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
 
     /// Always in place: the freed tail is merged with a free successor or becomes a free block
     /// when it is large enough.
-    unsafe fn shrink(&mut self, ptr: NonNull<u8>, _old: Layout, new_size: usize) -> Option<NonNull<u8>> {
+    unsafe fn shrink(
+        &mut self,
+        ptr: NonNull<u8>,
+        _old: Layout,
+        new_size: usize,
+    ) -> Option<NonNull<u8>> {
         let need = Self::units_checked(new_size)? << Self::G_LOG2;
         let b = ptr.as_ptr().wrapping_sub(W);
         // SAFETY: caller contract: `ptr` is a payload of ours, so `b` is a used block (TL1);

@@ -287,7 +287,12 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     /// Claims `[off, off + len)` of `arena` in pieces no longer than the heap uses (a region
     /// beyond the largest block would be cut), as a user with a large area would. Returns the
     /// total, or the first piece's error.
-    fn claim_pieces(&mut self, arena: &Arena, off: usize, len: usize) -> Result<usize, RegionError> {
+    fn claim_pieces(
+        &mut self,
+        arena: &Arena,
+        off: usize,
+        len: usize,
+    ) -> Result<usize, RegionError> {
         let piece = Self::MAX_BLOCK + 2 * G + TRAILER;
         let mut total = 0;
         let mut at = 0;
@@ -783,14 +788,19 @@ mod generic {
     }
 
     /// A6 with R3: touching regions that may not merge (from `'static` buffers) stay apart.
-    pub(super) fn cat_a6_static_regions_never_merge<const FL: usize, const SL: usize, const G: usize>() {
+    pub(super) fn cat_a6_static_regions_never_merge<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
         if cfg!(miri) {
             return; // the `'static` buffer is leaked, which Miri reports
         }
         let min = TlsfWith::<FL, SL, G>::min_first_region_size();
         let len = 2 * min + 256;
-        let mem: &'static mut [core::mem::MaybeUninit<u8>] =
-            std::boxed::Box::leak(std::vec![core::mem::MaybeUninit::uninit(); 2 * len].into_boxed_slice());
+        let mem: &'static mut [core::mem::MaybeUninit<u8>] = std::boxed::Box::leak(
+            std::vec![core::mem::MaybeUninit::uninit(); 2 * len].into_boxed_slice(),
+        );
         let mut back = Region::from_static(mem).unwrap();
         assert!(!back.may_merge());
         let front = back.split_off_front(len).unwrap();
@@ -1068,10 +1078,10 @@ mod generic {
         // SAFETY: live with `l`.
         let q = unsafe { h.grow(p, l, usable) }.unwrap();
         assert_eq!(q, p, "the whole region is the successor");
+        let lq = Layout::from_size_align(usable, 1).unwrap();
         // SAFETY: live with `usable` bytes; no room beyond the region.
-        assert!(
-            unsafe { h.grow(q, Layout::from_size_align(usable, 1).unwrap(), usable + 1) }.is_none()
-        );
+        let r = unsafe { h.grow(q, lq, usable + 1) };
+        assert!(r.is_none());
         h.validate().unwrap();
         assert_eq!(h.census().free, 0);
     }
@@ -1278,14 +1288,16 @@ mod generic {
         assert!(h.claim(arena2.region(1024, min)).is_ok());
         h.validate().unwrap();
         assert!(T::<FL, SL, G>::CONTROL_BLOCK_SIZE < T::<FL, SL, G>::min_first_region_size());
-        assert!(
-            core::mem::size_of::<TlsfWith<FL, SL, G>>() == W + core::mem::size_of::<Probe>()
-        );
+        assert!(core::mem::size_of::<TlsfWith<FL, SL, G>>() == W + core::mem::size_of::<Probe>());
     }
 
     /// A region longer than the largest block is cut to it: the rest is not used, and one
     /// largest allocation fits.
-    pub(super) fn region_beyond_largest_block_is_cut<const FL: usize, const SL: usize, const G: usize>() {
+    pub(super) fn region_beyond_largest_block_is_cut<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
         let max = TlsfWith::<FL, SL, G>::MAX_BLOCK;
         if max > 1 << 20 {
             return; // needs an arena above the largest block; covered by the small configs
