@@ -1450,7 +1450,9 @@ macro_rules! suite {
     };
 }
 
-suite!(cfg_64bit_default_28_32_16, 28, 32, 16);
+suite!(cfg_64bit_default_30_8_16, 30, 8, 16);
+#[cfg(not(miri))]
+suite!(cfg_64bit_wide_28_32_16, 28, 32, 16);
 suite!(cfg_32bit_default_20_8_8, 20, 8, 8);
 suite!(cfg_tiny_4_2_8, 4, 2, 8);
 // Miri runs the three configurations above (the defaults and a tiny one); the rest only add
@@ -1473,8 +1475,8 @@ fn default_parameters_are_the_documented_ones() {
     let _: TlsfWith<DEFAULT_FL, DEFAULT_SL, DEFAULT_G> = Tlsf::new();
     #[cfg(target_pointer_width = "64")]
     {
-        assert_eq!((DEFAULT_FL, DEFAULT_SL, DEFAULT_G), (28, 32, 16));
-        assert_eq!(Tlsf::CONTROL_BLOCK_SIZE, 7432);
+        assert_eq!((DEFAULT_FL, DEFAULT_SL, DEFAULT_G), (30, 8, 16));
+        assert_eq!(Tlsf::CONTROL_BLOCK_SIZE, 2200);
         assert_eq!(Tlsf::MAX_ALLOCATION, (64 << 30) - 16 - 8);
     }
     assert_eq!(core::mem::size_of::<Tlsf>(), W + core::mem::size_of::<Probe>());
