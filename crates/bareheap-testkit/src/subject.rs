@@ -111,8 +111,10 @@ impl TestHeap for Tlsf {
     const IN_PLACE: bool = true;
     /// The first region carries the control block; any base alignment costs up to a granule.
     const MIN_REGION: usize = Tlsf::min_first_region_size() + bareheap::tlsf::DEFAULT_G - 1;
-    /// A later region at the best base: one smallest block and the trailer.
-    const REFUSED_BELOW: usize = Tlsf::min_region_size();
+    /// One smallest block and the trailer, when the base is itself a header position (the
+    /// best base: `min_region_size` assumes a `G`-aligned one, `G − W` bytes worse).
+    const REFUSED_BELOW: usize =
+        Tlsf::min_region_size() - (bareheap::tlsf::DEFAULT_G - core::mem::size_of::<usize>());
 
     fn empty() -> Self {
         Tlsf::new()
