@@ -3,7 +3,7 @@
 #![no_std]
 #![no_main]
 
-use bareheap::{CriticalSection, Tlsf, HeapMemory, Locked};
+use bareheap::{CriticalSection, HeapMemory, Locked, Tlsf};
 use cortex_m_rt::{entry, exception};
 use firmware::isr::{self, IsrLoad};
 use firmware::oom::Global;

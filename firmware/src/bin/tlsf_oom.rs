@@ -7,7 +7,7 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 
-use bareheap::{CriticalSection, Tlsf, HeapMemory, Locked};
+use bareheap::{CriticalSection, HeapMemory, Locked, Tlsf};
 use cortex_m_rt::entry;
 use firmware::oom::{self, Global};
 use firmware::runner::{self, Outcome, Test};

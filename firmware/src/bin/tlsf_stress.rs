@@ -2,7 +2,7 @@
 #![no_std]
 #![no_main]
 
-use bareheap::{Tlsf, HeapMemory};
+use bareheap::{HeapMemory, Tlsf};
 use cortex_m_rt::entry;
 use firmware::stress;
 

@@ -3,5 +3,10 @@
 #![no_std]
 #![no_main]
 
-cortex_m_bench::bareheap_locked!(H, "bareheap Tlsf (Locked)", bareheap::Tlsf, bareheap::Tlsf::new());
+cortex_m_bench::bareheap_locked!(
+    H,
+    "bareheap Tlsf (Locked)",
+    bareheap::Tlsf,
+    bareheap::Tlsf::new()
+);
 cortex_m_bench::bench_main!(H);
