@@ -60,6 +60,11 @@ impl core::error::Error for RegionError {}
 /// - **R2** The caller that created the region gave up every other access to the bytes
 ///   `[base, base + len)` for as long as a heap may use them (the `unsafe` contract of
 ///   [`Region::new`], or the `&'static mut` borrow of [`Region::from_static`]).
+/// - **R3** If [`may_merge`](Region::may_merge) is true, a heap may join this region with a
+///   touching region that also may merge, and hand out blocks that span both (the contract of
+///   [`Region::new`]). Regions from [`Region::from_static`] and [`HeapMemory::take`] are
+///   separate Rust objects: pointer arithmetic from one into the other would be undefined
+///   behaviour, so they never merge, even when the linker places them back to back.
 ///
 /// # Examples
 ///
@@ -77,6 +82,7 @@ impl core::error::Error for RegionError {}
 pub struct Region {
     base: NonNull<u8>,
     len: usize,
+    may_merge: bool,
 }
 
 // SAFETY: a `Region` is an exclusive claim on its bytes (R2); moving it to another thread moves
@@ -96,14 +102,16 @@ impl Region {
     /// If this returns `Ok`, the bytes `[base, base + len)` must be valid for reads and writes
     /// for as long as any heap uses the region (in practice: forever, for a global allocator),
     /// and nothing else may access them during that time. Regions handed to the same heap must
-    /// not overlap unless that heap documents that it detects overlap.
+    /// not overlap unless that heap documents that it detects overlap. Regions handed to the
+    /// same heap that touch may be merged into one range (R3): they must then be parts of one
+    /// allocation, or memory outside any Rust object (e.g. RAM bounds from linker symbols).
     pub unsafe fn new(base: *mut u8, len: usize) -> Result<Self, RegionError> {
         let base = NonNull::new(base).ok_or(RegionError::Null)?;
         if len == 0 {
             return Err(RegionError::TooSmall { min: 1 });
         }
         base.as_ptr().addr().checked_add(len).ok_or(RegionError::WrapsAround)?;
-        Ok(Region { base, len })
+        Ok(Region { base, len, may_merge: true })
     }
 
     /// Turns a `'static` buffer into a region: the safe path for firmware.
@@ -122,8 +130,15 @@ impl Region {
     pub fn from_static(mem: &'static mut [MaybeUninit<u8>]) -> Result<Self, RegionError> {
         let len = mem.len();
         // SAFETY: the `'static mut` borrow is exclusive forever and the slice is valid memory,
-        // which is exactly `new`'s contract (R2); a slice never wraps the address space.
-        unsafe { Region::new(mem.as_mut_ptr().cast(), len) }
+        // which is exactly `new`'s contract (R2); a slice never wraps the address space. The
+        // merge clause does not apply: the region is marked as not mergeable (R3).
+        let region = unsafe { Region::new(mem.as_mut_ptr().cast(), len) }?;
+        Ok(Region { may_merge: false, ..region })
+    }
+
+    /// Whether a heap may merge this region with a touching one (R3).
+    pub fn may_merge(&self) -> bool {
+        self.may_merge
     }
 
     /// The first byte of the region.
@@ -180,7 +195,7 @@ impl Region {
         // a sub-range. `aligned_start >= start > 0`, so `NonNull::new` cannot fail.
         let base =
             NonNull::new(self.base.as_ptr().with_addr(aligned_start)).ok_or(RegionError::Null)?;
-        Ok(Region { base, len })
+        Ok(Region { base, len, may_merge: self.may_merge })
     }
 
     /// Splits off the first `at` bytes; `self` keeps the rest. Returns `None` (and leaves `self`
@@ -192,7 +207,7 @@ impl Region {
         // `base + at < base + len` does not wrap (R1), so the result is non-null. Wrapping
         // arithmetic keeps this free of UB even for a region that was never dereferenceable.
         let rest = NonNull::new(self.base.as_ptr().wrapping_add(at))?;
-        let front = Region { base: self.base, len: at };
+        let front = Region { base: self.base, len: at, may_merge: self.may_merge };
         self.base = rest;
         self.len -= at;
         Some(front)
@@ -235,8 +250,10 @@ impl<const N: usize> HeapMemory<N> {
             return None;
         }
         // SAFETY: `set_once` returned true exactly once for this `'static` buffer, so the
-        // region is the only access path to these bytes from now on (R2).
-        unsafe { Region::new(self.bytes.get().cast(), N) }.ok()
+        // region is the only access path to these bytes from now on (R2); it is marked as not
+        // mergeable (R3).
+        let region = unsafe { Region::new(self.bytes.get().cast(), N) }.ok()?;
+        Some(Region { may_merge: false, ..region })
     }
 }
 

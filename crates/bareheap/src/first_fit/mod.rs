@@ -29,7 +29,8 @@
 //! - **grow** absorbs the following block when it is free and large enough, splitting off what
 //!   is not needed; otherwise it moves. **shrink** splits the tail off and frees it.
 //! - **claim** writes one free block and an end record; a region that begins where another
-//!   ends is merged with it (the old end record becomes free space).
+//!   ends is merged with it (the old end record becomes free space) when both
+//!   [may merge](Region::may_merge).
 //!
 //! # Properties
 //!
@@ -70,9 +71,10 @@
 //! - The checks on free catch pointers outside every region, misaligned pointers, double frees
 //!   and blocks that overlap free space, but not an interior pointer whose preceding word
 //!   happens to look like a valid header.
-//! - Merging adjacent regions makes one block span both. That is only meaningful if both
-//!   regions belong to the same memory object, e.g. the two halves of
-//!   [`Region::split_off_front`], or a linker-defined RAM range handed over in pieces.
+//! - Touching regions merge only when both [may merge](Region::may_merge): regions made with
+//!   `unsafe` [`Region::new`] (whose contract covers merging), not those from
+//!   [`Region::from_static`] or `HeapMemory`, which are distinct Rust objects even when the
+//!   linker puts them back to back. Unmerged touching regions each keep their end record.
 //!
 //! # Changes from the classic linked-list allocator
 //!
@@ -101,9 +103,9 @@
 //!   (no flags), a used block's has the `USED` flag and no other.
 //! - **FF4** The blocks of a region tile `[first_block(start), record)` exactly, where `record`
 //!   is `end_record(end)` for the region `[start, end)` given to `claim`. The record holds the
-//!   header `USED | END`, then `start`, `end` and the next record's address.
+//!   header `USED | END` (plus `NO_MERGE` for a region that may not merge), then `start`, `end` and the next record's address.
 //! - **FF5** The region list starting at `regions` is sorted by address; regions neither overlap
-//!   nor touch (touching ones are merged). `lo` is the first block of the lowest region and `hi`
+//!   nor touch, except where one of two touching regions may not merge (`NO_MERGE`). `lo` is the first block of the lowest region and `hi`
 //!   the record of the highest, or both are 0 with no region; `region_count` counts them.
 //!
 //! [`validate`](Heap::validate) checks all five in one pass and names the violated one.
@@ -157,6 +159,9 @@ use crate::{Region, RegionError};
 const USED: usize = 1;
 /// Header flag: the word is a region's end record (`END ⟹ USED`).
 const END: usize = 2;
+/// End-record flag: the region must not be merged with a touching one (`Region::may_merge`
+/// was false, R3). Only ever set together with `USED | END`.
+const NO_MERGE: usize = 4;
 /// The header bits that are flags; the rest is the size (a multiple of [`GRANULE`], FF3).
 const FLAGS: usize = GRANULE - 1;
 
@@ -568,8 +573,7 @@ impl Claim for FirstFit {
     /// Adds `region` to the heap and returns by how many bytes [`FirstFit::free_bytes`] grew.
     ///
     /// A region that starts exactly where a claimed one ends (or ends where one starts) is
-    /// merged with it, so one block can span both; see the module's Drawbacks for when that is
-    /// meaningful. Any number of regions may be claimed.
+    /// merged with it when both [may merge](Region::may_merge), so one block can span both. Any number of regions may be claimed.
     ///
     /// # Time complexity
     ///
@@ -612,7 +616,7 @@ impl Claim for FirstFit {
         let rec = base.with_addr(record);
         // SAFETY: `record + RECORD <= end` (region_layout) and `record ≡ W (mod G)` is
         // word-aligned: the record is inside the region, which the heap now owns (R2).
-        unsafe { write_word(rec, USED | END) };
+        unsafe { write_word(rec, USED | END | if region.may_merge() { 0 } else { NO_MERGE }) };
         // SAFETY: as above.
         unsafe { record_to_start(rec).write(start) };
         // SAFETY: as above.
@@ -634,19 +638,22 @@ impl Claim for FirstFit {
 
         let mut lower_of_new = before;
         if !before.is_null() {
-            // SAFETY: `before` is an end record (FF5).
-            if unsafe { record_to_end(before).read() } == start {
+            // SAFETY: `before` is an end record (FF5): marker word, then start and end.
+            let (marker, before_end) = unsafe { (read_word(before), record_to_end(before).read()) };
+            if region.may_merge() && marker & NO_MERGE == 0 && before_end == start {
                 // SAFETY: `before` directly precedes `rec`, ends where it starts, and
-                // `before_pred` precedes `before`.
+                // `before_pred` precedes `before`; both may merge (R3).
                 unsafe { self.merge_regions(before_pred, before, rec) };
                 lower_of_new = before_pred;
             }
         }
         if !after.is_null() {
-            // SAFETY: `after` is an end record (FF5).
-            if unsafe { record_to_start(after).read() } == end {
+            // SAFETY: `after` is an end record (FF5): marker word, then start and end.
+            let (marker, after_start) =
+                unsafe { (read_word(after), record_to_start(after).read()) };
+            if region.may_merge() && marker & NO_MERGE == 0 && after_start == end {
                 // SAFETY: `rec` directly precedes `after` and ends where it starts;
-                // `lower_of_new` precedes `rec`.
+                // `lower_of_new` precedes `rec`; both may merge (R3).
                 unsafe { self.merge_regions(lower_of_new, rec, after) };
             }
         }
@@ -845,6 +852,7 @@ unsafe impl Heap for FirstFit {
         // The free list must visit exactly the free blocks met by the physical walk, in order.
         let mut expect_free = self.free;
         let (mut count, mut prev_end, mut lo, mut hi) = (0usize, 0usize, 0usize, 0usize);
+        let mut prev_merges = true;
         let mut rec = self.regions;
         while !rec.is_null() {
             let r = rec.addr();
@@ -858,14 +866,15 @@ unsafe impl Heap for FirstFit {
             // `claim`.
             let (marker, start, end) =
                 unsafe { (read_word(rec), record_to_start(rec).read(), record_to_end(rec).read()) };
-            if marker != USED | END {
+            if marker & !NO_MERGE != USED | END {
                 return bad("FF4: region end record damaged", r);
             }
+            let merges = marker & NO_MERGE == 0;
             let layout = math::region_layout(start, end);
             let Some((first, record)) = layout.filter(|&(_, record)| record == r) else {
                 return bad("FF4: region bounds inconsistent with its end record", r);
             };
-            if start < prev_end || (count > 0 && start == prev_end) {
+            if start < prev_end || (count > 0 && start == prev_end && merges && prev_merges) {
                 return bad("FF5: regions overlap or touch without being merged", start);
             }
             if count == 0 {
@@ -907,6 +916,7 @@ unsafe impl Heap for FirstFit {
             }
             count += 1;
             prev_end = end;
+            prev_merges = merges;
             // SAFETY: `rec` is an end record, next link at `+3W` (FF4).
             rec = unsafe { record_to_next(rec).read() };
         }

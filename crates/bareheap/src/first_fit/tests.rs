@@ -373,7 +373,10 @@ fn cat_a3_region_at_top_of_address_space_is_refused_without_access() {
     // The worst base below the top of the address space, with one byte less than the minimum.
     let worst = ((usize::MAX - 256) & !(GRANULE - 1)) + HEADER + 1;
     let min = FirstFit::MIN_REGION_SIZE;
-    for (addr, len) in [(usize::MAX - 40, 40), (worst, min - 1), (usize::MAX - 1, 1), (16, 8)] {
+    // Below one minimal block plus the end record: refused at any base.
+    let below = MIN_BLOCK + RECORD - 1;
+    for (addr, len) in [(usize::MAX - below, below), (worst, min - 1), (usize::MAX - 1, 1), (16, 8)]
+    {
         // SAFETY: the region is refused before any byte is accessed (checked below).
         let region = unsafe { Region::new(ptr::without_provenance_mut(addr), len) }.unwrap();
         let mut heap = FirstFit::new();
@@ -996,9 +999,9 @@ fn cat_d5_grow_at_region_end_never_passes_the_end_record() {
 fn shrink_in_place_frees_the_tail_and_merges_it() {
     let arena = Arena::new(4096);
     let mut heap = heap_on(&arena);
-    let big = layout(1024, 16);
+    let big = layout(1024, GRANULE);
     let p = heap.allocate(big).unwrap();
-    let below = heap.allocate(layout(16, 16)).unwrap();
+    let below = heap.allocate(layout(16, GRANULE)).unwrap();
     fill_block(p, 1024, 1);
     let before = heap.free_bytes();
     // SAFETY: `p` is live with `big`.
@@ -1011,14 +1014,14 @@ fn shrink_in_place_frees_the_tail_and_merges_it() {
     assert_eq!(heap.free_bytes(), before + freed - HEADER);
     // Shrink again: this tail merges with the free tail behind it.
     // SAFETY: `s` is live with size 100.
-    let s2 = unsafe { heap.shrink(s, layout(100, 16), 10) }.unwrap();
+    let s2 = unsafe { heap.shrink(s, layout(100, GRANULE), 10) }.unwrap();
     assert_eq!(s2, p);
     assert_eq!(free_blocks(&heap).len(), 2);
     heap.validate().unwrap();
     // SAFETY: live blocks, freed once.
     unsafe {
-        heap.deallocate(s2, layout(10, 16));
-        heap.deallocate(below, layout(16, 16));
+        heap.deallocate(s2, layout(10, GRANULE));
+        heap.deallocate(below, layout(16, GRANULE));
     }
     assert_pristine(&heap);
 }
@@ -1313,5 +1316,36 @@ fn locked_first_fit_serves_global_alloc_realloc() {
         heap.dealloc(r, layout(50, 8));
     }
     let heap = heap.into_inner();
+    assert_pristine(&heap);
+}
+
+#[test]
+fn claim_touching_static_regions_are_not_merged_but_both_serve() {
+    // Two touching pieces of one `'static` buffer: regions from `from_static` never merge
+    // (R3), since in general touching statics are distinct Rust objects.
+    #[repr(C, align(64))]
+    struct Chunk([core::mem::MaybeUninit<u8>; 1024]);
+    let mem: &'static mut Chunk = std::boxed::Box::leak(std::boxed::Box::new(Chunk(
+        [core::mem::MaybeUninit::uninit(); 1024],
+    )));
+    let mut upper = Region::from_static(&mut mem.0).unwrap();
+    assert!(!upper.may_merge());
+    let lower = upper.split_off_front(512).unwrap();
+    let mut heap = FirstFit::new();
+    heap.claim(upper).unwrap();
+    heap.claim(lower).unwrap();
+    assert_eq!(heap.region_count, 2, "touching static regions stay separate");
+    heap.validate().unwrap();
+    // Each region serves its own largest block; nothing spans the seam.
+    let big = layout(heap.largest_free_block(), 8);
+    assert!(big.size() < 512);
+    let p = heap.allocate(big).unwrap();
+    let q = heap.allocate(big).unwrap();
+    heap.validate().unwrap();
+    // SAFETY: both allocated above with `big`.
+    unsafe {
+        heap.deallocate(p, big);
+        heap.deallocate(q, big);
+    }
     assert_pristine(&heap);
 }
