@@ -50,10 +50,15 @@ pub struct Board {
 const KIB: u32 = 1024;
 const MIB: u32 = 1024 * 1024;
 
-/// The Arm machines' common QEMU options: no display, semihosting for output and exit status.
-macro_rules! arm_args {
-    ($machine:literal $(, $extra:literal)*) => {
-        &["-machine", $machine $(, $extra)*, "-nographic", "-semihosting-config", "enable=on,target=native"]
+/// QEMU's options for a board: its own (`-machine ...`), then what every board shares: no
+/// display; semihosting for output and the exit status; and `-icount shift=4`, which makes
+/// virtual time follow the instruction count (16 ns per instruction), so timer interrupts land
+/// at the same instructions on every run, however loaded the host (a failing interleaving can
+/// be replayed), and often enough to interrupt half of `main`'s heap calls.
+macro_rules! qemu_args {
+    ($($arg:literal),+) => {
+        &[$($arg,)+ "-nographic", "-semihosting-config", "enable=on,target=native",
+          "-icount", "shift=4"]
     };
 }
 
@@ -65,7 +70,7 @@ pub const BOARDS: &[Board] = &[
         target: "thumbv6m-none-eabi",
         qemu: "qemu-system-arm",
         qemu_package: "qemu-system-arm",
-        qemu_args: arm_args!("microbit"),
+        qemu_args: qemu_args!("-machine", "microbit"),
         // nRF51822: 256 KiB flash, 16 KiB RAM.
         flash: Memory { origin: 0x0000_0000, length: 256 * KIB },
         ram: Memory { origin: 0x2000_0000, length: 16 * KIB },
@@ -79,7 +84,7 @@ pub const BOARDS: &[Board] = &[
         target: "thumbv7m-none-eabi",
         qemu: "qemu-system-arm",
         qemu_package: "qemu-system-arm",
-        qemu_args: arm_args!("lm3s6965evb", "-cpu", "cortex-m3"),
+        qemu_args: qemu_args!("-machine", "lm3s6965evb", "-cpu", "cortex-m3"),
         // TI Stellaris LM3S6965: 256 KiB flash, 64 KiB SRAM.
         flash: Memory { origin: 0x0000_0000, length: 256 * KIB },
         ram: Memory { origin: 0x2000_0000, length: 64 * KIB },
@@ -94,7 +99,7 @@ pub const BOARDS: &[Board] = &[
         target: "thumbv7em-none-eabihf",
         qemu: "qemu-system-arm",
         qemu_package: "qemu-system-arm",
-        qemu_args: arm_args!("mps2-an386"),
+        qemu_args: qemu_args!("-machine", "mps2-an386"),
         // ZBT SSRAM1 (4 MiB) holds the code, SSRAM2/3 (4 MiB) the data.
         flash: Memory { origin: 0x0000_0000, length: 4 * MIB },
         ram: Memory { origin: 0x2000_0000, length: 4 * MIB },
@@ -108,7 +113,7 @@ pub const BOARDS: &[Board] = &[
         target: "thumbv7em-none-eabihf",
         qemu: "qemu-system-arm",
         qemu_package: "qemu-system-arm",
-        qemu_args: arm_args!("mps2-an500"),
+        qemu_args: qemu_args!("-machine", "mps2-an500"),
         // The same map as the AN386.
         flash: Memory { origin: 0x0000_0000, length: 4 * MIB },
         ram: Memory { origin: 0x2000_0000, length: 4 * MIB },
@@ -122,7 +127,7 @@ pub const BOARDS: &[Board] = &[
         target: "thumbv8m.main-none-eabi",
         qemu: "qemu-system-arm",
         qemu_package: "qemu-system-arm",
-        qemu_args: arm_args!("mps2-an505"),
+        qemu_args: qemu_args!("-machine", "mps2-an505"),
         // The core starts in the Secure state at 0x1000_0000 (the Secure alias of SSRAM1,
         // 4 MiB); data in SSRAM2 through its Secure alias 0x3800_0000 (2 MiB).
         flash: Memory { origin: 0x1000_0000, length: 4 * MIB },
@@ -137,15 +142,7 @@ pub const BOARDS: &[Board] = &[
         target: "riscv32imac-unknown-none-elf",
         qemu: "qemu-system-riscv32",
         qemu_package: "qemu-system-misc",
-        qemu_args: &[
-            "-machine",
-            "virt",
-            "-bios",
-            "none",
-            "-nographic",
-            "-semihosting-config",
-            "enable=on,target=native",
-        ],
+        qemu_args: qemu_args!("-machine", "virt", "-bios", "none"),
         // DRAM starts at 0x8000_0000 (128 MiB by default); `-bios none` jumps there. The first
         // 2 MiB play flash, the next 2 MiB RAM.
         flash: Memory { origin: 0x8000_0000, length: 2 * MIB },
@@ -160,15 +157,7 @@ pub const BOARDS: &[Board] = &[
         target: "riscv32i-unknown-none-elf",
         qemu: "qemu-system-riscv32",
         qemu_package: "qemu-system-misc",
-        qemu_args: &[
-            "-machine",
-            "virt",
-            "-bios",
-            "none",
-            "-nographic",
-            "-semihosting-config",
-            "enable=on,target=native",
-        ],
+        qemu_args: qemu_args!("-machine", "virt", "-bios", "none"),
         flash: Memory { origin: 0x8000_0000, length: 2 * MIB },
         ram: Memory { origin: 0x8020_0000, length: 2 * MIB },
         timer_hz: 10_000_000,

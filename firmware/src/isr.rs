@@ -226,12 +226,7 @@ pub struct MainCounts {
 ///
 /// [`Failed`] on any corruption, a dirty `validate()`, or too few interrupt-context
 /// allocations (all printed).
-pub fn run<H: UnderTest + Send>(
-    g: &Global<H>,
-    load: &IsrLoad,
-    tick: fn(),
-    cfg: Config,
-) -> Outcome {
+pub fn run<H: UnderTest + Send>(g: &Global<H>, load: &IsrLoad, tick: fn(), cfg: Config) -> Outcome {
     let mut rng = XorShift32::new(cfg.seed);
     let mut slots: [Option<Block>; MAIN_SLOTS] = [None; MAIN_SLOTS];
     let mut main = MainCounts::default();

@@ -7,8 +7,11 @@ use critical_section::Mutex;
 
 use crate::board;
 
+/// A function the interrupt handler calls.
+type Tick = Option<fn()>;
+
 /// What the interrupt handler calls.
-static TICK: Mutex<Cell<Option<fn()>>> = Mutex::new(Cell::new(None));
+static TICK: Mutex<Cell<Tick>> = Mutex::new(Cell::new(None));
 
 /// Starts the timer: `tick` runs in interrupt context about every `period_us` microseconds of
 /// the board's timer clock (`board::TIMER_HZ`; QEMU runs that clock in host time).

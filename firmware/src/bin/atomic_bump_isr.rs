@@ -5,9 +5,9 @@
 #![no_main]
 
 use bareheap::{AtomicBump, HeapMemory};
-use firmware::{board, hprintln};
 use firmware::isr::{self, LifoLoad};
 use firmware::runner::{self, Outcome, Test};
+use firmware::{board, hprintln};
 
 static MEMORY: HeapMemory<{ board::ARENA * 3 / 2 }> = HeapMemory::new();
 
