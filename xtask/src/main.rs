@@ -4,6 +4,7 @@
 //! A skipped check is never counted as passed.
 
 mod bench;
+mod c_abi;
 mod firmware;
 mod report;
 mod setup;
@@ -86,6 +87,7 @@ fn test(report: &mut Report) {
         "nightly: core::alloc::Allocator (feature nightly)",
         &["test", "-p", "bareheap", "--features", "nightly,allocator-api2", "--lib", "allocator"],
     );
+    c_abi::test(report);
     firmware::test(report);
 }
 

@@ -9,11 +9,13 @@ extern crate std;
 pub mod allocator;
 pub mod bump;
 pub mod first_fit;
+pub mod foreign;
 pub mod heap;
 pub mod locked;
 pub mod oom;
 pub mod region;
 pub mod sizing;
+pub mod slab;
 pub mod stats;
 #[cfg(test)]
 mod test_util;
@@ -22,6 +24,7 @@ pub mod zoned;
 pub use allocator::HeapAccess;
 pub use bump::{AtomicBump, Bump};
 pub use first_fit::FirstFit;
+pub use foreign::{Foreign, ForeignAlloc};
 pub use heap::{Claim, Corruption, Heap};
 #[cfg(feature = "critical-section")]
 pub use locked::CriticalSection;
@@ -30,5 +33,6 @@ pub use locked::Spin;
 pub use locked::{HeapCell, Locked, RawLock};
 pub use oom::OnOom;
 pub use region::{HeapMemory, Region, RegionError};
+pub use slab::Slab;
 pub use stats::{Counted, Counters, HeapStats, Stats};
 pub use zoned::{EmptyHeap, InZone, Zone, ZoneError, Zoned, ZonedHeap};

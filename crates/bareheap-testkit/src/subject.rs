@@ -1,0 +1,105 @@
+//! [`TestHeap`]: what the harness needs to know about a heap beyond the `Heap` trait.
+
+use bareheap::{Bump, Claim, FirstFit, Heap};
+
+use crate::reference::{RefHeap, GRANULE};
+
+/// A heap the testkit can drive: how to make an empty one, and which promises it makes.
+///
+/// Implemented here for every heap of `bareheap` and for the testkit's own reference heaps.
+/// Tests adapt to the constants (e.g. a bump allocator does not reuse freed blocks, so no
+/// test expects it to).
+pub trait TestHeap: Heap + Claim + Sized {
+    /// A short name for messages, e.g. `"FirstFit"`.
+    const NAME: &'static str;
+    /// Whether freed blocks are reused. False for bump allocators, which only take back the
+    /// last block and otherwise need [`reset`](TestHeap::reset).
+    const REUSES_FREED: bool;
+    /// Whether the heap accepts more than one region.
+    const MULTI_REGION: bool;
+    /// Whether the heap promises in-place shrink, and in-place grow into free memory that
+    /// directly follows the block.
+    const IN_PLACE: bool;
+    /// Every region at least this long is accepted by `claim`, whatever its base address.
+    const MIN_REGION: usize;
+    /// Every region shorter than this is refused by `claim`, whatever its base address,
+    /// before anything is written (the A3 tests hand such regions over with fake addresses).
+    const REFUSED_BELOW: usize;
+
+    /// A heap without memory.
+    fn empty() -> Self;
+
+    /// The heap's own count of free bytes, if it keeps one (compared with a fresh heap's in
+    /// the pristine check).
+    fn free_bytes(&self) -> Option<usize> {
+        None
+    }
+
+    /// Forgets every block at once, if the heap can (a bump allocator's `reset`). Returns
+    /// whether it did.
+    ///
+    /// # Safety
+    ///
+    /// No block allocated before the call may be used (accessed or deallocated) after it.
+    unsafe fn reset(&mut self) -> bool {
+        false
+    }
+}
+
+impl TestHeap for RefHeap {
+    const NAME: &'static str = "RefHeap";
+    const REUSES_FREED: bool = true;
+    const MULTI_REGION: bool = true;
+    const IN_PLACE: bool = true;
+    const MIN_REGION: usize = 2 * GRANULE - 1;
+    const REFUSED_BELOW: usize = GRANULE;
+
+    fn empty() -> Self {
+        RefHeap::new()
+    }
+
+    fn free_bytes(&self) -> Option<usize> {
+        Some(RefHeap::free_bytes(self))
+    }
+}
+
+impl TestHeap for Bump {
+    const NAME: &'static str = "Bump";
+    const REUSES_FREED: bool = false;
+    const MULTI_REGION: bool = false;
+    const IN_PLACE: bool = true;
+    const MIN_REGION: usize = 1;
+    const REFUSED_BELOW: usize = 1;
+
+    fn empty() -> Self {
+        Bump::new()
+    }
+
+    fn free_bytes(&self) -> Option<usize> {
+        Some(self.remaining())
+    }
+
+    unsafe fn reset(&mut self) -> bool {
+        // SAFETY: forwarded caller contract: no earlier block is used after the reset.
+        unsafe { Bump::reset(self) };
+        true
+    }
+}
+
+impl TestHeap for FirstFit {
+    const NAME: &'static str = "FirstFit";
+    const REUSES_FREED: bool = true;
+    const MULTI_REGION: bool = true;
+    const IN_PLACE: bool = true;
+    const MIN_REGION: usize = FirstFit::MIN_REGION_SIZE;
+    /// One minimal block (a granule) and the four-word end record, at the best base.
+    const REFUSED_BELOW: usize = 3 * FirstFit::GRANULE;
+
+    fn empty() -> Self {
+        FirstFit::new()
+    }
+
+    fn free_bytes(&self) -> Option<usize> {
+        Some(FirstFit::free_bytes(self))
+    }
+}
