@@ -257,13 +257,20 @@ fn has_cas(target: &str) -> bool {
     out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("target_has_atomic=\"ptr\""))
 }
 
-/// The firmware's target directory for `board`: one per board, as boards sharing a target
-/// differ in their `memory.x` and constants.
+/// The firmware's target directory for `board`: the usual one (shared by the boards of
+/// different targets, and by `cargo run` in `firmware/`) for the first board of each target;
+/// one of its own for a second board of the same target (its `memory.x` and constants differ,
+/// so sharing would rebuild the firmware at every switch).
 fn target_dir(board: &Board, toolchain: Toolchain) -> PathBuf {
-    let base = firmware_dir().join("target");
-    match toolchain {
-        Toolchain::Rustup => base.join(board.name),
-        Toolchain::Debian => base.join("debian").join(board.name),
+    let base = match toolchain {
+        Toolchain::Rustup => firmware_dir().join("target"),
+        Toolchain::Debian => firmware_dir().join("target/debian"),
+    };
+    let first = boards::default_board(board.target).is_some_and(|b| b.name == board.name);
+    if first {
+        base
+    } else {
+        base.join("boards").join(board.name)
     }
 }
 

@@ -35,11 +35,13 @@ pub struct Core {
     pub qemu: (&'static str, &'static str),
     /// QEMU's machine and CPU options.
     pub machine: &'static [&'static str],
-    /// How the report describes the emulated machine and runtime.
+    /// How the report describes the emulated machine and runtime (lines of at most 94
+    /// characters, the later ones indented by two spaces).
     pub machine_note: &'static str,
     /// What embedded-alloc's critical section costs on this core, for the report.
     pub critical_section: &'static str,
-    /// What an instruction costs in cycles on real parts, for the report.
+    /// What an instruction costs in cycles on real parts, for the report (wrapped like
+    /// `machine_note`).
     pub cycles_note: &'static str,
 }
 
@@ -55,7 +57,7 @@ pub const CORES: [Core; 3] = [
         machine_note: "QEMU `lm3s6965evb` (Cortex-M3), cortex-m-rt",
         critical_section: "PRIMASK save, `cpsid`, restore",
         cycles_note: "a Cortex-M3 takes 1–3+ cycles per instruction (loads, taken branches, \
-                      divides), plus flash wait states on real parts",
+                      divides),\n  plus flash wait states on real parts",
     },
     Core {
         name: "cortex-m0",
@@ -67,10 +69,10 @@ pub const CORES: [Core; 3] = [
         // micro:bit's 16 KiB.
         machine: &["-cpu", "cortex-m0", "-machine", "lm3s6965evb"],
         machine_note: "QEMU's `cortex-m0` CPU (ARMv6-M) on the `lm3s6965evb` memory map (the \
-                       32 KiB arena does not fit a micro:bit's 16 KiB RAM), cortex-m-rt",
+                       32 KiB arena\n  does not fit a micro:bit's 16 KiB RAM), cortex-m-rt",
         critical_section: "PRIMASK save, `cpsid`, restore",
         cycles_note: "a Cortex-M0 takes 1–3 cycles per instruction (loads and taken branches \
-                      2–3, no divide instruction), plus flash wait states on real parts",
+                      2–3,\n  no divide instruction), plus flash wait states on real parts",
     },
     Core {
         name: "riscv32imac",
@@ -81,7 +83,7 @@ pub const CORES: [Core; 3] = [
         machine_note: "QEMU `virt` (RV32IMAC hart in machine mode, program in DRAM), riscv-rt",
         critical_section: "`csrrci` on `mstatus.MIE`, restore",
         cycles_note: "simple RV32 microcontroller cores take 1–3+ cycles per instruction \
-                      (loads, taken branches, divides), plus flash wait states on real parts",
+                      (loads,\n  taken branches, divides), plus flash wait states on real parts",
     },
 ];
 
@@ -895,8 +897,9 @@ alone). Do not edit by hand. Machine-readable: `{name}.csv` (instruction counts)
 
 ## Method
 
-- **Firmware** (`bench/cortex-m/`): one binary per allocator, {machine_note}, semihosting
-  exit. Each runs the same seeded sequence (`src/workload.rs`):
+- **Firmware** (`bench/cortex-m/`): one binary per allocator, semihosting exit;
+  {machine_note}.
+  Each runs the same seeded sequence (`src/workload.rs`):
   64 slots, 4000 steps; an empty slot is allocated, a full one freed (3/5) or resized (2/5:
   doubled, halved or redrawn). Sizes 1–2048 B, mostly ≤ 32 B; resizes up to 4096 B;
   alignments 1–64, mostly 1/4/8; a 32 KiB arena. Every payload is written on allocation and
@@ -926,7 +929,8 @@ alone). Do not edit by hand. Machine-readable: `{name}.csv` (instruction counts)
 
 ## Caveats
 
-- **Instructions, not cycles.** QEMU is not cycle-accurate; {cycles_note}.
+- **Instructions, not cycles.** QEMU is not cycle-accurate:
+  {cycles_note}.
 - One workload, one seed: small blocks on a small heap. Allocators whose cost grows with the
   number of free blocks (first fit, linked lists) look better here than on a big, fragmented
   heap; see the host benchmarks for scaling.
