@@ -37,7 +37,8 @@
 //!
 //! # Features
 //!
-//! - `arbitrary` (default): [`decode`] and `Op: arbitrary::Arbitrary`, for fuzz targets.
+//! - `arbitrary` (default): [`decode`], `Op: arbitrary::Arbitrary` and the [`fuzzing`] entry
+//!   points, for fuzz targets.
 //!
 //! Without default features the crate is `no_std` (it needs `alloc`), for firmware stress
 //! binaries.
@@ -54,6 +55,8 @@ extern crate alloc;
 
 pub mod arena;
 pub mod faulty;
+#[cfg(feature = "arbitrary")]
+pub mod fuzzing;
 pub mod op;
 pub mod reference;
 pub mod rig;
