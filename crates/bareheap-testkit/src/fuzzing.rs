@@ -9,10 +9,10 @@
 //! # Byte layout
 //!
 //! - [`heap`] and [`global`]: two header bytes choose the first region (length log-distributed
-//!   from 0 to 1 MiB, base offset 0..64 from a page), the rest is a [`decode`]d program with
+//!   from 0 to 64 KiB, base offset 0..64 from a page), the rest is a [`decode`]d program with
 //!   alignments up to and past `2^(usize::BITS - 1)` and sizes up to `usize::MAX`.
 //! - [`regions`]: four bytes per region (kind, length, offset), then a short program; regions
-//!   of every length (0 to 1 MiB) at every offset, some carved adjacent from a reserve.
+//!   of every length (0 to 64 KiB) at every offset, some carved adjacent from a reserve.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
@@ -24,11 +24,11 @@ use crate::rig::{Config, RegionSpec, Rig};
 use crate::subject::TestHeap;
 
 /// Bytes of reserve arena that `Claim` operations carve from.
-const RESERVE: usize = 256 << 10;
+const RESERVE: usize = 64 << 10;
 /// Operations per drain-and-check round for heaps that do not reuse freed blocks.
 const BUMP_ROUND: u64 = 64;
 /// The largest first region, as a log2.
-const MAX_REGION_LOG2: u32 = 20;
+const MAX_REGION_LOG2: u32 = 16;
 
 /// A length from one byte: log-distributed in `0..2^MAX_REGION_LOG2` (the low bits pick the
 /// magnitude, a second byte the mantissa).

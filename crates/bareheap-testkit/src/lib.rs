@@ -39,6 +39,7 @@
 //!
 //! - `arbitrary` (default): [`decode`], `Op: arbitrary::Arbitrary` and the [`fuzzing`] entry
 //!   points, for fuzz targets.
+//! - `host-isr` (Unix): [`isr`], a SIGALRM model of an interrupt that allocates.
 //!
 //! Without default features the crate is `no_std` (it needs `alloc`), for firmware stress
 //! binaries.
@@ -57,6 +58,8 @@ pub mod arena;
 pub mod faulty;
 #[cfg(feature = "arbitrary")]
 pub mod fuzzing;
+#[cfg(all(feature = "host-isr", unix))]
+pub mod isr;
 pub mod op;
 pub mod reference;
 pub mod rig;
