@@ -1,6 +1,6 @@
 //! [`TestHeap`]: what the harness needs to know about a heap beyond the `Heap` trait.
 
-use bareheap::{Bump, Claim, FirstFit, Heap, Tlsf};
+use bareheap::{Bump, Claim, FirstFit, Heap, Slab, Tlsf};
 
 use crate::reference::{RefHeap, GRANULE};
 
@@ -118,5 +118,26 @@ impl TestHeap for Tlsf {
 
     fn empty() -> Self {
         Tlsf::new()
+    }
+}
+
+/// A slab front end over a first-fit heap, keeping no empty slab pooled (`set_retain(0)`), so
+/// that freeing everything gives every span back and the heap is pristine (E3).
+impl TestHeap for Slab<FirstFit> {
+    const NAME: &'static str = "Slab<FirstFit>";
+    const REUSES_FREED: bool = true;
+    const MULTI_REGION: bool = true;
+    const IN_PLACE: bool = false;
+    const MIN_REGION: usize = FirstFit::MIN_REGION_SIZE;
+    const REFUSED_BELOW: usize = 3 * FirstFit::GRANULE;
+
+    fn empty() -> Self {
+        let mut slab = Slab::new(FirstFit::new());
+        slab.set_retain(0);
+        slab
+    }
+
+    fn free_bytes(&self) -> Option<usize> {
+        Some(self.backing().free_bytes())
     }
 }
