@@ -13,7 +13,7 @@ use std::cell::Cell;
 use std::mem::MaybeUninit;
 use std::ptr::{self, NonNull};
 
-use bareheap::{Bump, Claim, FirstFit, Heap, Region};
+use bareheap::{Bump, Claim, FirstFit, Heap, Region, Tlsf};
 
 /// The operations every workload needs, with `GlobalAlloc`-like conventions: null means failure,
 /// and a failed `realloc` leaves the old block allocated and untouched.
@@ -115,6 +115,7 @@ pub struct NamedAllocator {
 /// Every allocator, ours first.
 pub fn registry() -> Vec<NamedAllocator> {
     vec![
+        named("bareheap Tlsf", "bareheap", |a| ours(Tlsf::new(), a), true, "its `Heap` trait: allocate/deallocate/grow/shrink; control block inside the arena"),
         named("bareheap FirstFit", "bareheap", |a| ours(FirstFit::new(), a), true, ""),
         named("bareheap Bump", "bareheap", |a| ours(Bump::new(), a), false, "reclaims only the most recent block; every other free is a no-op, so it runs out where the others recycle"),
         named("talc", "talc", talc_make, true, "`Talc<Manual>`, claim + allocate/deallocate, `try_realloc_in_place` else move"),
