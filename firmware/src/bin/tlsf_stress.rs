@@ -3,12 +3,11 @@
 #![no_main]
 
 use bareheap::{HeapMemory, Tlsf};
-use cortex_m_rt::entry;
-use firmware::stress;
+use firmware::{board, stress};
 
-static MEMORY: HeapMemory<{ 16 * 1024 }> = HeapMemory::new();
+static MEMORY: HeapMemory<{ board::ARENA }> = HeapMemory::new();
 
-#[entry]
+#[firmware::entry]
 fn main() -> ! {
     stress::main("tlsf_stress", Tlsf::new(), &MEMORY)
 }
