@@ -290,8 +290,14 @@ fn ratio(v: &Cell, reference: &Cell) -> String {
     }
 }
 
+/// Million ops/s: two decimals, three below 0.1 (so a slow heap does not show as 0.00).
 fn mops(v: f64) -> String {
-    format!("{:.2}", v / 1e6)
+    let m = v / 1e6;
+    if m < 0.1 {
+        format!("{m:.3}")
+    } else {
+        format!("{m:.2}")
+    }
 }
 
 /// The reference allocators of the ratio columns.

@@ -37,7 +37,9 @@
 //!
 //! # Features
 //!
-//! - `arbitrary` (default): [`decode`] and `Op: arbitrary::Arbitrary`, for fuzz targets.
+//! - `arbitrary` (default): [`decode`], `Op: arbitrary::Arbitrary` and the [`fuzzing`] entry
+//!   points, for fuzz targets.
+//! - `host-isr` (Unix): [`isr`], a SIGALRM model of an interrupt that allocates.
 //!
 //! Without default features the crate is `no_std` (it needs `alloc`), for firmware stress
 //! binaries.
@@ -54,6 +56,10 @@ extern crate alloc;
 
 pub mod arena;
 pub mod faulty;
+#[cfg(feature = "arbitrary")]
+pub mod fuzzing;
+#[cfg(all(feature = "host-isr", unix))]
+pub mod isr;
 pub mod op;
 pub mod reference;
 pub mod rig;

@@ -1,0 +1,264 @@
+//! Threaded stress (RELIABILITY.md R7): 8 threads allocate, resize and free through every heap
+//! behind every thread-safe wrapper, handing each block to the next thread's mailbox, so that
+//! most frees happen on another thread than the allocation. Every block carries its layout and
+//! a cookie in its first words and a pattern over its whole payload, checked before each free
+//! and after each `realloc`; `validate()` runs at the end, and heaps that reuse memory must
+//! get every byte back.
+//!
+//! Synchronization uses only atomics and `thread::scope` (no std `Mutex`), so the test is also
+//! meaningful under ThreadSanitizer.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+use bareheap::{Bump, CriticalSection, FirstFit, Locked, RawLock, Slab, Spin};
+use bareheap_testkit::{Arena, TestHeap};
+
+const THREADS: usize = 8;
+const OPS_PER_THREAD: u64 = if cfg!(miri) { 200 } else { 12_500 };
+/// Slots in each thread's mailbox: blocks the previous thread hands over for freeing.
+const MAILBOX: usize = 32;
+const ARENA: usize = 4 << 20;
+/// Bytes of header at the start of every block: size, align, cookie.
+const HEADER: usize = 3 * size_of::<usize>();
+
+fn summary(line: &str) {
+    use std::io::Write;
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let _ = writeln!(std::io::stderr(), "[{profile}] {line}");
+}
+
+/// The payload byte at `i` of a block with `cookie`.
+fn pattern(cookie: usize, i: usize) -> u8 {
+    (cookie.wrapping_mul(31).wrapping_add(i) % 251) as u8
+}
+
+/// Writes header and pattern into a fresh block of `layout`.
+///
+/// # Safety
+///
+/// `p` is valid for writes of `layout.size() >= HEADER` bytes, aligned to `layout.align() >= 8`.
+unsafe fn stamp(p: *mut u8, layout: Layout, cookie: usize, from: usize) {
+    let words = p.cast::<usize>();
+    // SAFETY: the caller's contract: the block holds at least the three header words, aligned.
+    unsafe {
+        words.write(layout.size());
+        words.add(1).write(layout.align());
+        words.add(2).write(cookie);
+    }
+    for i in from.max(HEADER)..layout.size() {
+        // SAFETY: `i < layout.size()`, inside the block.
+        unsafe { p.add(i).write(pattern(cookie, i)) };
+    }
+}
+
+/// Reads a block's layout and checks its pattern up to `len` bytes.
+///
+/// # Safety
+///
+/// `p` is a live block stamped by [`stamp`] and accessed by no one else.
+unsafe fn check(p: *mut u8, len: Option<usize>) -> (Layout, usize) {
+    let words = p.cast::<usize>();
+    // SAFETY: the caller's contract: the header words were written by `stamp`.
+    let (size, align, cookie) = unsafe { (words.read(), words.add(1).read(), words.add(2).read()) };
+    let layout = Layout::from_size_align(size, align).expect("block header corrupted");
+    for i in HEADER..len.unwrap_or(size).min(size) {
+        // SAFETY: `i < size`, inside the block.
+        let got = unsafe { p.add(i).read() };
+        assert_eq!(got, pattern(cookie, i), "payload corrupted at byte {i} of a {size}-byte block");
+    }
+    (layout, cookie)
+}
+
+/// Checks block `p` and frees it on thread `me`, counting cross-thread frees.
+///
+/// # Safety
+///
+/// `p` is a live block of `heap`, stamped by [`stamp`], owned by the caller alone.
+unsafe fn free<L: RawLock, H: TestHeap>(
+    heap: &Locked<L, H>,
+    p: *mut u8,
+    counts: &Counts,
+    me: usize,
+) {
+    // SAFETY: the caller's contract.
+    let (layout, cookie) = unsafe { check(p, None) };
+    if cookie >> 48 != me {
+        counts.cross_frees.fetch_add(1, Ordering::Relaxed);
+    }
+    // SAFETY: live with the layout recorded in its header, freed once.
+    unsafe { heap.dealloc(p, layout) };
+    counts.frees.fetch_add(1, Ordering::Relaxed);
+}
+
+#[derive(Default)]
+struct Counts {
+    allocs: AtomicU64,
+    nulls: AtomicU64,
+    frees: AtomicU64,
+    cross_frees: AtomicU64,
+    reallocs: AtomicU64,
+}
+
+fn stress<L: RawLock + Sync, H: TestHeap + Send>(lock: &str) {
+    let mut arena = Arena::new(ARENA);
+    let heap: Locked<L, H> = Locked::new(H::empty());
+    // SAFETY: the arena outlives `heap` (declared earlier, so dropped later) and is not
+    // refilled while the heap uses it.
+    let region = unsafe { arena.region(0, ARENA) }.expect("region");
+    heap.claim(region).expect("claim");
+    let fresh_free = heap.lock(|h| h.free_bytes()).flatten();
+    let slots: Vec<AtomicPtr<u8>> =
+        (0..THREADS * MAILBOX).map(|_| AtomicPtr::new(ptr::null_mut())).collect();
+    let counts = Counts::default();
+    let (arrived, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let (heap, slots, counts) = (&heap, &slots, &counts);
+            let (arrived, done) = (&arrived, &done);
+            s.spawn(move || {
+                let mine = &slots[t * MAILBOX..][..MAILBOX];
+                let next = (t + 1) % THREADS;
+                let theirs = &slots[next * MAILBOX..][..MAILBOX];
+                // Frees every block in our mailbox (put there by the previous thread).
+                let drain = || {
+                    for slot in mine {
+                        let p = slot.swap(ptr::null_mut(), Ordering::Acquire);
+                        if !p.is_null() {
+                            // SAFETY: the swap made us the only owner of `p`, which the
+                            // previous thread stamped before its Release put.
+                            unsafe { free(heap, p, counts, t) };
+                        }
+                    }
+                };
+                // Start together, so the threads interleave.
+                arrived.fetch_add(1, Ordering::AcqRel);
+                while arrived.load(Ordering::Acquire) < THREADS {
+                    std::thread::yield_now();
+                }
+                let mut rng = fastrand::Rng::with_seed(0x7_4ead + t as u64);
+                for n in 0..OPS_PER_THREAD {
+                    let max_size = if rng.u8(..) < 8 { 8192 } else { 256 };
+                    let size = HEADER + rng.usize(0..max_size);
+                    let max_shift = if rng.u8(..) < 16 { 9 } else { 2 };
+                    let align = 8usize << rng.u32(0..max_shift);
+                    let layout = Layout::from_size_align(size, align).expect("layout");
+                    // SAFETY: `layout` has a non-zero size.
+                    let mut p = unsafe { heap.alloc(layout) };
+                    counts.allocs.fetch_add(1, Ordering::Relaxed);
+                    if p.is_null() {
+                        counts.nulls.fetch_add(1, Ordering::Relaxed);
+                        drain();
+                        continue;
+                    }
+                    let cookie = (t << 48) | n as usize;
+                    // SAFETY: a fresh block of `layout`, aligned to at least 8.
+                    unsafe { stamp(p, layout, cookie, 0) };
+                    if rng.u8(..) < 32 {
+                        let new_size = HEADER + rng.usize(0..1024);
+                        // SAFETY: `p` is live with `layout`; `new_size` is non-zero.
+                        let q = unsafe { heap.realloc(p, layout, new_size) };
+                        counts.reallocs.fetch_add(1, Ordering::Relaxed);
+                        if !q.is_null() {
+                            // SAFETY: `q` holds the old contents up to the smaller size.
+                            unsafe { check(q, Some(size.min(new_size))) };
+                            let nl = Layout::from_size_align(new_size, align).expect("layout");
+                            // SAFETY: `q` is a live block of `nl`, ours alone.
+                            unsafe { stamp(q, nl, cookie, size.min(new_size)) };
+                            p = q;
+                        }
+                    }
+                    // Hand the block to the next thread; if its mailbox stays full, free it here.
+                    let mut handed = false;
+                    for _ in 0..64 {
+                        let slot = &theirs[rng.usize(0..MAILBOX)];
+                        if slot
+                            .compare_exchange(
+                                ptr::null_mut(),
+                                p,
+                                Ordering::Release,
+                                Ordering::Relaxed,
+                            )
+                            .is_ok()
+                        {
+                            handed = true;
+                            break;
+                        }
+                        drain();
+                        std::thread::yield_now();
+                    }
+                    if !handed {
+                        // SAFETY: still ours alone, stamped above.
+                        unsafe { free(heap, p, counts, t) };
+                    }
+                    drain();
+                }
+                // Keep serving our mailbox until every thread has stopped putting.
+                done.fetch_add(1, Ordering::AcqRel);
+                while done.load(Ordering::Acquire) < THREADS {
+                    drain();
+                    std::thread::yield_now();
+                }
+                drain();
+            });
+        }
+    });
+    for slot in &slots {
+        let p = slot.swap(ptr::null_mut(), Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: all threads joined; the slot held the only reference.
+            unsafe { free(&heap, p, &counts, usize::MAX) };
+        }
+    }
+    heap.lock(|h| h.validate()).expect("lock").expect("validate after the stress");
+    if H::REUSES_FREED {
+        let now = heap.lock(|h| h.free_bytes()).flatten();
+        assert_eq!(now, fresh_free, "{}: free bytes after freeing everything", H::NAME);
+    }
+    let c = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let (allocs, nulls, frees) = (c(&counts.allocs), c(&counts.nulls), c(&counts.frees));
+    summary(&format!(
+        "threads Locked<{lock}, {}>: {THREADS} threads, allocs={allocs} (null {nulls}) \
+         reallocs={} frees={frees} (cross-thread {})",
+        H::NAME,
+        c(&counts.reallocs),
+        c(&counts.cross_frees)
+    ));
+    assert_eq!(allocs, THREADS as u64 * OPS_PER_THREAD);
+    assert_eq!(frees, allocs - nulls, "every block freed exactly once");
+    if H::REUSES_FREED {
+        assert!(nulls * 10 < allocs, "too many nulls for a reusing heap: {nulls} of {allocs}");
+    }
+    assert!(c(&counts.cross_frees) * 2 > frees, "most frees must cross threads");
+}
+
+#[test]
+fn threads_spin_first_fit_cross_thread_frees_keep_payloads_intact() {
+    stress::<Spin, FirstFit>("Spin");
+}
+
+#[test]
+fn threads_spin_slab_cross_thread_frees_keep_payloads_intact() {
+    stress::<Spin, Slab<FirstFit>>("Spin");
+}
+
+#[test]
+fn threads_spin_bump_cross_thread_frees_keep_payloads_intact() {
+    stress::<Spin, Bump>("Spin");
+}
+
+#[test]
+fn threads_critical_section_first_fit_cross_thread_frees_keep_payloads_intact() {
+    stress::<CriticalSection, FirstFit>("CriticalSection");
+}
+
+#[test]
+fn threads_critical_section_slab_cross_thread_frees_keep_payloads_intact() {
+    stress::<CriticalSection, Slab<FirstFit>>("CriticalSection");
+}
+
+#[test]
+fn threads_critical_section_bump_cross_thread_frees_keep_payloads_intact() {
+    stress::<CriticalSection, Bump>("CriticalSection");
+}
