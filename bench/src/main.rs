@@ -254,11 +254,18 @@ fn finish(results: &Results, out: &Path, markdown: Option<&Path>) -> Result<(), 
         let template_path = bench_dir().join("BENCHMARKS.md.in");
         let template = std::fs::read_to_string(&template_path)
             .map_err(|e| format!("{}: {e}", template_path.display()))?;
-        let cm3_path = bench_dir().join("results/cortex-m3.md");
-        let cortex_m3 = std::fs::read_to_string(&cm3_path).unwrap_or_else(|_| {
-            "_Not measured yet: `bench/results/cortex-m3.md` does not exist. `cargo xtask bench` produces it._\n".to_owned()
-        });
-        std::fs::write(md, results.render(&template, &demote_headings(&cortex_m3)))
+        // The on-target results of each core (`cargo xtask bench`'s target step).
+        let on_target: Vec<(&str, String)> = ["cortex-m3", "cortex-m0", "riscv32imac"]
+            .into_iter()
+            .map(|core| {
+                let path = bench_dir().join(format!("results/{core}.md"));
+                let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+                    format!("_Not measured yet: `bench/results/{core}.md` does not exist. `cargo xtask bench` produces it._\n")
+                });
+                (core, demote_headings(&text))
+            })
+            .collect();
+        std::fs::write(md, results.render(&template, &on_target))
             .map_err(|e| format!("{}: {e}", md.display()))?;
         println!("bench: wrote {}", md.display());
     }

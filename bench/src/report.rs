@@ -808,8 +808,9 @@ impl Results {
     }
 
     /// Renders `BENCHMARKS.md` from its template: `{{name}}` placeholders are replaced by the
-    /// generated sections; `{{cortex-m3}}` by `cortex_m3` (the on-target results, if any).
-    pub fn render(&self, template: &str, cortex_m3: &str) -> String {
+    /// generated sections; `{{<core>}}` (`cortex-m3`, ...) by the on-target results of that
+    /// core in `on_target` (name, markdown).
+    pub fn render(&self, template: &str, on_target: &[(&str, String)]) -> String {
         let mut vars: BTreeMap<&str, String> = BTreeMap::new();
         vars.insert("machine", self.machine());
         vars.insert("versions", self.versions_table());
@@ -819,7 +820,9 @@ impl Results {
         vars.insert("efficiency", self.efficiency_table());
         vars.insert("latency", self.latency_tables());
         vars.insert("replay", self.replay_table());
-        vars.insert("cortex-m3", cortex_m3.to_owned());
+        for (core, md) in on_target {
+            vars.insert(core, md.clone());
+        }
         let problems = self.problems();
         vars.insert(
             "problems",
