@@ -15,7 +15,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use bareheap::{CriticalSection, FirstFit, Heap, HeapMemory, Locked};
+use bareheap::{Counted, CriticalSection, FirstFit, Heap, HeapMemory, HeapStats, Locked};
 use firmware::{board, hprintln};
 
 /// The memory the heap gets: a plain `static` buffer, handed over once, no raw addresses.
@@ -24,7 +24,8 @@ static HEAP_MEMORY: HeapMemory<{ board::ARENA }> = HeapMemory::new();
 /// The global allocator: a first-fit heap behind a critical section, so interrupt handlers
 /// may allocate too.
 #[global_allocator]
-static HEAP: Locked<CriticalSection, FirstFit> = Locked::new(FirstFit::new());
+static HEAP: Locked<CriticalSection, Counted<FirstFit>> =
+    Locked::new(Counted::new(FirstFit::new()));
 
 /// Something that can be read, behind a `Box<dyn Sensor>`.
 trait Sensor {
@@ -171,6 +172,9 @@ fn main() -> ! {
             hprintln!("              validate(): {:?}", other);
             firmware::exit(firmware::EXIT_FAIL)
         }
+    }
+    if let Some(stats) = HEAP.stats() {
+        hprintln!("\nHeap statistics (Counted<FirstFit>, over the whole run):\n{:#}", stats);
     }
     let ok = used == 0 && largest == free;
     hprintln!("\n{}", if ok { "Done: exiting QEMU with status 0." } else { "Leak!" });
