@@ -4,9 +4,11 @@
 //! A skipped check is never counted as passed.
 
 mod bench;
+mod c_abi;
 mod firmware;
 mod report;
 mod setup;
+mod size;
 
 use std::process::ExitCode;
 
@@ -68,21 +70,34 @@ fn test(report: &mut Report) {
         &["doc", "-p", "bareheap", "--no-deps", "--all-features"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     );
-    msrv(report);
+    // The library builds with its declared minimum Rust version (`rust-version`).
+    with_toolchain(
+        report,
+        "1.84",
+        "MSRV 1.84: check",
+        &["check", "-p", "bareheap", "--all-features"],
+    );
+    with_toolchain(
+        report,
+        "nightly",
+        "nightly: core::alloc::Allocator (feature nightly)",
+        &["test", "-p", "bareheap", "--features", "nightly,allocator-api2", "--lib", "allocator"],
+    );
+    c_abi::test(report);
     firmware::test(report);
 }
 
-/// The library builds with its declared minimum Rust version (`rust-version` in Cargo.toml).
-fn msrv(report: &mut Report) {
-    const MSRV: &str = "1.84";
-    let name = format!("MSRV {MSRV}: cargo check -p bareheap");
-    if !setup::ensure_toolchain(MSRV) {
-        report.skip(&name, &format!("rustup could not install toolchain {MSRV}"));
+/// Runs `cargo <args>` with another rustup toolchain (installed on demand, minimal profile),
+/// in a target directory of its own. SKIPPED if the toolchain cannot be installed.
+fn with_toolchain(report: &mut Report, toolchain: &str, name: &str, args: &[&str]) {
+    if !setup::ensure_toolchain(toolchain) {
+        report.skip(name, &format!("rustup could not install toolchain {toolchain}"));
         return;
     }
     let mut cmd = std::process::Command::new("rustup");
-    cmd.args(["run", MSRV, "cargo", "check", "-p", "bareheap", "--all-features"])
-        .env("CARGO_TARGET_DIR", setup::root().join("target/msrv"))
+    cmd.args(["run", toolchain, "cargo"])
+        .args(args)
+        .env("CARGO_TARGET_DIR", setup::root().join("target").join(toolchain))
         .current_dir(setup::root());
-    report.run(&name, cmd);
+    report.run(name, cmd);
 }

@@ -29,11 +29,13 @@ use core::ptr::{self, NonNull};
 use crate::heap::{Claim, Heap};
 use crate::{Region, RegionError};
 
+mod cell;
 #[cfg(feature = "critical-section")]
 mod critical_section;
 #[cfg(target_has_atomic = "ptr")]
 mod spin;
 
+pub use self::cell::HeapCell;
 #[cfg(feature = "critical-section")]
 pub use self::critical_section::CriticalSection;
 #[cfg(target_has_atomic = "ptr")]

@@ -1,0 +1,5 @@
+//! buddy_system_allocator 0.13 against the workload.
+#![no_std]
+#![no_main]
+
+cortex_m_bench::bench_main!(cortex_m_bench::adapters::Buddy);
