@@ -9,7 +9,7 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
 
 use bareheap::{
-    Bump, Claim, CriticalSection, Heap, HeapMemory, Locked, RawLock, Region, RegionError, Spin,
+    Bump, Claim, CriticalSection, HeapMemory, Locked, RawLock, Region, RegionError, Spin,
 };
 use bareheap_testkit::{program, Arena, Config, RegionSpec, Rig, TestHeap};
 
