@@ -8,9 +8,7 @@
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
 
-use bareheap::{
-    Bump, Claim, CriticalSection, HeapMemory, Locked, RawLock, Region, RegionError, Spin,
-};
+use bareheap::{Bump, CriticalSection, HeapMemory, Locked, RawLock, Region, RegionError, Spin};
 use bareheap_testkit::{program, Arena, Config, RegionSpec, Rig, TestHeap};
 
 /// Miri runs every test, but over a thinned-out parameter space.
