@@ -622,7 +622,7 @@ impl Results {
     pub fn machine(&self) -> String {
         let m = &self.meta;
         format!(
-            "- CPU: {} ({} logical CPUs{}), {}\n- Run: {} mode, {}, commit `{}`, {:.0} s wall time, load average {:.2} at start and {:.2} at end\n- Per-operation clock: {} at {:.3} ticks/ns, resolution {:.1} ns, empty-measurement overhead {:.1} ns (subtracted)\n",
+            "- CPU: {} ({} logical CPUs{}), {}\n- Run: {} mode, {}, commit `{}`, {:.0} s wall time, load average {:.2} at start and {:.2} at end\n- Per-operation clock: {} at {:.3} ticks/ns, resolution {:.1} ns, empty-measurement overhead {:.1} ns (subtracted)\n- Throughput and replay clock: {}\n",
             m.cpu,
             m.cores,
             if m.hypervisor.is_empty() { String::new() } else { format!(", {} guest", m.hypervisor) },
@@ -636,7 +636,8 @@ impl Results {
             m.clock.source,
             m.clock.ticks_per_ns,
             m.clock.resolution_ns(),
-            m.clock.overhead_ns()
+            m.clock.overhead_ns(),
+            crate::timer::CpuStopwatch::SOURCE
         )
     }
 
