@@ -718,50 +718,53 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         unsafe { NonNull::new_unchecked(b.add(W)) }
     }
 
-    /// Allocation with `align > G`: find a free block with room for the worst front gap, file
-    /// the front (empty, or a free block of at least `MIN_BLOCK` bytes) and carve the aligned
-    /// block from the rest. The gap costs nothing once filed; the search asks for
-    /// `MIN_BLOCK + align − G` extra bytes. A path of its own (with its own copy of the
-    /// search), so that aligned requests cost one search and at most two list insertions.
+    /// Allocation with `align > G`: allocates a block with room for the worst front gap, files
+    /// the front (empty, or a free block of at least `MIN_BLOCK` bytes) and shrinks the
+    /// aligned rest to the request. The payload is `G`-aligned, so reaching an `align`
+    /// boundary that is at least `MIN_BLOCK` away takes at most `MIN_BLOCK + align − G` extra
+    /// bytes. Built from the plain allocation and [`shrink_block`](Self::shrink_block), so it
+    /// costs little code: one search, at most three list insertions and one removal.
+    #[cold]
     #[inline(never)]
     fn allocate_aligned(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         let align = layout.align();
         let need = Self::units_for(layout.size()) << Self::G_LOG2;
-        // Worst front gap: the payload is `G`-aligned, so reaching an `align` boundary that is
-        // at least `MIN_BLOCK` away takes at most `MIN_BLOCK + align − G` bytes.
-        let search = need.checked_add(align - G)?.checked_add(Self::MIN_BLOCK)?;
-        let b = self.find(search >> Self::G_LOG2);
-        if b.is_null() {
-            return None;
-        }
+        // The plain allocation adds the header word back.
+        let search = need.checked_add(align - G)?.checked_add(Self::MIN_BLOCK - W)?;
+        let p = self.allocate(Layout::from_size_align(search, G).ok()?)?.as_ptr();
         let ctrl = self.ctrl;
-        // SAFETY: `b` is a free block just unlinked (TL1).
-        let bsize = unsafe { word_usize(b, 0) } & !FLAGS;
-        let p = b.addr() + W;
-        // A front gap must be empty or hold a free block. No overflow: both candidates are at
-        // most `p + MIN_BLOCK + align − G <= b + bsize`, an address inside the region.
-        let mut q = (p + align - 1) & !(align - 1);
-        if q != p && q - p < Self::MIN_BLOCK {
-            q = (p + Self::MIN_BLOCK + align - 1) & !(align - 1);
+        let b = p.wrapping_sub(W);
+        // SAFETY: `b` is the used block just allocated; its predecessor is used (TL4).
+        let hv = unsafe { word_usize(b, 0) };
+        let bsize = hv & !FLAGS;
+        // No overflow: both candidates are at most `p + MIN_BLOCK + align − G`, inside `b`.
+        let mut q = (p.addr() + align - 1) & !(align - 1);
+        if q != p.addr() && q - p.addr() < Self::MIN_BLOCK {
+            q = (p.addr() + Self::MIN_BLOCK + align - 1) & !(align - 1);
         }
-        let gap = q - p;
-        let (a, pf) = if gap == 0 {
-            // Its predecessor is used (TL4).
-            (b, 0)
+        let gap = q - p.addr();
+        let (a, hv) = if gap == 0 {
+            (b, hv)
         } else {
             // SAFETY: the front `[b, b + gap)` is a block of `gap >= MIN_BLOCK` bytes (a
-            // multiple of `G`) whose predecessor is used, since `b` was free (TL4): it stays
-            // free and is filed; the rest starts at a header position inside `b`.
+            // multiple of `G`) whose predecessor is used: it becomes a free block, filed; the
+            // rest, `bsize − gap >= need` bytes, starts at a header position inside `b`.
             unsafe {
                 set_word_usize(b, 0, gap | FREE);
                 set_footer(b, gap);
                 Self::link(ctrl, b, gap);
-                (b.add(gap), PREV_FREE)
+                let a = b.add(gap);
+                let hv = (bsize - gap) | USED | PREV_FREE;
+                set_word_usize(a, 0, hv);
+                (a, hv)
             }
         };
-        // SAFETY: `a` is a block of `bsize − gap >= need` bytes (by the size of the search),
-        // in no list, after a block whose state `pf` gives.
-        Some(unsafe { Self::carve(ctrl, a, bsize - gap, need, pf) })
+        // SAFETY: `a` is a used block with header `hv`; `need` is a multiple of `G`, at least
+        // `MIN_BLOCK`.
+        unsafe {
+            Self::shrink_block(ctrl, a, hv, need);
+            Some(NonNull::new_unchecked(a.add(W)))
+        }
     }
 
     /// Cuts used block `b` (header `hv`) down to `need` bytes: the tail joins a free successor,
