@@ -604,28 +604,34 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     fn find(&mut self, units: usize) -> *mut u8 {
         let idx = ceil_index(units, Self::SL_LOG2);
         let ctrl = self.ctrl;
-        if idx < Self::CLASSES && !ctrl.is_null() {
-            let fl = idx >> Self::SL_LOG2;
-            // SAFETY: `fl < FL` since `idx < CLASSES`; the control block exists.
-            let sl = unsafe { Self::sl_bitmap(ctrl, fl).read() } & (usize::MAX << (idx & (SL - 1)));
-            let idx = if sl != 0 {
-                (fl << Self::SL_LOG2) + sl.trailing_zeros() as usize
-            } else {
+        let idx = 'found: {
+            if idx < Self::CLASSES && !ctrl.is_null() {
+                let fl = idx >> Self::SL_LOG2;
+                // SAFETY: `fl < FL` since `idx < CLASSES`; the control block exists.
+                let sl =
+                    unsafe { Self::sl_bitmap(ctrl, fl).read() } & (usize::MAX << (idx & (SL - 1)));
+                if sl != 0 {
+                    break 'found (fl << Self::SL_LOG2) + sl.trailing_zeros() as usize;
+                }
                 // `fl + 1 <= FL < BITS`: the shift is in range.
                 // SAFETY: the control block exists.
                 let f = unsafe { Self::fl_bitmap(ctrl).read() } & (usize::MAX << (fl + 1));
-                if f == 0 {
-                    return self.fallback(units);
+                if f != 0 {
+                    let fl = f.trailing_zeros() as usize;
+                    // SAFETY: bits of `fl_bitmap` are below `FL` (TL7).
+                    let sl = unsafe { Self::sl_bitmap(ctrl, fl).read() };
+                    break 'found (fl << Self::SL_LOG2) + sl.trailing_zeros() as usize;
                 }
-                let fl = f.trailing_zeros() as usize;
-                // SAFETY: bits of `fl_bitmap` are below `FL` (TL7).
-                let sl = unsafe { Self::sl_bitmap(ctrl, fl).read() };
-                (fl << Self::SL_LOG2) + sl.trailing_zeros() as usize
-            };
-            // SAFETY: the bitmaps say list `idx` is non-empty (TL7), and `idx < CLASSES`.
-            return unsafe { Self::pop(ctrl, idx) };
-        }
-        self.fallback(units)
+            }
+            let idx = self.fallback(units);
+            if idx >= Self::CLASSES {
+                return ptr::null_mut();
+            }
+            idx
+        };
+        // SAFETY: the bitmaps (or `fallback`) say list `idx` is non-empty (TL7), and
+        // `idx < CLASSES`, so the control block exists.
+        unsafe { Self::pop(ctrl, idx) }
     }
 
     /// Takes the first block of non-empty list `idx`.
@@ -653,28 +659,27 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
 
     /// When no class above the request has a block: the first block of the request's own
     /// class may still be large enough (a fresh region, for one, is a single block of any
-    /// size). Null if it is not.
+    /// size). Returns that class if so, else `CLASSES`.
     #[cold]
     #[inline(never)]
-    fn fallback(&mut self, units: usize) -> *mut u8 {
+    fn fallback(&mut self, units: usize) -> usize {
         let idx = floor_index(units, Self::SL_LOG2);
         let ctrl = self.ctrl;
         if idx >= Self::CLASSES || ctrl.is_null() {
-            return ptr::null_mut();
+            return Self::CLASSES;
         }
         #[cfg(test)]
         {
             self.probe.fallbacks += 1;
         }
         // SAFETY: `idx < CLASSES`, the control block exists; a list's first block is a free
-        // block (TL6), so `pop` may take it.
-        unsafe {
-            let b = Self::head(ctrl, idx).read();
-            if !b.is_null() && (word_usize(b, 0) & !FLAGS) >> Self::G_LOG2 >= units {
-                return Self::pop(ctrl, idx);
-            }
+        // block (TL6).
+        let b = unsafe { Self::head(ctrl, idx).read() };
+        // SAFETY: as above: `b` is a header.
+        if !b.is_null() && (unsafe { word_usize(b, 0) } & !FLAGS) >> Self::G_LOG2 >= units {
+            return idx;
         }
-        ptr::null_mut()
+        Self::CLASSES
     }
 
     /// Marks free, unlinked block `b` of `bsize` bytes used with `need <= bsize` bytes, files
@@ -747,16 +752,15 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
             (b, hv)
         } else {
             // SAFETY: the front `[b, b + gap)` is a block of `gap >= MIN_BLOCK` bytes (a
-            // multiple of `G`) whose predecessor is used: it becomes a free block, filed; the
-            // rest, `bsize − gap >= need` bytes, starts at a header position inside `b`.
+            // multiple of `G`) whose predecessor is used: it becomes a used block and is
+            // released (filed, and the rest's `PREV_FREE` set); the rest, `bsize − gap >= need`
+            // bytes, starts at a header position inside `b`.
             unsafe {
-                set_word_usize(b, 0, gap | FREE);
-                set_footer(b, gap);
-                Self::link(ctrl, b, gap);
+                set_word_usize(b, 0, gap | USED);
                 let a = b.add(gap);
-                let hv = (bsize - gap) | USED | PREV_FREE;
-                set_word_usize(a, 0, hv);
-                (a, hv)
+                set_word_usize(a, 0, (bsize - gap) | USED);
+                Self::release(ctrl, b, gap | USED);
+                (a, (bsize - gap) | USED | PREV_FREE)
             }
         };
         // SAFETY: `a` is a used block with header `hv`; `need` is a multiple of `G`, at least
@@ -781,30 +785,20 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
             return;
         }
         let rem = bsize - need;
-        // SAFETY: a block is followed by a block or the sentinel (TL1).
-        let n = unsafe { b.add(bsize) };
-        // SAFETY: `n` is a header.
-        let nv = unsafe { word_usize(n, 0) };
-        let tail = if nv & FREE != 0 {
-            // SAFETY: `n` is a free block in its list (TL6).
-            unsafe { Self::unlink(ctrl, n) };
-            rem + (nv & !FLAGS)
-        } else if rem >= Self::MIN_BLOCK {
-            // SAFETY: `n` is a header; its predecessor becomes the free tail (TL3).
-            unsafe { set_word_usize(n, 0, nv | PREV_FREE) };
-            rem
-        } else {
+        // SAFETY: a block is followed by a block or the sentinel (TL1); `n` is a header.
+        let nv = unsafe { word_usize(b.add(bsize), 0) };
+        if rem < Self::MIN_BLOCK && nv & FREE == 0 {
+            // Too small to stand alone and nothing to join: the tail stays in `b`.
             return;
-        };
-        // SAFETY: `need` is a multiple of `G`, at least `MIN_BLOCK`: `b` stays a block and the
-        // tail `[b + need, b + need + tail)` is a block of at least `MIN_BLOCK` bytes after a
-        // used one, inside `b` and `n` (TL1, TL4).
+        }
+        // SAFETY: `need` is a multiple of `G`, at least `MIN_BLOCK`: `b` stays a block, and the
+        // tail `[b + need, b + bsize)` becomes a used block after a used one (TL1, TL3),
+        // released at once: it joins a free successor, or has at least `MIN_BLOCK` bytes.
         unsafe {
             set_word_usize(b, 0, need | (hv & FLAGS));
             let r = b.add(need);
-            set_word_usize(r, 0, tail | FREE);
-            set_footer(r, tail);
-            Self::link(ctrl, r, tail);
+            set_word_usize(r, 0, rem | USED);
+            Self::release(ctrl, r, rem | USED);
         }
     }
 
@@ -813,7 +807,7 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     /// # Safety
     ///
     /// A region has been claimed; `b` is a used block and `hv` its header.
-    #[inline(always)]
+    #[inline(never)]
     unsafe fn release(ctrl: *mut usize, b: *mut u8, hv: usize) {
         let mut b = b;
         let mut size = hv & !FLAGS;
