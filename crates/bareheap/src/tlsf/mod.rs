@@ -894,18 +894,6 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
             self.ctrl.add(C_SLOTS).write((new_hi - new_lo).div_ceil(G));
         }
     }
-
-    /// Hands new block `b`, written as used, to the heap by freeing it: it merges with free
-    /// neighbours and sets the flags around it like any freed block.
-    ///
-    /// # Safety
-    ///
-    /// `b` is a used block inside a region covered by `lo`/`slots`, with a correct
-    /// `PREV_FREE` bit, followed by a block or the sentinel whose `PREV_FREE` is clear.
-    unsafe fn give(&mut self, b: *mut u8) {
-        // SAFETY: caller contract; the payload is one word into the block.
-        unsafe { self.deallocate(NonNull::new_unchecked(b.add(W)), Layout::new::<u8>()) }
-    }
 }
 
 impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL, G> {
@@ -1059,13 +1047,17 @@ impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL
             }
             (b, span, 0)
         };
+        // The new block is handed over by releasing it as if it were freed: it merges with a
+        // free neighbour and sets the flags around it like any freed block.
         // SAFETY: `b` is a header position of a region (TL1) starting `size` bytes of ours,
-        // followed by a block or sentinel whose `PREV_FREE` is clear; `cover` makes its payload
+        // followed by a block or sentinel whose `PREV_FREE` is clear, after a block whose state
+        // `pf` gives: a used block; the control block exists. `cover` makes its payloads
         // acceptable to `deallocate`.
         unsafe {
-            set_word_usize(b, 0, size | USED | pf);
+            let hv = size | USED | pf;
+            set_word_usize(b, 0, hv);
             self.cover(b.addr() + W, b.addr() + size);
-            self.give(b);
+            Self::release(self.ctrl, b, hv);
         }
         Ok(size - W)
     }
