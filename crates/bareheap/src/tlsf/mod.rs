@@ -60,7 +60,8 @@
 //!   [`shrink`](Heap::shrink) contain no loop at all: the bound is straight-line code with two
 //!   bitmap lookups, at most two merges, one split and, when the rounded-up search finds
 //!   nothing, one look at the first block of the request's own class. An allocation with
-//!   `align > G` is one search, one filed front gap and one split. A moving `grow` adds the copy
+//!   `align > G` is one plain allocation, one filed front gap and one in-place shrink (at most
+//!   three list insertions and one removal). A moving `grow` adds the copy
 //!   of the payload (linear in its size, like `memcpy`). [`claim`](Claim::claim) is linear in
 //!   the number of regions and [`validate`](Heap::validate) in the number of blocks.
 //! - **Small requests are the fastest.** Sizes below `2·SL` granules (128 bytes for the
@@ -93,8 +94,9 @@
 //!   (the fallback looks at the first one only). Fragmentation is low but not minimal.
 //! - The largest block is bounded by the configuration ([`Tlsf::MAX_ALLOCATION`]); the part of
 //!   a region beyond it is not used (claim a large area as several regions).
-//! - Code size: more than a first-fit allocator (about 2.8 KB of Cortex-M3 code at
-//!   opt-level `s` for the whole `Heap` and `Claim` implementation).
+//! - Code size: more than a first-fit allocator: about 1.7 KB of Cortex-M3 code at opt-level
+//!   `s` for `allocate`, `deallocate`, `grow`, `shrink` and `claim`, plus about 0.5 KB when
+//!   [`validate`](Heap::validate) is linked (`cargo xtask size`, `bench/cortex-m`).
 //! - Alignments above `G` search for `size + align + min block` and split the front off, so a
 //!   nearly full heap may refuse an aligned request that a scan would satisfy.
 //!
@@ -176,6 +178,7 @@ use core::mem::size_of;
 use core::ptr::{self, NonNull};
 
 use crate::heap::{Claim, Corruption, Heap};
+use crate::stats::HeapStats;
 use crate::{Region, RegionError};
 
 #[cfg(test)]
@@ -1174,6 +1177,56 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
 
     fn validate(&self) -> Result<(), Corruption> {
         self.check()
+    }
+}
+
+/// Free space from the lists: payload bytes (block sizes less the header word).
+impl<const FL: usize, const SL: usize, const G: usize> HeapStats for TlsfWith<FL, SL, G> {
+    /// O(free blocks): walks every list.
+    fn free_bytes(&self) -> usize {
+        let ctrl = self.ctrl;
+        if ctrl.is_null() {
+            return 0;
+        }
+        let mut total = 0usize;
+        for idx in 0..Self::CLASSES {
+            // SAFETY: `idx < CLASSES`; the control block exists; list entries are free blocks
+            // whose `NEXT` is null or a free block (TL6).
+            let mut b = unsafe { Self::head(ctrl, idx).read() };
+            while !b.is_null() {
+                // SAFETY: as above.
+                let size = unsafe { word_usize(b, 0) } & !FLAGS;
+                total = total.saturating_add(size - W);
+                // SAFETY: as above.
+                b = unsafe { word(b, NEXT) };
+            }
+        }
+        total
+    }
+
+    /// O(1): exactly what [`allocate`](Heap::allocate) serves (at alignment `<= G`). A request
+    /// succeeds when a non-empty class lies at or above the first class that guarantees its
+    /// size, or when the first block of its own class fits it. The largest such request is the
+    /// first block of the highest non-empty class (every block of a class is at least the
+    /// class's smallest size); larger blocks behind it in that list are not reached.
+    fn largest_free_block(&self) -> usize {
+        let ctrl = self.ctrl;
+        if ctrl.is_null() {
+            return 0;
+        }
+        // SAFETY: the control block exists.
+        let flb = unsafe { Self::fl_bitmap(ctrl).read() };
+        if flb == 0 {
+            return 0;
+        }
+        let fl = (usize::BITS - 1 - flb.leading_zeros()) as usize;
+        // SAFETY: bits of `fl_bitmap` are below `FL` (TL7).
+        let slb = unsafe { Self::sl_bitmap(ctrl, fl).read() };
+        let idx = (fl << Self::SL_LOG2) + (usize::BITS - 1 - slb.leading_zeros()) as usize;
+        // SAFETY: list `idx` is non-empty (TL7, `slb != 0` since bit `fl` is set); its first
+        // block is a free block.
+        let first = unsafe { word_usize(Self::head(ctrl, idx).read(), 0) } & !FLAGS;
+        first - W
     }
 }
 
