@@ -608,6 +608,16 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         let idx = ceil_index(units, Self::SL_LOG2);
         let ctrl = self.ctrl;
         let idx = 'found: {
+            // Small sizes first: an exact class whose list is non-empty fits exactly.
+            // SAFETY: `units < 2·SL <= CLASSES` (`FL >= 2` for the exact classes to exist,
+            // else the bound fails); the control block exists.
+            if units < 2 * SL
+                && units < Self::CLASSES
+                && !ctrl.is_null()
+                && !unsafe { Self::head(ctrl, units).read() }.is_null()
+            {
+                break 'found units;
+            }
             if idx < Self::CLASSES && !ctrl.is_null() {
                 let fl = idx >> Self::SL_LOG2;
                 // SAFETY: `fl < FL` since `idx < CLASSES`; the control block exists.
