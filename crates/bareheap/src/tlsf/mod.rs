@@ -609,14 +609,12 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         let ctrl = self.ctrl;
         let idx = 'found: {
             // Small sizes first: an exact class whose list is non-empty fits exactly.
-            // SAFETY: `units < 2·SL <= CLASSES` (`FL >= 2` for the exact classes to exist,
-            // else the bound fails); the control block exists.
-            if units < 2 * SL
-                && units < Self::CLASSES
-                && !ctrl.is_null()
-                && !unsafe { Self::head(ctrl, units).read() }.is_null()
-            {
-                break 'found units;
+            if units < 2 * SL && units < Self::CLASSES && !ctrl.is_null() {
+                // SAFETY: `units < CLASSES`; the control block exists.
+                let head = unsafe { Self::head(ctrl, units).read() };
+                if !head.is_null() {
+                    break 'found units;
+                }
             }
             if idx < Self::CLASSES && !ctrl.is_null() {
                 let fl = idx >> Self::SL_LOG2;
