@@ -60,7 +60,8 @@
 //!   [`shrink`](Heap::shrink) contain no loop at all: the bound is straight-line code with two
 //!   bitmap lookups, at most two merges, one split and, when the rounded-up search finds
 //!   nothing, one look at the first block of the request's own class. An allocation with
-//!   `align > G` is one search, one filed front gap and one split. A moving `grow` adds the copy
+//!   `align > G` is one plain allocation, one filed front gap and one in-place shrink (at most
+//!   three list insertions and one removal). A moving `grow` adds the copy
 //!   of the payload (linear in its size, like `memcpy`). [`claim`](Claim::claim) is linear in
 //!   the number of regions and [`validate`](Heap::validate) in the number of blocks.
 //! - **Small requests are the fastest.** Sizes below `2·SL` granules (128 bytes for the
@@ -93,8 +94,9 @@
 //!   (the fallback looks at the first one only). Fragmentation is low but not minimal.
 //! - The largest block is bounded by the configuration ([`Tlsf::MAX_ALLOCATION`]); the part of
 //!   a region beyond it is not used (claim a large area as several regions).
-//! - Code size: more than a first-fit allocator (about 2.8 KB of Cortex-M3 code at
-//!   opt-level `s` for the whole `Heap` and `Claim` implementation).
+//! - Code size: more than a first-fit allocator: about 1.7 KB of Cortex-M3 code at opt-level
+//!   `s` for `allocate`, `deallocate`, `grow`, `shrink` and `claim`, plus about 0.5 KB when
+//!   [`validate`](Heap::validate) is linked (`cargo xtask size`, `bench/cortex-m`).
 //! - Alignments above `G` search for `size + align + min block` and split the front off, so a
 //!   nearly full heap may refuse an aligned request that a scan would satisfy.
 //!
@@ -176,6 +178,7 @@ use core::mem::size_of;
 use core::ptr::{self, NonNull};
 
 use crate::heap::{Claim, Corruption, Heap};
+use crate::stats::HeapStats;
 use crate::{Region, RegionError};
 
 #[cfg(test)]
@@ -604,28 +607,42 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     fn find(&mut self, units: usize) -> *mut u8 {
         let idx = ceil_index(units, Self::SL_LOG2);
         let ctrl = self.ctrl;
-        if idx < Self::CLASSES && !ctrl.is_null() {
-            let fl = idx >> Self::SL_LOG2;
-            // SAFETY: `fl < FL` since `idx < CLASSES`; the control block exists.
-            let sl = unsafe { Self::sl_bitmap(ctrl, fl).read() } & (usize::MAX << (idx & (SL - 1)));
-            let idx = if sl != 0 {
-                (fl << Self::SL_LOG2) + sl.trailing_zeros() as usize
-            } else {
+        let idx = 'found: {
+            // Small sizes first: an exact class whose list is non-empty fits exactly.
+            if units < 2 * SL && units < Self::CLASSES && !ctrl.is_null() {
+                // SAFETY: `units < CLASSES`; the control block exists.
+                let head = unsafe { Self::head(ctrl, units).read() };
+                if !head.is_null() {
+                    break 'found units;
+                }
+            }
+            if idx < Self::CLASSES && !ctrl.is_null() {
+                let fl = idx >> Self::SL_LOG2;
+                // SAFETY: `fl < FL` since `idx < CLASSES`; the control block exists.
+                let sl =
+                    unsafe { Self::sl_bitmap(ctrl, fl).read() } & (usize::MAX << (idx & (SL - 1)));
+                if sl != 0 {
+                    break 'found (fl << Self::SL_LOG2) + sl.trailing_zeros() as usize;
+                }
                 // `fl + 1 <= FL < BITS`: the shift is in range.
                 // SAFETY: the control block exists.
                 let f = unsafe { Self::fl_bitmap(ctrl).read() } & (usize::MAX << (fl + 1));
-                if f == 0 {
-                    return self.fallback(units);
+                if f != 0 {
+                    let fl = f.trailing_zeros() as usize;
+                    // SAFETY: bits of `fl_bitmap` are below `FL` (TL7).
+                    let sl = unsafe { Self::sl_bitmap(ctrl, fl).read() };
+                    break 'found (fl << Self::SL_LOG2) + sl.trailing_zeros() as usize;
                 }
-                let fl = f.trailing_zeros() as usize;
-                // SAFETY: bits of `fl_bitmap` are below `FL` (TL7).
-                let sl = unsafe { Self::sl_bitmap(ctrl, fl).read() };
-                (fl << Self::SL_LOG2) + sl.trailing_zeros() as usize
-            };
-            // SAFETY: the bitmaps say list `idx` is non-empty (TL7), and `idx < CLASSES`.
-            return unsafe { Self::pop(ctrl, idx) };
-        }
-        self.fallback(units)
+            }
+            let idx = self.fallback(units);
+            if idx >= Self::CLASSES {
+                return ptr::null_mut();
+            }
+            idx
+        };
+        // SAFETY: the bitmaps (or `fallback`) say list `idx` is non-empty (TL7), and
+        // `idx < CLASSES`, so the control block exists.
+        unsafe { Self::pop(ctrl, idx) }
     }
 
     /// Takes the first block of non-empty list `idx`.
@@ -653,28 +670,27 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
 
     /// When no class above the request has a block: the first block of the request's own
     /// class may still be large enough (a fresh region, for one, is a single block of any
-    /// size). Null if it is not.
+    /// size). Returns that class if so, else `CLASSES`.
     #[cold]
     #[inline(never)]
-    fn fallback(&mut self, units: usize) -> *mut u8 {
+    fn fallback(&mut self, units: usize) -> usize {
         let idx = floor_index(units, Self::SL_LOG2);
         let ctrl = self.ctrl;
         if idx >= Self::CLASSES || ctrl.is_null() {
-            return ptr::null_mut();
+            return Self::CLASSES;
         }
         #[cfg(test)]
         {
             self.probe.fallbacks += 1;
         }
         // SAFETY: `idx < CLASSES`, the control block exists; a list's first block is a free
-        // block (TL6), so `pop` may take it.
-        unsafe {
-            let b = Self::head(ctrl, idx).read();
-            if !b.is_null() && (word_usize(b, 0) & !FLAGS) >> Self::G_LOG2 >= units {
-                return Self::pop(ctrl, idx);
-            }
+        // block (TL6).
+        let b = unsafe { Self::head(ctrl, idx).read() };
+        // SAFETY: as above: `b` is a header.
+        if !b.is_null() && (unsafe { word_usize(b, 0) } & !FLAGS) >> Self::G_LOG2 >= units {
+            return idx;
         }
-        ptr::null_mut()
+        Self::CLASSES
     }
 
     /// Marks free, unlinked block `b` of `bsize` bytes used with `need <= bsize` bytes, files
@@ -718,50 +734,52 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         unsafe { NonNull::new_unchecked(b.add(W)) }
     }
 
-    /// Allocation with `align > G`: find a free block with room for the worst front gap, file
-    /// the front (empty, or a free block of at least `MIN_BLOCK` bytes) and carve the aligned
-    /// block from the rest. The gap costs nothing once filed; the search asks for
-    /// `MIN_BLOCK + align − G` extra bytes. A path of its own (with its own copy of the
-    /// search), so that aligned requests cost one search and at most two list insertions.
+    /// Allocation with `align > G`: allocates a block with room for the worst front gap, files
+    /// the front (empty, or a free block of at least `MIN_BLOCK` bytes) and shrinks the
+    /// aligned rest to the request. The payload is `G`-aligned, so reaching an `align`
+    /// boundary that is at least `MIN_BLOCK` away takes at most `MIN_BLOCK + align − G` extra
+    /// bytes. Built from the plain allocation and [`shrink_block`](Self::shrink_block), so it
+    /// costs little code: one search, at most three list insertions and one removal.
+    #[cold]
     #[inline(never)]
     fn allocate_aligned(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         let align = layout.align();
         let need = Self::units_for(layout.size()) << Self::G_LOG2;
-        // Worst front gap: the payload is `G`-aligned, so reaching an `align` boundary that is
-        // at least `MIN_BLOCK` away takes at most `MIN_BLOCK + align − G` bytes.
-        let search = need.checked_add(align - G)?.checked_add(Self::MIN_BLOCK)?;
-        let b = self.find(search >> Self::G_LOG2);
-        if b.is_null() {
-            return None;
-        }
+        // The plain allocation adds the header word back.
+        let search = need.checked_add(align - G)?.checked_add(Self::MIN_BLOCK - W)?;
+        let p = self.allocate(Layout::from_size_align(search, G).ok()?)?.as_ptr();
         let ctrl = self.ctrl;
-        // SAFETY: `b` is a free block just unlinked (TL1).
-        let bsize = unsafe { word_usize(b, 0) } & !FLAGS;
-        let p = b.addr() + W;
-        // A front gap must be empty or hold a free block. No overflow: both candidates are at
-        // most `p + MIN_BLOCK + align − G <= b + bsize`, an address inside the region.
-        let mut q = (p + align - 1) & !(align - 1);
-        if q != p && q - p < Self::MIN_BLOCK {
-            q = (p + Self::MIN_BLOCK + align - 1) & !(align - 1);
+        let b = p.wrapping_sub(W);
+        // SAFETY: `b` is the used block just allocated; its predecessor is used (TL4).
+        let hv = unsafe { word_usize(b, 0) };
+        let bsize = hv & !FLAGS;
+        // No overflow: both candidates are at most `p + MIN_BLOCK + align − G`, inside `b`.
+        let mut q = (p.addr() + align - 1) & !(align - 1);
+        if q != p.addr() && q - p.addr() < Self::MIN_BLOCK {
+            q = (p.addr() + Self::MIN_BLOCK + align - 1) & !(align - 1);
         }
-        let gap = q - p;
-        let (a, pf) = if gap == 0 {
-            // Its predecessor is used (TL4).
-            (b, 0)
+        let gap = q - p.addr();
+        let (a, hv) = if gap == 0 {
+            (b, hv)
         } else {
             // SAFETY: the front `[b, b + gap)` is a block of `gap >= MIN_BLOCK` bytes (a
-            // multiple of `G`) whose predecessor is used, since `b` was free (TL4): it stays
-            // free and is filed; the rest starts at a header position inside `b`.
+            // multiple of `G`) whose predecessor is used: it becomes a used block and is
+            // released (filed, and the rest's `PREV_FREE` set); the rest, `bsize − gap >= need`
+            // bytes, starts at a header position inside `b`.
             unsafe {
-                set_word_usize(b, 0, gap | FREE);
-                set_footer(b, gap);
-                Self::link(ctrl, b, gap);
-                (b.add(gap), PREV_FREE)
+                set_word_usize(b, 0, gap | USED);
+                let a = b.add(gap);
+                set_word_usize(a, 0, (bsize - gap) | USED);
+                Self::release(ctrl, b, gap | USED);
+                (a, (bsize - gap) | USED | PREV_FREE)
             }
         };
-        // SAFETY: `a` is a block of `bsize − gap >= need` bytes (by the size of the search),
-        // in no list, after a block whose state `pf` gives.
-        Some(unsafe { Self::carve(ctrl, a, bsize - gap, need, pf) })
+        // SAFETY: `a` is a used block with header `hv`; `need` is a multiple of `G`, at least
+        // `MIN_BLOCK`.
+        unsafe {
+            Self::shrink_block(ctrl, a, hv, need);
+            Some(NonNull::new_unchecked(a.add(W)))
+        }
     }
 
     /// Cuts used block `b` (header `hv`) down to `need` bytes: the tail joins a free successor,
@@ -778,30 +796,20 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
             return;
         }
         let rem = bsize - need;
-        // SAFETY: a block is followed by a block or the sentinel (TL1).
-        let n = unsafe { b.add(bsize) };
-        // SAFETY: `n` is a header.
-        let nv = unsafe { word_usize(n, 0) };
-        let tail = if nv & FREE != 0 {
-            // SAFETY: `n` is a free block in its list (TL6).
-            unsafe { Self::unlink(ctrl, n) };
-            rem + (nv & !FLAGS)
-        } else if rem >= Self::MIN_BLOCK {
-            // SAFETY: `n` is a header; its predecessor becomes the free tail (TL3).
-            unsafe { set_word_usize(n, 0, nv | PREV_FREE) };
-            rem
-        } else {
+        // SAFETY: a block is followed by a block or the sentinel (TL1); `n` is a header.
+        let nv = unsafe { word_usize(b.add(bsize), 0) };
+        if rem < Self::MIN_BLOCK && nv & FREE == 0 {
+            // Too small to stand alone and nothing to join: the tail stays in `b`.
             return;
-        };
-        // SAFETY: `need` is a multiple of `G`, at least `MIN_BLOCK`: `b` stays a block and the
-        // tail `[b + need, b + need + tail)` is a block of at least `MIN_BLOCK` bytes after a
-        // used one, inside `b` and `n` (TL1, TL4).
+        }
+        // SAFETY: `need` is a multiple of `G`, at least `MIN_BLOCK`: `b` stays a block, and the
+        // tail `[b + need, b + bsize)` becomes a used block after a used one (TL1, TL3),
+        // released at once: it joins a free successor, or has at least `MIN_BLOCK` bytes.
         unsafe {
             set_word_usize(b, 0, need | (hv & FLAGS));
             let r = b.add(need);
-            set_word_usize(r, 0, tail | FREE);
-            set_footer(r, tail);
-            Self::link(ctrl, r, tail);
+            set_word_usize(r, 0, rem | USED);
+            Self::release(ctrl, r, rem | USED);
         }
     }
 
@@ -810,7 +818,7 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     /// # Safety
     ///
     /// A region has been claimed; `b` is a used block and `hv` its header.
-    #[inline(always)]
+    #[inline(never)]
     unsafe fn release(ctrl: *mut usize, b: *mut u8, hv: usize) {
         let mut b = b;
         let mut size = hv & !FLAGS;
@@ -896,18 +904,6 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
             self.ctrl.add(C_LO).write(new_lo);
             self.ctrl.add(C_SLOTS).write((new_hi - new_lo).div_ceil(G));
         }
-    }
-
-    /// Hands new block `b`, written as used, to the heap by freeing it: it merges with free
-    /// neighbours and sets the flags around it like any freed block.
-    ///
-    /// # Safety
-    ///
-    /// `b` is a used block inside a region covered by `lo`/`slots`, with a correct
-    /// `PREV_FREE` bit, followed by a block or the sentinel whose `PREV_FREE` is clear.
-    unsafe fn give(&mut self, b: *mut u8) {
-        // SAFETY: caller contract; the payload is one word into the block.
-        unsafe { self.deallocate(NonNull::new_unchecked(b.add(W)), Layout::new::<u8>()) }
     }
 }
 
@@ -1062,13 +1058,17 @@ impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL
             }
             (b, span, 0)
         };
+        // The new block is handed over by releasing it as if it were freed: it merges with a
+        // free neighbour and sets the flags around it like any freed block.
         // SAFETY: `b` is a header position of a region (TL1) starting `size` bytes of ours,
-        // followed by a block or sentinel whose `PREV_FREE` is clear; `cover` makes its payload
+        // followed by a block or sentinel whose `PREV_FREE` is clear, after a block whose state
+        // `pf` gives: a used block; the control block exists. `cover` makes its payloads
         // acceptable to `deallocate`.
         unsafe {
-            set_word_usize(b, 0, size | USED | pf);
+            let hv = size | USED | pf;
+            set_word_usize(b, 0, hv);
             self.cover(b.addr() + W, b.addr() + size);
-            self.give(b);
+            Self::release(self.ctrl, b, hv);
         }
         Ok(size - W)
     }
@@ -1185,6 +1185,56 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
 
     fn validate(&self) -> Result<(), Corruption> {
         self.check()
+    }
+}
+
+/// Free space from the lists: payload bytes (block sizes less the header word).
+impl<const FL: usize, const SL: usize, const G: usize> HeapStats for TlsfWith<FL, SL, G> {
+    /// O(free blocks): walks every list.
+    fn free_bytes(&self) -> usize {
+        let ctrl = self.ctrl;
+        if ctrl.is_null() {
+            return 0;
+        }
+        let mut total = 0usize;
+        for idx in 0..Self::CLASSES {
+            // SAFETY: `idx < CLASSES`; the control block exists; list entries are free blocks
+            // whose `NEXT` is null or a free block (TL6).
+            let mut b = unsafe { Self::head(ctrl, idx).read() };
+            while !b.is_null() {
+                // SAFETY: as above.
+                let size = unsafe { word_usize(b, 0) } & !FLAGS;
+                total = total.saturating_add(size - W);
+                // SAFETY: as above.
+                b = unsafe { word(b, NEXT) };
+            }
+        }
+        total
+    }
+
+    /// O(1): exactly what [`allocate`](Heap::allocate) serves (at alignment `<= G`). A request
+    /// succeeds when a non-empty class lies at or above the first class that guarantees its
+    /// size, or when the first block of its own class fits it. The largest such request is the
+    /// first block of the highest non-empty class (every block of a class is at least the
+    /// class's smallest size); larger blocks behind it in that list are not reached.
+    fn largest_free_block(&self) -> usize {
+        let ctrl = self.ctrl;
+        if ctrl.is_null() {
+            return 0;
+        }
+        // SAFETY: the control block exists.
+        let flb = unsafe { Self::fl_bitmap(ctrl).read() };
+        if flb == 0 {
+            return 0;
+        }
+        let fl = (usize::BITS - 1 - flb.leading_zeros()) as usize;
+        // SAFETY: bits of `fl_bitmap` are below `FL` (TL7).
+        let slb = unsafe { Self::sl_bitmap(ctrl, fl).read() };
+        let idx = (fl << Self::SL_LOG2) + (usize::BITS - 1 - slb.leading_zeros()) as usize;
+        // SAFETY: list `idx` is non-empty (TL7, `slb != 0` since bit `fl` is set); its first
+        // block is a free block.
+        let first = unsafe { word_usize(Self::head(ctrl, idx).read(), 0) } & !FLAGS;
+        first - W
     }
 }
 
