@@ -337,7 +337,12 @@ fn brief(rec: &Record) -> String {
         }
         JobOutcome::SmallObjects(Outcome::Ok(t)) => {
             let s = bench::report::Summary::of(&t.ops_per_sec);
-            format!("{:.2} Mops/s ±{:.0}% (max {} B)", s.median / 1e6, s.spread_pct(), t.max_request)
+            format!(
+                "{:.2} Mops/s ±{:.0}% (max {} B)",
+                s.median / 1e6,
+                s.spread_pct(),
+                t.max_request
+            )
         }
         JobOutcome::Throughput(o) => other(o),
         JobOutcome::SmallObjects(o) => other(o),

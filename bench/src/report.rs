@@ -228,7 +228,8 @@ impl Results {
 
     /// Median heap ops/s of workload 5 for (`alloc`, `program`), and the largest request.
     pub fn small_objects(&self, alloc: &str, program: small::Program) -> (Cell, Option<usize>) {
-        let rec = self.find(alloc, |j| matches!(j, Job::SmallObjects { program: p, .. } if *p == program));
+        let rec = self
+            .find(alloc, |j| matches!(j, Job::SmallObjects { program: p, .. } if *p == program));
         match rec.map(|r| &r.outcome) {
             Some(JobOutcome::SmallObjects(Outcome::Ok(t))) => {
                 let s = Summary::of(&t.ops_per_sec);
@@ -451,7 +452,10 @@ impl Results {
             })
             .collect();
         if !slabs.is_empty() {
-            let _ = writeln!(out, "Each slab against its own backing heap (ops/s ratio; > 1 is faster):\n");
+            let _ = writeln!(
+                out,
+                "Each slab against its own backing heap (ops/s ratio; > 1 is faster):\n"
+            );
             let rows: Vec<Vec<String>> = slabs
                 .iter()
                 .map(|(a, backing)| {

@@ -145,7 +145,9 @@ unsafe impl GlobalAlloc for Router {
             // SAFETY: as in `dealloc`; `new_size` is non-zero and valid for the alignment.
             let p = unsafe { (*r.heap).realloc(ptr, layout, new_size) };
             // SAFETY: `GlobalAlloc::realloc`'s contract makes this layout valid.
-            Router::admit(r, p, unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) });
+            Router::admit(r, p, unsafe {
+                Layout::from_size_align_unchecked(new_size, layout.align())
+            });
             p
         })
         // SAFETY: forwarded `GlobalAlloc` contract.
