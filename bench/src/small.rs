@@ -210,6 +210,8 @@ fn router_installed() -> bool {
 // ---------------------------------------------------------------------------------------------
 // The programs
 
+/// A tree node. `Vec<Box<Node>>` on purpose: one heap block per node is the workload.
+#[allow(clippy::vec_box)]
 struct Node {
     value: u64,
     name: String,
