@@ -348,6 +348,38 @@ impl Results {
         self.allocators.iter().map(|a| a.name.as_str()).collect()
     }
 
+    /// One table per [`REFERENCES`] allocator: every allocator's `cell(alloc, key)` divided
+    /// by the reference's, for each key (a column of `head`).
+    fn reference_tables<K: Copy>(
+        &self,
+        out: &mut String,
+        head: &[String],
+        keys: &[K],
+        cell: impl Fn(&str, K) -> Cell,
+    ) {
+        for reference in REFERENCES {
+            let refs: Vec<Cell> = keys.iter().map(|&k| cell(reference, k)).collect();
+            if refs.iter().all(|c| c.value().is_none()) {
+                let _ = writeln!(
+                    out,
+                    "_Ratios to {reference}: not available ({reference} has no result)._\n"
+                );
+                continue;
+            }
+            let _ = writeln!(out, "Relative to {reference} (ops/s ratio; > 1 is faster):\n");
+            let rows: Vec<Vec<String>> = self
+                .names()
+                .iter()
+                .map(|a| {
+                    let mut r = vec![a.to_string()];
+                    r.extend(keys.iter().zip(&refs).map(|(&k, rc)| ratio(&cell(a, k), rc)));
+                    r
+                })
+                .collect();
+            table(out, head, &rows);
+        }
+    }
+
     /// Workload 1 tables for one variant.
     pub fn throughput_tables(&self, realloc: bool) -> String {
         let sizes = &self.meta.config.live_sizes;
@@ -386,33 +418,7 @@ impl Results {
                 cuts.join("; ")
             );
         }
-        for reference in REFERENCES {
-            let refs: Vec<Cell> =
-                sizes.iter().map(|&n| self.throughput(reference, n, realloc)).collect();
-            if refs.iter().all(|c| c.value().is_none()) {
-                let _ = writeln!(
-                    out,
-                    "_Ratios to {reference}: not available ({reference} has no result)._\n"
-                );
-                continue;
-            }
-            let _ = writeln!(out, "Relative to {reference} (ops/s ratio; > 1 is faster):\n");
-            let rows: Vec<Vec<String>> = self
-                .names()
-                .iter()
-                .map(|a| {
-                    let mut r = vec![a.to_string()];
-                    r.extend(
-                        sizes
-                            .iter()
-                            .zip(&refs)
-                            .map(|(&n, rc)| ratio(&self.throughput(a, n, realloc), rc)),
-                    );
-                    r
-                })
-                .collect();
-            table(&mut out, &head, &rows);
-        }
+        self.reference_tables(&mut out, &head, sizes, |a, n| self.throughput(a, n, realloc));
         out
     }
 
@@ -468,29 +474,7 @@ impl Results {
                 .collect();
             table(&mut out, &head, &rows);
         }
-        for reference in REFERENCES {
-            let refs: Vec<Cell> =
-                programs.iter().map(|&p| self.small_objects(reference, p).0).collect();
-            if refs.iter().all(|c| c.value().is_none()) {
-                continue;
-            }
-            let _ = writeln!(out, "Relative to {reference} (ops/s ratio; > 1 is faster):\n");
-            let rows: Vec<Vec<String>> = self
-                .names()
-                .iter()
-                .map(|a| {
-                    let mut r = vec![a.to_string()];
-                    r.extend(
-                        programs
-                            .iter()
-                            .zip(&refs)
-                            .map(|(&p, rc)| ratio(&self.small_objects(a, p).0, rc)),
-                    );
-                    r
-                })
-                .collect();
-            table(&mut out, &head, &rows);
-        }
+        self.reference_tables(&mut out, &head, &programs, |a, p| self.small_objects(a, p).0);
         out
     }
 
