@@ -191,7 +191,7 @@ impl Config {
                 latency_reps: 5,
                 replay_reps: 7,
                 small_n: 20_000,
-                small_reps: 11,
+                small_reps: 21,
                 budget_secs: 3.0,
                 worker_timeout_secs: 300,
             }
