@@ -13,7 +13,7 @@ use std::cell::Cell;
 use std::mem::MaybeUninit;
 use std::ptr::{self, NonNull};
 
-use bareheap::{Bump, Claim, FirstFit, Heap, Region, Tlsf};
+use bareheap::{Bump, Claim, FirstFit, Heap, Region, Slab, Tlsf};
 
 /// The operations every workload needs, with `GlobalAlloc`-like conventions: null means failure,
 /// and a failed `realloc` leaves the old block allocated and untouched.
@@ -117,6 +117,8 @@ pub fn registry() -> Vec<NamedAllocator> {
     vec![
         named("bareheap Tlsf", "bareheap", |a| ours(Tlsf::new(), a), true, "its `Heap` trait: allocate/deallocate/grow/shrink; control block inside the arena"),
         named("bareheap FirstFit", "bareheap", |a| ours(FirstFit::new(), a), true, ""),
+        named("bareheap Slab<FirstFit>", "bareheap", |a| ours(Slab::<FirstFit>::new(FirstFit::new()), a), true, "`Slab<FirstFit, DefaultClasses>`: 4 KiB slabs, classes 16..=1024 B; larger requests go to the FirstFit behind it"),
+        named("bareheap Slab<Tlsf>", "bareheap", |a| ours(Slab::<Tlsf>::new(Tlsf::new()), a), true, "`Slab<Tlsf, DefaultClasses>`, as above over Tlsf"),
         named("bareheap Bump", "bareheap", |a| ours(Bump::new(), a), false, "reclaims only the most recent block; every other free is a no-op, so it runs out where the others recycle"),
         named("talc", "talc", talc_make, true, "`Talc<Manual>`, claim + allocate/deallocate, `try_realloc_in_place` else move"),
         named("rlsf", "rlsf", rlsf_make, true, "`Tlsf<u32, u32, 28, 32>`, its own `reallocate`; metadata outside the arena"),

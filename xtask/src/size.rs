@@ -94,7 +94,14 @@ const BASELINE: &str = "baseline";
 /// Cargo profiles of `bench/cortex-m/Cargo.toml` and the opt-level each stands for.
 const PROFILES: [(&str, &str); 2] = [("opt-s", "s"), ("opt-3", "3")];
 /// The binaries of a `--quick` run.
-const QUICK_BINARIES: [&str; 4] = [BASELINE, "bareheap_bump", "bareheap_first_fit", "talc"];
+const QUICK_BINARIES: [&str; 6] = [
+    BASELINE,
+    "bareheap_bump",
+    "bareheap_first_fit",
+    "talc",
+    "small_bareheap_first_fit",
+    "small_bareheap_slab_first_fit",
+];
 /// How long one QEMU run may take (a run takes well under a second).
 const QEMU_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -265,7 +272,8 @@ fn elf_path(core: &Core, tc: Toolchain, profile: &str, bin: &str) -> PathBuf {
     tc.out_dir(&firmware_dir(), core.target, profile).join(bin)
 }
 
-/// The firmware binaries (`src/bin/*.rs`): bareheap's first, then the peers, then the baseline.
+/// The firmware binaries (`src/bin/*.rs`): bareheap's first, then the peers, then the same for
+/// the small-object sequence, then the baseline.
 fn binaries() -> Vec<String> {
     let mut bins: Vec<String> = std::fs::read_dir(firmware_dir().join("src/bin"))
         .map(|dir| {
@@ -277,7 +285,12 @@ fn binaries() -> Vec<String> {
             .collect()
         })
         .unwrap_or_default();
-    bins.sort_by_key(|b| (b == BASELINE, !b.starts_with("bareheap"), b.clone()));
+    // The small-object sequence's binaries (`small_*`) after the main sequence's.
+    bins.sort_by_key(|b| {
+        let small = b.starts_with("small_");
+        let ours = b.trim_start_matches("small_").starts_with("bareheap");
+        (b == BASELINE, small, !ours, b.clone())
+    });
     bins
 }
 
