@@ -24,7 +24,6 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -386,7 +385,7 @@ pub fn small_objects(
         Err(e) => return Outcome::Unavailable(e),
     };
     let mut run = |check: bool| -> Result<(f64, u64), String> {
-        let start = Instant::now();
+        let start = crate::timer::CpuStopwatch::start();
         let (res, ops) = with_heap(&mut *heap, bounds, || match program {
             Program::Tree => tree_once(seed, n, check),
             Program::BTree => btree_once(&map_ops),
