@@ -125,7 +125,7 @@ pub fn size(report: &mut Report) {
 fn size_on(report: &mut Report, core: &'static Core) {
     let bins = binaries();
     let Some(tc) = prepare_toolchain(report, core) else { return };
-    if !build_firmware(report, core, tc, &PROFILES, &bins) {
+    if !build_firmware(report, core, tc, &PROFILES, &bins, Build::Sizes) {
         return;
     }
     let Some(sizes) = measure_sizes(report, core, tc, &PROFILES, &bins) else { return };
@@ -161,10 +161,14 @@ fn bench_on(report: &mut Report, core: &'static Core, quick: bool) {
         }
     };
     let Some(plugin) = build_plugin(report) else { return };
-    if !build_firmware(report, core, tc, profiles, &bins) {
+    // Sizes first, from builds without `validate()`; then the validating builds that run.
+    if !build_firmware(report, core, tc, profiles, &bins, Build::Sizes) {
         return;
     }
     let Some(sizes) = measure_sizes(report, core, tc, profiles, &bins) else { return };
+    if !build_firmware(report, core, tc, profiles, &bins, Build::Counts) {
+        return;
+    }
 
     let tools = Tools { core, toolchain: tc, qemu, plugin };
     let mut runs = Vec::new();
@@ -240,6 +244,17 @@ fn build_plugin(report: &mut Report) -> Option<PathBuf> {
     report.run("build insn_count QEMU plugin", cmd).then_some(lib)
 }
 
+/// What a firmware build is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Build {
+    /// The instruction-count runs: default features, so the bareheap adapters call the heap's
+    /// `validate()` after the workload.
+    Counts,
+    /// The size table: `--no-default-features` leaves `validate()` out. Only bareheap's
+    /// adapters have a checker to call; linking it would charge bareheap's code size alone.
+    Sizes,
+}
+
 /// Builds every firmware binary for each profile.
 fn build_firmware(
     report: &mut Report,
@@ -247,15 +262,20 @@ fn build_firmware(
     tc: Toolchain,
     profiles: &[(&str, &'static str)],
     bins: &[String],
+    build: Build,
 ) -> bool {
     profiles.iter().all(|(profile, level)| {
         // Runs in `bench/cortex-m`, so cargo reads its `.cargo/config.toml` (linker script).
         let mut cmd = tc.cargo("build", core.target, &firmware_dir());
         cmd.args(["--profile", profile]);
+        if build == Build::Sizes {
+            cmd.arg("--no-default-features");
+        }
         for bin in bins {
             cmd.args(["--bin", bin]);
         }
-        let name = format!("build {} bench firmware (opt-level {level}, {tc:?})", core.name);
+        let what = if build == Build::Sizes { ", for sizes: no validate" } else { "" };
+        let name = format!("build {} bench firmware (opt-level {level}, {tc:?}{what})", core.name);
         report.run(&name, cmd)
     })
 }
@@ -939,6 +959,9 @@ alone). Do not edit by hand. Machine-readable: `{name}.csv` (instruction counts)
   structures; the arena lives in `.uninit` and is not counted) of each binary minus those of
   `baseline`, the same harness with a 20-line bump allocator. Read from the ELF with the
   `object` crate. Profiles `opt-s` / `opt-3`: fat LTO, one codegen unit, panic = abort.
+  Sizes come from builds without the post-run `validate()` call (`--no-default-features`):
+  only bareheap's adapters have a checker to call, so linking it would charge bareheap alone.
+  The instruction-count runs use the default, validating builds.
 
 ## Caveats
 

@@ -60,9 +60,8 @@
 //!   [`shrink`](Heap::shrink) contain no loop at all: the bound is straight-line code with two
 //!   bitmap lookups, at most two merges, one split and, when the rounded-up search finds
 //!   nothing, one look at the first block of the request's own class. An allocation with
-//!   `align > G` is one plain allocation, one filed front gap and one in-place shrink (at most
-//!   three list insertions and one removal). A moving `grow` adds the copy
-//!   of the payload (linear in its size, like `memcpy`). [`claim`](Claim::claim) is linear in
+//!   `align > G` is the same: one search, one removal, one insertion (the front it leaves).
+//!   A moving `grow` adds the copy of the payload (linear in its size, like `memcpy`). [`claim`](Claim::claim) is linear in
 //!   the number of regions and [`validate`](Heap::validate) in the number of blocks.
 //! - **Small requests are the fastest.** Sizes below `2·SL` granules (128 bytes for the
 //!   32-bit default, 256 bytes for the 64-bit one) have exact classes: the head of the list fits
@@ -94,11 +93,13 @@
 //!   (the fallback looks at the first one only). Fragmentation is low but not minimal.
 //! - The largest block is bounded by the configuration ([`Tlsf::MAX_ALLOCATION`]); the part of
 //!   a region beyond it is not used (claim a large area as several regions).
-//! - Code size: more than a first-fit allocator: about 1.7 KB of Cortex-M3 code at opt-level
-//!   `s` for `allocate`, `deallocate`, `grow`, `shrink` and `claim`, plus about 0.5 KB when
+//! - Code size: more than a first-fit allocator: about 2.0 KB of Cortex-M3 code at opt-level
+//!   `s` for `allocate`, `deallocate`, `grow`, `shrink` and `claim` (about 0.4 KB of it the
+//!   over-aligned path with its own search), plus about 0.5 KB when
 //!   [`validate`](Heap::validate) is linked (`cargo xtask size`, `bench/cortex-m`).
-//! - Alignments above `G` search for `size + align + min block` and split the front off, so a
-//!   nearly full heap may refuse an aligned request that a scan would satisfy.
+//! - Alignments above `G` search for `size + align − G + MIN_BLOCK` and place the block at
+//!   the end of the block found, so a nearly full heap may refuse an aligned request that a
+//!   scan would satisfy, and the allocated block keeps up to `align − G` bytes of slack.
 //!
 //! # Changes from the reference algorithm
 //!
@@ -602,21 +603,33 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     }
 
     /// Finds and unlinks a free block of at least `units` granules (`units <= usize::MAX / 2`);
-    /// null if there is none.
+    /// null if there is none. Small sizes first: an exact class whose list is non-empty fits
+    /// exactly, without a bitmap search.
     #[inline(always)]
     fn find(&mut self, units: usize) -> *mut u8 {
-        let idx = ceil_index(units, Self::SL_LOG2);
         let ctrl = self.ctrl;
-        let idx = 'found: {
-            // Small sizes first: an exact class whose list is non-empty fits exactly.
-            if units < 2 * SL && units < Self::CLASSES && !ctrl.is_null() {
-                // SAFETY: `units < CLASSES`; the control block exists.
-                let head = unsafe { Self::head(ctrl, units).read() };
-                if !head.is_null() {
-                    break 'found units;
-                }
+        if ctrl.is_null() {
+            return ptr::null_mut();
+        }
+        if units < 2 * SL && units < Self::CLASSES {
+            // SAFETY: `units < CLASSES`; the control block exists.
+            let head = unsafe { Self::head(ctrl, units).read() };
+            if !head.is_null() {
+                // SAFETY: list `units` is non-empty.
+                return unsafe { Self::pop(ctrl, units) };
             }
-            if idx < Self::CLASSES && !ctrl.is_null() {
+        }
+        self.search(ctrl, units)
+    }
+
+    /// [`find`](Self::find) without the exact-class shortcut: the bitmap search for the first
+    /// class that guarantees `units` granules, then the [`fallback`](Self::fallback). `ctrl`
+    /// is the control block, not null.
+    #[inline(always)]
+    fn search(&mut self, ctrl: *mut usize, units: usize) -> *mut u8 {
+        let idx = ceil_index(units, Self::SL_LOG2);
+        let idx = 'found: {
+            if idx < Self::CLASSES {
                 let fl = idx >> Self::SL_LOG2;
                 // SAFETY: `fl < FL` since `idx < CLASSES`; the control block exists.
                 let sl =
@@ -734,50 +747,53 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         unsafe { NonNull::new_unchecked(b.add(W)) }
     }
 
-    /// Allocation with `align > G`: allocates a block with room for the worst front gap, files
-    /// the front (empty, or a free block of at least `MIN_BLOCK` bytes) and shrinks the
-    /// aligned rest to the request. The payload is `G`-aligned, so reaching an `align`
-    /// boundary that is at least `MIN_BLOCK` away takes at most `MIN_BLOCK + align − G` extra
-    /// bytes. Built from the plain allocation and [`shrink_block`](Self::shrink_block), so it
-    /// costs little code: one search, at most three list insertions and one removal.
+    /// Allocation with `align > G`. One search, for a block with room for the request, the
+    /// largest slack an alignment can need and a smallest free block in front: `need + align −
+    /// G + MIN_BLOCK` bytes. The allocation is placed at the *end* of that block, at the highest
+    /// `align`-aligned payload that leaves `need` bytes, and the front (at least `MIN_BLOCK`) is
+    /// filed as a free block; the slack after the payload (less than `align`) stays in the
+    /// allocated block rather than becoming a second free block. So the worst case is one
+    /// search, one removal and one insertion, like the plain path.
+    ///
+    /// The search is a second copy of the plain path's (without its exact-class shortcut):
+    /// sharing one copy would make every plain allocation test the alignment twice.
     #[cold]
     #[inline(never)]
     fn allocate_aligned(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         let align = layout.align();
-        let need = Self::units_for(layout.size()) << Self::G_LOG2;
-        // The plain allocation adds the header word back.
-        let search = need.checked_add(align - G)?.checked_add(Self::MIN_BLOCK - W)?;
-        let p = self.allocate(Layout::from_size_align(search, G).ok()?)?.as_ptr();
+        let need = Self::units_for(layout.size());
+        // `(align − 1) >> log2 G` is `(align − G) / G` for `align > G`. No overflow: each term
+        // is below `2^(BITS−1) / G` granules.
         let ctrl = self.ctrl;
-        let b = p.wrapping_sub(W);
-        // SAFETY: `b` is the used block just allocated; its predecessor is used (TL4).
-        let hv = unsafe { word_usize(b, 0) };
-        let bsize = hv & !FLAGS;
-        // No overflow: both candidates are at most `p + MIN_BLOCK + align − G`, inside `b`.
-        let mut q = (p.addr() + align - 1) & !(align - 1);
-        if q != p.addr() && q - p.addr() < Self::MIN_BLOCK {
-            q = (p.addr() + Self::MIN_BLOCK + align - 1) & !(align - 1);
+        if ctrl.is_null() {
+            return None;
         }
-        let gap = q - p.addr();
-        let (a, hv) = if gap == 0 {
-            (b, hv)
-        } else {
-            // SAFETY: the front `[b, b + gap)` is a block of `gap >= MIN_BLOCK` bytes (a
-            // multiple of `G`) whose predecessor is used: it becomes a used block and is
-            // released (filed, and the rest's `PREV_FREE` set); the rest, `bsize − gap >= need`
-            // bytes, starts at a header position inside `b`.
-            unsafe {
-                set_word_usize(b, 0, gap | USED);
-                let a = b.add(gap);
-                set_word_usize(a, 0, (bsize - gap) | USED);
-                Self::release(ctrl, b, gap | USED);
-                (a, (bsize - gap) | USED | PREV_FREE)
-            }
-        };
-        // SAFETY: `a` is a used block with header `hv`; `need` is a multiple of `G`, at least
-        // `MIN_BLOCK`.
+        let b = self.search(ctrl, need + Self::MIN_UNITS + ((align - 1) >> Self::G_LOG2));
+        if b.is_null() {
+            return None;
+        }
+        let need = need << Self::G_LOG2;
+        // SAFETY: `b` is a block header (TL1).
+        let bsize = unsafe { word_usize(b, 0) } & !FLAGS;
+        let end = b.addr() + bsize;
+        // `end + W − need` is a `G`-aligned payload address inside `b` (TL1); rounding it down
+        // to `align` moves it back by at most `align − G`, so at least `MIN_BLOCK` bytes of
+        // `b` stay in front.
+        let q = (end + W - need) & !(align - 1);
+        let a = b.with_addr(q - W);
+        let front = a.addr() - b.addr();
+        // SAFETY: `b` is a free block just unlinked whose predecessor is used (TL4);
+        // `[b, a)` and `[a, end)` are parts of it at header positions with `front >=
+        // MIN_BLOCK` and `end − a >= need` bytes (multiples of `G`, TL1): the front becomes a
+        // free block after a used one (TL3–TL5) and is filed (TL6); the back becomes a used
+        // block after a free one; the block at `end` now follows a used block (TL3).
         unsafe {
-            Self::shrink_block(ctrl, a, hv, need);
+            set_word_usize(b, 0, front | FREE);
+            set_footer(b, front);
+            Self::link(ctrl, b, front);
+            set_word_usize(a, 0, (end - a.addr()) | USED | PREV_FREE);
+            let n = b.add(bsize);
+            set_word_usize(n, 0, word_usize(n, 0) & !PREV_FREE);
             Some(NonNull::new_unchecked(a.add(W)))
         }
     }
