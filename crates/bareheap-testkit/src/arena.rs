@@ -19,6 +19,13 @@ pub const ARENA_ALIGN: usize = 4096;
 /// `memcmp` (fast under Miri too).
 pub const GUARD: u8 = 0xa5;
 
+#[cfg(bareheap_asan)]
+extern "C" {
+    /// The ASan runtime's unpoison (the heaps poison free space under `cfg(bareheap_asan)`).
+    #[link_name = "__asan_unpoison_memory_region"]
+    fn asan_unpoison(addr: *const u8, size: usize);
+}
+
 /// A run of guard bytes to compare against.
 static GUARD_RUN: [u8; 4096] = [GUARD; 4096];
 
@@ -77,6 +84,12 @@ impl Arena {
     /// Only call this when no heap uses the arena any more (the borrow checker cannot see the
     /// heap's raw pointers; the heap's memory is overwritten).
     pub fn refill(&mut self) {
+        // A heap built with `--cfg bareheap_asan` poisoned its free space; it is ours again.
+        #[cfg(bareheap_asan)]
+        // SAFETY: AR1: the allocation is ours; this only writes ASan's shadow memory.
+        unsafe {
+            asan_unpoison(self.base.as_ptr(), self.total())
+        };
         // SAFETY: AR1: the allocation is `total()` bytes and we own it; `&mut self` excludes
         // other users of the arena itself, and the caller promised no heap uses it any more.
         unsafe { self.base.as_ptr().write_bytes(GUARD, self.total()) };

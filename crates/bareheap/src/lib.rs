@@ -14,6 +14,7 @@ pub mod heap;
 pub mod locked;
 pub mod oom;
 pub mod region;
+mod sanitize;
 pub mod sizing;
 pub mod slab;
 pub mod stats;

@@ -150,8 +150,9 @@ mod tests;
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 
-use self::math::{GRANULE, HEADER, MIN_BLOCK, MIN_REGION, WORD};
+use self::math::{GRANULE, HEADER, MIN_BLOCK, MIN_REGION, RECORD, WORD};
 use crate::heap::{Claim, Corruption, Heap};
+use crate::sanitize;
 use crate::{Region, RegionError};
 
 /// Header flag: the block is allocated, or is an end record.
@@ -318,6 +319,10 @@ impl FirstFit {
         // One region: the hull is the region. Otherwise find the region that holds it.
         let limit = if self.region_count == 1 { self.hi } else { self.record_above(hdr_addr)? };
         let hdr = ptr.wrapping_sub(HEADER);
+        if sanitize::is_poisoned(hdr) {
+            // Free space or slack (only with `--cfg bareheap_asan`): not a header.
+            return Err("block not allocated (double free?)");
+        }
         // SAFETY: `hdr` is word-aligned (`addr` is granule-aligned) and lies between a region's
         // first block and its end record, so it is heap memory (FF4).
         let word = unsafe { read_word(hdr) };
@@ -385,6 +390,8 @@ impl FirstFit {
                 next = unsafe { header_to_link(cur).read() };
             }
         }
+        // SAFETY: `[blk, blk + size)` is heap memory (caller contract) about to become free.
+        unsafe { sanitize::unpoison(blk, size) };
         if !prev.is_null() {
             // SAFETY: `prev` is a free block (FF1): its header is its size (FF3).
             let prev_size = unsafe { read_word(prev) };
@@ -400,6 +407,8 @@ impl FirstFit {
                 // Clear the stale header, so that a second free of `blk` is seen as one.
                 // SAFETY: `blk` is heap memory (caller contract), now inside `prev`'s payload.
                 unsafe { write_word(blk, 0) };
+                // SAFETY: `prev` is now a filed free block of `prev_size + size` bytes.
+                unsafe { poison_free(prev, prev_size + size) };
                 return Ok(());
             }
         }
@@ -411,6 +420,8 @@ impl FirstFit {
         // SAFETY: `link` is the head or the link of `prev`, the last free block below `blk`,
         // so the list stays sorted (FF1).
         unsafe { link.write(blk) };
+        // SAFETY: `blk` is now a filed free block of `size` bytes.
+        unsafe { poison_free(blk, size) };
         Ok(())
     }
 
@@ -479,6 +490,8 @@ unsafe fn carve(
     let lead = start - cur.addr();
     let trail = size - lead - need;
     let block = cur.with_addr(start);
+    // SAFETY: `cur` is a free block of `size` bytes (caller contract), being split.
+    unsafe { sanitize::unpoison(cur, size) };
     if trail != 0 {
         let rest = block.wrapping_add(need);
         // SAFETY: `cur` is a free block (caller contract): its link is at `+W` (FF1).
@@ -508,7 +521,44 @@ unsafe fn carve(
     }
     // SAFETY: `block` lies inside the old `cur` (caller contract) and is word-aligned.
     unsafe { write_word(block, need | USED) };
+    // SAFETY: what is left before and after `block` are filed free blocks (or empty).
+    unsafe {
+        poison_free(cur, lead);
+        poison_free(block.wrapping_add(need), trail);
+    }
     block.wrapping_add(HEADER)
+}
+
+/// Poisons free block `b` of `size` bytes beyond its header and link (see `sanitize`).
+///
+/// # Safety
+///
+/// `b` is a filed free block of `size` bytes, or `size` is 0.
+#[inline(always)]
+unsafe fn poison_free(b: *mut u8, size: usize) {
+    // SAFETY: `[b + 2W, b + size)` is inside the block and holds no metadata (FF1, FF3).
+    unsafe { sanitize::poison(b.wrapping_add(2 * WORD), size.saturating_sub(2 * WORD)) };
+}
+
+/// Makes exactly `[p, p + size)` of the used block whose payload is `p` addressable and the
+/// rest of the block (slack) poisoned (see `sanitize`). Returns `p`.
+///
+/// # Safety
+///
+/// `p` is the payload of a used block of at least `size + W` bytes.
+#[inline(always)]
+unsafe fn expose(p: NonNull<u8>, size: usize) -> NonNull<u8> {
+    if sanitize::ACTIVE {
+        let hdr = p.as_ptr().wrapping_sub(HEADER);
+        // SAFETY: caller contract: `hdr` is a used block's header (FF3).
+        let bsize = unsafe { read_word(hdr) } & !FLAGS;
+        // SAFETY: both ranges are inside the block, `size <= bsize − W` (caller contract).
+        unsafe {
+            sanitize::unpoison(p.as_ptr(), size);
+            sanitize::poison(p.as_ptr().wrapping_add(size), bsize - HEADER - size);
+        }
+    }
+    p
 }
 
 /// The single place where a misuse detected by a cheap check lands: a free (or grow, or
@@ -613,6 +663,8 @@ impl Claim for FirstFit {
 
         let free_before = self.free_bytes();
         let rec = base.with_addr(record);
+        // SAFETY: the record is inside the region (below): clear any stale poison.
+        unsafe { sanitize::unpoison(rec, RECORD) };
         // SAFETY: `record + RECORD <= end` (region_layout) and `record ≡ W (mod G)` is
         // word-aligned: the record is inside the region, which the heap now owns (R2).
         unsafe { write_word(rec, USED | END | if region.may_merge() { 0 } else { NO_MERGE }) };
@@ -701,7 +753,8 @@ unsafe impl Heap for FirstFit {
                     // `[payload - W, payload - W + need)` lies inside it and starts
                     // `≡ W (mod G)` (a multiple of `G` minus `W`).
                     let p = unsafe { carve(link, cur, size, payload - HEADER, need) };
-                    return NonNull::new(p);
+                    // SAFETY: `p` is the payload of a block just allocated for `layout`.
+                    return NonNull::new(p).map(|p| unsafe { expose(p, layout.size()) });
                 }
             }
             link = header_to_link(cur);
@@ -772,7 +825,9 @@ unsafe impl Heap for FirstFit {
         };
         let need = math::block_size(new_size)?;
         if need <= size {
-            return Some(ptr); // the block already has room (rounding or alignment slack)
+            // The block already has room (rounding or alignment slack).
+            // SAFETY: `ptr` is the payload of a used block with room for `new_size` bytes.
+            return Some(unsafe { expose(ptr, new_size) });
         }
         // SAFETY: `hdr + size` is at most the region's end record (used_block), so it is the
         // header of the next block or the record itself (FF4).
@@ -783,7 +838,8 @@ unsafe impl Heap for FirstFit {
         if next_word & USED == 0 && size + next_word >= need {
             // SAFETY: `hdr` is a used block of `size` bytes followed by the free block `next`.
             if unsafe { self.absorb_next(hdr, next, size + next_word, need) } {
-                return Some(ptr);
+                // SAFETY: `ptr` is the payload of a used block with room for `new_size` bytes.
+                return Some(unsafe { expose(ptr, new_size) });
             }
         }
         let new = self.allocate(Layout::from_size_align(new_size, old.align()).ok()?)?;
@@ -836,7 +892,8 @@ unsafe impl Heap for FirstFit {
                 Err(reason) => invalid_free(p, reason),
             }
         }
-        Some(ptr)
+        // SAFETY: `ptr` is the payload of a used block with room for `new_size` bytes.
+        Some(unsafe { expose(ptr, new_size) })
     }
 
     /// Walks every region block by block and checks FF1–FF5; see the module's Invariants.
@@ -961,6 +1018,8 @@ impl FirstFit {
         }
         // SAFETY: `next` is a free block (found in the list, FF1): its link is at `+W`.
         let after = unsafe { header_to_link(next).read() };
+        // SAFETY: `next` is a free block leaving the list, `[next, hdr + total)`.
+        unsafe { sanitize::unpoison(next, total - (next.addr() - hdr.addr())) };
         let rest = total - need;
         let used = if rest == 0 {
             // SAFETY: `link` holds `next`; unlink it.
@@ -975,6 +1034,8 @@ impl FirstFit {
             unsafe { header_to_link(tail).write(after) };
             // SAFETY: `link` holds `next`; `tail` takes its place, same order (FF1).
             unsafe { link.write(tail) };
+            // SAFETY: `tail` is now a filed free block of `rest` bytes.
+            unsafe { poison_free(tail, rest) };
             need
         };
         // SAFETY: `hdr` is a used block (caller contract).

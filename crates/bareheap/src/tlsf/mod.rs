@@ -179,6 +179,7 @@ use core::mem::size_of;
 use core::ptr::{self, NonNull};
 
 use crate::heap::{Claim, Corruption, Heap};
+use crate::sanitize;
 use crate::stats::HeapStats;
 use crate::{Region, RegionError};
 
@@ -578,6 +579,8 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
                 set_word(n, PREV, b);
             }
         }
+        // SAFETY: `b` is a free block of `size` bytes, now filed.
+        unsafe { poison_free(b, size) };
     }
 
     /// Removes free block `b` from its list (TL6, TL7).
@@ -587,6 +590,8 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     /// `ctrl` is the control block; `b` is a free block in a list.
     #[inline(always)]
     unsafe fn unlink(ctrl: *mut usize, b: *mut u8) {
+        // SAFETY: `b` is a free block leaving its list.
+        unsafe { unpoison_block(b) };
         // SAFETY: `b` is a free block: its link words are valid; `p` is a free block or a
         // pseudo-node, whose `NEXT` field is a head slot; `n` is null or a free block (TL6).
         unsafe {
@@ -670,6 +675,7 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         unsafe {
             let head = Self::head(ctrl, idx);
             let b = head.read();
+            unpoison_block(b);
             let n = word(b, NEXT);
             head.write(n);
             if n.is_null() {
@@ -824,6 +830,7 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         unsafe {
             set_word_usize(b, 0, need | (hv & FLAGS));
             let r = b.add(need);
+            sanitize::unpoison(r, rem);
             set_word_usize(r, 0, rem | USED);
             Self::release(ctrl, r, rem | USED);
         }
@@ -838,6 +845,8 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     unsafe fn release(ctrl: *mut usize, b: *mut u8, hv: usize) {
         let mut b = b;
         let mut size = hv & !FLAGS;
+        // SAFETY: `b` is a block of `size` bytes (TL1); its slack may be poisoned.
+        unsafe { sanitize::unpoison(b, size) };
         // SAFETY: a block is followed by a block or the sentinel (TL1).
         let n = unsafe { b.add(size) };
         // SAFETY: `n` is a header.
@@ -1004,6 +1013,7 @@ impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL
                     // positions, TL1), and the old sentinel becomes the block's header,
                     // keeping its `PREV_FREE` (TL3).
                     let sv = unsafe {
+                        sanitize::unpoison(sp, TRAILER);
                         set_word(sp, T_NEXT, word(t, T_NEXT));
                         set_word(sp, T_FIRST, t_first);
                         set_word(sp, T_BASE, word(t, T_BASE));
@@ -1053,7 +1063,11 @@ impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL
             // first`, `G`-aligned), the block and the trailer are ours; `b` and `sp` are
             // header positions (TL1).
             unsafe {
+                // Stale poison (memory used by an earlier heap) on what is written here; the
+                // block itself is unpoisoned by `release`.
+                sanitize::unpoison(sp, TRAILER);
                 if ctrl.is_null() {
+                    sanitize::unpoison(base.with_addr(ctrl_at), Self::CONTROL_BLOCK_SIZE);
                     let c: *mut usize = base.with_addr(ctrl_at).cast();
                     // Volatile, so that this stays a small loop instead of a call to `memset`,
                     // which a firmware may not link otherwise; it runs once.
@@ -1099,7 +1113,9 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
     #[inline]
     fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         if layout.align() > G {
-            return self.allocate_aligned(layout);
+            let p = self.allocate_aligned(layout)?;
+            // SAFETY: `p` is the payload of a block just allocated for `layout`.
+            return Some(unsafe { expose(p, layout.size()) });
         }
         let units = Self::units_for(layout.size());
         let b = self.find(units);
@@ -1109,7 +1125,9 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
         // SAFETY: `b` is a free block just unlinked (TL1); its predecessor is used (TL4).
         let bsize = unsafe { word_usize(b, 0) } & !FLAGS;
         // SAFETY: as above; `find` returned a block of at least `units` granules.
-        Some(unsafe { Self::carve(self.ctrl, b, bsize, units << Self::G_LOG2, 0) })
+        let p = unsafe { Self::carve(self.ctrl, b, bsize, units << Self::G_LOG2, 0) };
+        // SAFETY: `p` is the payload of a block just allocated for `layout`.
+        Some(unsafe { expose(p, layout.size()) })
     }
 
     /// Frees the block at `ptr`. The size comes from the block's header, never from `layout`.
@@ -1131,6 +1149,10 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
             return self.refuse(ptr);
         }
         let b = ptr.as_ptr().wrapping_sub(W);
+        if sanitize::is_poisoned(b) {
+            // Free space or slack (only with `--cfg bareheap_asan`): not a header.
+            return self.invalid_free(ptr, InvalidFree::NotUsed);
+        }
         // SAFETY: `b` is a header (caller contract; TL1).
         let hv = unsafe { word_usize(b, 0) };
         if hv & USED == 0 {
@@ -1154,7 +1176,8 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
         let hv = unsafe { word_usize(b, 0) };
         let bsize = hv & !FLAGS;
         if need <= bsize {
-            return Some(ptr);
+            // SAFETY: `ptr` is the payload of a used block with room for `new_size` bytes.
+            return Some(unsafe { expose(ptr, new_size) });
         }
         // SAFETY: a block is followed by a block or the sentinel (TL1).
         let n = unsafe { b.add(bsize) };
@@ -1171,8 +1194,9 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
                 let after = b.add(total);
                 set_word_usize(after, 0, word_usize(after, 0) & !PREV_FREE);
                 Self::shrink_block(self.ctrl, b, hv, need);
+                // `ptr`'s block now has room for `new_size` bytes.
+                return Some(expose(ptr, new_size));
             }
-            return Some(ptr);
         }
         let new = self.allocate(Layout::from_size_align(new_size, old.align()).ok()?)?;
         // SAFETY: `ptr` is valid for `bsize − W` bytes, `new` for `new_size >= old.size()`;
@@ -1196,7 +1220,8 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
         // SAFETY: caller contract: `ptr` is a payload of ours, so `b` is a used block (TL1);
         // `need` is a multiple of `G` and at least `MIN_BLOCK`.
         unsafe { Self::shrink_block(self.ctrl, b, word_usize(b, 0), need) };
-        Some(ptr)
+        // SAFETY: `ptr` is the payload of a used block with room for `new_size` bytes.
+        Some(unsafe { expose(ptr, new_size) })
     }
 
     fn validate(&self) -> Result<(), Corruption> {
@@ -1502,4 +1527,54 @@ unsafe fn footer_before(b: *mut u8) -> *mut u8 {
 unsafe fn set_footer(b: *mut u8, size: usize) {
     // SAFETY: caller contract: the last word is inside the block.
     unsafe { set_word(b, size - W, b) }
+}
+
+/// Poisons the part of free block `b` (`size` bytes) that the heap does not touch while the
+/// block is free: all but the header, the two links and the footer (see `sanitize`).
+///
+/// # Safety
+///
+/// `b` is a free block of `size >= MIN_BLOCK` bytes that has just been filed in a list.
+#[inline(always)]
+unsafe fn poison_free(b: *mut u8, size: usize) {
+    // SAFETY: `[b + 3W, b + size − W)` is inside the block and holds no metadata (TL5, TL6).
+    unsafe { sanitize::poison(b.wrapping_add(PREV + W), size.saturating_sub(PREV + 2 * W)) };
+}
+
+/// Unpoisons all of free block `b`, which is leaving its list (see `sanitize`). Reads the
+/// header only when poisoning is compiled in.
+///
+/// # Safety
+///
+/// `b` is a free block header (TL1, TL2).
+#[inline(always)]
+unsafe fn unpoison_block(b: *mut u8) {
+    if sanitize::ACTIVE {
+        // SAFETY: caller contract: the header is unpoisoned metadata.
+        let size = unsafe { word_usize(b, 0) } & !FLAGS;
+        // SAFETY: the block `[b, b + size)` is heap memory (TL1).
+        unsafe { sanitize::unpoison(b, size) };
+    }
+}
+
+/// Makes exactly `[p, p + size)` of the used block whose payload is `p` addressable and the
+/// rest of the block (slack) poisoned (see `sanitize`). Returns `p`.
+///
+/// # Safety
+///
+/// `p` is the payload of a used block of at least `size + W` bytes.
+#[inline(always)]
+unsafe fn expose(p: NonNull<u8>, size: usize) -> NonNull<u8> {
+    if sanitize::ACTIVE {
+        let b = p.as_ptr().wrapping_sub(W);
+        // SAFETY: caller contract: `b` is a used block's header (TL1).
+        let bsize = unsafe { word_usize(b, 0) } & !FLAGS;
+        let end = p.as_ptr().wrapping_add(size);
+        // SAFETY: both ranges are inside the block, `size <= bsize − W` (caller contract).
+        unsafe {
+            sanitize::unpoison(p.as_ptr(), size);
+            sanitize::poison(end, bsize - W - size);
+        }
+    }
+    p
 }
