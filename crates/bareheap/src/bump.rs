@@ -41,6 +41,7 @@ use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use crate::heap::{Claim, Corruption, Heap};
+use crate::sanitize;
 use crate::{Region, RegionError};
 
 /// `last` when no block can be reclaimed.
@@ -126,6 +127,8 @@ impl Bump {
     ///
     /// No block allocated before the reset may be used (read, written or deallocated) after it.
     pub unsafe fn reset(&mut self) {
+        // SAFETY: `[base, base + next)` is the claimed region's used part (B1), free again.
+        unsafe { sanitize::poison(self.base.as_ptr(), self.next) };
         self.next = 0;
         self.last = NO_LAST;
     }
@@ -155,6 +158,8 @@ impl Claim for Bump {
         }
         self.base = region.base();
         self.len = region.len();
+        // SAFETY: the region is ours (R2) and all of it is unused.
+        unsafe { sanitize::poison(self.base.as_ptr(), self.len) };
         self.next = 0;
         self.last = NO_LAST;
         Ok(self.len)
@@ -174,7 +179,11 @@ unsafe impl Heap for Bump {
         self.last = start;
         // SAFETY: `start < end <= len` (B1), so the pointer stays inside the claimed region,
         // whose base is non-null and carries its provenance (B3).
-        Some(unsafe { self.base.add(start) })
+        let p = unsafe { self.base.add(start) };
+        // SAFETY: the new block `[start, end)` is in the region; padding before it stays
+        // poisoned.
+        unsafe { sanitize::unpoison(p.as_ptr(), end - start) };
+        Some(p)
     }
 
     /// Reclaims the block if it is the most recent one; otherwise does nothing.
@@ -182,6 +191,8 @@ unsafe impl Heap for Bump {
         // Our own record decides, not the caller's layout, so a wrong layout cannot make
         // `next` cut into a live block.
         if self.offset_of(ptr) == Some(self.last) {
+            // SAFETY: the reclaimed block `[last, next)` is in the region (B1, B2).
+            unsafe { sanitize::poison(ptr.as_ptr(), self.next - self.last) };
             self.next = self.last;
             self.last = NO_LAST;
         }
@@ -199,6 +210,8 @@ unsafe impl Heap for Bump {
             if end > self.len {
                 return None;
             }
+            // SAFETY: the block `[last, end)` is in the region (`end <= len`).
+            unsafe { sanitize::unpoison(ptr.as_ptr(), end - self.last) };
             self.next = end;
             return Some(ptr);
         }
@@ -215,7 +228,15 @@ unsafe impl Heap for Bump {
     ) -> Option<NonNull<u8>> {
         if self.offset_of(ptr) == Some(self.last) {
             // `last + new_size <= last + old size <= next`, so this cannot overflow.
-            self.next = self.last + new_size.max(1);
+            let end = self.last + new_size.max(1);
+            // SAFETY: the freed tail `[end, next)` is in the region (B1).
+            unsafe {
+                sanitize::poison(
+                    ptr.as_ptr().wrapping_add(end - self.last),
+                    self.next.saturating_sub(end),
+                )
+            };
+            self.next = end;
         }
         Some(ptr)
     }

@@ -45,6 +45,11 @@
 //!   bytes at the end of a poisoned range stay addressable, and unpoisoning a block may
 //!   unpoison up to 4 bytes before it. Both only miss errors; there is never a false report.
 //!
+//! ASan names the error by the shadow value: an access to a fully poisoned granule is a
+//! `use-after-poison`; one to the poisoned suffix of a partial granule (a one-byte overflow
+//! past a size that is not a multiple of 8) is an `unknown-crash`, since a partial shadow value
+//! does not record why the rest is unaddressable.
+//!
 //! Accesses from *uninstrumented* code (std's `memcpy` is intercepted and checked; inline
 //! assembly is not) are not checked.
 
