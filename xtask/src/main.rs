@@ -3,6 +3,7 @@
 //! Every check prints one line: `PASS <name>`, `FAIL <name>` or `SKIPPED <name>: <reason>`.
 //! A skipped check is never counted as passed.
 
+mod asan_arena;
 mod bench;
 mod c_abi;
 mod firmware;
@@ -88,6 +89,7 @@ fn test(report: &mut Report) {
         &["test", "-p", "bareheap", "--features", "nightly,allocator-api2", "--lib", "allocator"],
     );
     c_abi::test(report);
+    asan_arena::asan_arena(report);
     firmware::test(report);
 }
 

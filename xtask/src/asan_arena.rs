@@ -1,0 +1,116 @@
+//! AddressSanitizer *inside* the arena (issue 5): the testkit under ASan with the heaps
+//! poisoning their free space and slack (`--cfg bareheap_asan`, `crates/bareheap/src/sanitize.rs`),
+//! then the planted bugs of `crates/bareheap-testkit/tests/asan_arena.rs`, each in its own
+//! process, which ASan must report, and one of them without the poisoning, which plain ASan
+//! must *not* report (the arena is one valid object to it): the reason the poisoning exists, and
+//! proof that the controls test it.
+//!
+//! Runs on the stable toolchain with `RUSTC_BOOTSTRAP=1` (std stays uninstrumented, hence the
+//! ABI flag), x86_64 Linux only; elsewhere every check is SKIPPED.
+
+use std::process::Command;
+use std::time::Instant;
+
+use crate::report::Report;
+use crate::setup;
+
+const HOST: &str = "x86_64-unknown-linux-gnu";
+
+/// Plain ASan, as the testkit's `asan` step builds it (same flags and target directory, so that
+/// build is shared).
+const ASAN_FLAGS: &str = "-Zsanitizer=address -Cunsafe-allow-abi-mismatch=sanitizer";
+
+/// The planted bugs: each must be reported.
+const CONTROLS: &[&str] = &[
+    "control_tlsf_use_after_free_in_arena_is_reported",
+    "control_first_fit_use_after_free_in_arena_is_reported",
+    "control_tlsf_one_byte_overflow_in_arena_is_reported",
+    "control_first_fit_one_byte_overflow_in_arena_is_reported",
+    "control_bump_one_byte_overflow_in_arena_is_reported",
+    "control_tlsf_overflow_into_free_neighbour_is_reported",
+    "control_first_fit_overflow_into_free_neighbour_is_reported",
+];
+
+/// The error kinds poisoning produces: a fully poisoned granule, or the poisoned suffix of a
+/// partial one (ASan cannot tell why the rest of a partial granule is unaddressable).
+const KINDS: &[&str] = &["AddressSanitizer: use-after-poison", "AddressSanitizer: unknown-crash"];
+
+fn asan_cargo(poisoning: bool, args: &[&str]) -> Command {
+    let (flags, dir) = if poisoning {
+        (format!("{ASAN_FLAGS} --cfg bareheap_asan"), "asan-arena")
+    } else {
+        (ASAN_FLAGS.to_owned(), "asan")
+    };
+    let mut cmd = Command::new(setup::cargo());
+    cmd.args(args)
+        .args(["--target", HOST, "-p", "bareheap-testkit"])
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("RUSTFLAGS", &flags)
+        .env("RUSTDOCFLAGS", &flags)
+        // The tests leak arenas on purpose (`Box::leak`, standing in for a `static`).
+        .env("ASAN_OPTIONS", "detect_leaks=0")
+        .env("CARGO_TARGET_DIR", setup::root().join("target").join(dir))
+        .current_dir(setup::root());
+    cmd
+}
+
+/// The ASan-with-poisoning checks of `cargo xtask test`.
+pub fn asan_arena(report: &mut Report) {
+    let name = "ASan + arena poisoning: testkit tests (no false positives)";
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        let why = "AddressSanitizer with RUSTC_BOOTSTRAP is set up for x86_64 Linux hosts only";
+        report.skip(name, why);
+        report.skip("ASan + arena poisoning: planted bugs", why);
+        return;
+    }
+    if !report.run(name, asan_cargo(true, &["test", "--tests"])) {
+        return;
+    }
+    for control in CONTROLS {
+        let mut cmd = asan_cargo(true, &["test", "--test", "asan_arena"]);
+        cmd.args(["--", "--ignored", "--exact", control]);
+        expect(report, &format!("ASan arena control: {control}"), cmd, true);
+    }
+    // The same planted bug without the poisoning: plain ASan must stay silent.
+    let control = CONTROLS[0];
+    let mut cmd = asan_cargo(false, &["test", "--test", "asan_arena"]);
+    cmd.args(["--", "--ignored", "--exact", control]);
+    expect(report, &format!("plain ASan (no poisoning) does NOT report {control}"), cmd, false);
+}
+
+/// Runs a planted bug. With `reported`, passes only if it fails with one of [`KINDS`];
+/// without, only if it runs to completion with no ASan report.
+fn expect(report: &mut Report, name: &str, mut cmd: Command, reported: bool) {
+    println!("\n==> {name}");
+    let start = Instant::now();
+    let ok = match cmd.output() {
+        Ok(out) => {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let found = text.lines().find(|l| KINDS.iter().any(|k| l.contains(k)));
+            let any_report = text.contains("ERROR: AddressSanitizer");
+            let ok = if reported {
+                found.is_some() && !out.status.success()
+            } else {
+                !any_report && out.status.success() && text.contains("1 passed")
+            };
+            match (ok, found) {
+                (true, Some(line)) => println!("  reported as expected: {}", line.trim()),
+                (true, None) => println!("  not reported, as expected without poisoning"),
+                (false, _) => {
+                    println!("{text}");
+                    println!("  unexpected outcome (expected reported = {reported})");
+                }
+            }
+            ok
+        }
+        Err(e) => {
+            eprintln!("could not start {cmd:?}: {e}");
+            false
+        }
+    };
+    report.record(name, ok, start);
+}
