@@ -181,9 +181,17 @@ unsafe impl Heap for Bump {
     unsafe fn deallocate(&mut self, ptr: NonNull<u8>, _layout: Layout) {
         // Our own record decides, not the caller's layout, so a wrong layout cannot make
         // `next` cut into a live block.
-        if self.offset_of(ptr) == Some(self.last) {
-            self.next = self.last;
-            self.last = NO_LAST;
+        match self.offset_of(ptr) {
+            Some(off) if off == self.last => {
+                self.next = self.last;
+                self.last = NO_LAST;
+            }
+            Some(_) => {} // not the most recent block: not reclaimed (documented no-op)
+            None => crate::fault::report(
+                crate::fault::HeapKind::Bump,
+                crate::fault::FaultKind::Outside,
+                ptr.as_ptr().addr(),
+            ),
         }
     }
 

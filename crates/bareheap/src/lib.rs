@@ -8,6 +8,7 @@ extern crate std;
 
 pub mod allocator;
 pub mod bump;
+pub mod fault;
 pub mod first_fit;
 pub mod foreign;
 pub mod heap;

@@ -151,6 +151,7 @@ use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 
 use self::math::{GRANULE, HEADER, MIN_BLOCK, MIN_REGION, WORD};
+use crate::fault::{self, FaultKind, HeapKind};
 use crate::heap::{Claim, Corruption, Heap};
 use crate::{Region, RegionError};
 
@@ -305,15 +306,15 @@ impl FirstFit {
     ///
     /// The `Err` is the reason to hand to [`invalid_free`].
     #[inline]
-    fn used_block(&self, ptr: *mut u8) -> Result<(*mut u8, usize), &'static str> {
+    fn used_block(&self, ptr: *mut u8) -> Result<(*mut u8, usize), FaultKind> {
         let addr = ptr.addr();
         if addr % GRANULE != 0 {
-            return Err("pointer not aligned to the granule");
+            return Err(FaultKind::Misaligned);
         }
         // `addr` is a non-zero multiple of `G`, so this does not wrap.
         let hdr_addr = addr - HEADER;
         if hdr_addr < self.lo || hdr_addr >= self.hi {
-            return Err("pointer outside every region");
+            return Err(FaultKind::Outside);
         }
         // One region: the hull is the region. Otherwise find the region that holds it.
         let limit = if self.region_count == 1 { self.hi } else { self.record_above(hdr_addr)? };
@@ -322,20 +323,20 @@ impl FirstFit {
         // first block and its end record, so it is heap memory (FF4).
         let word = unsafe { read_word(hdr) };
         if word & USED == 0 {
-            return Err("block not allocated (double free?)");
+            return Err(FaultKind::NotAllocated);
         }
         if word & FLAGS != USED {
-            return Err("block header has invalid flags");
+            return Err(FaultKind::BadHeader);
         }
         let size = word & !FLAGS;
         if size == 0 || size > limit - hdr_addr {
-            return Err("block header size out of range");
+            return Err(FaultKind::BadHeader);
         }
         Ok((hdr, size))
     }
 
     /// The end record of the region whose blocks cover `addr` (an address `≡ W (mod G)`).
-    fn record_above(&self, addr: usize) -> Result<usize, &'static str> {
+    fn record_above(&self, addr: usize) -> Result<usize, FaultKind> {
         let mut rec = self.regions;
         while !rec.is_null() {
             // SAFETY: `rec` is an end record (FF5), which holds the region start at `+W` (FF4).
@@ -349,7 +350,7 @@ impl FirstFit {
             // SAFETY: as above, the next record's address is at `+3W`.
             rec = unsafe { record_to_next(rec).read() };
         }
-        Err("pointer outside every region")
+        Err(FaultKind::Outside)
     }
 
     /// Returns the block `[blk, blk + size)` to the free list, merging it with the free blocks
@@ -360,7 +361,7 @@ impl FirstFit {
     /// `blk` must be `≡ W (mod G)` and `[blk, blk + size)` must lie in one region, between its
     /// first block and its end record, and hold no free block other than possibly overlapping
     /// ones (which are detected). `size` must be a non-zero multiple of `G`.
-    unsafe fn release(&mut self, blk: *mut u8, size: usize) -> Result<(), &'static str> {
+    unsafe fn release(&mut self, blk: *mut u8, size: usize) -> Result<(), FaultKind> {
         let mut prev: *mut u8 = ptr::null_mut();
         let mut link: *mut *mut u8 = &raw mut self.free;
         // SAFETY: `link` is the list head.
@@ -376,7 +377,7 @@ impl FirstFit {
         let (mut size, mut next) = (size, cur);
         if !cur.is_null() {
             if end > cur.addr() {
-                return Err("block overlaps a free block");
+                return Err(FaultKind::OverlapsFree);
             }
             if end == cur.addr() {
                 // SAFETY: `cur` is a free block: header = size (FF3), link at `+W` (FF1).
@@ -390,7 +391,7 @@ impl FirstFit {
             let prev_size = unsafe { read_word(prev) };
             let prev_end = prev.addr() + prev_size;
             if prev_end > blk.addr() {
-                return Err("block overlaps a free block");
+                return Err(FaultKind::OverlapsFree);
             }
             if prev_end == blk.addr() {
                 // SAFETY: `prev` is a free block of this heap (FF1, FF3).
@@ -513,16 +514,14 @@ unsafe fn carve(
 
 /// The single place where a misuse detected by a cheap check lands: a free (or grow, or
 /// shrink) of a pointer outside every region, not granule-aligned, not the start of a used
-/// block, or overlapping free memory. The heap has not been changed when this runs.
-///
-/// For now it does nothing, so the call is ignored; this is the hook where the configurable
-/// fault handler of issue 5 goes.
+/// block, or overlapping free memory. The heap has not been changed when this runs; it goes to
+/// the program's [fault handler](crate::fault), and the call is then ignored.
 #[cold]
 #[inline(never)]
-fn invalid_free(ptr: *mut u8, reason: &'static str) {
+fn invalid_free(ptr: *mut u8, kind: FaultKind) {
     #[cfg(test)]
-    tests::note_invalid_free(ptr.addr(), reason);
-    let _ = (ptr, reason);
+    tests::note_invalid_free(ptr.addr(), kind.describe());
+    fault::report(HeapKind::FirstFit, kind, ptr.addr());
 }
 
 /// The link word of the free block at `hdr` (FF1).
