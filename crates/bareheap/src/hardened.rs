@@ -32,7 +32,7 @@
 //!
 //! # Properties
 //!
-//! - Works over any [`Heap`]: [`Tlsf`](crate::Tlsf), [`FirstFit`](crate::FirstFit),
+//! - Works over any [`Heap`]: [`Tlsf`], [`FirstFit`](crate::FirstFit),
 //!   [`Slab`](crate::Slab), … ([`HardenedTlsf`], [`HardenedFirstFit`]).
 //! - Cost: two words per block, a multiply and a few compares per operation; the measured
 //!   throughput cost is in BENCHMARKS.md (rows marked "hardened").

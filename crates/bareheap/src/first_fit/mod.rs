@@ -67,8 +67,8 @@
 //! - Classic first-fit placement: small and large blocks interleave; there are no size
 //!   classes.
 //! - The checks on free catch pointers outside every region, misaligned pointers, double frees
-//!   and blocks that overlap free space, but not an interior pointer whose preceding word
-//!   happens to look like a valid header.
+//!   and blocks that overlap free space (each reported to the [fault handler](crate::fault)),
+//!   but not an interior pointer whose preceding word happens to look like a valid header.
 //! - Touching regions merge only when both [may merge](Region::may_merge): regions made with
 //!   `unsafe` [`Region::new`] (whose contract covers merging), not those from
 //!   [`Region::from_static`] or `HeapMemory`, which are distinct Rust objects even when the
@@ -107,7 +107,23 @@
 //!   nor touch, except where one of two touching regions may not merge (`NO_MERGE`). `lo` is the first block of the lowest region and `hi`
 //!   the record of the highest, or both are 0 with no region; `region_count` counts them.
 //!
-//! [`validate`](Heap::validate) checks all five in one pass and names the violated one.
+//! - **FF6** Every free-list link (the head `free` and the link word of each free block) is
+//!   stored as its address XOR `key`. `key` is 0 in [`FirstFit`] (`FirstFitWith<false>`); in
+//!   `FirstFitWith<true>` it is fixed at the first claim, odd, and never changes afterwards.
+//!
+//! [`validate`](Heap::validate) checks FF1–FF5 in one pass and names the violated one.
+//!
+//! # Hardened variant
+//!
+//! `FirstFitWith<true>` stores its links encoded (FF6) and checks every link it reads: a link
+//! must be null or a block position above the block holding it and inside the heap's bounds.
+//! A stray write into a free block (a use after free) then turns into a link that fails the
+//! check with high probability, instead of a wild pointer the next allocation follows. The
+//! failure goes to the [fault handler](crate::fault) as
+//! `FaultKind::CorruptLink`: `allocate` returns `None`,
+//! `deallocate` writes nothing. With the `hardened` feature,
+//! [`HardenedFirstFit`](crate::hardened::HardenedFirstFit) adds canaries and layout checks on top.
+//! `FirstFitWith<false>` compiles the encoding and the checks away.
 //!
 //! # Examples
 //!
@@ -165,7 +181,9 @@ const NO_MERGE: usize = 4;
 /// The header bits that are flags; the rest is the size (a multiple of [`GRANULE`], FF3).
 const FLAGS: usize = GRANULE - 1;
 
-/// A first-fit heap over an address-ordered free list, with immediate coalescing.
+/// A first-fit heap over an address-ordered free list, with immediate coalescing; with
+/// `HARDENED`, its free-list links are stored encoded and checked (FF6). Use the alias
+/// [`FirstFit`] for the plain heap.
 ///
 /// See the [module documentation](self) for the algorithm, its costs and its invariants.
 ///
@@ -824,7 +842,8 @@ unsafe impl<const HARDENED: bool> Heap for FirstFitWith<HARDENED> {
     /// `layout` is not used, so a wrong layout cannot corrupt the heap.
     ///
     /// A pointer outside every region, not granule-aligned, not the start of a used block, or
-    /// whose block overlaps free memory is ignored (nothing is written).
+    /// whose block overlaps free memory is reported to the [fault handler](crate::fault) and
+    /// ignored (nothing is written).
     ///
     /// # Time complexity
     ///
