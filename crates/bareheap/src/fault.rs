@@ -302,9 +302,6 @@ pub(crate) mod tests {
     #[test]
     fn display_names_heap_kind_and_address() {
         let f = Fault { heap: HeapKind::FirstFit, kind: FaultKind::NotAllocated, addr: 0x20 };
-        assert_eq!(
-            std::format!("{f}"),
-            "FirstFit: block not allocated (double free?) at 0x20"
-        );
+        assert_eq!(std::format!("{f}"), "FirstFit: block not allocated (double free?) at 0x20");
     }
 }

@@ -177,11 +177,9 @@ fn random_ops_keep_trailers_intact_and_report_nothing() {
                 unsafe {
                     if r < 8 {
                         h.deallocate(p, l);
-                    } else if let Some(q) = if new >= l.size() {
-                        h.grow(p, l, new)
-                    } else {
-                        h.shrink(p, l, new)
-                    } {
+                    } else if let Some(q) =
+                        if new >= l.size() { h.grow(p, l, new) } else { h.shrink(p, l, new) }
+                    {
                         let l2 = layout(new, l.align());
                         q.as_ptr().write_bytes(0xEE, new);
                         live.push((q, l2));
@@ -277,7 +275,10 @@ fn first_fit_random_link_overwrites_are_caught() {
         // SAFETY: as in the test above.
         unsafe { link_of(blocks[0]).write(link_of(blocks[0]).read() ^ value.max(1)) };
         let _ = h.allocate(layout(1000, 8));
-        caught += usize::from(reported() == [(FaultKind::CorruptLink, blocks[0].as_ptr().addr() - size_of::<usize>())]);
+        caught += usize::from(
+            reported()
+                == [(FaultKind::CorruptLink, blocks[0].as_ptr().addr() - size_of::<usize>())],
+        );
     }
     assert!(caught * 1000 >= trials * 999, "caught {caught} of {trials}");
 }
