@@ -155,8 +155,9 @@ pub struct Fault {
     pub heap: HeapKind,
     /// What was wrong.
     pub kind: FaultKind,
-    /// The address concerned: the pointer passed to `deallocate` (`grow`, `shrink`), or for a
-    /// [`FaultKind::CorruptLink`] the block whose link was damaged.
+    /// The address concerned: the pointer passed to `deallocate` (`grow`, `shrink`); for a
+    /// [`FaultKind::CorruptLink`] found while allocating, the block whose link was damaged (0
+    /// for a list head outside the heap).
     pub addr: usize,
 }
 

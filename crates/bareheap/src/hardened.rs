@@ -1,23 +1,29 @@
-//! The `hardened` tier: [`Hardened<H>`] adds a canary and a size record behind every block of
-//! any heap, and [`HardenedFirstFit`] also stores `FirstFit`'s free-list links encoded.
+//! The `hardened` tier: [`Hardened<H>`] adds a size record in front of and a canary behind
+//! every block of any heap, and [`HardenedFirstFit`] also stores `FirstFit`'s free-list links
+//! encoded.
 //!
 //! Every detection goes to the [fault handler](crate::fault), and the call is then ignored:
 //! nothing is written, so the heap stays consistent.
 //!
 //! # Block layout
 //!
-//! For a request of `s` bytes, `Hardened` asks the heap inside for `s + 2W` bytes at the same
-//! alignment (`W` the word size) and puts a two-word trailer right behind the payload:
+//! For a request of `s` bytes at alignment `a`, `Hardened` asks the heap inside for
+//! `P + s + W` bytes at alignment `max(a, W)` (`W` the word size, `P` = `3W` rounded up to a
+//! multiple of `a`) and hands out `ptr = q + P`:
 //!
 //! ```text
-//!  ptr                 ptr + s         ptr + s + W       ptr + s + 2W
-//!  ├── payload (s) ────┼── canary ─────┼── size record ──┤
+//!  q                      ptr − W          ptr                 ptr + s
+//!  ├── (unused, P − W) ───┼── record ──────┼── payload (s) ────┼── canary ──┤
 //! ```
 //!
-//! Both trailer words depend on a per-heap key and on `ptr`, so a trailer copied from another
-//! block, or left over from an earlier one, does not match. They are stored unaligned (byte by
-//! byte where the target needs it), so the canary starts at the first byte past the payload
-//! and a one-byte overflow hits it.
+//! The record holds `s` XOR a tag; the canary is a second tag. Both tags mix a per-heap key
+//! with `ptr`, so a record or canary copied from another block, or left from an earlier one,
+//! does not match. The record sits at a fixed distance from `ptr` and is read before anything
+//! that depends on the caller's layout, so a wrong layout never makes the check read outside
+//! the block. The record is `2W` above `q`, where the inner heaps keep nothing while the block
+//! is free (their free-list links take the first two words), so a second free still finds it
+//! marked freed. The canary is stored unaligned (byte by byte where the target needs it), so
+//! it starts at the first byte past the payload and a one-byte overflow hits it.
 //!
 //! # Checks
 //!
@@ -25,39 +31,38 @@
 //!
 //! 1. the pointer lies inside the hull of the claimed regions ([`FaultKind::Outside`]) and is
 //!    aligned as the layout says ([`FaultKind::Misaligned`]);
-//! 2. the size record matches the layout's size ([`FaultKind::LayoutMismatch`]); a record
-//!    marked freed means a double free ([`FaultKind::NotAllocated`]);
+//! 2. the record: marked freed is a double free ([`FaultKind::NotAllocated`]); a valid record
+//!    of another size is a wrong layout ([`FaultKind::LayoutMismatch`]); anything else is a
+//!    damaged record ([`FaultKind::BadHeader`]: an underflow from the block before, or a
+//!    pointer into a block);
 //! 3. the canary is intact ([`FaultKind::CanaryDamaged`]);
-//! 4. the heap inside makes its own checks (the default tier: double free, interior pointer, …).
+//! 4. the heap inside makes its own checks (the default tier).
 //!
 //! # Properties
 //!
 //! - Works over any [`Heap`]: [`Tlsf`], [`FirstFit`](crate::FirstFit),
 //!   [`Slab`](crate::Slab), … ([`HardenedTlsf`], [`HardenedFirstFit`]).
-//! - Cost: two words per block, a multiply and a few compares per operation; the measured
-//!   throughput cost is in BENCHMARKS.md (rows marked "hardened").
+//! - Cost: `P + W` bytes per block (32 on 64-bit, 16 on 32-bit, for alignments up to `W`), a
+//!   multiply and a few compares per operation; the measured cost is in BENCHMARKS.md (rows
+//!   marked "hardened").
 //!
 //! # Drawbacks
 //!
 //! - The key is derived from an optional seed and the first region's address: without a
 //!   random seed ([`Hardened::with_seed`]) an attacker who knows the memory map can forge a
-//!   trailer. The tier is aimed at bugs (overflows, double frees, wrong layouts), not at a
+//!   record. The tier is aimed at bugs (overflows, double frees, wrong layouts), not at a
 //!   determined attacker.
-//! - A double free of a block shorter than about three words may be reported as
-//!   [`FaultKind::LayoutMismatch`] or [`FaultKind::CanaryDamaged`] instead of
-//!   [`FaultKind::NotAllocated`]: freeing it let the inner heap write its free-list links over
-//!   the trailer. It is still reported, and still ignored.
-//! - A pointer inside the hull of the regions but in a gap between two of them gets its
-//!   trailer read before the inner heap refuses it. Claim adjacent regions, or one region, to
-//!   close the gap.
-//! - Trailers are checked when a block is freed or resized, not by [`Heap::validate`] (the
-//!   inner heap's walk), so an overflow into a block that is never freed goes unseen.
+//! - A double free is seen only until the memory is handed out again (no quarantine).
+//! - Large alignments cost up to the alignment in front of the block (`P`).
+//! - Canaries are checked when a block is freed or resized, not by [`Heap::validate`] (the
+//!   inner heap's walk), so an overflow from a block that is never freed goes unseen.
 //!
 //! # Invariants
 //!
-//! - **HD1** Every block handed out, of `s` requested bytes at `ptr`, is an inner block of
-//!   `s + 2W` bytes whose trailer holds `canary(ptr)` at `ptr + s` and `s ^ record(ptr)` at
-//!   `ptr + s + W`, unless the program overwrote them.
+//! - **HD1** Every block handed out, of `s` requested bytes at alignment `a` at `ptr`, is the
+//!   inner block `ptr − P(a)` of `P(a) + s + W` bytes; it holds `s ^ record(ptr)` at
+//!   `ptr − W` and `canary(ptr)` at `ptr + s`, unless the program overwrote them. A block freed
+//!   through `Hardened` holds `s ^ record(ptr) ^ FREED` at `ptr − W` until reused.
 //! - **HD2** `[lo, hi)` contains every region claimed; `keyed` is set once a region was
 //!   claimed, and the key never changes afterwards.
 //!
@@ -75,7 +80,7 @@
 //! let layout = Layout::from_size_align(10, 1).unwrap();
 //! let p = heap.allocate(layout).unwrap();
 //! // A one-byte overflow: the canary right behind the payload is hit.
-//! // SAFETY: `p + 10` is inside the block the heap reserved (the trailer).
+//! // SAFETY: `p + 10` is inside the block the heap reserved (the canary).
 //! unsafe { p.as_ptr().add(10).write(0x41) };
 //! let before = fault::count();
 //! // SAFETY: `p` is live with `layout`; the heap detects the damage and ignores the free.
@@ -93,22 +98,20 @@ use crate::first_fit::FirstFitWith;
 use crate::heap::{Claim, Corruption, Heap};
 use crate::{Region, RegionError, Tlsf};
 
-/// `FirstFit` with encoded free-list links, behind canaries and size records.
+/// `FirstFit` with encoded free-list links, with size records and canaries.
 pub type HardenedFirstFit = Hardened<FirstFitWith<true>>;
 
-/// `Tlsf` behind canaries and size records.
+/// `Tlsf` with size records and canaries.
 pub type HardenedTlsf = Hardened<Tlsf>;
 
 const W: usize = size_of::<usize>();
-/// Bytes of trailer behind every payload: the canary and the size record.
-const TRAILER: usize = 2 * W;
 /// XORed into a record when its block is freed, so a second free can say "double free".
 const FREED: usize = usize::MAX;
 /// An odd multiplier (from the golden ratio) that spreads the address into every byte; odd
 /// also when truncated to 32 bits.
 const SPREAD: u64 = 0x9e37_79b9_7f4a_7c15;
 
-/// A heap whose blocks carry a canary and a size record, checked when they are freed or
+/// A heap whose blocks carry a size record and a canary, checked when they are freed or
 /// resized. See the [module documentation](self).
 #[derive(Debug)]
 pub struct Hardened<H> {
@@ -140,73 +143,86 @@ impl<H> Hardened<H> {
         &self.inner
     }
 
-    /// Bytes each block costs besides what the heap inside charges: the two-word trailer.
-    pub const fn overhead_per_allocation() -> usize {
-        TRAILER
+    /// Bytes in front of a payload of alignment `align`: `3W` rounded up to `align` (HD1).
+    #[inline]
+    const fn front(align: usize) -> usize {
+        if align > 3 * W {
+            align
+        } else {
+            (3 * W).next_multiple_of(align)
+        }
     }
 
-    /// The trailer words of the block at `ptr`: (canary, record mask).
+    /// The tags of the block at `ptr`: (canary, record mask).
     #[inline]
     fn tags(&self, ptr: *mut u8) -> (usize, usize) {
         let t = (ptr.addr() ^ self.key).wrapping_mul(SPREAD as usize);
         (t, t.rotate_left(usize::BITS / 2))
     }
 
-    /// Writes the trailer of a block of `size` bytes at `ptr` (HD1).
+    /// The inner layout for a request and the offset of the payload in it.
+    #[inline]
+    fn outer(layout: Layout) -> Option<(Layout, usize)> {
+        let front = Self::front(layout.align());
+        let size = front.checked_add(layout.size())?.checked_add(W)?;
+        Some((Layout::from_size_align(size, layout.align().max(W)).ok()?, front))
+    }
+
+    /// Writes the record and canary of a block of `size` bytes at `ptr` (HD1).
     ///
     /// # Safety
     ///
-    /// `ptr` must be an inner block of at least `size + TRAILER` bytes.
+    /// `ptr` must be the payload of an inner block laid out as in HD1 for `size`.
     #[inline]
-    unsafe fn seal(&self, ptr: NonNull<u8>, size: usize) {
-        let p = ptr.as_ptr();
-        let (canary, record) = self.tags(p);
-        // SAFETY: the trailer lies inside the inner block (caller contract); unaligned stores.
-        unsafe { p.wrapping_add(size).cast::<usize>().write_unaligned(canary) };
-        // SAFETY: as above.
-        unsafe { p.wrapping_add(size + W).cast::<usize>().write_unaligned(size ^ record) };
+    unsafe fn seal(&self, ptr: *mut u8, size: usize) {
+        let (canary, record) = self.tags(ptr);
+        // SAFETY: the record word lies in the inner block, `W`-aligned (caller contract, HD1).
+        unsafe { ptr.wrapping_sub(W).cast::<usize>().write(size ^ record) };
+        // SAFETY: the canary lies in the inner block behind the payload; unaligned store.
+        unsafe { ptr.wrapping_add(size).cast::<usize>().write_unaligned(canary) };
     }
 
     /// Checks the block at `ptr` against `layout` (steps 1–3 of the module's Checks); reads at
-    /// most the trailer and writes nothing.
+    /// most the record and the canary, and writes nothing. Returns the payload's offset in the
+    /// inner block.
     #[inline]
-    fn check(&self, ptr: *mut u8, layout: Layout) -> Result<(), FaultKind> {
+    fn check(&self, ptr: *mut u8, layout: Layout) -> Result<usize, FaultKind> {
         let a = ptr.addr();
-        // The trailer must lie in the hull: `a + size + TRAILER <= hi` without overflow.
-        let room = self.hi.saturating_sub(a);
-        if a < self.lo || room < TRAILER {
+        let front = Self::front(layout.align());
+        // The inner block starts `front` below `ptr` and holds at least the canary after it.
+        if a < self.lo.saturating_add(front) || a >= self.hi.saturating_sub(W) {
             return Err(FaultKind::Outside);
         }
-        if a % layout.align() != 0 {
+        if a % layout.align().max(W) != 0 {
             return Err(FaultKind::Misaligned);
         }
-        if layout.size() > room - TRAILER {
-            return Err(FaultKind::LayoutMismatch); // the real block ends before `hi`
-        }
-        let s = layout.size();
         let (canary, record) = self.tags(ptr);
-        // SAFETY: `[a + s, a + s + 2W)` lies in the hull of the claimed regions, memory the
-        // inner heap owns; if `layout` is right it is this block's trailer (HD1).
-        let stored = unsafe { ptr.wrapping_add(s + W).cast::<usize>().read_unaligned() };
-        if stored != s ^ record {
-            return Err(if stored == s ^ record ^ FREED {
+        // SAFETY: `ptr − W` is `W`-aligned and lies in the hull of the claimed regions: the
+        // record of a block handed out, freed, or (for a pointer that is neither) memory the
+        // inner heap owns (HD1, HD2).
+        let stored = unsafe { ptr.wrapping_sub(W).cast::<usize>().read() } ^ record;
+        let s = layout.size();
+        if stored != s {
+            // A size the block could have (canary inside the hull) means the record is intact.
+            return Err(if stored == s ^ FREED {
                 FaultKind::NotAllocated
-            } else {
+            } else if stored <= self.hi - W - a {
                 FaultKind::LayoutMismatch
+            } else {
+                FaultKind::BadHeader
             });
         }
-        // SAFETY: as above.
+        // `s` is the recorded size, so `a + s + W <= hi` was checked when it was sealed... but
+        // the record may be forged: check the bound again before reading.
+        if s > self.hi - W - a {
+            return Err(FaultKind::BadHeader);
+        }
+        // SAFETY: `[a + s, a + s + W)` lies below `hi`: the canary written by `seal` (HD1).
         let found = unsafe { ptr.wrapping_add(s).cast::<usize>().read_unaligned() };
         if found != canary {
             return Err(FaultKind::CanaryDamaged);
         }
-        Ok(())
-    }
-
-    /// The inner layout for a request: `size + TRAILER` bytes at the same alignment.
-    #[inline]
-    fn outer(layout: Layout) -> Option<Layout> {
-        Layout::from_size_align(layout.size().checked_add(TRAILER)?, layout.align()).ok()
+        Ok(front)
     }
 }
 
@@ -232,31 +248,37 @@ impl<H: Claim> Claim for Hardened<H> {
     }
 }
 
-// SAFETY: every block is an inner block of `size + TRAILER` bytes at the requested alignment
-// (HD1), so its first `size` bytes are valid and disjoint from other blocks by `H`'s own
-// contract; the trailer is never handed out. Nothing panics: sizes are checked.
+// SAFETY: every block is the payload of an inner block laid out as in HD1, so its `size` bytes
+// are valid, aligned to the layout (the inner block is aligned to `max(align, W)` and the
+// offset is a multiple of `align`), and disjoint from other blocks by `H`'s own contract; the
+// record and canary are never handed out. Nothing panics: sizes are checked.
 unsafe impl<H: Heap> Heap for Hardened<H> {
     #[inline]
     fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
-        let p = self.inner.allocate(Self::outer(layout)?)?;
-        // SAFETY: `p` is an inner block of `size + TRAILER` bytes.
+        let (outer, front) = Self::outer(layout)?;
+        let q = self.inner.allocate(outer)?;
+        let p = q.as_ptr().wrapping_add(front);
+        // SAFETY: `p` is the payload of the fresh inner block `q` laid out for `layout` (HD1).
         unsafe { self.seal(p, layout.size()) };
-        Some(p)
+        NonNull::new(p)
     }
 
     /// Checks the block (see the module's Checks), marks its record freed and frees it.
     #[inline]
     unsafe fn deallocate(&mut self, ptr: NonNull<u8>, layout: Layout) {
         let p = ptr.as_ptr();
-        if let Err(kind) = self.check(p, layout) {
-            return fault::report(HeapKind::Hardened, kind, p.addr());
-        }
-        let (s, (_, record)) = (layout.size(), self.tags(p));
-        // SAFETY: the trailer checked out, so it is this live block's (HD1).
-        unsafe { p.wrapping_add(s + W).cast::<usize>().write_unaligned(s ^ record ^ FREED) };
-        let Some(outer) = Self::outer(layout) else { return };
-        // SAFETY: `ptr` is a live inner block of `outer` (HD1, caller contract).
-        unsafe { self.inner.deallocate(ptr, outer) };
+        let front = match self.check(p, layout) {
+            Ok(front) => front,
+            Err(kind) => return fault::report(HeapKind::Hardened, kind, p.addr()),
+        };
+        let (_, record) = self.tags(p);
+        // SAFETY: the record checked out, so `p − W` is this live block's record (HD1).
+        unsafe { p.wrapping_sub(W).cast::<usize>().write(layout.size() ^ record ^ FREED) };
+        let Some((outer, _)) = Self::outer(layout) else { return };
+        let q = p.wrapping_sub(front);
+        // SAFETY: `q` is the live inner block of `outer` (HD1, caller contract); non-null as
+        // it lies in a claimed region.
+        unsafe { self.inner.deallocate(NonNull::new_unchecked(q), outer) };
     }
 
     unsafe fn grow(
@@ -265,17 +287,8 @@ unsafe impl<H: Heap> Heap for Hardened<H> {
         old: Layout,
         new_size: usize,
     ) -> Option<NonNull<u8>> {
-        if let Err(kind) = self.check(ptr.as_ptr(), old) {
-            fault::report(HeapKind::Hardened, kind, ptr.as_ptr().addr());
-            return None;
-        }
-        let new_outer = new_size.checked_add(TRAILER)?;
-        // SAFETY: `ptr` is a live inner block of `outer(old)` (HD1, caller contract), and
-        // `new_outer >= old.size() + TRAILER`.
-        let new = unsafe { self.inner.grow(ptr, Self::outer(old)?, new_outer) }?;
-        // SAFETY: `new` is an inner block of `new_size + TRAILER` bytes.
-        unsafe { self.seal(new, new_size) };
-        Some(new)
+        // SAFETY: forwarded caller contract; `new_size >= old.size()`.
+        unsafe { self.resize(ptr, old, new_size, true) }
     }
 
     unsafe fn shrink(
@@ -284,21 +297,53 @@ unsafe impl<H: Heap> Heap for Hardened<H> {
         old: Layout,
         new_size: usize,
     ) -> Option<NonNull<u8>> {
-        if let Err(kind) = self.check(ptr.as_ptr(), old) {
-            fault::report(HeapKind::Hardened, kind, ptr.as_ptr().addr());
-            return None;
-        }
-        let new_outer = new_size.checked_add(TRAILER)?;
-        // SAFETY: as in `grow`, with `new_outer <= old.size() + TRAILER`.
-        let new = unsafe { self.inner.shrink(ptr, Self::outer(old)?, new_outer) }?;
-        // SAFETY: `new` is an inner block of `new_size + TRAILER` bytes.
-        unsafe { self.seal(new, new_size) };
-        Some(new)
+        // SAFETY: forwarded caller contract; `new_size <= old.size()`.
+        unsafe { self.resize(ptr, old, new_size, false) }
     }
 
-    /// The inner heap's walk (trailers are checked on free and resize, not here).
+    /// The inner heap's walk (records and canaries are checked on free and resize, not here).
     fn validate(&self) -> Result<(), Corruption> {
         self.inner.validate()
+    }
+}
+
+impl<H: Heap> Hardened<H> {
+    /// `grow` (when `up`) or `shrink` through the inner heap, re-sealing the block.
+    ///
+    /// # Safety
+    ///
+    /// As [`Heap::grow`] (`up`) or [`Heap::shrink`].
+    unsafe fn resize(
+        &mut self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new_size: usize,
+        up: bool,
+    ) -> Option<NonNull<u8>> {
+        let p = ptr.as_ptr();
+        let front = match self.check(p, old) {
+            Ok(front) => front,
+            Err(kind) => {
+                fault::report(HeapKind::Hardened, kind, p.addr());
+                return None;
+            }
+        };
+        let (outer, _) = Self::outer(old)?;
+        let new_outer = front.checked_add(new_size)?.checked_add(W)?;
+        // SAFETY: `p − front` is the live inner block of `outer` (HD1, caller contract).
+        let q = unsafe { NonNull::new_unchecked(p.wrapping_sub(front)) };
+        let new = if up {
+            // SAFETY: as above; `new_outer >= outer.size()` as `new_size >= old.size()`.
+            unsafe { self.inner.grow(q, outer, new_outer) }
+        } else {
+            // SAFETY: as above; `new_outer <= outer.size()`.
+            unsafe { self.inner.shrink(q, outer, new_outer) }
+        }?;
+        let np = new.as_ptr().wrapping_add(front);
+        // SAFETY: `new` is an inner block of `new_outer` bytes at the old alignment: HD1 for
+        // `new_size` (the moved prefix and payload were copied, the record is rewritten).
+        unsafe { self.seal(np, new_size) };
+        NonNull::new(np)
     }
 }
 
