@@ -118,8 +118,8 @@ pub fn registry() -> Vec<NamedAllocator> {
     vec![
         named("bareheap Tlsf", "bareheap", |a| ours(Tlsf::new(), a), true, "its `Heap` trait: allocate/deallocate/grow/shrink; control block inside the arena"),
         named("bareheap FirstFit", "bareheap", |a| ours(FirstFit::new(), a), true, ""),
-        named("bareheap Tlsf (hardened)", "bareheap", |a| ours(Hardened::new(Tlsf::new()), a), true, "`hardened::Hardened<Tlsf>`: a canary and a size record behind every block, checked on free and resize (the cost of the `hardened` tier)"),
-        named("bareheap FirstFit (hardened)", "bareheap", |a| ours(Hardened::new(FirstFitWith::<true>::new()), a), true, "`hardened::HardenedFirstFit`: canary and size record per block, and free-list links stored encoded and bounds-checked. On the trace nearly all of its extra time is first-fit's scan over holes the 16-byte trailer makes too small: FirstFit with the sizes padded by 16 and no checks measured as slow"),
+        named("bareheap Tlsf (hardened)", "bareheap", |a| ours(Hardened::new(Tlsf::new()), a), true, "`hardened::Hardened<Tlsf>`: a size record in front of and a canary behind every block, checked on free and resize (the cost of the `hardened` tier)"),
+        named("bareheap FirstFit (hardened)", "bareheap", |a| ours(Hardened::new(FirstFitWith::<true>::new()), a), true, "`hardened::HardenedFirstFit`: canary and size record per block, and free-list links stored encoded and bounds-checked. On the trace nearly all of its extra time is first-fit's scan over holes that the 32 bytes added to every block make too small (a FirstFit with sizes padded by 16 bytes and no checks measured as slow)"),
         named("bareheap Bump", "bareheap", |a| ours(Bump::new(), a), false, "reclaims only the most recent block; every other free is a no-op, so it runs out where the others recycle"),
         named("talc", "talc", talc_make, true, "`Talc<Manual>`, claim + allocate/deallocate, `try_realloc_in_place` else move"),
         named("rlsf", "rlsf", rlsf_make, true, "`Tlsf<u32, u32, 28, 32>`, its own `reallocate`; metadata outside the arena"),
