@@ -146,10 +146,11 @@ impl<H> Hardened<H> {
     /// Bytes in front of a payload of alignment `align`: `3W` rounded up to `align` (HD1).
     #[inline]
     const fn front(align: usize) -> usize {
+        // `align` is a power of two (a `Layout`'s): round up with a mask, not a division.
         if align > 3 * W {
             align
         } else {
-            (3 * W).next_multiple_of(align)
+            (3 * W + align - 1) & !(align - 1)
         }
     }
 
