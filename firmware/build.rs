@@ -33,6 +33,34 @@ fn main() {
     fs::write(out.join("memory.x"), memory_x(board, riscv)).expect("OUT_DIR is writable");
     fs::write(out.join("board.rs"), constants(board)).expect("OUT_DIR is writable");
     println!("cargo:rustc-link-search={}", out.display());
+    c_interop(&target);
+}
+
+/// The target the C half of the `c_interop` program is built for.
+const C_TARGET: &str = "thumbv7m-none-eabi";
+
+/// Compiles `c/interop.c` for [`C_TARGET`] and sets `cfg(c_interop)`, when a cross C compiler
+/// is there (`cc` picks `arm-none-eabi-gcc`, or `$CC_thumbv7m_none_eabi`). Without one the
+/// program builds as a stub that reports itself SKIPPED; `cargo xtask` does not run it.
+fn c_interop(target: &str) {
+    println!("cargo::rustc-check-cfg=cfg(c_interop)");
+    println!("cargo:rerun-if-changed=c/interop.c");
+    if target != C_TARGET {
+        return;
+    }
+    let built = cc::Build::new()
+        .file("c/interop.c")
+        .flag_if_supported("-ffreestanding")
+        .flag_if_supported("-fno-builtin")
+        .warnings(true)
+        .extra_warnings(true)
+        .warnings_into_errors(true)
+        .cargo_warnings(false)
+        .try_compile("interop");
+    match built {
+        Ok(()) => println!("cargo:rustc-cfg=c_interop"),
+        Err(e) => println!("cargo:warning=c_interop: C half not built (no cross C compiler?): {e}"),
+    }
 }
 
 /// The linker's view of the board. cortex-m-rt wants `FLASH` and `RAM`; riscv-rt also wants its

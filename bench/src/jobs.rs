@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::heaps::{registry, Arena, NamedAllocator};
 use crate::run::{self, Efficiency, Latency, Outcome, Replay, Throughput};
+use crate::small::{self, SmallObjects};
 use crate::timer::Clock;
 use crate::trace::Trace;
 use crate::workload;
@@ -70,6 +71,19 @@ pub enum Job {
         /// Arena bytes.
         arena: usize,
     },
+    /// Workload 5.
+    SmallObjects {
+        /// Tree or map churn.
+        program: small::Program,
+        /// Nodes of the tree, or live keys of the map.
+        n: usize,
+        /// Timed repetitions.
+        reps: usize,
+        /// Seed of the program.
+        seed: u64,
+        /// Arena bytes.
+        arena: usize,
+    },
 }
 
 /// The result of one job for one allocator.
@@ -83,6 +97,8 @@ pub enum JobOutcome {
     Latency(Outcome<Latency>),
     /// Workload 4.
     Replay(Outcome<Replay>),
+    /// Workload 5.
+    SmallObjects(Outcome<SmallObjects>),
     /// The worker process died, hung or printed nothing usable.
     Crashed(String),
 }
@@ -125,6 +141,12 @@ pub struct Config {
     pub latency_reps: usize,
     /// Timed repetitions of workload 4.
     pub replay_reps: usize,
+    /// Tree nodes and live map keys of workload 5.
+    #[serde(default)]
+    pub small_n: usize,
+    /// Timed repetitions of workload 5.
+    #[serde(default)]
+    pub small_reps: usize,
     /// Time budget of one verification pass of workloads 1 and 3, seconds.
     pub budget_secs: f64,
     /// Worker time limit, seconds.
@@ -150,6 +172,8 @@ impl Config {
                 latency_ops: 20_000,
                 latency_reps: 1,
                 replay_reps: 1,
+                small_n: 5_000,
+                small_reps: 3,
                 budget_secs: 0.3,
                 worker_timeout_secs: 60,
             }
@@ -166,6 +190,8 @@ impl Config {
                 latency_ops: 300_000,
                 latency_reps: 5,
                 replay_reps: 7,
+                small_n: 20_000,
+                small_reps: 21,
                 budget_secs: 3.0,
                 worker_timeout_secs: 300,
             }
@@ -198,6 +224,15 @@ impl Config {
             budget_secs: self.budget_secs,
         });
         jobs.push(Job::Replay { trace, reps: self.replay_reps, arena: trace_arena });
+        for program in [small::Program::Tree, small::Program::BTree] {
+            jobs.push(Job::SmallObjects {
+                program,
+                n: self.small_n,
+                reps: self.small_reps,
+                seed: SEED + 5,
+                arena: self.big_arena,
+            });
+        }
         jobs
     }
 }
@@ -240,6 +275,12 @@ pub fn execute(alloc: &NamedAllocator, job: &Job) -> JobOutcome {
             };
             let mut arena = Arena::new(*arena);
             JobOutcome::Replay(run::replay(alloc, &mut arena, &trace, *reps))
+        }
+        Job::SmallObjects { program, n, reps, seed, arena } => {
+            let mut arena = Arena::new(*arena);
+            JobOutcome::SmallObjects(small::small_objects(
+                alloc, &mut arena, *program, *n, *reps, *seed,
+            ))
         }
     }
 }

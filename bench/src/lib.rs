@@ -5,7 +5,8 @@
 //!
 //! - [`heaps`]: the [`BenchHeap`](heaps::BenchHeap) trait and the registry of allocators;
 //! - [`workload`]: seeded operation sequences and their distributions;
-//! - [`run`]: the four workloads and their checks;
+//! - [`run`]: workloads 1-4 and their checks;
+//! - [`small`]: workload 5, small objects through `Vec<Box<_>>` and `BTreeMap`;
 //! - [`trace`]: the recorded-trace format;
 //! - [`timer`]: the per-operation clock;
 //! - [`jobs`]: what a run measures, and the worker processes that measure it;
@@ -16,6 +17,7 @@ pub mod jobs;
 pub mod plot;
 pub mod report;
 pub mod run;
+pub mod small;
 pub mod timer;
 pub mod trace;
 pub mod workload;

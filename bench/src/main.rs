@@ -1,7 +1,7 @@
 //! `bench`: runs the host benchmarks and writes tables, CSV/JSON, PNG plots and `BENCHMARKS.md`.
 //!
 //! ```text
-//! bench run [--quick] [--out DIR] [--markdown FILE] [--only NAME]...
+//! bench run [--quick] [--out DIR] [--markdown FILE] [--only NAME]... [--workload PREFIX]...
 //! bench report --out DIR [--markdown FILE]     re-render tables, plots and markdown from DIR/results.json
 //! bench worker --alloc NAME --job JSON         (internal) one measurement in a child process
 //! ```
@@ -17,6 +17,11 @@ use bench::report::{job_name, AllocInfo, Meta, Results, TraceInfo};
 use bench::timer::Clock;
 use bench::trace::{Event, Trace};
 use clap::{Parser, Subcommand};
+
+/// Workload 5 drives `Vec`, `Box` and `BTreeMap` through the heap under test; everything else
+/// in this binary gets the system allocator (see `bench::small`).
+#[global_allocator]
+static GLOBAL: bench::small::Router = bench::small::Router;
 
 #[derive(Parser)]
 #[command(about = "Host benchmarks of bareheap against its peers")]
@@ -41,6 +46,9 @@ enum Cmd {
         /// Only these allocators (by name); default all.
         #[arg(long)]
         only: Vec<String>,
+        /// Only the jobs whose name starts with one of these (e.g. "small objects"); default all.
+        #[arg(long)]
+        workload: Vec<String>,
     },
     /// Re-render tables, plots and markdown from an existing results.json.
     Report {
@@ -63,7 +71,9 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Cmd::Run { quick, out, markdown, only } => run(quick, &out, markdown.as_deref(), &only),
+        Cmd::Run { quick, out, markdown, only, workload } => {
+            run(quick, &out, markdown.as_deref(), &only, &workload)
+        }
         Cmd::Report { out, markdown } => report(&out, markdown.as_deref()),
         Cmd::Worker { alloc, job } => jobs::worker(&alloc, &job),
     };
@@ -89,7 +99,13 @@ fn trace_path() -> PathBuf {
     bench_dir().join("traces/serde_json.bhtrace")
 }
 
-fn run(quick: bool, out: &Path, markdown: Option<&Path>, only: &[String]) -> Result<(), String> {
+fn run(
+    quick: bool,
+    out: &Path,
+    markdown: Option<&Path>,
+    only: &[String],
+    workload: &[String],
+) -> Result<(), String> {
     let start = Instant::now();
     let load_start = loadavg();
     let config = Config::new(quick);
@@ -140,7 +156,8 @@ fn run(quick: bool, out: &Path, markdown: Option<&Path>, only: &[String]) -> Res
         })
         .collect();
 
-    let job_list = config.jobs(trace_path(), arena);
+    let mut job_list = config.jobs(trace_path(), arena);
+    job_list.retain(|j| workload.is_empty() || workload.iter().any(|w| job_name(j).starts_with(w)));
     let total = job_list.len() * allocs.len();
     let timeout = Duration::from_secs(config.worker_timeout_secs);
     let mut records: Vec<Record> = Vec::with_capacity(total);
@@ -221,7 +238,10 @@ fn unavailable_reason(o: &JobOutcome) -> Option<String> {
         JobOutcome::Throughput(Unavailable(e))
         | JobOutcome::Efficiency(Unavailable(e))
         | JobOutcome::Latency(Unavailable(e))
-        | JobOutcome::Replay(Unavailable(e)) => Some(e.clone()),
+        | JobOutcome::Replay(Unavailable(e))
+        | JobOutcome::SmallObjects(Unavailable(e)) => {
+            (e != bench::small::NOT_APPLICABLE).then(|| e.clone())
+        }
         _ => None,
     }
 }
@@ -232,7 +252,8 @@ fn failure(o: &JobOutcome) -> Option<String> {
         JobOutcome::Throughput(Failed(e))
         | JobOutcome::Efficiency(Failed(e))
         | JobOutcome::Latency(Failed(e))
-        | JobOutcome::Replay(Failed(e)) => Some(e.clone()),
+        | JobOutcome::Replay(Failed(e))
+        | JobOutcome::SmallObjects(Failed(e)) => Some(e.clone()),
         JobOutcome::Crashed(e) => Some(format!("worker: {e}")),
         _ => None,
     }
@@ -314,7 +335,17 @@ fn brief(rec: &Record) -> String {
             let s = bench::report::Summary::of(&r.secs);
             format!("{:.1} ms, footprint {} KiB", s.median * 1e3, r.footprint / 1024)
         }
+        JobOutcome::SmallObjects(Outcome::Ok(t)) => {
+            let s = bench::report::Summary::of(&t.ops_per_sec);
+            format!(
+                "{:.2} Mops/s ±{:.0}% (max {} B)",
+                s.median / 1e6,
+                s.spread_pct(),
+                t.max_request
+            )
+        }
         JobOutcome::Throughput(o) => other(o),
+        JobOutcome::SmallObjects(o) => other(o),
         JobOutcome::Efficiency(o) => other(o),
         JobOutcome::Latency(o) => other(o),
         JobOutcome::Replay(o) => other(o),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::jobs::{Config, Job, JobOutcome, Record};
 use crate::run::{Outcome, Percentiles};
+use crate::small;
 use crate::timer::Clock;
 
 /// Where and how a run was made.
@@ -225,6 +226,21 @@ impl Results {
         }
     }
 
+    /// Median heap ops/s of workload 5 for (`alloc`, `program`), and the largest request.
+    pub fn small_objects(&self, alloc: &str, program: small::Program) -> (Cell, Option<usize>) {
+        let rec = self
+            .find(alloc, |j| matches!(j, Job::SmallObjects { program: p, .. } if *p == program));
+        match rec.map(|r| &r.outcome) {
+            Some(JobOutcome::SmallObjects(Outcome::Ok(t))) => {
+                let s = Summary::of(&t.ops_per_sec);
+                (Cell::Value(s.median, Some(s.spread_pct())), Some(t.max_request))
+            }
+            Some(JobOutcome::SmallObjects(o)) => (cell_of(o, |_| Cell::Na(String::new())), None),
+            Some(JobOutcome::Crashed(e)) => (Cell::Failed(e.clone()), None),
+            _ => (Cell::Na("not run".into()), None),
+        }
+    }
+
     /// Every failure, with its reason, for the notes under the tables.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -233,12 +249,14 @@ impl Results {
                 JobOutcome::Throughput(Outcome::Failed(e))
                 | JobOutcome::Efficiency(Outcome::Failed(e))
                 | JobOutcome::Latency(Outcome::Failed(e))
-                | JobOutcome::Replay(Outcome::Failed(e)) => format!("FAILED: {e}"),
+                | JobOutcome::Replay(Outcome::Failed(e))
+                | JobOutcome::SmallObjects(Outcome::Failed(e)) => format!("FAILED: {e}"),
                 JobOutcome::Crashed(e) => format!("FAILED (worker): {e}"),
                 JobOutcome::Throughput(Outcome::Unavailable(e))
                 | JobOutcome::Latency(Outcome::Unavailable(e))
                 | JobOutcome::Replay(Outcome::Unavailable(e))
-                    if r.alloc.starts_with("bareheap") =>
+                | JobOutcome::SmallObjects(Outcome::Unavailable(e))
+                    if r.alloc.starts_with("bareheap") && e != small::NOT_APPLICABLE =>
                 {
                     format!("unavailable: {e}")
                 }
@@ -260,6 +278,9 @@ pub fn job_name(job: &Job) -> String {
         Job::Efficiency { .. } => "heap efficiency".into(),
         Job::Latency { .. } => "latency".into(),
         Job::Replay { .. } => "trace replay".into(),
+        Job::SmallObjects { program, n, .. } => {
+            format!("small objects: {} n={n}", program.name())
+        }
     }
 }
 
@@ -327,6 +348,38 @@ impl Results {
         self.allocators.iter().map(|a| a.name.as_str()).collect()
     }
 
+    /// One table per [`REFERENCES`] allocator: every allocator's `cell(alloc, key)` divided
+    /// by the reference's, for each key (a column of `head`).
+    fn reference_tables<K: Copy>(
+        &self,
+        out: &mut String,
+        head: &[String],
+        keys: &[K],
+        cell: impl Fn(&str, K) -> Cell,
+    ) {
+        for reference in REFERENCES {
+            let refs: Vec<Cell> = keys.iter().map(|&k| cell(reference, k)).collect();
+            if refs.iter().all(|c| c.value().is_none()) {
+                let _ = writeln!(
+                    out,
+                    "_Ratios to {reference}: not available ({reference} has no result)._\n"
+                );
+                continue;
+            }
+            let _ = writeln!(out, "Relative to {reference} (ops/s ratio; > 1 is faster):\n");
+            let rows: Vec<Vec<String>> = self
+                .names()
+                .iter()
+                .map(|a| {
+                    let mut r = vec![a.to_string()];
+                    r.extend(keys.iter().zip(&refs).map(|(&k, rc)| ratio(&cell(a, k), rc)));
+                    r
+                })
+                .collect();
+            table(out, head, &rows);
+        }
+    }
+
     /// Workload 1 tables for one variant.
     pub fn throughput_tables(&self, realloc: bool) -> String {
         let sizes = &self.meta.config.live_sizes;
@@ -365,33 +418,63 @@ impl Results {
                 cuts.join("; ")
             );
         }
-        for reference in REFERENCES {
-            let refs: Vec<Cell> =
-                sizes.iter().map(|&n| self.throughput(reference, n, realloc)).collect();
-            if refs.iter().all(|c| c.value().is_none()) {
-                let _ = writeln!(
-                    out,
-                    "_Ratios to {reference}: not available ({reference} has no result)._\n"
-                );
-                continue;
-            }
-            let _ = writeln!(out, "Relative to {reference} (ops/s ratio; > 1 is faster):\n");
-            let rows: Vec<Vec<String>> = self
-                .names()
+        self.reference_tables(&mut out, &head, sizes, |a, n| self.throughput(a, n, realloc));
+        out
+    }
+
+    /// Workload 5 table: ops/s, then ratios to each slab's backing heap and to the references.
+    pub fn small_objects_table(&self) -> String {
+        let programs = [small::Program::Tree, small::Program::BTree];
+        let mut out = String::new();
+        let mut head = vec!["Allocator".to_owned()];
+        head.extend(programs.iter().map(|p| p.name().to_owned()));
+        let rows: Vec<Vec<String>> = self
+            .names()
+            .iter()
+            .map(|a| {
+                let mut r = vec![a.to_string()];
+                r.extend(programs.iter().map(|&p| fmt_cell(&self.small_objects(a, p).0, mops)));
+                r
+            })
+            .collect();
+        let largest = self
+            .names()
+            .iter()
+            .flat_map(|a| programs.iter().filter_map(move |&p| self.small_objects(a, p).1))
+            .max();
+        let _ = writeln!(
+            out,
+            "Million heap operations (alloc + free + realloc) per second, collection work included (median of {} runs, ± half the min–max range); higher is better. Largest request: {} bytes.\n",
+            self.meta.config.small_reps,
+            largest.map_or("–".into(), |b| b.to_string())
+        );
+        table(&mut out, &head, &rows);
+        let slabs: Vec<(&str, String)> = self
+            .names()
+            .iter()
+            .filter_map(|a| {
+                let inner = a.strip_prefix("bareheap Slab<")?.strip_suffix('>')?;
+                Some((*a, format!("bareheap {inner}")))
+            })
+            .collect();
+        if !slabs.is_empty() {
+            let _ = writeln!(
+                out,
+                "Each slab against its own backing heap (ops/s ratio; > 1 is faster):\n"
+            );
+            let rows: Vec<Vec<String>> = slabs
                 .iter()
-                .map(|a| {
-                    let mut r = vec![a.to_string()];
-                    r.extend(
-                        sizes
-                            .iter()
-                            .zip(&refs)
-                            .map(|(&n, rc)| ratio(&self.throughput(a, n, realloc), rc)),
-                    );
+                .map(|(a, backing)| {
+                    let mut r = vec![format!("{a} / {backing}")];
+                    r.extend(programs.iter().map(|&p| {
+                        ratio(&self.small_objects(a, p).0, &self.small_objects(backing, p).0)
+                    }));
                     r
                 })
                 .collect();
             table(&mut out, &head, &rows);
         }
+        self.reference_tables(&mut out, &head, &programs, |a, p| self.small_objects(a, p).0);
         out
     }
 
@@ -622,7 +705,7 @@ impl Results {
     pub fn machine(&self) -> String {
         let m = &self.meta;
         format!(
-            "- CPU: {} ({} logical CPUs{}), {}\n- Run: {} mode, {}, commit `{}`, {:.0} s wall time, load average {:.2} at start and {:.2} at end\n- Per-operation clock: {} at {:.3} ticks/ns, resolution {:.1} ns, empty-measurement overhead {:.1} ns (subtracted)\n",
+            "- CPU: {} ({} logical CPUs{}), {}\n- Run: {} mode, {}, commit `{}`, {:.0} s wall time, load average {:.2} at start and {:.2} at end\n- Per-operation clock: {} at {:.3} ticks/ns, resolution {:.1} ns, empty-measurement overhead {:.1} ns (subtracted)\n- Throughput and replay clock: {}\n",
             m.cpu,
             m.cores,
             if m.hypervisor.is_empty() { String::new() } else { format!(", {} guest", m.hypervisor) },
@@ -636,7 +719,8 @@ impl Results {
             m.clock.source,
             m.clock.ticks_per_ns,
             m.clock.resolution_ns(),
-            m.clock.overhead_ns()
+            m.clock.overhead_ns(),
+            crate::timer::CpuStopwatch::SOURCE
         )
     }
 
@@ -664,6 +748,7 @@ impl Results {
         let _ = writeln!(out, "## 2. Heap efficiency\n\n{}", self.efficiency_table());
         let _ = writeln!(out, "## 3. Latency\n\n{}", self.latency_tables());
         let _ = writeln!(out, "## 4. Real trace replay\n\n{}", self.replay_table());
+        let _ = writeln!(out, "## 5. Small objects\n\n{}", self.small_objects_table());
         let problems = self.problems();
         if !problems.is_empty() {
             let _ = writeln!(out, "## Failures and unavailable heaps\n");
@@ -820,6 +905,7 @@ impl Results {
         vars.insert("efficiency", self.efficiency_table());
         vars.insert("latency", self.latency_tables());
         vars.insert("replay", self.replay_table());
+        vars.insert("small_objects", self.small_objects_table());
         for (core, md) in on_target {
             vars.insert(core, md.clone());
         }

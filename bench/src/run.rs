@@ -14,7 +14,7 @@
 //!   still catching overlaps at block edges and clobbered headers.
 
 use std::alloc::Layout;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -304,7 +304,7 @@ fn program_pass<const FULL: bool, const TIMED: bool>(
     {
         return stopped(stop, at, fill.len(), "fill");
     }
-    let t = Instant::now();
+    let t = timer::CpuStopwatch::start();
     let mut done = 0;
     let r = match budget {
         None => {
@@ -606,7 +606,7 @@ fn replay_pass<const FULL: bool>(
         Err(e) => return Outcome::Unavailable(e),
     };
     let mut slots = vec![EMPTY; trace.slots];
-    let t = Instant::now();
+    let t = timer::CpuStopwatch::start();
     for (i, ev) in trace.events.iter().enumerate() {
         let bad = |e: String| Outcome::Failed(format!("trace event {i}: {e}"));
         match *ev {

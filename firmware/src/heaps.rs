@@ -1,7 +1,9 @@
 //! The heaps the firmware tests exercise, and what the generic workloads need to know about each.
 //!
 //! Adding a heap to the firmware tests: one `impl UnderTest` here, and one binary per workload
-//! in `src/bin/` (`<heap>_stress.rs`, ...), each a few lines calling the generic workload.
+//! in `src/bin/` (`<heap>_stress.rs`, `<heap>_oom.rs`, `<heap>_isr.rs`), each one line of
+//! [`stress_program!`](crate::stress_program), [`oom_program!`](crate::oom_program) or
+//! [`isr_program!`](crate::isr_program).
 
 use bareheap::{Bump, Claim, FirstFit, Heap, Tlsf};
 

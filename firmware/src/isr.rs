@@ -15,7 +15,7 @@ use critical_section::Mutex;
 use crate::heaps::UnderTest;
 use crate::oom::Global;
 use crate::rng::XorShift32;
-use crate::runner::{Failed, Outcome};
+use crate::runner::{self, Failed, Outcome, Test};
 use crate::{ensure, hprintln, pattern, timer};
 
 /// The timer period: 2000 cycles of the Cortex-M3 board's 12.5 MHz SysTick clock, so the
@@ -182,6 +182,77 @@ impl IsrState {
             self.counts.corruptions += 1;
         }
     }
+}
+
+/// What the test of an [`isr_program!`] needs: the global heap and its interrupt load.
+pub struct IsrProgram<H: 'static> {
+    /// The global allocator and its arena.
+    pub global: Global<H>,
+    /// What the timer interrupt runs (`tick` calls `load.tick(heap)`).
+    pub load: &'static IsrLoad,
+    /// The timer interrupt's handler.
+    pub tick: fn(),
+    /// Seeds main's choices.
+    pub seed: u32,
+}
+
+/// Runs the interrupt test of an [`isr_program!`] as the suite `suite`.
+pub fn program<H: UnderTest + Send>(suite: &str, mut p: IsrProgram<H>) -> ! {
+    let tests = [Test {
+        name: "alloc_in_interrupt_and_main_interleaved_no_corruption",
+        run: alloc_in_interrupt_and_main_interleaved_no_corruption::<H>,
+    }];
+    runner::run(suite, &mut p, &tests)
+}
+
+fn alloc_in_interrupt_and_main_interleaved_no_corruption<H: UnderTest + Send>(
+    p: &mut IsrProgram<H>,
+) -> Outcome {
+    let cfg = Config {
+        seed: p.seed,
+        isr_allocs: 5_000,
+        isr_allocs_required: 2_000,
+        min_main_ops: 20_000,
+        max_main_ops: 2_000_000,
+    };
+    run(&p.global, p.load, p.tick, cfg)
+}
+
+/// Defines a whole interrupt program: `$heap` (built by the const expression `$init`) behind
+/// a critical section as the global allocator, used from the timer interrupt handler and
+/// from `main` at once ([`run`]). `$n` makes the program's seeds (`0x1575_0000 + n` for the
+/// handler, `0x3A1_0000 + n` for main).
+///
+/// ```ignore
+/// firmware::isr_program!("tlsf_isr", bareheap::Tlsf, bareheap::Tlsf::new(), seed = 2);
+/// ```
+#[macro_export]
+macro_rules! isr_program {
+    ($suite:literal, $heap:ty, $init:expr, seed = $n:literal) => {
+        static MEMORY: $crate::bareheap::HeapMemory<{ $crate::board::ARENA * 3 / 2 }> =
+            $crate::bareheap::HeapMemory::new();
+
+        #[global_allocator]
+        static HEAP: $crate::bareheap::Locked<$crate::bareheap::CriticalSection, $heap> =
+            $crate::bareheap::Locked::new($init);
+
+        static LOAD: $crate::isr::IsrLoad = $crate::isr::IsrLoad::new(0x1575_0000 + $n);
+
+        /// What the timer interrupt does.
+        fn tick() {
+            LOAD.tick(&HEAP);
+        }
+
+        #[$crate::entry]
+        fn main() -> ! {
+            let global = $crate::oom::Global::claim(&HEAP, &MEMORY);
+            let seed = 0x3A1_0000 + $n;
+            $crate::isr::program(
+                $suite,
+                $crate::isr::IsrProgram { global, load: &LOAD, tick, seed },
+            )
+        }
+    };
 }
 
 /// How long `main` keeps going, and what it must see.

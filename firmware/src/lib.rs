@@ -37,6 +37,9 @@ pub mod board {
 use core::panic::PanicInfo;
 
 pub use arch::{entry, exit, undefined_instruction};
+/// For the program macros ([`oom_program!`], [`isr_program!`]).
+#[doc(hidden)]
+pub use bareheap;
 #[cfg(target_arch = "arm")]
 pub use cortex_m_semihosting::{hprint, hprintln};
 #[cfg(any(target_arch = "riscv32", target_arch = "riscv64"))]

@@ -75,6 +75,68 @@ pub fn tests<H: UnderTest + Send>() -> [Test<Global<H>>; 3] {
     ]
 }
 
+/// Defines a whole out-of-memory program: `$heap` (built by the const expression `$init`)
+/// as the global allocator over half the board's arena, running [`tests`] and a test of
+/// `Vec::try_reserve` beyond the capacity as the suite `$suite`. (A macro, not a function:
+/// the `alloc` collections need the program's `#[global_allocator]`, which the library
+/// cannot name.)
+///
+/// ```ignore
+/// firmware::oom_program!("tlsf_oom", bareheap::Tlsf, bareheap::Tlsf::new());
+/// ```
+#[macro_export]
+macro_rules! oom_program {
+    ($suite:literal, $heap:ty, $init:expr) => {
+        extern crate alloc;
+
+        static MEMORY: $crate::bareheap::HeapMemory<{ $crate::board::ARENA / 2 }> =
+            $crate::bareheap::HeapMemory::new();
+
+        #[global_allocator]
+        static HEAP: $crate::bareheap::Locked<$crate::bareheap::CriticalSection, $heap> =
+            $crate::bareheap::Locked::new($init);
+
+        #[$crate::entry]
+        fn main() -> ! {
+            let mut global = $crate::oom::Global::claim(&HEAP, &MEMORY);
+            let own = [$crate::runner::Test {
+                name: "vec_try_reserve_beyond_capacity_errs_gracefully",
+                run: vec_try_reserve_beyond_capacity_errs_gracefully,
+            }];
+            $crate::runner::run_tables($suite, &mut global, &[&$crate::oom::tests(), &own])
+        }
+
+        fn vec_try_reserve_beyond_capacity_errs_gracefully(
+            g: &mut $crate::oom::Global<$heap>,
+        ) -> $crate::runner::Outcome {
+            let mut v: alloc::vec::Vec<u32> = (0..100).collect();
+            let too_many = g.capacity; // 4 bytes each: four times the heap
+            let err = v.try_reserve(too_many);
+            $crate::hprintln!("    try_reserve({} more u32) -> {:?}", too_many, err);
+            $crate::ensure!(
+                err.is_err(),
+                "reserving {} bytes succeeded on a {} byte heap",
+                too_many * 4,
+                g.capacity
+            );
+            let overflow = v.try_reserve(usize::MAX);
+            $crate::hprintln!("    try_reserve(usize::MAX) -> {:?}", overflow);
+            $crate::ensure!(overflow.is_err(), "reserving usize::MAX elements succeeded");
+            $crate::ensure!(
+                v.iter().copied().eq(0..100),
+                "the vector changed after failed reservations"
+            );
+            v.push(100);
+            $crate::ensure!(
+                v.len() == 101 && v[100] == 100,
+                "the vector is unusable after failed reservations"
+            );
+            drop(v);
+            g.validate()
+        }
+    };
+}
+
 /// Most blocks [`fill_until_null`] keeps track of.
 const MAX_BLOCKS: usize = 320;
 

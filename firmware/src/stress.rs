@@ -435,6 +435,25 @@ impl<H: UnderTest> Run<'_, H> {
     }
 }
 
+/// Defines a whole stress program: [`main`] for the heap built by `$init` over the board's
+/// arena, as the suite `$suite`.
+///
+/// ```ignore
+/// firmware::stress_program!("tlsf_stress", bareheap::Tlsf::new());
+/// ```
+#[macro_export]
+macro_rules! stress_program {
+    ($suite:literal, $init:expr) => {
+        static MEMORY: $crate::bareheap::HeapMemory<{ $crate::board::ARENA }> =
+            $crate::bareheap::HeapMemory::new();
+
+        #[$crate::entry]
+        fn main() -> ! {
+            $crate::stress::main($suite, $init, &MEMORY)
+        }
+    };
+}
+
 /// The stress program: claims `memory` for `heap` and runs [`tests`]; exits with the verdict.
 pub fn main<H: UnderTest, const N: usize>(
     suite: &str,

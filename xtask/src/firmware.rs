@@ -9,6 +9,9 @@
 //! `cargo xtask test` ends with a matrix program × board. A board whose target or QEMU cannot
 //! be installed is SKIPPED (and said so in the matrix), never passed.
 //! `BAREHEAP_BOARDS=<name>,<name>` limits the run to some boards (the others are SKIPPED).
+//! `c_interop` (C and Rust sharing one heap) needs a cross C compiler: Debian's
+//! `gcc-arm-none-eabi` (installed when missing) or `clang`; it runs on the Cortex-M3 board only,
+//! and is SKIPPED elsewhere or without a compiler.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -43,6 +46,11 @@ const DEMO_EXPECTS: &str = "[42, 83]";
 
 /// Why bareheap without features must not build for a target without compare-and-swap.
 const NO_CAS_ERROR: &str = "enable bareheap's `critical-section` feature";
+
+/// The program whose C half (`firmware/c/`) needs a cross C compiler, and the one target it
+/// is built for (see `firmware/build.rs`). Elsewhere, or without a compiler, it is SKIPPED.
+const C_PROGRAM: &str = "c_interop";
+const C_TARGET: &str = "thumbv7m-none-eabi";
 
 const DEMO_TIMEOUT: Duration = Duration::from_secs(60);
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -118,7 +126,14 @@ pub fn test(report: &mut Report) {
             }
         };
         tools.target_checks(report, board, toolchain);
-        if !build(report, board, toolchain, None) {
+        let mut cmd_env = Vec::new();
+        if board.target == C_TARGET {
+            let cc = tools.cross_cc.get_or_insert_with(cross_cc);
+            if let Ok(Some(clang)) = cc {
+                cmd_env.push(("CC_thumbv7m_none_eabi", clang.clone()));
+            }
+        }
+        if !build_with(report, board, toolchain, None, &cmd_env) {
             for name in &programs {
                 report.record(&check_name(board, name), false, Instant::now());
             }
@@ -128,6 +143,21 @@ pub fn test(report: &mut Report) {
         let out = out_dir(board, toolchain);
         let mut results = Vec::new();
         for name in &programs {
+            if name == C_PROGRAM {
+                let why = match (board.target == C_TARGET, &tools.cross_cc) {
+                    (false, _) => Some(format!("its C half is built for {C_TARGET} only")),
+                    (true, Some(Err(why))) => Some(why.clone()),
+                    (true, _) => None,
+                };
+                if let Some(why) = why {
+                    if board.target == C_TARGET {
+                        println!("\n!!! {C_PROGRAM} cannot run on {}: {why}", board.name);
+                    }
+                    report.skip(&check_name(board, name), &why);
+                    results.push((name.clone(), Cell::Skipped));
+                    continue;
+                }
+            }
             let expect = MUST_FAIL.iter().find(|(n, _)| n == name).map_or(0, |&(_, status)| status);
             let output = (name == "demo").then_some(DEMO_EXPECTS);
             let ok =
@@ -168,6 +198,9 @@ fn programs() -> Vec<String> {
 #[derive(Default)]
 struct Tools {
     targets: BTreeMap<&'static str, Result<Toolchain, String>>,
+    /// The cross C compiler for [`C_TARGET`], once looked for: `Ok(None)` for
+    /// `arm-none-eabi-gcc` (`cc`'s default), `Ok(Some(clang))`, or why there is none.
+    cross_cc: Option<Result<Option<PathBuf>, String>>,
     programs: BTreeMap<&'static str, Result<(), String>>,
     checked: Vec<&'static str>,
 }
@@ -285,8 +318,32 @@ fn out_dir(board: &Board, toolchain: Toolchain) -> PathBuf {
 }
 
 /// `cargo build --release` of the firmware for `board` (`only` one program, or all).
+/// The cross C compiler for [`C_TARGET`]: Debian's `arm-none-eabi-gcc` (installed if
+/// missing and we are root), else `clang`.
+fn cross_cc() -> Result<Option<PathBuf>, String> {
+    match setup::ensure_program("arm-none-eabi-gcc", "gcc-arm-none-eabi") {
+        Ok(_) => Ok(None),
+        Err(gcc) => match setup::which("clang") {
+            Some(clang) => Ok(Some(clang)),
+            None => Err(format!("no cross C compiler (arm-none-eabi-gcc: {gcc}; no clang)")),
+        },
+    }
+}
+
 fn build(report: &mut Report, board: &Board, toolchain: Toolchain, only: Option<&str>) -> bool {
+    build_with(report, board, toolchain, only, &[])
+}
+
+/// [`build`] with extra environment variables (the cross C compiler).
+fn build_with(
+    report: &mut Report,
+    board: &Board,
+    toolchain: Toolchain,
+    only: Option<&str>,
+    env: &[(&str, PathBuf)],
+) -> bool {
     let mut cmd = toolchain.cargo("build", board.target, &firmware_dir());
+    cmd.envs(env.iter().map(|(k, v)| (*k, v)));
     cmd.arg("--release")
         .env("BAREHEAP_BOARD", board.name)
         .env("CARGO_TARGET_DIR", target_dir(board, toolchain));

@@ -94,7 +94,14 @@ const BASELINE: &str = "baseline";
 /// Cargo profiles of `bench/cortex-m/Cargo.toml` and the opt-level each stands for.
 const PROFILES: [(&str, &str); 2] = [("opt-s", "s"), ("opt-3", "3")];
 /// The binaries of a `--quick` run.
-const QUICK_BINARIES: [&str; 4] = [BASELINE, "bareheap_bump", "bareheap_first_fit", "talc"];
+const QUICK_BINARIES: [&str; 6] = [
+    BASELINE,
+    "bareheap_bump",
+    "bareheap_first_fit",
+    "talc",
+    "small_bareheap_first_fit",
+    "small_bareheap_slab_first_fit",
+];
 /// How long one QEMU run may take (a run takes well under a second).
 const QEMU_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -118,7 +125,7 @@ pub fn size(report: &mut Report) {
 fn size_on(report: &mut Report, core: &'static Core) {
     let bins = binaries();
     let Some(tc) = prepare_toolchain(report, core) else { return };
-    if !build_firmware(report, core, tc, &PROFILES, &bins) {
+    if !build_firmware(report, core, tc, &PROFILES, &bins, Build::Sizes) {
         return;
     }
     let Some(sizes) = measure_sizes(report, core, tc, &PROFILES, &bins) else { return };
@@ -154,10 +161,14 @@ fn bench_on(report: &mut Report, core: &'static Core, quick: bool) {
         }
     };
     let Some(plugin) = build_plugin(report) else { return };
-    if !build_firmware(report, core, tc, profiles, &bins) {
+    // Sizes first, from builds without `validate()`; then the validating builds that run.
+    if !build_firmware(report, core, tc, profiles, &bins, Build::Sizes) {
         return;
     }
     let Some(sizes) = measure_sizes(report, core, tc, profiles, &bins) else { return };
+    if !build_firmware(report, core, tc, profiles, &bins, Build::Counts) {
+        return;
+    }
 
     let tools = Tools { core, toolchain: tc, qemu, plugin };
     let mut runs = Vec::new();
@@ -233,6 +244,17 @@ fn build_plugin(report: &mut Report) -> Option<PathBuf> {
     report.run("build insn_count QEMU plugin", cmd).then_some(lib)
 }
 
+/// What a firmware build is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Build {
+    /// The instruction-count runs: default features, so the bareheap adapters call the heap's
+    /// `validate()` after the workload.
+    Counts,
+    /// The size table: `--no-default-features` leaves `validate()` out. Only bareheap's
+    /// adapters have a checker to call; linking it would charge bareheap's code size alone.
+    Sizes,
+}
+
 /// Builds every firmware binary for each profile.
 fn build_firmware(
     report: &mut Report,
@@ -240,15 +262,20 @@ fn build_firmware(
     tc: Toolchain,
     profiles: &[(&str, &'static str)],
     bins: &[String],
+    build: Build,
 ) -> bool {
     profiles.iter().all(|(profile, level)| {
         // Runs in `bench/cortex-m`, so cargo reads its `.cargo/config.toml` (linker script).
         let mut cmd = tc.cargo("build", core.target, &firmware_dir());
         cmd.args(["--profile", profile]);
+        if build == Build::Sizes {
+            cmd.arg("--no-default-features");
+        }
         for bin in bins {
             cmd.args(["--bin", bin]);
         }
-        let name = format!("build {} bench firmware (opt-level {level}, {tc:?})", core.name);
+        let what = if build == Build::Sizes { ", for sizes: no validate" } else { "" };
+        let name = format!("build {} bench firmware (opt-level {level}, {tc:?}{what})", core.name);
         report.run(&name, cmd)
     })
 }
@@ -265,7 +292,8 @@ fn elf_path(core: &Core, tc: Toolchain, profile: &str, bin: &str) -> PathBuf {
     tc.out_dir(&firmware_dir(), core.target, profile).join(bin)
 }
 
-/// The firmware binaries (`src/bin/*.rs`): bareheap's first, then the peers, then the baseline.
+/// The firmware binaries (`src/bin/*.rs`): bareheap's first, then the peers, then the same for
+/// the small-object sequence, then the baseline.
 fn binaries() -> Vec<String> {
     let mut bins: Vec<String> = std::fs::read_dir(firmware_dir().join("src/bin"))
         .map(|dir| {
@@ -277,7 +305,12 @@ fn binaries() -> Vec<String> {
             .collect()
         })
         .unwrap_or_default();
-    bins.sort_by_key(|b| (b == BASELINE, !b.starts_with("bareheap"), b.clone()));
+    // The small-object sequence's binaries (`small_*`) after the main sequence's.
+    bins.sort_by_key(|b| {
+        let small = b.starts_with("small_");
+        let ours = b.trim_start_matches("small_").starts_with("bareheap");
+        (b == BASELINE, small, !ours, b.clone())
+    });
     bins
 }
 
@@ -926,6 +959,9 @@ alone). Do not edit by hand. Machine-readable: `{name}.csv` (instruction counts)
   structures; the arena lives in `.uninit` and is not counted) of each binary minus those of
   `baseline`, the same harness with a 20-line bump allocator. Read from the ELF with the
   `object` crate. Profiles `opt-s` / `opt-3`: fat LTO, one codegen unit, panic = abort.
+  Sizes come from builds without the post-run `validate()` call (`--no-default-features`):
+  only bareheap's adapters have a checker to call, so linking it would charge bareheap alone.
+  The instruction-count runs use the default, validating builds.
 
 ## Caveats
 

@@ -10,6 +10,10 @@
 //! | [`LinkedList`] | `linked_list_allocator::Heap` directly, no lock | allocate + copy + free |
 //! | [`Buddy`] | `buddy_system_allocator::Heap` directly, no lock | allocate + copy + free |
 //! | [`EmbeddedLlff`], [`EmbeddedTlsf`] | `GlobalAlloc` only: a critical section per call | `GlobalAlloc`'s default: allocate + copy + free |
+//!
+//! The bareheap adapters also run the heap's `validate()` after the workload, but only with the
+//! crate's default feature `validate` (the instruction-count builds). The code-size builds use
+//! `--no-default-features`, so no allocator's size includes a checker that only bareheap has.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{self, NonNull};
@@ -137,6 +141,9 @@ macro_rules! bareheap_heap {
                     moved.map_or(ptr::null_mut(), NonNull::as_ptr)
                 }
 
+                // Only in the instruction-count builds: size builds leave the checker out,
+                // as the peers have none (feature `validate`).
+                #[cfg(feature = "validate")]
                 fn validate() -> bool {
                     // SAFETY: S1.
                     unsafe { &*HEAP.get() }.validate().is_ok()
@@ -187,6 +194,8 @@ macro_rules! bareheap_locked {
                     unsafe { GlobalAlloc::realloc(&HEAP, ptr, layout, new_size) }
                 }
 
+                // As in `bareheap_heap!`: instruction-count builds only.
+                #[cfg(feature = "validate")]
                 fn validate() -> bool {
                     HEAP.lock(|h| $crate::bareheap::Heap::validate(h).is_ok()) == Some(true)
                 }

@@ -11,6 +11,10 @@
 //! section sizes of the same binaries against `baseline`, which links only a trivial bump
 //! allocator.
 //!
+//! Binaries named `small_*` run the small-object sequence instead ([`run_small`]: requests of
+//! at most 256 bytes, build-and-teardown cycles and churn), where a slab front end is compared
+//! with its backing heap: `bench_main!(H, small)`.
+//!
 //! Adding an allocator is one file in `src/bin/` (`cargo xtask` finds it); for a bareheap heap:
 //!
 //! ```ignore
@@ -41,7 +45,7 @@ pub mod adapters;
 pub mod marker;
 pub mod workload;
 
-pub use workload::run;
+pub use workload::{run, run_small};
 
 #[doc(hidden)]
 pub use bareheap;
@@ -127,6 +131,18 @@ macro_rules! bench_main {
         #[export_name = "main"]
         pub unsafe extern "C" fn bench_main() -> ! {
             $crate::run::<$alloc>()
+        }
+    };
+    ($alloc:ty, small) => {
+        /// The firmware entry point that cortex-m-rt's reset handler calls: the small-object
+        /// sequence.
+        ///
+        /// # Safety
+        ///
+        /// Called once by the reset handler.
+        #[export_name = "main"]
+        pub unsafe extern "C" fn bench_main() -> ! {
+            $crate::run_small::<$alloc>()
         }
     };
 }

@@ -74,17 +74,7 @@ struct Counts {
 /// Runs the calibration and the workload against `A`, prints a summary and exits QEMU with
 /// status 0 if every check passed.
 pub fn run<A: Allocator>() -> ! {
-    for _ in 0..CALIBRATIONS {
-        marker::empty();
-        marker::calibration_loop();
-    }
-
-    let arena = ARENA.0.get().cast::<u8>();
-    // SAFETY: the arena is a static used by nothing else, handed over exactly once.
-    if !unsafe { A::init(arena, ARENA_LEN) } {
-        fail(A::NAME, 0, "the allocator refused the arena");
-    }
-    let arena_range = arena.addr()..arena.addr() + ARENA_LEN;
+    let arena_range = start::<A>();
 
     let mut rng = Rand32::new(SEED);
     let mut slots = [EMPTY; SLOTS];
@@ -165,6 +155,119 @@ pub fn run<A: Allocator>() -> ! {
         marker::CALIBRATION_INSNS
     );
     exit(true)
+}
+
+/// Calibrates the markers and hands the arena to `A`; returns the arena's address range.
+fn start<A: Allocator>() -> core::ops::Range<usize> {
+    for _ in 0..CALIBRATIONS {
+        marker::empty();
+        marker::calibration_loop();
+    }
+    let arena = ARENA.0.get().cast::<u8>();
+    // SAFETY: the arena is a static used by nothing else, handed over exactly once.
+    if !unsafe { A::init(arena, ARENA_LEN) } {
+        fail(A::NAME, 0, "the allocator refused the arena");
+    }
+    arena.addr()..arena.addr() + ARENA_LEN
+}
+
+/// Build-and-teardown cycles of the small-object sequence.
+pub const SMALL_CYCLES: u32 = 24;
+/// Churn steps of the small-object sequence.
+pub const SMALL_CHURN: u32 = 2000;
+
+/// The small-object sequence (every request ≤ 256 bytes, alignment 4 or 8, no realloc): what
+/// a slab front end is for, the on-target counterpart of the host's tree and map workloads.
+///
+/// 1. [`SMALL_CYCLES`] times: fill all [`SLOTS`] slots (a tree being built), then free them
+///    all in a random order (the tree dropped).
+/// 2. [`SMALL_CHURN`] steps as in [`run`]'s sequence without resizes: a random slot is
+///    filled if empty, else freed with probability 3/5 (a map's nodes and values churning).
+///
+/// Sizes: 40 % 1..=32, 35 % 33..=64, 20 % 65..=128, 5 % 129..=256 bytes. Every block is
+/// checked as in [`run`].
+pub fn run_small<A: Allocator>() -> ! {
+    let arena = start::<A>();
+    let mut rng = Rand32::new(SEED);
+    let mut slots = [EMPTY; SLOTS];
+    let mut counts = Counts::default();
+    let mut tag: u8 = 0;
+    let mut step = 0;
+    let mut alloc_into = |slot: &mut Slot, rng: &mut Rand32, step: u32| {
+        let size = draw_small_size(rng);
+        let align = if rng.rand_range(0..2) == 0 { 4 } else { 8 };
+        let Ok(layout) = Layout::from_size_align(size, align) else {
+            fail(A::NAME, step, "bad layout drawn");
+        };
+        let p = measured_alloc::<A>(layout);
+        if p.is_null() {
+            fail(A::NAME, step, "alloc refused");
+        }
+        check_block(A::NAME, step, p, layout, &arena);
+        tag = tag.wrapping_add(1).max(1);
+        // SAFETY: `p` is a fresh block of `size` bytes.
+        unsafe { ptr::write_bytes(p, tag, size) };
+        *slot = Slot { ptr: p, size, align, tag };
+        counts.alloc += 1;
+    };
+    let free = |slot: &mut Slot, step: u32| {
+        check_pattern(A::NAME, step, slot.ptr, slot.size, slot.tag);
+        // SAFETY: the slot's layout was valid when it was allocated.
+        let layout = unsafe { Layout::from_size_align_unchecked(slot.size, slot.align) };
+        // SAFETY: the block is allocated with `layout` and dropped from the table here.
+        unsafe { measured_free::<A>(slot.ptr, layout) };
+        *slot = EMPTY;
+    };
+    let mut frees = 0;
+    for _ in 0..SMALL_CYCLES {
+        for slot in slots.iter_mut() {
+            alloc_into(slot, &mut rng, step);
+            step += 1;
+        }
+        for live in (1..=SLOTS).rev() {
+            // The `k`-th live slot, `k` uniform: a random teardown order.
+            let k = rng.rand_range(0..live as u32) as usize;
+            let Some(slot) = slots.iter_mut().filter(|s| !s.ptr.is_null()).nth(k) else {
+                fail(A::NAME, step, "slot table out of step");
+            };
+            free(slot, step);
+            frees += 1;
+            step += 1;
+        }
+    }
+    for _ in 0..SMALL_CHURN {
+        let i = rng.rand_range(0..SLOTS as u32) as usize;
+        if slots[i].ptr.is_null() {
+            alloc_into(&mut slots[i], &mut rng, step);
+        } else if rng.rand_range(0..5) < 3 {
+            free(&mut slots[i], step);
+            frees += 1;
+        }
+        step += 1;
+    }
+    counts.free = frees;
+    if !A::validate() {
+        fail(A::NAME, step, "the allocator's own validation failed");
+    }
+    hprintln!(
+        "ok {} alloc={} free={} realloc={} stopped_at_oom=false calibration={}",
+        A::NAME,
+        counts.alloc,
+        counts.free,
+        counts.realloc,
+        marker::CALIBRATION_INSNS
+    );
+    exit(true)
+}
+
+fn draw_small_size(rng: &mut Rand32) -> usize {
+    let (lo, hi) = match rng.rand_range(0..100) {
+        0..=39 => (1, 32),
+        40..=74 => (33, 64),
+        75..=94 => (65, 128),
+        _ => (129, 256),
+    };
+    rng.rand_range(lo..hi + 1) as usize
 }
 
 /// `A::alloc` between markers.

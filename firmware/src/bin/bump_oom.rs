@@ -3,18 +3,4 @@
 #![no_std]
 #![no_main]
 
-use bareheap::{Bump, CriticalSection, HeapMemory, Locked};
-use firmware::board;
-use firmware::oom::{self, Global};
-use firmware::runner;
-
-static MEMORY: HeapMemory<{ board::ARENA / 2 }> = HeapMemory::new();
-
-#[global_allocator]
-static HEAP: Locked<CriticalSection, Bump> = Locked::new(Bump::new());
-
-#[firmware::entry]
-fn main() -> ! {
-    let mut global = Global::claim(&HEAP, &MEMORY);
-    runner::run("bump_oom", &mut global, &oom::tests())
-}
+firmware::oom_program!("bump_oom", bareheap::Bump, bareheap::Bump::new());

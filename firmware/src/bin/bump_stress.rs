@@ -2,12 +2,4 @@
 #![no_std]
 #![no_main]
 
-use bareheap::{Bump, HeapMemory};
-use firmware::{board, stress};
-
-static MEMORY: HeapMemory<{ board::ARENA }> = HeapMemory::new();
-
-#[firmware::entry]
-fn main() -> ! {
-    stress::main("bump_stress", Bump::new(), &MEMORY)
-}
+firmware::stress_program!("bump_stress", bareheap::Bump::new());

@@ -1,6 +1,6 @@
 //! The demo: the allocator chapter's program running for real on a microcontroller in QEMU (the
 //! Cortex-M3 `lm3s6965evb` for `cargo xtask demo`, every board of `boards.rs` in the tests),
-//! with bareheap's `FirstFit` as the global allocator, and then the rest of `alloc`: a
+//! with bareheap's `Tlsf` as the global allocator, and then the rest of `alloc`: a
 //! `String`, a `BTreeMap`, trait objects in `Box`es, an allocation failure handled without a
 //! crash, and what all of it cost the heap.
 #![no_std]
@@ -15,17 +15,16 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use bareheap::{Counted, CriticalSection, FirstFit, Heap, HeapMemory, HeapStats, Locked};
+use bareheap::{Counted, CriticalSection, Heap, HeapMemory, HeapStats, Locked, Tlsf};
 use firmware::{board, hprintln};
 
 /// The memory the heap gets: a plain `static` buffer, handed over once, no raw addresses.
 static HEAP_MEMORY: HeapMemory<{ board::ARENA }> = HeapMemory::new();
 
-/// The global allocator: a first-fit heap behind a critical section, so interrupt handlers
-/// may allocate too.
+/// The global allocator: a two-level segregated-fit heap (constant-time allocate and free)
+/// behind a critical section, so interrupt handlers may allocate too.
 #[global_allocator]
-static HEAP: Locked<CriticalSection, Counted<FirstFit>> =
-    Locked::new(Counted::new(FirstFit::new()));
+static HEAP: Locked<CriticalSection, Counted<Tlsf>> = Locked::new(Counted::new(Tlsf::new()));
 
 /// Something that can be read, behind a `Box<dyn Sensor>`.
 trait Sensor {
@@ -85,7 +84,7 @@ fn main() -> ! {
         board::RAM_BYTES / 1024
     );
     hprintln!(
-        "heap: FirstFit behind a critical section; {} bytes from a static buffer, {} allocatable",
+        "heap: Tlsf behind a critical section; {} bytes from a static buffer, {} allocatable",
         donated,
         capacity
     );
@@ -174,7 +173,7 @@ fn main() -> ! {
         }
     }
     if let Some(stats) = HEAP.stats() {
-        hprintln!("\nHeap statistics (Counted<FirstFit>, over the whole run):\n{:#}", stats);
+        hprintln!("\nHeap statistics (Counted<Tlsf>, over the whole run):\n{:#}", stats);
     }
     let ok = used == 0 && largest == free;
     hprintln!("\n{}", if ok { "Done: exiting QEMU with status 0." } else { "Leak!" });

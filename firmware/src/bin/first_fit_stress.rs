@@ -2,12 +2,4 @@
 #![no_std]
 #![no_main]
 
-use bareheap::{FirstFit, HeapMemory};
-use firmware::{board, stress};
-
-static MEMORY: HeapMemory<{ board::ARENA }> = HeapMemory::new();
-
-#[firmware::entry]
-fn main() -> ! {
-    stress::main("first_fit_stress", FirstFit::new(), &MEMORY)
-}
+firmware::stress_program!("first_fit_stress", bareheap::FirstFit::new());

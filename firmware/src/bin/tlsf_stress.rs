@@ -2,12 +2,4 @@
 #![no_std]
 #![no_main]
 
-use bareheap::{HeapMemory, Tlsf};
-use firmware::{board, stress};
-
-static MEMORY: HeapMemory<{ board::ARENA }> = HeapMemory::new();
-
-#[firmware::entry]
-fn main() -> ! {
-    stress::main("tlsf_stress", Tlsf::new(), &MEMORY)
-}
+firmware::stress_program!("tlsf_stress", bareheap::Tlsf::new());

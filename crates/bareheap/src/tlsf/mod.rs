@@ -60,8 +60,8 @@
 //!   [`shrink`](Heap::shrink) contain no loop at all: the bound is straight-line code with two
 //!   bitmap lookups, at most two merges, one split and, when the rounded-up search finds
 //!   nothing, one look at the first block of the request's own class. An allocation with
-//!   `align > G` is one search, one filed front gap and one split. A moving `grow` adds the copy
-//!   of the payload (linear in its size, like `memcpy`). [`claim`](Claim::claim) is linear in
+//!   `align > G` is the same: one search, one removal, one insertion (the front it leaves).
+//!   A moving `grow` adds the copy of the payload (linear in its size, like `memcpy`). [`claim`](Claim::claim) is linear in
 //!   the number of regions and [`validate`](Heap::validate) in the number of blocks.
 //! - **Small requests are the fastest.** Sizes below `2·SL` granules (128 bytes for the
 //!   32-bit default, 256 bytes for the 64-bit one) have exact classes: the head of the list fits
@@ -93,10 +93,13 @@
 //!   (the fallback looks at the first one only). Fragmentation is low but not minimal.
 //! - The largest block is bounded by the configuration ([`Tlsf::MAX_ALLOCATION`]); the part of
 //!   a region beyond it is not used (claim a large area as several regions).
-//! - Code size: more than a first-fit allocator (about 2.8 KB of Cortex-M3 code at
-//!   opt-level `s` for the whole `Heap` and `Claim` implementation).
-//! - Alignments above `G` search for `size + align + min block` and split the front off, so a
-//!   nearly full heap may refuse an aligned request that a scan would satisfy.
+//! - Code size: more than a first-fit allocator: about 2.0 KB of Cortex-M3 code at opt-level
+//!   `s` for `allocate`, `deallocate`, `grow`, `shrink` and `claim` (about 0.4 KB of it the
+//!   over-aligned path with its own search), plus about 0.5 KB when
+//!   [`validate`](Heap::validate) is linked (`cargo xtask size`, `bench/cortex-m`).
+//! - Alignments above `G` search for `size + align − G + MIN_BLOCK` and place the block at
+//!   the end of the block found, so a nearly full heap may refuse an aligned request that a
+//!   scan would satisfy, and the allocated block keeps up to `align − G` bytes of slack.
 //!
 //! # Changes from the reference algorithm
 //!
@@ -176,6 +179,7 @@ use core::mem::size_of;
 use core::ptr::{self, NonNull};
 
 use crate::heap::{Claim, Corruption, Heap};
+use crate::stats::HeapStats;
 use crate::{Region, RegionError};
 
 #[cfg(test)]
@@ -599,33 +603,59 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     }
 
     /// Finds and unlinks a free block of at least `units` granules (`units <= usize::MAX / 2`);
-    /// null if there is none.
+    /// null if there is none. Small sizes first: an exact class whose list is non-empty fits
+    /// exactly, without a bitmap search.
     #[inline(always)]
     fn find(&mut self, units: usize) -> *mut u8 {
-        let idx = ceil_index(units, Self::SL_LOG2);
         let ctrl = self.ctrl;
-        if idx < Self::CLASSES && !ctrl.is_null() {
-            let fl = idx >> Self::SL_LOG2;
-            // SAFETY: `fl < FL` since `idx < CLASSES`; the control block exists.
-            let sl = unsafe { Self::sl_bitmap(ctrl, fl).read() } & (usize::MAX << (idx & (SL - 1)));
-            let idx = if sl != 0 {
-                (fl << Self::SL_LOG2) + sl.trailing_zeros() as usize
-            } else {
+        if ctrl.is_null() {
+            return ptr::null_mut();
+        }
+        if units < 2 * SL && units < Self::CLASSES {
+            // SAFETY: `units < CLASSES`; the control block exists.
+            let head = unsafe { Self::head(ctrl, units).read() };
+            if !head.is_null() {
+                // SAFETY: list `units` is non-empty.
+                return unsafe { Self::pop(ctrl, units) };
+            }
+        }
+        self.search(ctrl, units)
+    }
+
+    /// [`find`](Self::find) without the exact-class shortcut: the bitmap search for the first
+    /// class that guarantees `units` granules, then the [`fallback`](Self::fallback). `ctrl`
+    /// is the control block, not null.
+    #[inline(always)]
+    fn search(&mut self, ctrl: *mut usize, units: usize) -> *mut u8 {
+        let idx = ceil_index(units, Self::SL_LOG2);
+        let idx = 'found: {
+            if idx < Self::CLASSES {
+                let fl = idx >> Self::SL_LOG2;
+                // SAFETY: `fl < FL` since `idx < CLASSES`; the control block exists.
+                let sl =
+                    unsafe { Self::sl_bitmap(ctrl, fl).read() } & (usize::MAX << (idx & (SL - 1)));
+                if sl != 0 {
+                    break 'found (fl << Self::SL_LOG2) + sl.trailing_zeros() as usize;
+                }
                 // `fl + 1 <= FL < BITS`: the shift is in range.
                 // SAFETY: the control block exists.
                 let f = unsafe { Self::fl_bitmap(ctrl).read() } & (usize::MAX << (fl + 1));
-                if f == 0 {
-                    return self.fallback(units);
+                if f != 0 {
+                    let fl = f.trailing_zeros() as usize;
+                    // SAFETY: bits of `fl_bitmap` are below `FL` (TL7).
+                    let sl = unsafe { Self::sl_bitmap(ctrl, fl).read() };
+                    break 'found (fl << Self::SL_LOG2) + sl.trailing_zeros() as usize;
                 }
-                let fl = f.trailing_zeros() as usize;
-                // SAFETY: bits of `fl_bitmap` are below `FL` (TL7).
-                let sl = unsafe { Self::sl_bitmap(ctrl, fl).read() };
-                (fl << Self::SL_LOG2) + sl.trailing_zeros() as usize
-            };
-            // SAFETY: the bitmaps say list `idx` is non-empty (TL7), and `idx < CLASSES`.
-            return unsafe { Self::pop(ctrl, idx) };
-        }
-        self.fallback(units)
+            }
+            let idx = self.fallback(units);
+            if idx >= Self::CLASSES {
+                return ptr::null_mut();
+            }
+            idx
+        };
+        // SAFETY: the bitmaps (or `fallback`) say list `idx` is non-empty (TL7), and
+        // `idx < CLASSES`, so the control block exists.
+        unsafe { Self::pop(ctrl, idx) }
     }
 
     /// Takes the first block of non-empty list `idx`.
@@ -653,28 +683,27 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
 
     /// When no class above the request has a block: the first block of the request's own
     /// class may still be large enough (a fresh region, for one, is a single block of any
-    /// size). Null if it is not.
+    /// size). Returns that class if so, else `CLASSES`.
     #[cold]
     #[inline(never)]
-    fn fallback(&mut self, units: usize) -> *mut u8 {
+    fn fallback(&mut self, units: usize) -> usize {
         let idx = floor_index(units, Self::SL_LOG2);
         let ctrl = self.ctrl;
         if idx >= Self::CLASSES || ctrl.is_null() {
-            return ptr::null_mut();
+            return Self::CLASSES;
         }
         #[cfg(test)]
         {
             self.probe.fallbacks += 1;
         }
         // SAFETY: `idx < CLASSES`, the control block exists; a list's first block is a free
-        // block (TL6), so `pop` may take it.
-        unsafe {
-            let b = Self::head(ctrl, idx).read();
-            if !b.is_null() && (word_usize(b, 0) & !FLAGS) >> Self::G_LOG2 >= units {
-                return Self::pop(ctrl, idx);
-            }
+        // block (TL6).
+        let b = unsafe { Self::head(ctrl, idx).read() };
+        // SAFETY: as above: `b` is a header.
+        if !b.is_null() && (unsafe { word_usize(b, 0) } & !FLAGS) >> Self::G_LOG2 >= units {
+            return idx;
         }
-        ptr::null_mut()
+        Self::CLASSES
     }
 
     /// Marks free, unlinked block `b` of `bsize` bytes used with `need <= bsize` bytes, files
@@ -718,50 +747,55 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         unsafe { NonNull::new_unchecked(b.add(W)) }
     }
 
-    /// Allocation with `align > G`: find a free block with room for the worst front gap, file
-    /// the front (empty, or a free block of at least `MIN_BLOCK` bytes) and carve the aligned
-    /// block from the rest. The gap costs nothing once filed; the search asks for
-    /// `MIN_BLOCK + align − G` extra bytes. A path of its own (with its own copy of the
-    /// search), so that aligned requests cost one search and at most two list insertions.
+    /// Allocation with `align > G`. One search, for a block with room for the request, the
+    /// largest slack an alignment can need and a smallest free block in front: `need + align −
+    /// G + MIN_BLOCK` bytes. The allocation is placed at the *end* of that block, at the highest
+    /// `align`-aligned payload that leaves `need` bytes, and the front (at least `MIN_BLOCK`) is
+    /// filed as a free block; the slack after the payload (less than `align`) stays in the
+    /// allocated block rather than becoming a second free block. So the worst case is one
+    /// search, one removal and one insertion, like the plain path.
+    ///
+    /// The search is a second copy of the plain path's (without its exact-class shortcut):
+    /// sharing one copy would make every plain allocation test the alignment twice.
+    #[cold]
     #[inline(never)]
     fn allocate_aligned(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         let align = layout.align();
-        let need = Self::units_for(layout.size()) << Self::G_LOG2;
-        // Worst front gap: the payload is `G`-aligned, so reaching an `align` boundary that is
-        // at least `MIN_BLOCK` away takes at most `MIN_BLOCK + align − G` bytes.
-        let search = need.checked_add(align - G)?.checked_add(Self::MIN_BLOCK)?;
-        let b = self.find(search >> Self::G_LOG2);
+        let need = Self::units_for(layout.size());
+        // `(align − 1) >> log2 G` is `(align − G) / G` for `align > G`. No overflow: each term
+        // is below `2^(BITS−1) / G` granules.
+        let ctrl = self.ctrl;
+        if ctrl.is_null() {
+            return None;
+        }
+        let b = self.search(ctrl, need + Self::MIN_UNITS + ((align - 1) >> Self::G_LOG2));
         if b.is_null() {
             return None;
         }
-        let ctrl = self.ctrl;
-        // SAFETY: `b` is a free block just unlinked (TL1).
+        let need = need << Self::G_LOG2;
+        // SAFETY: `b` is a block header (TL1).
         let bsize = unsafe { word_usize(b, 0) } & !FLAGS;
-        let p = b.addr() + W;
-        // A front gap must be empty or hold a free block. No overflow: both candidates are at
-        // most `p + MIN_BLOCK + align − G <= b + bsize`, an address inside the region.
-        let mut q = (p + align - 1) & !(align - 1);
-        if q != p && q - p < Self::MIN_BLOCK {
-            q = (p + Self::MIN_BLOCK + align - 1) & !(align - 1);
+        let end = b.addr() + bsize;
+        // `end + W − need` is a `G`-aligned payload address inside `b` (TL1); rounding it down
+        // to `align` moves it back by at most `align − G`, so at least `MIN_BLOCK` bytes of
+        // `b` stay in front.
+        let q = (end + W - need) & !(align - 1);
+        let a = b.with_addr(q - W);
+        let front = a.addr() - b.addr();
+        // SAFETY: `b` is a free block just unlinked whose predecessor is used (TL4);
+        // `[b, a)` and `[a, end)` are parts of it at header positions with `front >=
+        // MIN_BLOCK` and `end − a >= need` bytes (multiples of `G`, TL1): the front becomes a
+        // free block after a used one (TL3–TL5) and is filed (TL6); the back becomes a used
+        // block after a free one; the block at `end` now follows a used block (TL3).
+        unsafe {
+            set_word_usize(b, 0, front | FREE);
+            set_footer(b, front);
+            Self::link(ctrl, b, front);
+            set_word_usize(a, 0, (end - a.addr()) | USED | PREV_FREE);
+            let n = b.add(bsize);
+            set_word_usize(n, 0, word_usize(n, 0) & !PREV_FREE);
+            Some(NonNull::new_unchecked(a.add(W)))
         }
-        let gap = q - p;
-        let (a, pf) = if gap == 0 {
-            // Its predecessor is used (TL4).
-            (b, 0)
-        } else {
-            // SAFETY: the front `[b, b + gap)` is a block of `gap >= MIN_BLOCK` bytes (a
-            // multiple of `G`) whose predecessor is used, since `b` was free (TL4): it stays
-            // free and is filed; the rest starts at a header position inside `b`.
-            unsafe {
-                set_word_usize(b, 0, gap | FREE);
-                set_footer(b, gap);
-                Self::link(ctrl, b, gap);
-                (b.add(gap), PREV_FREE)
-            }
-        };
-        // SAFETY: `a` is a block of `bsize − gap >= need` bytes (by the size of the search),
-        // in no list, after a block whose state `pf` gives.
-        Some(unsafe { Self::carve(ctrl, a, bsize - gap, need, pf) })
     }
 
     /// Cuts used block `b` (header `hv`) down to `need` bytes: the tail joins a free successor,
@@ -778,30 +812,20 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
             return;
         }
         let rem = bsize - need;
-        // SAFETY: a block is followed by a block or the sentinel (TL1).
-        let n = unsafe { b.add(bsize) };
-        // SAFETY: `n` is a header.
-        let nv = unsafe { word_usize(n, 0) };
-        let tail = if nv & FREE != 0 {
-            // SAFETY: `n` is a free block in its list (TL6).
-            unsafe { Self::unlink(ctrl, n) };
-            rem + (nv & !FLAGS)
-        } else if rem >= Self::MIN_BLOCK {
-            // SAFETY: `n` is a header; its predecessor becomes the free tail (TL3).
-            unsafe { set_word_usize(n, 0, nv | PREV_FREE) };
-            rem
-        } else {
+        // SAFETY: a block is followed by a block or the sentinel (TL1); `n` is a header.
+        let nv = unsafe { word_usize(b.add(bsize), 0) };
+        if rem < Self::MIN_BLOCK && nv & FREE == 0 {
+            // Too small to stand alone and nothing to join: the tail stays in `b`.
             return;
-        };
-        // SAFETY: `need` is a multiple of `G`, at least `MIN_BLOCK`: `b` stays a block and the
-        // tail `[b + need, b + need + tail)` is a block of at least `MIN_BLOCK` bytes after a
-        // used one, inside `b` and `n` (TL1, TL4).
+        }
+        // SAFETY: `need` is a multiple of `G`, at least `MIN_BLOCK`: `b` stays a block, and the
+        // tail `[b + need, b + bsize)` becomes a used block after a used one (TL1, TL3),
+        // released at once: it joins a free successor, or has at least `MIN_BLOCK` bytes.
         unsafe {
             set_word_usize(b, 0, need | (hv & FLAGS));
             let r = b.add(need);
-            set_word_usize(r, 0, tail | FREE);
-            set_footer(r, tail);
-            Self::link(ctrl, r, tail);
+            set_word_usize(r, 0, rem | USED);
+            Self::release(ctrl, r, rem | USED);
         }
     }
 
@@ -810,7 +834,7 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     /// # Safety
     ///
     /// A region has been claimed; `b` is a used block and `hv` its header.
-    #[inline(always)]
+    #[inline(never)]
     unsafe fn release(ctrl: *mut usize, b: *mut u8, hv: usize) {
         let mut b = b;
         let mut size = hv & !FLAGS;
@@ -903,18 +927,6 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
             self.ctrl.add(C_LO).write(new_lo);
             self.ctrl.add(C_SLOTS).write((new_hi - new_lo).div_ceil(G));
         }
-    }
-
-    /// Hands new block `b`, written as used, to the heap by freeing it: it merges with free
-    /// neighbours and sets the flags around it like any freed block.
-    ///
-    /// # Safety
-    ///
-    /// `b` is a used block inside a region covered by `lo`/`slots`, with a correct
-    /// `PREV_FREE` bit, followed by a block or the sentinel whose `PREV_FREE` is clear.
-    unsafe fn give(&mut self, b: *mut u8) {
-        // SAFETY: caller contract; the payload is one word into the block.
-        unsafe { self.deallocate(NonNull::new_unchecked(b.add(W)), Layout::new::<u8>()) }
     }
 }
 
@@ -1069,13 +1081,17 @@ impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL
             }
             (b, span, 0)
         };
+        // The new block is handed over by releasing it as if it were freed: it merges with a
+        // free neighbour and sets the flags around it like any freed block.
         // SAFETY: `b` is a header position of a region (TL1) starting `size` bytes of ours,
-        // followed by a block or sentinel whose `PREV_FREE` is clear; `cover` makes its payload
+        // followed by a block or sentinel whose `PREV_FREE` is clear, after a block whose state
+        // `pf` gives: a used block; the control block exists. `cover` makes its payloads
         // acceptable to `deallocate`.
         unsafe {
-            set_word_usize(b, 0, size | USED | pf);
+            let hv = size | USED | pf;
+            set_word_usize(b, 0, hv);
             self.cover(b.addr() + W, b.addr() + size);
-            self.give(b);
+            Self::release(self.ctrl, b, hv);
         }
         Ok(size - W)
     }
@@ -1192,6 +1208,56 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
 
     fn validate(&self) -> Result<(), Corruption> {
         self.check()
+    }
+}
+
+/// Free space from the lists: payload bytes (block sizes less the header word).
+impl<const FL: usize, const SL: usize, const G: usize> HeapStats for TlsfWith<FL, SL, G> {
+    /// O(free blocks): walks every list.
+    fn free_bytes(&self) -> usize {
+        let ctrl = self.ctrl;
+        if ctrl.is_null() {
+            return 0;
+        }
+        let mut total = 0usize;
+        for idx in 0..Self::CLASSES {
+            // SAFETY: `idx < CLASSES`; the control block exists; list entries are free blocks
+            // whose `NEXT` is null or a free block (TL6).
+            let mut b = unsafe { Self::head(ctrl, idx).read() };
+            while !b.is_null() {
+                // SAFETY: as above.
+                let size = unsafe { word_usize(b, 0) } & !FLAGS;
+                total = total.saturating_add(size - W);
+                // SAFETY: as above.
+                b = unsafe { word(b, NEXT) };
+            }
+        }
+        total
+    }
+
+    /// O(1): exactly what [`allocate`](Heap::allocate) serves (at alignment `<= G`). A request
+    /// succeeds when a non-empty class lies at or above the first class that guarantees its
+    /// size, or when the first block of its own class fits it. The largest such request is the
+    /// first block of the highest non-empty class (every block of a class is at least the
+    /// class's smallest size); larger blocks behind it in that list are not reached.
+    fn largest_free_block(&self) -> usize {
+        let ctrl = self.ctrl;
+        if ctrl.is_null() {
+            return 0;
+        }
+        // SAFETY: the control block exists.
+        let flb = unsafe { Self::fl_bitmap(ctrl).read() };
+        if flb == 0 {
+            return 0;
+        }
+        let fl = (usize::BITS - 1 - flb.leading_zeros()) as usize;
+        // SAFETY: bits of `fl_bitmap` are below `FL` (TL7).
+        let slb = unsafe { Self::sl_bitmap(ctrl, fl).read() };
+        let idx = (fl << Self::SL_LOG2) + (usize::BITS - 1 - slb.leading_zeros()) as usize;
+        // SAFETY: list `idx` is non-empty (TL7, `slb != 0` since bit `fl` is set); its first
+        // block is a free block.
+        let first = unsafe { word_usize(Self::head(ctrl, idx).read(), 0) } & !FLAGS;
+        first - W
     }
 }
 

@@ -1630,3 +1630,44 @@ fn locked_global_alloc_round_trip() {
     }
     heap.lock(|h| h.validate()).unwrap().unwrap();
 }
+
+/// `HeapStats`: the free bytes are the listed blocks less their headers, and the largest free
+/// block is exactly the largest request `allocate` serves: it succeeds, one byte more fails.
+#[test]
+fn heap_stats_largest_free_block_is_exactly_allocatable() {
+    let arena = Arena::new(64 << 10);
+    let mut h = Tlsf::new();
+    assert_eq!((h.free_bytes(), h.largest_free_block()), (0, 0));
+    let usable = h.claim(arena.region(0, arena.len())).unwrap();
+    assert_eq!((h.free_bytes(), h.largest_free_block()), (usable, usable));
+    let mut rng = Rng::new(7);
+    let mut live = Vec::new();
+    for round in 0..300 {
+        if rng.below(3) != 0 || live.is_empty() {
+            let layout = Layout::from_size_align(1 + rng.below(3000), 8).unwrap();
+            if let Some(p) = h.allocate(layout) {
+                live.push((p, layout));
+            }
+        } else {
+            let (p, layout) = live.swap_remove(rng.below(live.len()));
+            // SAFETY: allocated above with `layout`, freed once.
+            unsafe { h.deallocate(p, layout) };
+        }
+        let largest = h.largest_free_block();
+        assert!(largest <= h.free_bytes(), "round {round}");
+        if largest > 0 {
+            let too_big = Layout::from_size_align(largest + 1, 8).unwrap();
+            assert!(h.allocate(too_big).is_none(), "round {round}: {} B served", largest + 1);
+            let fits = Layout::from_size_align(largest, 8).unwrap();
+            let p = h.allocate(fits).unwrap_or_else(|| panic!("round {round}: {largest} B"));
+            // SAFETY: just allocated with `fits`.
+            unsafe { h.deallocate(p, fits) };
+        }
+        h.validate().unwrap();
+    }
+    for (p, layout) in live {
+        // SAFETY: allocated above with `layout`, freed once.
+        unsafe { h.deallocate(p, layout) };
+    }
+    assert_eq!((h.free_bytes(), h.largest_free_block()), (usable, usable));
+}

@@ -1,0 +1,5 @@
+//! talc 5 against the small-object sequence.
+#![no_std]
+#![no_main]
+
+cortex_m_bench::bench_main!(cortex_m_bench::adapters::Talc, small);
