@@ -70,6 +70,12 @@ fn test(report: &mut Report) {
     );
     report.cargo("host tests (debug)", &["test", "--workspace", "--all-features"]);
     report.cargo("host tests (release)", &["test", "--workspace", "--all-features", "--release"]);
+    // `--all-features` includes `hardened`, so the runs above test both fault tiers; this one
+    // checks that the default tier builds and passes without the feature.
+    report.cargo(
+        "host tests, default features (bareheap, testkit)",
+        &["test", "-p", "bareheap", "-p", "bareheap-testkit"],
+    );
     report.cargo_env(
         "rustdoc (warnings denied)",
         &["doc", "-p", "bareheap", "--no-deps", "--all-features"],

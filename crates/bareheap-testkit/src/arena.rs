@@ -24,6 +24,9 @@ extern "C" {
     /// The ASan runtime's unpoison (the heaps poison free space under `cfg(bareheap_asan)`).
     #[link_name = "__asan_unpoison_memory_region"]
     fn asan_unpoison(addr: *const u8, size: usize);
+    /// Whether the byte at `addr` is poisoned.
+    #[link_name = "__asan_address_is_poisoned"]
+    fn asan_is_poisoned(addr: *const u8) -> core::ffi::c_int;
 }
 
 /// A run of guard bytes to compare against.
@@ -111,6 +114,39 @@ impl Arena {
         // SAFETY: AR1: `FRONT_GUARD` is inside the allocation (or one past its end if
         // `len == 0 && BACK_GUARD == 0`, which cannot happen).
         unsafe { self.base.add(FRONT_GUARD) }
+    }
+
+    /// A copy of the data area, to compare before and after a call that must not write.
+    ///
+    /// With `--cfg bareheap_asan` the bytes a heap poisoned (free space, slack) read as 0
+    /// instead of tripping a report: a heap write to them is reported by ASan itself.
+    ///
+    /// Only call this while no heap call is running on the arena.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let p = self.data().as_ptr().cast_const();
+        #[cfg(bareheap_asan)]
+        {
+            (0..self.len)
+                .map(|i| {
+                    let q = p.wrapping_add(i);
+                    // SAFETY: AR1: `q` is a data byte of our allocation, initialised; the
+                    // query reads only ASan's shadow, and an unpoisoned byte may be read.
+                    unsafe {
+                        if asan_is_poisoned(q) != 0 {
+                            0
+                        } else {
+                            q.read()
+                        }
+                    }
+                })
+                .collect()
+        }
+        #[cfg(not(bareheap_asan))]
+        // SAFETY: AR1: the data area is `len` initialised bytes of our allocation; the caller
+        // runs no heap call on it meanwhile.
+        unsafe {
+            core::slice::from_raw_parts(p, self.len).to_vec()
+        }
     }
 
     /// The data-area ranges given so far, as `(offset, len)`.

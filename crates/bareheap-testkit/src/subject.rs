@@ -141,3 +141,59 @@ impl TestHeap for Slab<FirstFit> {
         Some(self.backing().free_bytes())
     }
 }
+
+/// The hardened tier's heaps: as their inner heaps, with the trailer's two words per block.
+#[cfg(feature = "hardened")]
+mod hardened {
+    use super::TestHeap;
+    use bareheap::hardened::{Hardened, HardenedFirstFit, HardenedTlsf};
+    use bareheap::{FirstFit, FirstFitWith, Tlsf};
+
+    /// `FirstFit` with encoded links alone (no trailer).
+    impl TestHeap for FirstFitWith<true> {
+        const NAME: &'static str = "FirstFitWith<true>";
+        const REUSES_FREED: bool = true;
+        const MULTI_REGION: bool = true;
+        const IN_PLACE: bool = true;
+        const MIN_REGION: usize = FirstFit::MIN_REGION_SIZE;
+        const REFUSED_BELOW: usize = 3 * FirstFit::GRANULE;
+
+        fn empty() -> Self {
+            FirstFitWith::new()
+        }
+
+        fn free_bytes(&self) -> Option<usize> {
+            Some(FirstFitWith::free_bytes(self))
+        }
+    }
+
+    impl TestHeap for HardenedFirstFit {
+        const NAME: &'static str = "Hardened<FirstFitWith<true>>";
+        const REUSES_FREED: bool = true;
+        const MULTI_REGION: bool = true;
+        const IN_PLACE: bool = true;
+        const MIN_REGION: usize = FirstFit::MIN_REGION_SIZE;
+        const REFUSED_BELOW: usize = 3 * FirstFit::GRANULE;
+
+        fn empty() -> Self {
+            Hardened::new(FirstFitWith::new())
+        }
+
+        fn free_bytes(&self) -> Option<usize> {
+            Some(self.inner().free_bytes())
+        }
+    }
+
+    impl TestHeap for HardenedTlsf {
+        const NAME: &'static str = "Hardened<Tlsf>";
+        const REUSES_FREED: bool = true;
+        const MULTI_REGION: bool = true;
+        const IN_PLACE: bool = true;
+        const MIN_REGION: usize = <Tlsf as TestHeap>::MIN_REGION;
+        const REFUSED_BELOW: usize = <Tlsf as TestHeap>::REFUSED_BELOW;
+
+        fn empty() -> Self {
+            Hardened::new(Tlsf::new())
+        }
+    }
+}

@@ -170,14 +170,16 @@ mod shadow {
         assert!(poisoned(q.as_ptr()), "reclaimed block is addressable");
     }
 
-    /// A double free in the ASan build goes to the invalid-free check, not to a report: the
-    /// stale header is poisoned once the block has merged with free space.
+    /// A double free in the ASan build goes to the fault handler, not to an ASan report: the
+    /// stale header is poisoned once the block has merged with free space, and the check on
+    /// free refuses a poisoned header without reading it.
     #[test]
     fn shadow_double_free_of_merged_block_is_refused_without_a_report() {
         fn run<H: Heap + Claim + Default>() {
             let mut h = heap::<H>();
             let a = h.allocate(layout(64)).expect("a");
             let b = h.allocate(layout(64)).expect("b");
+            let before = bareheap::fault::count();
             // SAFETY: `a` and `b` are live and freed once; the second free of `b` is the
             // misuse under test, which the heap must refuse without writing.
             unsafe {
@@ -185,6 +187,7 @@ mod shadow {
                 h.deallocate(b, layout(64)); // merges with `a`: `b`'s header is inside
                 h.deallocate(b, layout(64));
             }
+            assert!(bareheap::fault::count() > before, "the double free reached the handler");
             h.validate().expect("valid after a refused double free");
         }
         run::<Tlsf>();

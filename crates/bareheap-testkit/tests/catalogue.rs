@@ -878,3 +878,283 @@ fn cat_j1_atomic_bump_checked_end_lifo_reclaim_and_reset() {
     bump.validate().unwrap();
     arena.check();
 }
+
+// ---------------------------------------------------------------------------------------------
+// C, G1, J2. Invalid frees and corruption reach the one fault handler (`bareheap::fault`)
+//
+// Every test installs a recording handler, provokes the fault, and checks that the handler saw
+// exactly the expected report, that the arena's bytes are unchanged (nothing was written), and
+// that the heap still validates. The clean operations around each fault must report nothing,
+// so a check that always fires fails too.
+
+mod faults {
+    use core::alloc::Layout;
+    use core::ptr::NonNull;
+    use std::cell::RefCell;
+    use std::vec::Vec;
+
+    use bareheap::fault::{self, Fault, FaultKind, HeapKind};
+    use bareheap::{Claim, FirstFit, Heap, Slab, Tlsf};
+    use bareheap_testkit::Arena;
+
+    std::thread_local!(static SEEN: RefCell<Vec<Fault>> = const { RefCell::new(Vec::new()) });
+
+    /// The user handler: records on the calling thread (the handler runs inside the heap call,
+    /// on the thread that made it), so tests running in parallel keep their reports apart.
+    extern "C" fn record(f: &Fault) {
+        SEEN.with(|s| s.borrow_mut().push(*f));
+    }
+
+    /// The reports since the last call, as (heap, kind, address).
+    pub(super) fn seen() -> Vec<(HeapKind, FaultKind, usize)> {
+        SEEN.with(|s| s.borrow_mut().drain(..).map(|f| (f.heap, f.kind, f.addr)).collect())
+    }
+
+    /// A heap over a fresh arena, with the recording handler installed.
+    pub(super) struct Subject<H> {
+        pub(super) heap: H,
+        pub(super) arena: Arena,
+        pub(super) kind: HeapKind,
+    }
+
+    impl<H: Heap + Claim> Subject<H> {
+        pub(super) fn new(mut heap: H, kind: HeapKind, len: usize) -> Self {
+            fault::set_handler(record);
+            let mut arena = Arena::new(len);
+            // SAFETY: the heap is dropped with the subject, before the arena is freed: fields
+            // drop in declaration order.
+            heap.claim(unsafe { arena.region(0, len) }.unwrap()).unwrap();
+            let _ = seen();
+            Subject { heap, arena, kind }
+        }
+
+        pub(super) fn bytes(&self) -> Vec<u8> {
+            self.arena.snapshot()
+        }
+
+        /// Frees `p` with `l`, expecting `kind` at `addr` and no write.
+        pub(super) fn refused_free(&mut self, p: NonNull<u8>, l: Layout, kind: FaultKind) {
+            let before = self.bytes();
+            // SAFETY: deliberately invalid; the heap must refuse before any write.
+            unsafe { self.heap.deallocate(p, l) };
+            assert_eq!(seen(), [(self.kind, kind, p.as_ptr().addr())]);
+            assert!(before == self.bytes(), "{kind:?}: the refused free wrote to the heap");
+            self.heap.validate().unwrap();
+        }
+
+        pub(super) fn alloc(&mut self, l: Layout) -> NonNull<u8> {
+            let p = self.heap.allocate(l).unwrap();
+            // SAFETY: fresh block of `l.size()` bytes.
+            unsafe { p.as_ptr().write_bytes(0x5a, l.size()) };
+            p
+        }
+
+        pub(super) fn free(&mut self, p: NonNull<u8>, l: Layout) {
+            // SAFETY: the tests pass live blocks with their layouts.
+            unsafe { self.heap.deallocate(p, l) };
+            assert_eq!(seen(), [], "a valid free was reported");
+        }
+    }
+
+    pub(super) fn first_fit() -> Subject<FirstFit> {
+        Subject::new(FirstFit::new(), HeapKind::FirstFit, 8192)
+    }
+
+    pub(super) fn tlsf() -> Subject<Tlsf> {
+        Subject::new(Tlsf::new(), HeapKind::Tlsf, 16384)
+    }
+
+    pub(super) fn slab() -> Subject<Slab<FirstFit>> {
+        Subject::new(Slab::new(FirstFit::new()), HeapKind::Slab, 32768)
+    }
+
+    #[cfg(feature = "hardened")]
+    pub(super) fn hardened_first_fit() -> Subject<bareheap::hardened::HardenedFirstFit> {
+        let h = bareheap::hardened::Hardened::new(bareheap::FirstFitWith::new());
+        Subject::new(h, HeapKind::Hardened, 8192)
+    }
+
+    #[cfg(feature = "hardened")]
+    pub(super) fn hardened_tlsf() -> Subject<bareheap::hardened::HardenedTlsf> {
+        Subject::new(bareheap::hardened::Hardened::new(Tlsf::new()), HeapKind::Hardened, 16384)
+    }
+}
+
+/// Instantiates a fault test for each heap that reports: `mod name { fn first_fit, ... }`.
+macro_rules! for_each_reporting_heap {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn first_fit() {
+                super::$name(super::faults::first_fit());
+            }
+            #[test]
+            fn tlsf() {
+                super::$name(super::faults::tlsf());
+            }
+            #[test]
+            fn slab() {
+                super::$name(super::faults::slab());
+            }
+            #[cfg(feature = "hardened")]
+            #[test]
+            fn hardened_first_fit() {
+                super::$name(super::faults::hardened_first_fit());
+            }
+            #[cfg(feature = "hardened")]
+            #[test]
+            fn hardened_tlsf() {
+                super::$name(super::faults::hardened_tlsf());
+            }
+        }
+    )*};
+}
+
+for_each_reporting_heap!(
+    cat_c1_double_free_reaches_the_fault_handler_before_any_write,
+    cat_c2_foreign_pointer_free_reaches_the_fault_handler_before_any_write,
+    cat_c3_misaligned_free_reaches_the_fault_handler_before_any_write,
+);
+
+fn cat_c1_double_free_reaches_the_fault_handler_before_any_write<
+    H: bareheap::Heap + bareheap::Claim,
+>(
+    mut s: faults::Subject<H>,
+) {
+    use bareheap::fault::FaultKind;
+    let l = layout(48, 8);
+    // Immediate, and delayed past other operations; a neighbour keeps a slab alive.
+    let keep = s.alloc(l);
+    let p = s.alloc(l);
+    // Keeps `p`'s hole too small for the delayed allocation below, so `p` is not handed out
+    // again (a free of a reused address is a free of a live block: not detectable).
+    let barrier = s.alloc(l);
+    s.free(p, l);
+    s.refused_free(p, l, FaultKind::NotAllocated);
+    let q = s.alloc(layout(200, 8));
+    s.refused_free(p, l, FaultKind::NotAllocated);
+    s.free(q, layout(200, 8));
+    s.free(barrier, l);
+    s.free(keep, l);
+}
+
+fn cat_c2_foreign_pointer_free_reaches_the_fault_handler_before_any_write<
+    H: bareheap::Heap + bareheap::Claim,
+>(
+    mut s: faults::Subject<H>,
+) {
+    use bareheap::fault::FaultKind;
+    let l = layout(48, 8);
+    let keep = s.alloc(l);
+    let mut local = [0u64; 8];
+    let stack = core::ptr::NonNull::from(&mut local).cast::<u8>();
+    let other = Box::into_raw(Box::new([0u64; 8]));
+    let heap_of_std = core::ptr::NonNull::new(other.cast::<u8>()).unwrap();
+    for p in [stack, heap_of_std] {
+        s.refused_free(p, l, FaultKind::Outside);
+    }
+    assert_eq!(local, [0; 8]);
+    // SAFETY: allocated above by `Box`.
+    assert_eq!(unsafe { Box::from_raw(other) }, Box::new([0u64; 8]));
+    s.free(keep, l);
+}
+
+fn cat_c3_misaligned_free_reaches_the_fault_handler_before_any_write<
+    H: bareheap::Heap + bareheap::Claim,
+>(
+    mut s: faults::Subject<H>,
+) {
+    use bareheap::fault::{FaultKind, HeapKind};
+    let l = layout(48, 8);
+    let keep = s.alloc(l);
+    let p = s.alloc(l);
+    let odd = core::ptr::NonNull::new(p.as_ptr().wrapping_add(1)).unwrap();
+    // Slab calls an in-slot pointer "not the start of a slot".
+    let kind =
+        if s.kind == HeapKind::Slab { FaultKind::NotBlockStart } else { FaultKind::Misaligned };
+    s.refused_free(odd, l, kind);
+    s.free(p, l);
+    s.free(keep, l);
+}
+
+#[test]
+fn cat_j2_slab_wrong_class_and_interior_slot_reach_the_fault_handler() {
+    use bareheap::fault::FaultKind;
+    let mut s = faults::slab();
+    let l = layout(48, 8);
+    let keep = s.alloc(l);
+    let p = s.alloc(l);
+    s.refused_free(p, layout(16, 8), FaultKind::WrongClass);
+    let interior = core::ptr::NonNull::new(p.as_ptr().wrapping_add(16)).unwrap();
+    s.refused_free(interior, l, FaultKind::NotBlockStart);
+    assert_eq!(s.heap.invalid_frees(), 2, "the slab's own counter is kept");
+    s.free(p, l);
+    s.free(keep, l);
+}
+
+#[cfg(feature = "hardened")]
+mod hardened_faults {
+    use super::faults::{self, Subject};
+    use super::layout;
+    use bareheap::fault::{FaultKind, HeapKind};
+    use bareheap::{Claim, Heap};
+
+    fn c4<H: Heap + Claim>(mut s: Subject<H>) {
+        let l = layout(40, 8);
+        let p = s.alloc(l);
+        for wrong in [39, 41, 48, 8] {
+            s.refused_free(p, layout(wrong, 8), FaultKind::LayoutMismatch);
+        }
+        s.free(p, l);
+    }
+
+    #[test]
+    fn cat_c4_dealloc_with_another_size_reaches_the_fault_handler_hardened_first_fit() {
+        c4(faults::hardened_first_fit());
+    }
+
+    #[test]
+    fn cat_c4_dealloc_with_another_size_reaches_the_fault_handler_hardened_tlsf() {
+        c4(faults::hardened_tlsf());
+    }
+
+    fn g1<H: Heap + Claim>(mut s: Subject<H>) {
+        for (size, over) in [(10, 1), (16, 1), (33, 8), (64, 8)] {
+            let l = layout(size, 1);
+            let p = s.alloc(l);
+            // SAFETY: the bytes behind the payload are the block's trailer; the write is the
+            // planted overflow.
+            unsafe { p.as_ptr().add(size).write_bytes(0x00, over) };
+            s.refused_free(p, l, FaultKind::CanaryDamaged);
+        }
+    }
+
+    #[test]
+    fn cat_g1_one_and_eight_byte_overflow_reaches_the_fault_handler_hardened_first_fit() {
+        g1(faults::hardened_first_fit());
+    }
+
+    #[test]
+    fn cat_g1_one_and_eight_byte_overflow_reaches_the_fault_handler_hardened_tlsf() {
+        g1(faults::hardened_tlsf());
+    }
+
+    #[test]
+    fn cat_c5_write_after_free_over_a_link_reaches_the_fault_handler_keyed_first_fit() {
+        let mut s = Subject::new(bareheap::FirstFitWith::<true>::new(), HeapKind::FirstFit, 4096);
+        let l = layout(48, 8);
+        let blocks: Vec<_> = (0..6).map(|_| s.alloc(l)).collect();
+        s.free(blocks[0], l);
+        s.free(blocks[2], l);
+        // A use after free: the program writes into the first word of a freed block, which is
+        // its free-list link.
+        // SAFETY: `blocks[0]` is free memory of the arena; the write is the planted bug.
+        unsafe { blocks[0].as_ptr().cast::<u64>().write(0x4141_4141_4141_4141) };
+        assert!(s.heap.validate().is_err());
+        let before = s.bytes();
+        assert_eq!(s.heap.allocate(layout(2000, 8)), None, "the damaged link was followed");
+        let holder = blocks[0].as_ptr().addr() - core::mem::size_of::<usize>();
+        assert_eq!(faults::seen(), [(HeapKind::FirstFit, FaultKind::CorruptLink, holder)]);
+        assert!(before == s.bytes(), "wrote after detecting a damaged link");
+    }
+}

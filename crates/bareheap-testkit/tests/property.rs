@@ -122,3 +122,50 @@ fn tlsf_decoded_byte_programs_with_extreme_layouts_pass() {
 fn bump_decoded_byte_programs_with_extreme_layouts_pass() {
     decoded_programs::<Bump>(seed(0xdec0_de02));
 }
+
+/// The hardened tier under the same program: trailers, size records and encoded links must not
+/// change any result, and no fault may be reported for a valid program.
+#[cfg(feature = "hardened")]
+mod hardened {
+    use super::*;
+    use bareheap::fault::{self, Fault};
+    use bareheap::hardened::{HardenedFirstFit, HardenedTlsf};
+    use bareheap::FirstFitWith;
+    use std::cell::Cell;
+
+    std::thread_local!(static FAULTS: Cell<usize> = const { Cell::new(0) });
+
+    /// Counts faults per thread, so parallel tests do not see each other's.
+    extern "C" fn count_on_this_thread(_: &Fault) {
+        FAULTS.with(|n| n.set(n.get() + 1));
+    }
+
+    fn hardened_run<H: TestHeap>(seed: u64) {
+        let cfg = Config {
+            reserve: 128 << 10,
+            ..Config::labelled(format!("seed {seed}; rerun with BAREHEAP_SEED={seed}"))
+        };
+        let gen = GenConfig { claim_per_mille: 1, ..GenConfig::default() };
+        let regions = [RegionSpec::new(256 << 10), RegionSpec { len: 32_771, offset: 5 }];
+        fault::set_handler(count_on_this_thread);
+        let stats = run(H::empty(), OpGen::with_config(seed, gen).take(OPS), &regions, cfg);
+        report::<H>(seed, &stats);
+        assert!(stats.claims > 2 && stats.grows_in_place > 0, "{stats}");
+        assert_eq!(FAULTS.get(), 0, "a valid program was reported as a fault");
+    }
+
+    #[test]
+    fn hardened_first_fit_random_ops_keep_every_block_valid_and_drain_to_pristine() {
+        hardened_run::<HardenedFirstFit>(seed(0x5eed_4a4d));
+    }
+
+    #[test]
+    fn keyed_first_fit_random_ops_keep_every_block_valid_and_drain_to_pristine() {
+        hardened_run::<FirstFitWith<true>>(seed(0x5eed_4b4e));
+    }
+
+    #[test]
+    fn hardened_tlsf_random_ops_keep_every_block_valid_and_drain_to_pristine() {
+        hardened_run::<HardenedTlsf>(seed(0x5eed_4c4f));
+    }
+}

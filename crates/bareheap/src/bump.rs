@@ -190,11 +190,19 @@ unsafe impl Heap for Bump {
     unsafe fn deallocate(&mut self, ptr: NonNull<u8>, _layout: Layout) {
         // Our own record decides, not the caller's layout, so a wrong layout cannot make
         // `next` cut into a live block.
-        if self.offset_of(ptr) == Some(self.last) {
-            // SAFETY: the reclaimed block `[last, next)` is in the region (B1, B2).
-            unsafe { sanitize::poison(ptr.as_ptr(), self.next - self.last) };
-            self.next = self.last;
-            self.last = NO_LAST;
+        match self.offset_of(ptr) {
+            Some(off) if off == self.last => {
+                // SAFETY: the reclaimed block `[last, next)` is in the region (B1, B2).
+                unsafe { sanitize::poison(ptr.as_ptr(), self.next - self.last) };
+                self.next = self.last;
+                self.last = NO_LAST;
+            }
+            Some(_) => {} // not the most recent block: not reclaimed (documented no-op)
+            None => crate::fault::report(
+                crate::fault::HeapKind::Bump,
+                crate::fault::FaultKind::Outside,
+                ptr.as_ptr().addr(),
+            ),
         }
     }
 

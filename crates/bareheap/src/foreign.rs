@@ -94,6 +94,7 @@ use core::alloc::Layout;
 use core::fmt;
 use core::ptr::{self, NonNull};
 
+use crate::fault::{self, FaultKind, HeapKind};
 use crate::heap::{Corruption, Heap};
 
 #[cfg(test)]
@@ -253,8 +254,12 @@ impl<F: ForeignAlloc> Foreign<F> {
         Some(block)
     }
 
-    fn invalid_free(&mut self) {
+    /// A refused free: counted here, then passed to the program's [fault
+    /// handler](crate::fault).
+    #[cold]
+    fn invalid_free(&mut self, ptr: NonNull<u8>, kind: FaultKind) {
         self.invalid_frees = self.invalid_frees.saturating_add(1);
+        fault::report(HeapKind::Foreign, kind, ptr.as_ptr().addr());
     }
 }
 
@@ -285,7 +290,7 @@ unsafe impl<F: ForeignAlloc> Heap for Foreign<F> {
 
     unsafe fn deallocate(&mut self, ptr: NonNull<u8>, layout: Layout) {
         if self.live == 0 {
-            return self.invalid_free();
+            return self.invalid_free(ptr, FaultKind::NotAllocated);
         }
         if layout.align() <= F::ALIGN || F::ALIGNED {
             // SAFETY: FO1: `ptr` is the foreign pointer (caller contract: allocated by `self`
@@ -303,7 +308,7 @@ unsafe impl<F: ForeignAlloc> Heap for Foreign<F> {
                 || dist < PREFIX
                 || dist >= PREFIX + layout.align()
             {
-                return self.invalid_free();
+                return self.invalid_free(ptr, FaultKind::BadHeader);
             }
             // SAFETY: the tag confirms `raw` is the foreign pointer stored by `allocate_padded`.
             unsafe { F::free(raw) };

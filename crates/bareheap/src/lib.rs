@@ -8,8 +8,11 @@ extern crate std;
 
 pub mod allocator;
 pub mod bump;
+pub mod fault;
 pub mod first_fit;
 pub mod foreign;
+#[cfg(feature = "hardened")]
+pub mod hardened;
 pub mod heap;
 pub mod locked;
 pub mod oom;
@@ -25,7 +28,7 @@ pub mod zoned;
 
 pub use allocator::HeapAccess;
 pub use bump::{AtomicBump, Bump};
-pub use first_fit::FirstFit;
+pub use first_fit::{FirstFit, FirstFitWith};
 pub use foreign::{Foreign, ForeignAlloc};
 pub use heap::{Claim, Corruption, Heap};
 #[cfg(feature = "critical-section")]

@@ -67,8 +67,8 @@
 //! - Classic first-fit placement: small and large blocks interleave; there are no size
 //!   classes.
 //! - The checks on free catch pointers outside every region, misaligned pointers, double frees
-//!   and blocks that overlap free space, but not an interior pointer whose preceding word
-//!   happens to look like a valid header.
+//!   and blocks that overlap free space (each reported to the [fault handler](crate::fault)),
+//!   but not an interior pointer whose preceding word happens to look like a valid header.
 //! - Touching regions merge only when both [may merge](Region::may_merge): regions made with
 //!   `unsafe` [`Region::new`] (whose contract covers merging), not those from
 //!   [`Region::from_static`] or `HeapMemory`, which are distinct Rust objects even when the
@@ -107,7 +107,23 @@
 //!   nor touch, except where one of two touching regions may not merge (`NO_MERGE`). `lo` is the first block of the lowest region and `hi`
 //!   the record of the highest, or both are 0 with no region; `region_count` counts them.
 //!
-//! [`validate`](Heap::validate) checks all five in one pass and names the violated one.
+//! - **FF6** Every free-list link (the head `free` and the link word of each free block) is
+//!   stored as its address XOR `key`. `key` is 0 in [`FirstFit`] (`FirstFitWith<false>`); in
+//!   `FirstFitWith<true>` it is fixed at the first claim, odd, and never changes afterwards.
+//!
+//! [`validate`](Heap::validate) checks FF1–FF5 in one pass and names the violated one.
+//!
+//! # Hardened variant
+//!
+//! `FirstFitWith<true>` stores its links encoded (FF6) and checks every link it reads: a link
+//! must be null or a block position above the block holding it and inside the heap's bounds.
+//! A stray write into a free block (a use after free) then turns into a link that fails the
+//! check with high probability, instead of a wild pointer the next allocation follows. The
+//! failure goes to the [fault handler](crate::fault) as
+//! `FaultKind::CorruptLink`: `allocate` returns `None`,
+//! `deallocate` writes nothing. With the `hardened` feature,
+//! [`HardenedFirstFit`](crate::hardened::HardenedFirstFit) adds canaries and layout checks on top.
+//! `FirstFitWith<false>` compiles the encoding and the checks away.
 //!
 //! # Examples
 //!
@@ -151,6 +167,7 @@ use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 
 use self::math::{GRANULE, HEADER, MIN_BLOCK, MIN_REGION, RECORD, WORD};
+use crate::fault::{self, FaultKind, HeapKind};
 use crate::heap::{Claim, Corruption, Heap};
 use crate::sanitize;
 use crate::{Region, RegionError};
@@ -165,7 +182,9 @@ const NO_MERGE: usize = 4;
 /// The header bits that are flags; the rest is the size (a multiple of [`GRANULE`], FF3).
 const FLAGS: usize = GRANULE - 1;
 
-/// A first-fit heap over an address-ordered free list, with immediate coalescing.
+/// A first-fit heap over an address-ordered free list, with immediate coalescing; with
+/// `HARDENED`, its free-list links are stored encoded and checked (FF6). Use the alias
+/// [`FirstFit`] for the plain heap.
 ///
 /// See the [module documentation](self) for the algorithm, its costs and its invariants.
 ///
@@ -192,8 +211,8 @@ const FLAGS: usize = GRANULE - 1;
 /// heap.validate().unwrap();
 /// ```
 #[derive(Debug)]
-pub struct FirstFit {
-    /// The lowest free block, or null (FF1).
+pub struct FirstFitWith<const HARDENED: bool> {
+    /// The lowest free block, or null (FF1), encoded (FF6).
     free: *mut u8,
     /// The end record of the lowest region, or null (FF5).
     regions: *mut u8,
@@ -203,19 +222,25 @@ pub struct FirstFit {
     hi: usize,
     /// The number of regions (FF5).
     region_count: usize,
+    /// The link key (FF6): 0 unless `HARDENED`; before the first claim, the seed.
+    pub(crate) key: usize,
 }
+
+/// The first-fit heap: [`FirstFitWith`] without encoded links. See the [module
+/// documentation](self).
+pub type FirstFit = FirstFitWith<false>;
 
 // SAFETY: the pointers reach only memory the heap owns through the `Region`s it claimed (R2);
 // moving the heap to another thread moves that ownership, like moving a `&'static mut [u8]`.
-unsafe impl Send for FirstFit {}
+unsafe impl<const HARDENED: bool> Send for FirstFitWith<HARDENED> {}
 
-impl Default for FirstFit {
+impl<const HARDENED: bool> Default for FirstFitWith<HARDENED> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl FirstFit {
+impl<const HARDENED: bool> FirstFitWith<HARDENED> {
     /// The least region length accepted whatever the region's base address: alignment of the
     /// first block (up to `G − 1` bytes), one minimal block and the end record. A promise that
     /// users may size heaps against: later versions never raise it.
@@ -231,7 +256,44 @@ impl FirstFit {
     /// An empty heap, for a `static`. It allocates nothing until it [claims](Claim::claim) a
     /// region.
     pub const fn new() -> Self {
-        FirstFit { free: ptr::null_mut(), regions: ptr::null_mut(), lo: 0, hi: 0, region_count: 0 }
+        Self::with_seed(0)
+    }
+
+    /// An empty heap whose link key (with `HARDENED`) mixes `seed` with the address of the
+    /// first region claimed. A seed from a hardware random number generator at boot makes the
+    /// key unpredictable; without one ([`new`](Self::new)) the key still turns a stray write
+    /// into a free block into a link that fails its bounds check, with high probability.
+    /// Without `HARDENED` the seed is ignored.
+    pub const fn with_seed(seed: usize) -> Self {
+        let key = if HARDENED { seed } else { 0 };
+        FirstFitWith {
+            free: ptr::without_provenance_mut(key), // null, encoded (FF6)
+            regions: ptr::null_mut(),
+            lo: 0,
+            hi: 0,
+            region_count: 0,
+            key,
+        }
+    }
+
+    /// The key free-list links are stored with (FF6): a constant 0 without `HARDENED`, so
+    /// the encoding compiles away.
+    #[inline(always)]
+    fn key(&self) -> usize {
+        if HARDENED {
+            self.key
+        } else {
+            0
+        }
+    }
+
+    /// With `HARDENED`: whether `to`, read from the link of the free block at `from` (0 for
+    /// the list head), cannot be a free block: not null and not a block position above `from`
+    /// inside the heap's bounds (FF1, FF3, FF5). Always false without `HARDENED`.
+    #[inline(always)]
+    fn bad_link(&self, from: usize, to: *mut u8) -> bool {
+        let a = to.addr();
+        HARDENED && a != 0 && (a % GRANULE != HEADER || a <= from || a < self.lo || a >= self.hi)
     }
 
     /// [`Self::MIN_REGION_SIZE`] as a function.
@@ -291,13 +353,17 @@ impl FirstFit {
 
     /// Calls `f(block, size)` for every free block, in address order.
     fn for_each_free(&self, mut f: impl FnMut(*mut u8, usize)) {
-        let mut cur = self.free;
-        while !cur.is_null() {
+        let key = self.key();
+        let mut cur = decode(self.free, key);
+        let mut from = 0;
+        // A damaged link (hardened) ends the walk; `validate` names it.
+        while !cur.is_null() && !self.bad_link(from, cur) {
             // SAFETY: `cur` is a free block (FF1), so its header is its size (FF3).
             let size = unsafe { read_word(cur) };
             f(cur, size);
+            from = cur.addr();
             // SAFETY: a free block keeps its link at `+W` (FF1).
-            cur = unsafe { header_to_link(cur).read() };
+            cur = unsafe { load(header_to_link(cur), key) };
         }
     }
 
@@ -306,41 +372,41 @@ impl FirstFit {
     ///
     /// The `Err` is the reason to hand to [`invalid_free`].
     #[inline]
-    fn used_block(&self, ptr: *mut u8) -> Result<(*mut u8, usize), &'static str> {
+    fn used_block(&self, ptr: *mut u8) -> Result<(*mut u8, usize), FaultKind> {
         let addr = ptr.addr();
         if addr % GRANULE != 0 {
-            return Err("pointer not aligned to the granule");
+            return Err(FaultKind::Misaligned);
         }
         // `addr` is a non-zero multiple of `G`, so this does not wrap.
         let hdr_addr = addr - HEADER;
         if hdr_addr < self.lo || hdr_addr >= self.hi {
-            return Err("pointer outside every region");
+            return Err(FaultKind::Outside);
         }
         // One region: the hull is the region. Otherwise find the region that holds it.
         let limit = if self.region_count == 1 { self.hi } else { self.record_above(hdr_addr)? };
         let hdr = ptr.wrapping_sub(HEADER);
         if sanitize::is_poisoned(hdr) {
             // Free space or slack (only with `--cfg bareheap_asan`): not a header.
-            return Err("block not allocated (double free?)");
+            return Err(FaultKind::NotAllocated);
         }
         // SAFETY: `hdr` is word-aligned (`addr` is granule-aligned) and lies between a region's
         // first block and its end record, so it is heap memory (FF4).
         let word = unsafe { read_word(hdr) };
         if word & USED == 0 {
-            return Err("block not allocated (double free?)");
+            return Err(FaultKind::NotAllocated);
         }
         if word & FLAGS != USED {
-            return Err("block header has invalid flags");
+            return Err(FaultKind::BadHeader);
         }
         let size = word & !FLAGS;
         if size == 0 || size > limit - hdr_addr {
-            return Err("block header size out of range");
+            return Err(FaultKind::BadHeader);
         }
         Ok((hdr, size))
     }
 
     /// The end record of the region whose blocks cover `addr` (an address `≡ W (mod G)`).
-    fn record_above(&self, addr: usize) -> Result<usize, &'static str> {
+    fn record_above(&self, addr: usize) -> Result<usize, FaultKind> {
         let mut rec = self.regions;
         while !rec.is_null() {
             // SAFETY: `rec` is an end record (FF5), which holds the region start at `+W` (FF4).
@@ -354,7 +420,7 @@ impl FirstFit {
             // SAFETY: as above, the next record's address is at `+3W`.
             rec = unsafe { record_to_next(rec).read() };
         }
-        Err("pointer outside every region")
+        Err(FaultKind::Outside)
     }
 
     /// Returns the block `[blk, blk + size)` to the free list, merging it with the free blocks
@@ -365,29 +431,36 @@ impl FirstFit {
     /// `blk` must be `≡ W (mod G)` and `[blk, blk + size)` must lie in one region, between its
     /// first block and its end record, and hold no free block other than possibly overlapping
     /// ones (which are detected). `size` must be a non-zero multiple of `G`.
-    unsafe fn release(&mut self, blk: *mut u8, size: usize) -> Result<(), &'static str> {
+    unsafe fn release(&mut self, blk: *mut u8, size: usize) -> Result<(), FaultKind> {
+        let key = self.key();
         let mut prev: *mut u8 = ptr::null_mut();
         let mut link: *mut *mut u8 = &raw mut self.free;
         // SAFETY: `link` is the list head.
-        let mut cur = unsafe { link.read() };
-        while !cur.is_null() && cur.addr() < blk.addr() {
+        let mut cur = unsafe { load(link, key) };
+        loop {
+            if self.bad_link(prev.addr(), cur) {
+                return Err(FaultKind::CorruptLink);
+            }
+            if cur.is_null() || cur.addr() >= blk.addr() {
+                break;
+            }
             prev = cur;
             link = header_to_link(cur);
             // SAFETY: `cur` is a free block, whose link is at `+W` (FF1).
-            cur = unsafe { link.read() };
+            cur = unsafe { load(link, key) };
         }
         // `blk + size` is at most the region's end record: no overflow (caller contract).
         let end = blk.addr() + size;
         let (mut size, mut next) = (size, cur);
         if !cur.is_null() {
             if end > cur.addr() {
-                return Err("block overlaps a free block");
+                return Err(FaultKind::OverlapsFree);
             }
             if end == cur.addr() {
                 // SAFETY: `cur` is a free block: header = size (FF3), link at `+W` (FF1).
                 size += unsafe { read_word(cur) };
                 // SAFETY: as above.
-                next = unsafe { header_to_link(cur).read() };
+                next = unsafe { load(header_to_link(cur), key) };
             }
         }
         // SAFETY: `[blk, blk + size)` is heap memory (caller contract) about to become free.
@@ -397,13 +470,13 @@ impl FirstFit {
             let prev_size = unsafe { read_word(prev) };
             let prev_end = prev.addr() + prev_size;
             if prev_end > blk.addr() {
-                return Err("block overlaps a free block");
+                return Err(FaultKind::OverlapsFree);
             }
             if prev_end == blk.addr() {
                 // SAFETY: `prev` is a free block of this heap (FF1, FF3).
                 unsafe { write_word(prev, prev_size + size) };
                 // SAFETY: as above; `next` is the next free block after the merged range.
-                unsafe { header_to_link(prev).write(next) };
+                unsafe { store(header_to_link(prev), next, key) };
                 // Clear the stale header, so that a second free of `blk` is seen as one.
                 // SAFETY: `blk` is heap memory (caller contract), now inside `prev`'s payload.
                 unsafe { write_word(blk, 0) };
@@ -416,10 +489,10 @@ impl FirstFit {
         // header and a link (FF3).
         unsafe { write_word(blk, size) };
         // SAFETY: as above.
-        unsafe { header_to_link(blk).write(next) };
+        unsafe { store(header_to_link(blk), next, key) };
         // SAFETY: `link` is the head or the link of `prev`, the last free block below `blk`,
         // so the list stays sorted (FF1).
-        unsafe { link.write(blk) };
+        unsafe { store(link, blk, key) };
         // SAFETY: `blk` is now a filed free block of `size` bytes.
         unsafe { poison_free(blk, size) };
         Ok(())
@@ -486,6 +559,7 @@ unsafe fn carve(
     size: usize,
     start: usize,
     need: usize,
+    key: usize,
 ) -> *mut u8 {
     let lead = start - cur.addr();
     let trail = size - lead - need;
@@ -495,26 +569,26 @@ unsafe fn carve(
     if trail != 0 {
         let rest = block.wrapping_add(need);
         // SAFETY: `cur` is a free block (caller contract): its link is at `+W` (FF1).
-        let next = unsafe { header_to_link(cur).read() };
+        let next = unsafe { load(header_to_link(cur), key) };
         // SAFETY: `rest` lies inside `cur` with `trail ≥ G` bytes (a non-zero multiple of `G`):
         // room for a header and a link.
         unsafe { write_word(rest, trail) };
         // SAFETY: as above.
-        unsafe { header_to_link(rest).write(next) };
+        unsafe { store(header_to_link(rest), next, key) };
         if lead == 0 {
             // SAFETY: `link` holds `cur` (caller contract); `rest` takes its place (FF1).
-            unsafe { link.write(rest) };
+            unsafe { store(link, rest, key) };
         } else {
             // SAFETY: `cur` stays a free block of `lead ≥ G` bytes, with `rest` after it.
             unsafe { write_word(cur, lead) };
             // SAFETY: as above.
-            unsafe { header_to_link(cur).write(rest) };
+            unsafe { store(header_to_link(cur), rest, key) };
         }
     } else if lead == 0 {
         // SAFETY: `cur`'s link is at `+W` (FF1); `link` holds `cur` (caller contract).
-        let next = unsafe { header_to_link(cur).read() };
+        let next = unsafe { load(header_to_link(cur), key) };
         // SAFETY: as above: unlink `cur`.
-        unsafe { link.write(next) };
+        unsafe { store(link, next, key) };
     } else {
         // SAFETY: `cur` stays a free block of `lead ≥ G` bytes, in the same place (FF1).
         unsafe { write_word(cur, lead) };
@@ -563,16 +637,60 @@ unsafe fn expose(p: NonNull<u8>, size: usize) -> NonNull<u8> {
 
 /// The single place where a misuse detected by a cheap check lands: a free (or grow, or
 /// shrink) of a pointer outside every region, not granule-aligned, not the start of a used
-/// block, or overlapping free memory. The heap has not been changed when this runs.
-///
-/// For now it does nothing, so the call is ignored; this is the hook where the configurable
-/// fault handler of issue 5 goes.
+/// block, or overlapping free memory. The heap has not been changed when this runs; it goes to
+/// the program's [fault handler](crate::fault), and the call is then ignored.
 #[cold]
 #[inline(never)]
-fn invalid_free(ptr: *mut u8, reason: &'static str) {
+fn invalid_free(ptr: *mut u8, kind: FaultKind) {
     #[cfg(test)]
-    tests::note_invalid_free(ptr.addr(), reason);
-    let _ = (ptr, reason);
+    tests::note_invalid_free(ptr.addr(), kind.describe());
+    fault::report(HeapKind::FirstFit, kind, ptr.addr());
+}
+
+/// A free-list link as stored: the address XOR `key` (FF6); provenance is kept.
+#[inline(always)]
+fn encode(p: *mut u8, key: usize) -> *mut u8 {
+    p.map_addr(|a| a ^ key)
+}
+
+/// The inverse of [`encode`] (the same operation).
+#[inline(always)]
+fn decode(p: *mut u8, key: usize) -> *mut u8 {
+    p.map_addr(|a| a ^ key)
+}
+
+/// Reads and decodes the free-list link at `link` (FF1, FF6).
+///
+/// # Safety
+///
+/// `link` must be the list head or the link word of a free block.
+#[inline(always)]
+unsafe fn load(link: *mut *mut u8, key: usize) -> *mut u8 {
+    // SAFETY: caller contract.
+    decode(unsafe { link.read() }, key)
+}
+
+/// Encodes `value` and stores it at `link` (FF1, FF6).
+///
+/// # Safety
+///
+/// `link` must be the list head or the link word of a free block, valid for writes.
+#[inline(always)]
+unsafe fn store(link: *mut *mut u8, value: *mut u8, key: usize) {
+    // SAFETY: caller contract.
+    unsafe { link.write(encode(value, key)) }
+}
+
+/// A well-spread key from `x` (the finaliser of MurmurHash3), odd, so that a link
+/// overwritten with zero decodes to a misaligned address.
+const fn mix(x: usize) -> usize {
+    let mut x = x as u64;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^= x >> 33;
+    (x as usize) | 1
 }
 
 /// The link word of the free block at `hdr` (FF1).
@@ -618,7 +736,7 @@ unsafe fn write_word(p: *mut u8, value: usize) {
     unsafe { p.cast::<usize>().write(value) }
 }
 
-impl Claim for FirstFit {
+impl<const HARDENED: bool> Claim for FirstFitWith<HARDENED> {
     /// Adds `region` to the heap and returns by how many bytes [`FirstFit::free_bytes`] grew.
     ///
     /// A region that starts exactly where a claimed one ends (or ends where one starts) is
@@ -662,6 +780,11 @@ impl Claim for FirstFit {
         }
 
         let free_before = self.free_bytes();
+        if HARDENED && self.region_count == 0 {
+            // The list is empty (FF1): re-key it (FF6) from the seed and this region's address.
+            self.key = mix(self.key ^ start);
+            self.free = encode(ptr::null_mut(), self.key);
+        }
         let rec = base.with_addr(record);
         // SAFETY: the record is inside the region (below): clear any stale poison.
         unsafe { sanitize::unpoison(rec, RECORD) };
@@ -717,7 +840,7 @@ impl Claim for FirstFit {
 // later allocation overlaps it until it is freed; its payload is `need - W >= size` bytes at an
 // address that is a multiple of the requested alignment (or of `G`, when that is larger). No
 // method panics: all arithmetic is bounded by region addresses or checked.
-unsafe impl Heap for FirstFit {
+unsafe impl<const HARDENED: bool> Heap for FirstFitWith<HARDENED> {
     /// Allocates the first free block that fits, carving from its end.
     ///
     /// # Time complexity
@@ -731,10 +854,16 @@ unsafe impl Heap for FirstFit {
     fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         let need = math::block_size(layout.size())?;
         let mask = !(layout.align() - 1);
+        let key = self.key();
         let mut link: *mut *mut u8 = &raw mut self.free;
+        let mut from = 0;
         loop {
             // SAFETY: `link` is the list head or the link of a free block (FF1).
-            let cur = unsafe { link.read() };
+            let cur = unsafe { load(link, key) };
+            if self.bad_link(from, cur) {
+                fault::report(HeapKind::FirstFit, FaultKind::CorruptLink, from);
+                return None;
+            }
             if cur.is_null() {
                 return None;
             }
@@ -752,11 +881,12 @@ unsafe impl Heap for FirstFit {
                     // SAFETY: `link` holds `cur`, a free block of `size` bytes; the block
                     // `[payload - W, payload - W + need)` lies inside it and starts
                     // `≡ W (mod G)` (a multiple of `G` minus `W`).
-                    let p = unsafe { carve(link, cur, size, payload - HEADER, need) };
+                    let p = unsafe { carve(link, cur, size, payload - HEADER, need, key) };
                     // SAFETY: `p` is the payload of a block just allocated for `layout`.
                     return NonNull::new(p).map(|p| unsafe { expose(p, layout.size()) });
                 }
             }
+            from = cur.addr();
             link = header_to_link(cur);
         }
     }
@@ -765,7 +895,8 @@ unsafe impl Heap for FirstFit {
     /// `layout` is not used, so a wrong layout cannot corrupt the heap.
     ///
     /// A pointer outside every region, not granule-aligned, not the start of a used block, or
-    /// whose block overlaps free memory is ignored (nothing is written).
+    /// whose block overlaps free memory is reported to the [fault handler](crate::fault) and
+    /// ignored (nothing is written).
     ///
     /// # Time complexity
     ///
@@ -908,7 +1039,8 @@ unsafe impl Heap for FirstFit {
     fn validate(&self) -> Result<(), Corruption> {
         let bad = |what, addr| Err(Corruption { what, addr });
         // The free list must visit exactly the free blocks met by the physical walk, in order.
-        let mut expect_free = self.free;
+        let key = self.key();
+        let mut expect_free = decode(self.free, key);
         let (mut count, mut prev_end, mut lo, mut hi) = (0usize, 0usize, 0usize, 0usize);
         let mut prev_merges = true;
         let mut rec = self.regions;
@@ -967,7 +1099,7 @@ unsafe impl Heap for FirstFit {
                         return bad("FF1: free block not next in the free list", block.addr());
                     }
                     // SAFETY: `block` is a free block of at least `G` bytes: link at `+W`.
-                    expect_free = unsafe { header_to_link(block).read() };
+                    expect_free = unsafe { load(header_to_link(block), key) };
                 }
                 prev_free = flags == 0;
                 block = block.wrapping_add(size);
@@ -988,7 +1120,7 @@ unsafe impl Heap for FirstFit {
     }
 }
 
-impl FirstFit {
+impl<const HARDENED: bool> FirstFitWith<HARDENED> {
     /// Grows the used block `hdr` into the free block `next` right behind it, up to `need`
     /// bytes; what is left of `total` stays free. Returns false (and changes nothing) if
     /// `next` is not in the free list.
@@ -1004,26 +1136,29 @@ impl FirstFit {
         total: usize,
         need: usize,
     ) -> bool {
+        let key = self.key();
         let mut link: *mut *mut u8 = &raw mut self.free;
+        let mut from = 0;
         loop {
             // SAFETY: `link` is the list head or the link of a free block (FF1).
-            let cur = unsafe { link.read() };
+            let cur = unsafe { load(link, key) };
             if cur == next {
                 break;
             }
-            if cur.is_null() || cur.addr() > next.addr() {
+            if cur.is_null() || cur.addr() > next.addr() || self.bad_link(from, cur) {
                 return false; // a free-looking header not in the list: leave it alone
             }
+            from = cur.addr();
             link = header_to_link(cur);
         }
         // SAFETY: `next` is a free block (found in the list, FF1): its link is at `+W`.
-        let after = unsafe { header_to_link(next).read() };
+        let after = unsafe { load(header_to_link(next), key) };
         // SAFETY: `next` is a free block leaving the list, `[next, hdr + total)`.
         unsafe { sanitize::unpoison(next, total - (next.addr() - hdr.addr())) };
         let rest = total - need;
         let used = if rest == 0 {
             // SAFETY: `link` holds `next`; unlink it.
-            unsafe { link.write(after) };
+            unsafe { store(link, after, key) };
             total
         } else {
             let tail = hdr.wrapping_add(need);
@@ -1031,9 +1166,9 @@ impl FirstFit {
             // multiple of `G`): room for a header and a link.
             unsafe { write_word(tail, rest) };
             // SAFETY: as above.
-            unsafe { header_to_link(tail).write(after) };
+            unsafe { store(header_to_link(tail), after, key) };
             // SAFETY: `link` holds `next`; `tail` takes its place, same order (FF1).
-            unsafe { link.write(tail) };
+            unsafe { store(link, tail, key) };
             // SAFETY: `tail` is now a filed free block of `rest` bytes.
             unsafe { poison_free(tail, rest) };
             need

@@ -157,6 +157,7 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::ptr::{self, NonNull};
 
+use crate::fault::{self, FaultKind, HeapKind};
 use crate::heap::{move_block, Claim, Corruption, Heap};
 use crate::{Region, RegionError};
 
@@ -255,6 +256,19 @@ pub enum InvalidFree {
     /// A free-list link was found corrupted while allocating (a write after free); the slab's
     /// remaining free slots were abandoned.
     CorruptFreeList,
+}
+
+impl InvalidFree {
+    /// The same reason in the crate-wide [fault vocabulary](crate::fault::FaultKind).
+    pub const fn kind(self) -> FaultKind {
+        match self {
+            InvalidFree::NotOwned => FaultKind::Outside,
+            InvalidFree::WrongClass => FaultKind::WrongClass,
+            InvalidFree::NotSlotStart => FaultKind::NotBlockStart,
+            InvalidFree::NotAllocated => FaultKind::NotAllocated,
+            InvalidFree::CorruptFreeList => FaultKind::CorruptLink,
+        }
+    }
 }
 
 impl fmt::Display for InvalidFree {
@@ -479,14 +493,13 @@ impl<H, C: SlabConfig> Slab<H, C> {
         self.last_invalid
     }
 
-    /// The one place a refused free (or a corrupted link) is reported.
-    ///
-    /// The reliability work (issue 5) turns this into a user-replaceable handler; until then
-    /// it only counts.
+    /// The one place a refused free (or a corrupted link) is reported: counted here, then
+    /// passed to the program's [fault handler](crate::fault).
     #[cold]
-    fn invalid_free(&mut self, _ptr: *mut u8, reason: InvalidFree) {
+    fn invalid_free(&mut self, ptr: *mut u8, reason: InvalidFree) {
         self.invalid_frees = self.invalid_frees.saturating_add(1);
         self.last_invalid = Some(reason);
+        fault::report(HeapKind::Slab, reason.kind(), ptr.addr());
     }
 
     /// The class serving `layout`, or `None` for a pass-through request.

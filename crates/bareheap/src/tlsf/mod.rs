@@ -891,13 +891,20 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         self.invalid_free(ptr, reason);
     }
 
-    /// The hook for a pointer `deallocate` refused; the free is ignored.
+    /// The hook for a pointer `deallocate` refused: reported to the [fault
+    /// handler](crate::fault), then the free is ignored.
     #[cold]
     #[inline(never)]
     fn invalid_free(&mut self, ptr: NonNull<u8>, reason: InvalidFree) {
         #[cfg(test)]
         self.probe.invalid_free(ptr.as_ptr().addr(), reason);
-        let _ = (ptr, reason);
+        use crate::fault::{report, FaultKind, HeapKind};
+        let kind = match reason {
+            InvalidFree::Outside => FaultKind::Outside,
+            InvalidFree::Misaligned => FaultKind::Misaligned,
+            InvalidFree::NotUsed => FaultKind::NotAllocated,
+        };
+        report(HeapKind::Tlsf, kind, ptr.as_ptr().addr());
     }
 
     // ---- regions ------------------------------------------------------------------------
