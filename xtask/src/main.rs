@@ -6,6 +6,7 @@
 mod bench;
 mod c_abi;
 mod firmware;
+mod reliability;
 mod report;
 mod setup;
 mod size;
@@ -39,6 +40,17 @@ enum Command {
     },
     /// Code size and static RAM of each allocator in Cortex-M firmware.
     Size,
+    /// Only the reliability steps of `test`: ISR model, fuzz smoke, ASan, valgrind, Miri.
+    Reliability,
+    /// Fuzz every heap, the GlobalAlloc wrapper and region init (cargo-fuzz, ASan).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 120)]
+        seconds: u64,
+        /// Only this target (a file stem of fuzz/fuzz_targets/).
+        #[arg(long)]
+        target: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,6 +61,10 @@ fn main() -> ExitCode {
         Command::Test | Command::Ci => test(&mut report),
         Command::Bench { quick } => bench::bench(&mut report, quick),
         Command::Size => bench::size(&mut report),
+        Command::Reliability => reliability::all(&mut report),
+        Command::Fuzz { seconds, target } => {
+            reliability::fuzz(&mut report, seconds, target.as_deref());
+        }
     }
     report.finish()
 }
@@ -85,6 +101,7 @@ fn test(report: &mut Report) {
     );
     c_abi::test(report);
     firmware::test(report);
+    reliability::all(report);
 }
 
 /// Runs `cargo <args>` with another rustup toolchain (installed on demand, minimal profile),
