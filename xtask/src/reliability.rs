@@ -180,6 +180,21 @@ pub fn miri(report: &mut Report) {
         .env("CARGO_TARGET_DIR", setup::root().join("target").join("miri"))
         .current_dir(setup::root());
     report.run(name, cmd);
+    // Negative control: the planted use after free must be reported as undefined behaviour.
+    let mut control = Command::new("rustup");
+    control
+        .args(["run", "nightly", "cargo", "miri", "test", "-p", "bareheap-testkit"])
+        .args(["--test", "detector_controls", "--", "--ignored", "--exact"])
+        .arg("control_use_after_free_is_reported")
+        .env("MIRIFLAGS", "-Zmiri-strict-provenance")
+        .env("CARGO_TARGET_DIR", setup::root().join("target").join("miri"))
+        .current_dir(setup::root());
+    expect_reported(
+        report,
+        "Miri negative control: control_use_after_free_is_reported",
+        control,
+        "Undefined Behavior",
+    );
 }
 
 /// `cargo test` of the testkit under AddressSanitizer, then the planted bugs, which ASan must
