@@ -3,7 +3,7 @@
 //! Adding a heap to the firmware tests: one `impl UnderTest` here, and one binary per workload
 //! in `src/bin/` (`<heap>_stress.rs`, ...), each a few lines calling the generic workload.
 
-use bareheap::{Bump, Claim, FirstFit, Heap};
+use bareheap::{Bump, Claim, FirstFit, Heap, Tlsf};
 
 /// A heap the generic workloads ([`stress`](crate::stress), [`oom`](crate::oom),
 /// [`isr`](crate::isr)) can drive.
@@ -32,6 +32,14 @@ impl UnderTest for FirstFit {
     /// `claim` returns the payload of the one free block a fresh heap is, and freeing
     /// everything coalesces back to it: all of it must be allocatable (alignment 8 is at most
     /// the heap's granule).
+    const ONE_BLOCK_SLACK: usize = 0;
+}
+
+impl UnderTest for Tlsf {
+    const NAME: &'static str = "Tlsf";
+    /// `claim` returns the payload of the one free block a fresh region is, and freeing
+    /// everything coalesces back to it; a request for all of it is served by the fallback look
+    /// at its own class (alignment 8 is the 32-bit granule).
     const ONE_BLOCK_SLACK: usize = 0;
 }
 

@@ -1,6 +1,7 @@
-//! Allocation from interrupt context: SysTick fires every few thousand cycles and its handler
-//! allocates, reallocates, frees, fills and checks blocks through the global
-//! `Locked<CriticalSection, _>`, while `main` does the same in a loop. The critical section
+//! Allocation from interrupt context: the board's timer (SysTick, or the RISC-V machine timer)
+//! fires every [`PERIOD_US`] microseconds and its handler allocates, reallocates, frees, fills
+//! and checks blocks through the global `Locked<CriticalSection, _>`, while `main` does the same
+//! in a loop. The critical section
 //! makes each heap call atomic with respect to the handler; the byte patterns prove that no
 //! block was handed out twice or scribbled on by the heap's metadata.
 
@@ -9,15 +10,17 @@ use core::cell::RefCell;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use cortex_m::interrupt::{self, Mutex};
-use cortex_m::peripheral::syst::SystClkSource;
-use cortex_m::peripheral::SYST;
+use critical_section::Mutex;
 
 use crate::heaps::UnderTest;
 use crate::oom::Global;
 use crate::rng::XorShift32;
 use crate::runner::{Failed, Outcome};
-use crate::{ensure, hprintln, pattern};
+use crate::{ensure, hprintln, pattern, timer};
+
+/// The timer period: 2000 cycles of the Cortex-M3 board's 12.5 MHz SysTick clock, so the
+/// handler runs thousands of times while `main` works.
+pub const PERIOD_US: u32 = 160;
 
 /// Blocks the interrupt handler keeps alive between ticks.
 const ISR_SLOTS: usize = 8;
@@ -86,7 +89,7 @@ impl IsrLoad {
     /// `alloc`, checking the pattern of every block it touches. Call from the interrupt handler.
     pub fn tick<A: GlobalAlloc>(&self, alloc: &A) {
         self.ticks.store(self.ticks.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
-        interrupt::free(|cs| {
+        critical_section::with(|cs| {
             if let Ok(mut state) = self.state.borrow(cs).try_borrow_mut() {
                 state.step(alloc);
             }
@@ -100,12 +103,12 @@ impl IsrLoad {
 
     /// What the handler did so far.
     pub fn counts(&self) -> IsrCounts {
-        interrupt::free(|cs| self.state.borrow(cs).borrow().counts)
+        critical_section::with(|cs| self.state.borrow(cs).borrow().counts)
     }
 
     /// Checks and frees the handler's remaining blocks. Call with the interrupt disabled.
     pub fn release_all<A: GlobalAlloc>(&self, alloc: &A) -> IsrCounts {
-        interrupt::free(|cs| {
+        critical_section::with(|cs| {
             let mut state = self.state.borrow(cs).borrow_mut();
             for i in 0..ISR_SLOTS {
                 if let Some(block) = state.slots[i].take() {
@@ -181,21 +184,6 @@ impl IsrState {
     }
 }
 
-/// Starts SysTick: an interrupt every `reload + 1` core clock cycles.
-pub fn start_systick(syst: &mut SYST, reload: u32) {
-    syst.set_clock_source(SystClkSource::Core);
-    syst.set_reload(reload);
-    syst.clear_current();
-    syst.enable_interrupt();
-    syst.enable_counter();
-}
-
-/// Stops SysTick and its interrupt.
-pub fn stop_systick(syst: &mut SYST) {
-    syst.disable_interrupt();
-    syst.disable_counter();
-}
-
 /// How long `main` keeps going, and what it must see.
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
@@ -230,26 +218,21 @@ pub struct MainCounts {
     pub validations: u32,
 }
 
-/// Runs `main`'s side against the handler's `load` on the global heap `g`, then stops SysTick,
-/// frees everything, and checks the counts, the patterns and the heap.
+/// Runs `main`'s side on the global heap `g` while the timer interrupt calls `tick` (which
+/// must call `load.tick(..)` on `g`'s heap), then stops the timer, frees everything, and
+/// checks the counts, the patterns and the heap.
 ///
 /// # Errors
 ///
 /// [`Failed`] on any corruption, a dirty `validate()`, or too few interrupt-context
 /// allocations (all printed).
-pub fn run<H: UnderTest + Send>(
-    g: &Global<H>,
-    load: &IsrLoad,
-    syst: &mut SYST,
-    reload: u32,
-    cfg: Config,
-) -> Outcome {
+pub fn run<H: UnderTest + Send>(g: &Global<H>, load: &IsrLoad, tick: fn(), cfg: Config) -> Outcome {
     let mut rng = XorShift32::new(cfg.seed);
     let mut slots: [Option<Block>; MAIN_SLOTS] = [None; MAIN_SLOTS];
     let mut main = MainCounts::default();
     let mut corrupt = 0u32;
     let mut next_tag = 1u32;
-    start_systick(syst, reload);
+    timer::start(PERIOD_US, tick);
     let outcome = loop {
         if main.ops >= cfg.max_main_ops {
             break Ok(());
@@ -331,7 +314,7 @@ pub fn run<H: UnderTest + Send>(
             }
         }
     };
-    stop_systick(syst);
+    timer::stop();
     let isr = load.release_all(g.heap);
     for block in slots.iter_mut().filter_map(Option::take) {
         // SAFETY: allocated for its size and filled with its pattern.
@@ -343,7 +326,7 @@ pub fn run<H: UnderTest + Send>(
         main.frees += 1;
     }
     hprintln!(
-        "    SysTick: {} interrupts; in interrupt context {} allocations, {} reallocations, \
+        "    timer: {} interrupts; in interrupt context {} allocations, {} reallocations, \
          {} frees, {} null",
         load.ticks(),
         isr.allocs,
@@ -353,7 +336,7 @@ pub fn run<H: UnderTest + Send>(
     );
     hprintln!(
         "    main: {} operations: {} allocations, {} reallocations, {} frees, {} null; \
-         {} of them interrupted by SysTick; {} validations",
+         {} of them interrupted by the timer; {} validations",
         main.ops,
         main.allocs,
         main.reallocs,
@@ -376,7 +359,7 @@ pub fn run<H: UnderTest + Send>(
         cfg.isr_allocs_required
     );
     ensure!(main.interrupted > 0, "main was never interrupted");
-    // SAFETY: SysTick is stopped and every block of both sides was freed above.
+    // SAFETY: the timer is stopped and every block of both sides was freed above.
     g.heap.lock(|h| unsafe { h.drained() });
     g.validate()?;
     let want = g.capacity.saturating_sub(H::ONE_BLOCK_SLACK).max(1);
@@ -443,7 +426,7 @@ impl LifoLoad {
         let tick = self.ticks.load(Ordering::Relaxed).wrapping_add(1);
         self.ticks.store(tick, Ordering::Relaxed);
         let keep_last = tick.is_multiple_of(256);
-        interrupt::free(|cs| {
+        critical_section::with(|cs| {
             let Ok(mut state) = self.state.borrow(cs).try_borrow_mut() else { return };
             let before = used();
             let mut blocks: [Option<Block>; 3] = [None; 3];
@@ -498,12 +481,12 @@ impl LifoLoad {
 
     /// What the handler did so far.
     pub fn counts(&self) -> LifoCounts {
-        interrupt::free(|cs| self.state.borrow(cs).borrow().counts)
+        critical_section::with(|cs| self.state.borrow(cs).borrow().counts)
     }
 }
 
 /// Runs `main`'s side of the lock-free bump test: stacks of up to four blocks allocated,
-/// checked and freed newest first through `alloc`, while SysTick runs `load`. Whenever no tick
+/// checked and freed newest first through `alloc`, while the timer runs `load`. Whenever no tick
 /// kept a block in between, `used()` must be back where it was.
 ///
 /// # Errors
@@ -515,14 +498,13 @@ pub fn run_lifo<A: GlobalAlloc>(
     used: impl Fn() -> usize,
     validate: impl Fn() -> Result<(), bareheap::Corruption>,
     load: &LifoLoad,
-    syst: &mut SYST,
-    reload: u32,
+    tick: fn(),
     cfg: Config,
 ) -> Outcome {
     let mut rng = XorShift32::new(cfg.seed);
     let mut main = MainCounts::default();
     let (mut corrupt, mut unreclaimed, mut next_tag) = (0u32, 0u32, 1u32);
-    start_systick(syst, reload);
+    timer::start(PERIOD_US, tick);
     while main.ops < cfg.max_main_ops
         && (main.ops < cfg.min_main_ops || load.counts().allocs < cfg.isr_allocs)
     {
@@ -569,10 +551,10 @@ pub fn run_lifo<A: GlobalAlloc>(
             ensure!(result.is_ok(), "validate(): {:?}", result);
         }
     }
-    stop_systick(syst);
+    timer::stop();
     let isr = load.counts();
     hprintln!(
-        "    SysTick: {} interrupts; in interrupt context {} allocations (all freed newest \
+        "    timer: {} interrupts; in interrupt context {} allocations (all freed newest \
          first except {} kept on purpose), {} null",
         load.ticks(),
         isr.allocs,
@@ -581,7 +563,7 @@ pub fn run_lifo<A: GlobalAlloc>(
     );
     hprintln!(
         "    main: {} rounds: {} allocations, {} frees, {} null; {} rounds interrupted by \
-         SysTick; {} validations; {} bytes in use at the end",
+         the timer; {} validations; {} bytes in use at the end",
         main.ops,
         main.allocs,
         main.frees,

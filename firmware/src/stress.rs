@@ -13,7 +13,7 @@ use bareheap::{HeapMemory, Region};
 use crate::heaps::UnderTest;
 use crate::rng::XorShift32;
 use crate::runner::{self, Failed, Outcome, Test};
-use crate::{ensure, hprintln, pattern};
+use crate::{board, ensure, hprintln, pattern};
 
 /// How many blocks may be live at once.
 pub const SLOTS: usize = 48;
@@ -495,7 +495,8 @@ fn random_ops_large_aligned_blocks_contents_preserved<H: UnderTest>(s: &mut Subj
     let cfg = Config {
         seed: 0x5EED_0003,
         ops: 10_000,
-        max_size: 12 * 1024,
+        // Three quarters of the arena (12 KiB of 16): at most one such block fits.
+        max_size: (board::ARENA * 3 / 4) as u32,
         max_align: 1024,
         slots: 6,
         validate_every: 16,

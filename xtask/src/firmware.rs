@@ -1,10 +1,16 @@
-//! The Cortex-M firmware: the demo and the on-target tests, run in QEMU.
+//! The firmware: the demo and the on-target tests, run in QEMU on every board of
+//! `firmware/boards.rs` (Cortex-M0, M3, M4F, M7, M33, RISC-V RV32IMAC and RV32I).
 //!
 //! Every program in `firmware/src/bin/` is a test except `demo` (run by `cargo xtask demo`,
 //! and as a test that it prints `[42, 83]`); QEMU's exit status is the verdict (the firmware
 //! ends with a semihosting exit). The `verdict_*` programs must fail with a known status: that
-//! proves a failing program cannot be mistaken for a passing one.
+//! proves a failing program cannot be mistaken for a passing one, on every core.
+//!
+//! `cargo xtask test` ends with a matrix program × board. A board whose target or QEMU cannot
+//! be installed is SKIPPED (and said so in the matrix), never passed.
+//! `BAREHEAP_BOARDS=<name>,<name>` limits the run to some boards (the others are SKIPPED).
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -17,37 +23,16 @@ use wait_timeout::ChildExt;
 use crate::report::Report;
 use crate::setup::{self, Toolchain};
 
-/// A machine QEMU emulates, and how to build for it. Its memory map is
-/// `firmware/boards/<name>/memory.x`; the firmware's build script picks it by `BAREHEAP_BOARD`.
-pub struct Board {
-    /// The folder under `firmware/boards/`.
-    pub name: &'static str,
-    /// The Rust target.
-    pub target: &'static str,
-    /// The QEMU program.
-    pub qemu: &'static str,
-    /// The Debian package that has it.
-    pub qemu_package: &'static str,
-    /// QEMU's arguments before `-kernel <elf>`.
-    pub qemu_args: &'static [&'static str],
+/// The board table, shared with `firmware/build.rs` (which uses the memory maps).
+#[allow(dead_code)]
+mod boards {
+    include!("../../firmware/boards.rs");
 }
 
-/// TI Stellaris LM3S6965: Cortex-M3, 256 KiB flash, 64 KiB RAM.
-pub const LM3S6965EVB: Board = Board {
-    name: "lm3s6965evb",
-    target: "thumbv7m-none-eabi",
-    qemu: "qemu-system-arm",
-    qemu_package: "qemu-system-arm",
-    qemu_args: &[
-        "-cpu",
-        "cortex-m3",
-        "-machine",
-        "lm3s6965evb",
-        "-nographic",
-        "-semihosting-config",
-        "enable=on,target=native",
-    ],
-};
+pub use boards::{Board, BOARDS};
+
+/// The board `cargo xtask demo` runs on unless told otherwise.
+pub const DEMO_BOARD: &str = "lm3s6965evb";
 
 /// Programs that must fail, and the exit status they must fail with.
 const MUST_FAIL: &[(&str, i32)] =
@@ -56,6 +41,9 @@ const MUST_FAIL: &[(&str, i32)] =
 /// What the demo must print.
 const DEMO_EXPECTS: &str = "[42, 83]";
 
+/// Why bareheap without features must not build for a target without compare-and-swap.
+const NO_CAS_ERROR: &str = "enable bareheap's `critical-section` feature";
+
 const DEMO_TIMEOUT: Duration = Duration::from_secs(60);
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -63,14 +51,29 @@ fn firmware_dir() -> PathBuf {
     setup::root().join("firmware")
 }
 
-/// Builds and runs the demo firmware in QEMU, then shows its flash and RAM size.
-pub fn demo(report: &mut Report) {
-    let board = &LM3S6965EVB;
-    let Some(toolchain) = prepare(report, board, &["demo"]) else { return };
+/// Builds and runs the demo firmware in QEMU on `board` (default [`DEMO_BOARD`]), then shows
+/// its flash and RAM size.
+pub fn demo(report: &mut Report, board: Option<&str>) {
+    let name = board.unwrap_or(DEMO_BOARD);
+    let Some(board) = boards::board_named(name) else {
+        let known: Vec<&str> = BOARDS.iter().map(|b| b.name).collect();
+        println!("no board {name:?}; the boards are: {}", known.join(", "));
+        report.record(&format!("demo on {name}"), false, Instant::now());
+        return;
+    };
+    let mut tools = Tools::default();
+    let toolchain = match tools.prepare(board) {
+        Ok(toolchain) => toolchain,
+        Err(why) => {
+            println!("\n!!! the demo cannot run on this machine: {why}");
+            report.skip("firmware: demo", &why);
+            return;
+        }
+    };
     if !build(report, board, toolchain, Some("demo")) {
         return;
     }
-    let elf = toolchain.out_dir(&firmware_dir(), board.target, "release").join("demo");
+    let elf = out_dir(board, toolchain).join("demo");
     run_program(report, board, &elf, "demo", 0, Some(DEMO_EXPECTS), DEMO_TIMEOUT);
     match elf_sizes(&elf) {
         Ok(sizes) => sizes.print("demo"),
@@ -78,43 +81,71 @@ pub fn demo(report: &mut Report) {
     }
 }
 
-/// Builds every firmware program, checks formatting and lints, and runs each program in QEMU
-/// as its own check.
+/// Checks formatting, then for every board: installs its target and QEMU, lints and builds
+/// the firmware, and runs each program in QEMU as its own check. Ends with the matrix.
 pub fn test(report: &mut Report) {
-    let board = &LM3S6965EVB;
     let programs = programs();
-    let names: Vec<&str> = programs.iter().map(String::as_str).collect();
+    let start = Instant::now();
 
     let mut fmt = Command::new(setup::cargo());
     fmt.args(["fmt", "--check"]).current_dir(firmware_dir());
     report.run("firmware: fmt", fmt);
 
-    let Some(toolchain) = prepare(report, board, &names) else { return };
-    if toolchain.has_clippy() {
-        let mut clippy = toolchain.cargo("clippy", board.target, &firmware_dir());
-        clippy.args(["--release", "--lib", "--bins", "--", "-D", "warnings"]);
-        clippy.env("BAREHEAP_BOARD", board.name);
-        report.run("firmware: clippy", clippy);
-    } else {
-        report.skip("firmware: clippy", "Debian's Rust toolchain has no clippy");
+    let selected = std::env::var("BAREHEAP_BOARDS").unwrap_or_default();
+    let selected: Vec<&str> =
+        selected.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let mut tools = Tools::default();
+    let mut matrix = Matrix::default();
+    for board in BOARDS {
+        if !selected.is_empty() && !selected.contains(&board.name) {
+            let why = "not in BAREHEAP_BOARDS".to_owned();
+            for name in &programs {
+                report.skip(&check_name(board, name), &why);
+            }
+            matrix.board(board, Cell::Skipped, why, Duration::ZERO);
+            continue;
+        }
+        let board_start = Instant::now();
+        let toolchain = match tools.prepare(board) {
+            Ok(toolchain) => toolchain,
+            Err(why) => {
+                println!("\n!!! firmware checks cannot run on {}: {why}", board.name);
+                for name in &programs {
+                    report.skip(&check_name(board, name), &why);
+                }
+                matrix.board(board, Cell::Skipped, why, board_start.elapsed());
+                continue;
+            }
+        };
+        tools.target_checks(report, board, toolchain);
+        if !build(report, board, toolchain, None) {
+            for name in &programs {
+                report.record(&check_name(board, name), false, Instant::now());
+            }
+            matrix.board(board, Cell::Fail, "build failed".to_owned(), board_start.elapsed());
+            continue;
+        }
+        let out = out_dir(board, toolchain);
+        let mut results = Vec::new();
+        for name in &programs {
+            let expect = MUST_FAIL.iter().find(|(n, _)| n == name).map_or(0, |&(_, status)| status);
+            let output = (name == "demo").then_some(DEMO_EXPECTS);
+            let ok =
+                run_program(report, board, &out.join(name), name, expect, output, TEST_TIMEOUT);
+            results.push((name.clone(), if ok { Cell::Pass } else { Cell::Fail }));
+        }
+        let note = format!("{toolchain:?} toolchain");
+        matrix.board(board, Cell::Pass, note, board_start.elapsed());
+        for (name, cell) in results {
+            matrix.cell(board, &name, cell);
+        }
     }
-    if toolchain == Toolchain::Rustup {
-        // The firmware build covers the library with `critical-section`; this covers it
-        // without features. (With Debian's toolchain it would rebuild `core` for minutes.)
-        let mut lib = toolchain.cargo("build", board.target, &setup::root());
-        lib.args(["-p", "bareheap"]);
-        report.run(&format!("bareheap builds for {} (no features)", board.target), lib);
-    }
+    matrix.print(&programs, start.elapsed());
+}
 
-    if !build(report, board, toolchain, None) {
-        return;
-    }
-    let out = toolchain.out_dir(&firmware_dir(), board.target, "release");
-    for name in &names {
-        let expect = MUST_FAIL.iter().find(|(n, _)| n == name).map_or(0, |&(_, status)| status);
-        let output = (*name == "demo").then_some(DEMO_EXPECTS);
-        run_program(report, board, &out.join(name), name, expect, output, TEST_TIMEOUT);
-    }
+/// The check name of `program` on `board`.
+fn check_name(board: &Board, program: &str) -> String {
+    format!("firmware {}: {program}", board.name)
 }
 
 /// The firmware programs: the file names in `firmware/src/bin/`, sorted.
@@ -132,37 +163,144 @@ fn programs() -> Vec<String> {
     names
 }
 
-/// Installs what building and running for `board` needs; on failure reports each of
-/// `programs` as SKIPPED and returns `None`.
-fn prepare(report: &mut Report, board: &Board, programs: &[&str]) -> Option<Toolchain> {
-    let missing = match setup::ensure_target(board.target) {
-        Ok(toolchain) => match setup::ensure_program(board.qemu, board.qemu_package) {
-            Ok(_) => return Some(toolchain),
-            Err(why) => format!("{} unavailable: {why}", board.qemu),
-        },
-        Err(why) => format!("cannot build for {}: {why}", board.target),
-    };
-    println!("\n!!! firmware checks cannot run on this machine: {missing}");
-    for name in programs {
-        report.skip(&format!("firmware: {name}"), &missing);
-    }
-    None
+/// What was installed (or found missing) so far, so that boards sharing a target or a QEMU
+/// ask once, and the per-target checks run once.
+#[derive(Default)]
+struct Tools {
+    targets: BTreeMap<&'static str, Result<Toolchain, String>>,
+    programs: BTreeMap<&'static str, Result<(), String>>,
+    checked: Vec<&'static str>,
 }
 
-/// `cargo build --release` of the firmware (`only` one program, or all).
+impl Tools {
+    /// Installs what building and running for `board` needs.
+    ///
+    /// # Errors
+    ///
+    /// Why it cannot run here (the target or QEMU cannot be installed).
+    fn prepare(&mut self, board: &Board) -> Result<Toolchain, String> {
+        let toolchain = self
+            .targets
+            .entry(board.target)
+            .or_insert_with(|| setup::ensure_target(board.target))
+            .clone()
+            .map_err(|why| format!("cannot build for {}: {why}", board.target))?;
+        self.programs
+            .entry(board.qemu)
+            .or_insert_with(|| setup::ensure_program(board.qemu, board.qemu_package).map(drop))
+            .clone()
+            .map_err(|why| format!("{} unavailable: {why}", board.qemu))?;
+        Ok(toolchain)
+    }
+
+    /// Once per target: clippy on the firmware, and whether bareheap without features builds
+    /// (it must where the target has compare-and-swap, and must fail with a clear message
+    /// where it has not).
+    fn target_checks(&mut self, report: &mut Report, board: &Board, toolchain: Toolchain) {
+        if self.checked.contains(&board.target) {
+            return;
+        }
+        self.checked.push(board.target);
+        if toolchain.has_clippy() {
+            let mut clippy = toolchain.cargo("clippy", board.target, &firmware_dir());
+            clippy.args(["--release", "--lib", "--bins", "--", "-D", "warnings"]);
+            clippy
+                .env("BAREHEAP_BOARD", board.name)
+                .env("CARGO_TARGET_DIR", target_dir(board, toolchain));
+            report.run(&format!("firmware: clippy ({})", board.target), clippy);
+        } else {
+            report.skip(
+                &format!("firmware: clippy ({})", board.target),
+                "Debian's Rust toolchain has no clippy",
+            );
+        }
+        if toolchain == Toolchain::Rustup {
+            // The firmware build covers the library with `critical-section`; this covers it
+            // without features.
+            bareheap_without_features(report, board.target, toolchain);
+        } else {
+            report.skip(
+                &format!("bareheap without features for {}", board.target),
+                "with Debian's toolchain it would rebuild `core` for minutes",
+            );
+        }
+    }
+}
+
+/// `cargo build -p bareheap` (no features) for `target`: must pass where the target has
+/// compare-and-swap, must fail with [`NO_CAS_ERROR`] where it has not.
+fn bareheap_without_features(report: &mut Report, target: &str, toolchain: Toolchain) {
+    let mut lib = toolchain.cargo("build", target, &setup::root());
+    lib.args(["-p", "bareheap"]);
+    if has_cas(target) {
+        report.run(&format!("bareheap builds for {target} (no features)"), lib);
+        return;
+    }
+    let name = format!("bareheap without `critical-section` is refused for {target} (no CAS)");
+    println!("\n==> {name}");
+    let start = Instant::now();
+    let ok = match lib.output() {
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let refused = !out.status.success() && stderr.contains(NO_CAS_ERROR);
+            if !refused {
+                println!("{stderr}\nexpected the build to fail with {NO_CAS_ERROR:?}");
+            }
+            refused
+        }
+        Err(e) => {
+            println!("could not start cargo: {e}");
+            false
+        }
+    };
+    report.record(&name, ok, start);
+}
+
+/// Whether `target` has compare-and-swap on pointers (`target_has_atomic = "ptr"`).
+fn has_cas(target: &str) -> bool {
+    let out = Command::new("rustc").args(["--print", "cfg", "--target", target]).output();
+    out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("target_has_atomic=\"ptr\""))
+}
+
+/// The firmware's target directory for `board`: the usual one (shared by the boards of
+/// different targets, and by `cargo run` in `firmware/`) for the first board of each target;
+/// one of its own for a second board of the same target (its `memory.x` and constants differ,
+/// so sharing would rebuild the firmware at every switch).
+fn target_dir(board: &Board, toolchain: Toolchain) -> PathBuf {
+    let base = match toolchain {
+        Toolchain::Rustup => firmware_dir().join("target"),
+        Toolchain::Debian => firmware_dir().join("target/debian"),
+    };
+    let first = boards::default_board(board.target).is_some_and(|b| b.name == board.name);
+    if first {
+        base
+    } else {
+        base.join("boards").join(board.name)
+    }
+}
+
+/// Where the firmware programs of `board` are.
+fn out_dir(board: &Board, toolchain: Toolchain) -> PathBuf {
+    target_dir(board, toolchain).join(board.target).join("release")
+}
+
+/// `cargo build --release` of the firmware for `board` (`only` one program, or all).
 fn build(report: &mut Report, board: &Board, toolchain: Toolchain, only: Option<&str>) -> bool {
     let mut cmd = toolchain.cargo("build", board.target, &firmware_dir());
-    cmd.arg("--release").env("BAREHEAP_BOARD", board.name);
+    cmd.arg("--release")
+        .env("BAREHEAP_BOARD", board.name)
+        .env("CARGO_TARGET_DIR", target_dir(board, toolchain));
     match only {
         Some(bin) => cmd.args(["--bin", bin]),
         None => cmd.arg("--bins"),
     };
     let what = only.unwrap_or("all programs");
-    report.run(&format!("firmware: build {what} ({}, {toolchain:?})", board.target), cmd)
+    let name = format!("firmware {}: build {what} ({}, {toolchain:?})", board.name, board.target);
+    report.run(&name, cmd)
 }
 
-/// Runs `elf` in QEMU with a timeout, streaming its output; passes if QEMU exits with
-/// `expect_status` (and the output contains `expect_output`, if given).
+/// Runs `elf` in QEMU on `board` with a timeout, streaming its output; passes if QEMU exits
+/// with `expect_status` (and the output contains `expect_output`, if given).
 fn run_program(
     report: &mut Report,
     board: &Board,
@@ -171,11 +309,11 @@ fn run_program(
     expect_status: i32,
     expect_output: Option<&str>,
     timeout: Duration,
-) {
+) -> bool {
     let check = if expect_status == 0 {
-        format!("firmware: {name}")
+        check_name(board, name)
     } else {
-        format!("firmware: {name} must exit with status {expect_status}")
+        format!("{} must exit with status {expect_status}", check_name(board, name))
     };
     println!("\n==> {check}");
     let start = Instant::now();
@@ -191,7 +329,7 @@ fn run_program(
         Err(e) => {
             println!("could not start {}: {e}", board.qemu);
             report.record(&check, false, start);
-            return;
+            return false;
         }
     };
     let seen = Arc::new(Mutex::new(String::new()));
@@ -229,6 +367,7 @@ fn run_program(
         }
     }
     report.record(&check, ok, start);
+    ok
 }
 
 /// Prints each line of `stream` indented, and keeps it in `seen`. QEMU's warning about the
@@ -250,6 +389,88 @@ fn echo_lines(
             }
         }
     })
+}
+
+/// One cell of the matrix.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cell {
+    Pass,
+    Fail,
+    Skipped,
+}
+
+impl Cell {
+    fn text(self) -> &'static str {
+        match self {
+            Cell::Pass => "PASS",
+            Cell::Fail => "FAIL",
+            Cell::Skipped => "SKIPPED",
+        }
+    }
+}
+
+/// The outcome of every program on every board.
+#[derive(Default)]
+struct Matrix {
+    /// Per board, in table order: the board, its state when no program ran (`Skipped` or
+    /// `Fail` for a failed build), a note, and the time it took.
+    boards: Vec<(&'static Board, Cell, String, Duration)>,
+    cells: BTreeMap<(&'static str, String), Cell>,
+}
+
+impl Matrix {
+    fn board(&mut self, board: &'static Board, state: Cell, note: String, time: Duration) {
+        self.boards.push((board, state, note, time));
+    }
+
+    fn cell(&mut self, board: &'static Board, program: &str, cell: Cell) {
+        self.cells.insert((board.name, program.to_owned()), cell);
+    }
+
+    fn print(&self, programs: &[String], total: Duration) {
+        const FIRST: usize = 18;
+        let width = |b: &Board| b.name.len().max(core_label(b).len()).max(7) + 2;
+        println!("\n==> firmware matrix: program x board (QEMU)");
+        let mut cores = format!("{:FIRST$}", "");
+        let mut names = format!("{:FIRST$}", "program");
+        for (board, ..) in &self.boards {
+            let w = width(board);
+            cores.push_str(&format!("{:w$}", core_label(board)));
+            names.push_str(&format!("{:w$}", board.name));
+        }
+        println!("{cores}\n{names}");
+        for program in programs {
+            let mut row = format!("{program:FIRST$}");
+            for (board, state, ..) in &self.boards {
+                let w = width(board);
+                let cell = self.cells.get(&(board.name, program.clone())).copied();
+                row.push_str(&format!("{:w$}", cell.unwrap_or(*state).text()));
+            }
+            println!("{row}");
+        }
+        for (board, state, note, time) in &self.boards {
+            let what = match state {
+                Cell::Skipped => format!("SKIPPED: {note}"),
+                Cell::Fail => format!("FAIL: {note}"),
+                Cell::Pass => note.clone(),
+            };
+            println!(
+                "  {:<15} {:<26} {:>6.1} s  {what}",
+                board.name,
+                board.core,
+                time.as_secs_f64()
+            );
+        }
+        println!("  firmware total: {:.1} s", total.as_secs_f64());
+    }
+}
+
+/// A short name of the board's core for the matrix header.
+fn core_label(board: &Board) -> &'static str {
+    let core = board.core;
+    let core = core.strip_prefix("Cortex-").unwrap_or(core);
+    let core = core.strip_prefix("RISC-V ").unwrap_or(core);
+    core.split(' ').next().unwrap_or(core)
 }
 
 /// The memory a firmware image takes.
@@ -294,7 +515,9 @@ fn elf_sizes(elf: &Path) -> Result<Sizes, String> {
     let bytes = std::fs::read(elf).map_err(|e| e.to_string())?;
     let file = object::File::parse(&*bytes).map_err(|e| e.to_string())?;
     let size = |name: &str| file.section_by_name(name).map_or(0, |s| s.size());
-    let (vectors, text, rodata) = (size(".vector_table"), size(".text"), size(".rodata"));
+    // cortex-m-rt's vector table, or riscv-rt's `.init` and `.trap` entry code.
+    let vectors = size(".vector_table") + size(".init") + size(".trap");
+    let (text, rodata) = (size(".text"), size(".rodata"));
     let (data, bss, uninit) = (size(".data"), size(".bss"), size(".uninit"));
     let heap = file.symbols().find(|s| s.name().is_ok_and(|n| n.contains("HEAP_MEMORY")));
     Ok(Sizes {

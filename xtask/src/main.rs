@@ -26,12 +26,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build the Cortex-M3 demo firmware and run it in QEMU (installs what it lacks).
-    Demo,
-    /// Run every check: fmt, clippy, host tests (debug and release), docs, firmware in QEMU.
+    /// Build the demo firmware and run it in QEMU (installs what it lacks).
+    Demo {
+        /// The board (a row of `firmware/boards.rs`); the Cortex-M3 `lm3s6965evb` if not given.
+        #[arg(long)]
+        board: Option<String>,
+    },
+    /// Run every check: fmt, clippy, host tests (debug and release), docs, firmware on every
+    /// board in QEMU.
     Test,
     /// What CI runs (the same as `test`).
     Ci,
+    /// Only the firmware part of `test`: every program on every board in QEMU, and the matrix.
+    Firmware,
     /// Side-by-side benchmarks against the peer allocators (host and Cortex-M3).
     Bench {
         /// A short run (under 2 minutes) for smoke-testing the harness.
@@ -57,8 +64,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut report = Report::new();
     match cli.command {
-        Command::Demo => demo(&mut report),
+        Command::Demo { board } => firmware::demo(&mut report, board.as_deref()),
         Command::Test | Command::Ci => test(&mut report),
+        Command::Firmware => firmware::test(&mut report),
         Command::Bench { quick } => bench::bench(&mut report, quick),
         Command::Size => bench::size(&mut report),
         Command::Reliability => reliability::all(&mut report),
@@ -67,10 +75,6 @@ fn main() -> ExitCode {
         }
     }
     report.finish()
-}
-
-fn demo(report: &mut Report) {
-    firmware::demo(report);
 }
 
 fn test(report: &mut Report) {

@@ -1,6 +1,7 @@
-//! The Cortex-M3 side of the benchmarks: code size and static RAM per allocator (`cargo xtask
-//! size`), and exact instruction counts per `alloc`/`free`/`realloc` in QEMU (the target part of
-//! `cargo xtask bench`).
+//! The on-target side of the benchmarks, on the Cortex-M3, the Cortex-M0 and RISC-V RV32IMAC
+//! ([`CORES`]): code size and static RAM per allocator (`cargo xtask size`), and exact
+//! instruction counts per `alloc`/`free`/`realloc` in QEMU (the target part of `cargo xtask
+//! bench`), each core in its own results files.
 //!
 //! The firmware is `bench/cortex-m/` (its own workspace): one binary per allocator in
 //! `src/bin/`, all running the same seeded sequence, plus `baseline` (a trivial bump allocator)
@@ -22,7 +23,70 @@ use wait_timeout::ChildExt as _;
 use crate::report::Report;
 use crate::setup::{self, root, Toolchain};
 
-const TARGET: &str = "thumbv7m-none-eabi";
+/// A core the target benchmarks run on.
+pub struct Core {
+    /// Names the results files (`bench/results/<name>.md`, ...) and the checks.
+    pub name: &'static str,
+    /// The core as users know it.
+    pub title: &'static str,
+    /// The Rust target.
+    pub target: &'static str,
+    /// The QEMU program and the Debian package that has it.
+    pub qemu: (&'static str, &'static str),
+    /// QEMU's machine and CPU options.
+    pub machine: &'static [&'static str],
+    /// How the report describes the emulated machine and runtime (lines of at most 94
+    /// characters, the later ones indented by two spaces).
+    pub machine_note: &'static str,
+    /// What embedded-alloc's critical section costs on this core, for the report.
+    pub critical_section: &'static str,
+    /// What an instruction costs in cycles on real parts, for the report (wrapped like
+    /// `machine_note`).
+    pub cycles_note: &'static str,
+}
+
+/// The cores: the Cortex-M3 first (the `--quick` run and the long-standing results), then the
+/// ARMv6-M Cortex-M0 (no compare-and-swap, fewer instructions) and RISC-V.
+pub const CORES: [Core; 3] = [
+    Core {
+        name: "cortex-m3",
+        title: "Cortex-M3",
+        target: "thumbv7m-none-eabi",
+        qemu: ("qemu-system-arm", "qemu-system-arm"),
+        machine: &["-cpu", "cortex-m3", "-machine", "lm3s6965evb"],
+        machine_note: "QEMU `lm3s6965evb` (Cortex-M3), cortex-m-rt",
+        critical_section: "PRIMASK save, `cpsid`, restore",
+        cycles_note: "a Cortex-M3 takes 1–3+ cycles per instruction (loads, taken branches, \
+                      divides),\n  plus flash wait states on real parts",
+    },
+    Core {
+        name: "cortex-m0",
+        title: "Cortex-M0",
+        target: "thumbv6m-none-eabi",
+        qemu: ("qemu-system-arm", "qemu-system-arm"),
+        // QEMU's Cortex-M0 model on the lm3s6965evb's memory map: the counts depend on the
+        // instruction set, not the board, and the 32 KiB arena needs more RAM than the
+        // micro:bit's 16 KiB.
+        machine: &["-cpu", "cortex-m0", "-machine", "lm3s6965evb"],
+        machine_note: "QEMU's `cortex-m0` CPU (ARMv6-M) on the `lm3s6965evb` memory map (the \
+                       32 KiB arena\n  does not fit a micro:bit's 16 KiB RAM), cortex-m-rt",
+        critical_section: "PRIMASK save, `cpsid`, restore",
+        cycles_note: "a Cortex-M0 takes 1–3 cycles per instruction (loads and taken branches \
+                      2–3,\n  no divide instruction), plus flash wait states on real parts",
+    },
+    Core {
+        name: "riscv32imac",
+        title: "RISC-V RV32IMAC",
+        target: "riscv32imac-unknown-none-elf",
+        qemu: ("qemu-system-riscv32", "qemu-system-misc"),
+        machine: &["-machine", "virt", "-bios", "none"],
+        machine_note: "QEMU `virt` (RV32IMAC hart in machine mode, program in DRAM), riscv-rt",
+        critical_section: "`csrrci` on `mstatus.MIE`, restore",
+        cycles_note: "simple RV32 microcontroller cores take 1–3+ cycles per instruction \
+                      (loads,\n  taken branches, divides), plus flash wait states on real parts",
+    },
+];
+
 const FIRMWARE_DIR: &str = "bench/cortex-m";
 const PLUGIN_SOURCE: &str = "bench/qemu-plugin/insn_count.c";
 const RESULTS_DIR: &str = "bench/results";
@@ -43,47 +107,59 @@ const KIND_CALIBRATION: u32 = 5;
 const OPS: [(u32, &str); 3] =
     [(KIND_ALLOC, "alloc"), (KIND_FREE, "free"), (KIND_REALLOC, "realloc")];
 
-/// `cargo xtask size`: builds the firmware at both opt-levels and prints code size and static
-/// RAM of every allocator over the bump-only baseline.
+/// `cargo xtask size`: builds the firmware for every core at both opt-levels and prints code
+/// size and static RAM of every allocator over the bump-only baseline.
 pub fn size(report: &mut Report) {
+    for core in &CORES {
+        size_on(report, core);
+    }
+}
+
+fn size_on(report: &mut Report, core: &'static Core) {
     let bins = binaries();
-    let Some(tc) = prepare_toolchain(report) else { return };
-    if !build_firmware(report, tc, &PROFILES, &bins) {
+    let Some(tc) = prepare_toolchain(report, core) else { return };
+    if !build_firmware(report, core, tc, &PROFILES, &bins) {
         return;
     }
-    let Some(sizes) = measure_sizes(report, tc, &PROFILES, &bins) else { return };
-    println!("\n{}", size_table(&sizes, &bins, &[]));
-    let csv = results_dir().join("cortex-m3-size.csv");
+    let Some(sizes) = measure_sizes(report, core, tc, &PROFILES, &bins) else { return };
+    println!("\n{}: {}", core.title, size_table(&sizes, &bins, &[]));
+    let csv = results_dir().join(format!("{}-size.csv", core.name));
     write_file(report, &csv, &size_csv(&sizes));
 }
 
-/// The target part of `cargo xtask bench`: sizes plus instruction counts, written to
-/// `bench/results/cortex-m3.{md,csv}` and `cortex-m3-size.csv`. `--quick` is a smoke run: it
-/// builds and runs [`QUICK_BINARIES`] at opt-level "s" only (the fat-LTO builds are most of
+/// The target part of `cargo xtask bench`, on every core: sizes plus instruction counts,
+/// written to `bench/results/<core>.{md,csv}` and `<core>-size.csv`. `--quick` is a smoke run:
+/// it builds and runs [`QUICK_BINARIES`] at opt-level "s" only (the fat-LTO builds are most of
 /// the time) and writes no files.
 pub fn bench_target(report: &mut Report, quick: bool) {
+    for core in &CORES {
+        bench_on(report, core, quick);
+    }
+}
+
+fn bench_on(report: &mut Report, core: &'static Core, quick: bool) {
     let profiles = if quick { &PROFILES[..1] } else { &PROFILES[..] };
     let mut bins = binaries();
     if quick {
         bins.retain(|b| QUICK_BINARIES.contains(&b.as_str()));
     }
     let start = Instant::now();
-    let Some(tc) = prepare_toolchain(report) else { return };
-    let qemu = match setup::ensure_program("qemu-system-arm", "qemu-system-arm") {
+    let Some(tc) = prepare_toolchain(report, core) else { return };
+    let qemu = match setup::ensure_program(core.qemu.0, core.qemu.1) {
         Ok(path) => path,
         Err(why) => {
-            println!("\n!!! cortex-m3 instruction counts cannot run here: {why}");
-            report.skip("cortex-m3 instruction counts", &why);
+            println!("\n!!! {} instruction counts cannot run here: {why}", core.name);
+            report.skip(&format!("{} instruction counts", core.name), &why);
             return;
         }
     };
     let Some(plugin) = build_plugin(report) else { return };
-    if !build_firmware(report, tc, profiles, &bins) {
+    if !build_firmware(report, core, tc, profiles, &bins) {
         return;
     }
-    let Some(sizes) = measure_sizes(report, tc, profiles, &bins) else { return };
+    let Some(sizes) = measure_sizes(report, core, tc, profiles, &bins) else { return };
 
-    let tools = Tools { toolchain: tc, qemu, plugin };
+    let tools = Tools { core, toolchain: tc, qemu, plugin };
     let mut runs = Vec::new();
     for &(profile, level) in profiles {
         for bin in &bins {
@@ -94,18 +170,18 @@ pub fn bench_target(report: &mut Report, quick: bool) {
     }
 
     let cross_check = cross_check(report, &tools, &runs);
-    let counts = count_tables(&runs, &bins);
+    let counts = count_tables(core, &runs, &bins);
     let failed = failed_bins(&runs);
     println!("\n{counts}\n{}", size_table(&sizes, &bins, &failed));
     if quick {
-        println!("--quick: opt-level s only; bench/results/cortex-m3.* not written");
+        println!("--quick: opt-level s only; bench/results/{}.* not written", core.name);
         return;
     }
-    let md = markdown(tc, &counts, &sizes, &bins, &runs, &cross_check, start.elapsed());
+    let md = markdown(&tools, &counts, &sizes, &bins, &runs, &cross_check, start.elapsed());
     let dir = results_dir();
-    write_file(report, &dir.join("cortex-m3.md"), &md);
-    write_file(report, &dir.join("cortex-m3.csv"), &counts_csv(&runs));
-    write_file(report, &dir.join("cortex-m3-size.csv"), &size_csv(&sizes));
+    write_file(report, &dir.join(format!("{}.md", core.name)), &md);
+    write_file(report, &dir.join(format!("{}.csv", core.name)), &counts_csv(&runs));
+    write_file(report, &dir.join(format!("{}-size.csv", core.name)), &size_csv(&sizes));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -113,19 +189,21 @@ pub fn bench_target(report: &mut Report, quick: bool) {
 
 /// What the instruction-count runs need.
 struct Tools {
+    core: &'static Core,
     toolchain: Toolchain,
     qemu: PathBuf,
     plugin: PathBuf,
 }
 
-/// The toolchain that builds for the Cortex-M3 (rustup's target, installed if missing, or
-/// Debian's with build-std: [`setup::ensure_target`]); `None`, reported SKIPPED, if neither.
-fn prepare_toolchain(report: &mut Report) -> Option<Toolchain> {
-    match setup::ensure_target(TARGET) {
+/// The toolchain that builds for `core` (rustup's target, installed if missing, or Debian's
+/// with build-std: [`setup::ensure_target`]); `None`, reported SKIPPED, if neither.
+fn prepare_toolchain(report: &mut Report, core: &Core) -> Option<Toolchain> {
+    match setup::ensure_target(core.target) {
         Ok(toolchain) => Some(toolchain),
         Err(why) => {
-            println!("\n!!! cortex-m3 benchmarks cannot run here: {why}");
-            report.skip("cortex-m3 benchmarks", &format!("cannot build for {TARGET}: {why}"));
+            println!("\n!!! {} benchmarks cannot run here: {why}", core.name);
+            let why = format!("cannot build for {}: {why}", core.target);
+            report.skip(&format!("{} benchmarks", core.name), &why);
             None
         }
     }
@@ -158,18 +236,20 @@ fn build_plugin(report: &mut Report) -> Option<PathBuf> {
 /// Builds every firmware binary for each profile.
 fn build_firmware(
     report: &mut Report,
+    core: &Core,
     tc: Toolchain,
     profiles: &[(&str, &'static str)],
     bins: &[String],
 ) -> bool {
     profiles.iter().all(|(profile, level)| {
         // Runs in `bench/cortex-m`, so cargo reads its `.cargo/config.toml` (linker script).
-        let mut cmd = tc.cargo("build", TARGET, &firmware_dir());
+        let mut cmd = tc.cargo("build", core.target, &firmware_dir());
         cmd.args(["--profile", profile]);
         for bin in bins {
             cmd.args(["--bin", bin]);
         }
-        report.run(&format!("build cortex-m3 bench firmware (opt-level {level}, {tc:?})"), cmd)
+        let name = format!("build {} bench firmware (opt-level {level}, {tc:?})", core.name);
+        report.run(&name, cmd)
     })
 }
 
@@ -181,8 +261,8 @@ fn results_dir() -> PathBuf {
     root().join(RESULTS_DIR)
 }
 
-fn elf_path(tc: Toolchain, profile: &str, bin: &str) -> PathBuf {
-    tc.out_dir(&firmware_dir(), TARGET, profile).join(bin)
+fn elf_path(core: &Core, tc: Toolchain, profile: &str, bin: &str) -> PathBuf {
+    tc.out_dir(&firmware_dir(), core.target, profile).join(bin)
 }
 
 /// The firmware binaries (`src/bin/*.rs`): bareheap's first, then the peers, then the baseline.
@@ -260,6 +340,7 @@ fn read_sections(path: &Path) -> Result<Sections, String> {
 
 fn measure_sizes(
     report: &mut Report,
+    core: &Core,
     tc: Toolchain,
     profiles: &[(&str, &'static str)],
     bins: &[String],
@@ -269,7 +350,7 @@ fn measure_sizes(
     let mut ok = true;
     for &(profile, level) in profiles {
         for bin in bins {
-            match read_sections(&elf_path(tc, profile, bin)) {
+            match read_sections(&elf_path(core, tc, profile, bin)) {
                 Ok(s) => {
                     sizes.insert((level, bin.clone()), s);
                 }
@@ -281,7 +362,7 @@ fn measure_sizes(
         }
         ok &= sizes.contains_key(&(level, BASELINE.to_owned()));
     }
-    report.record("cortex-m3 code size and static RAM", ok, start);
+    report.record(&format!("{} code size and static RAM", core.name), ok, start);
     ok.then_some(sizes)
 }
 
@@ -384,7 +465,7 @@ fn count_instructions(
     bin: &str,
 ) -> Run {
     let start = Instant::now();
-    let name = format!("cortex-m3 instruction counts: {bin} (opt-level {level})");
+    let name = format!("{} instruction counts: {bin} (opt-level {level})", tools.core.name);
     println!("\n==> {name}");
     let result = run_twice(tools, profile, bin);
     match &result {
@@ -396,15 +477,15 @@ fn count_instructions(
 }
 
 fn run_twice(tools: &Tools, profile: &str, bin: &str) -> Result<RunData, String> {
-    let elf = elf_path(tools.toolchain, profile, bin);
+    let elf = elf_path(tools.core, tools.toolchain, profile, bin);
     let marker = marker_address(&elf)?;
-    let out_dir = root().join("target/insn_count").join(profile);
+    let out_dir = counts_dir(tools.core, profile);
     std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     let mut outputs = Vec::new();
     let mut summary = String::new();
     for i in 1..=2 {
         let out = out_dir.join(format!("{bin}.run{i}.txt"));
-        summary = run_qemu(&tools.qemu, &tools.plugin, &elf, marker, &out)?;
+        summary = run_qemu(tools, &elf, marker, &out)?;
         outputs.push(std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?);
     }
     if outputs[0] != outputs[1] {
@@ -423,16 +504,17 @@ fn marker_address(elf: &Path) -> Result<u64, String> {
         .ok_or_else(|| format!("{}: no __bench_marker symbol", elf.display()))
 }
 
+/// Where the plugin's outputs for `core` at `profile` go.
+fn counts_dir(core: &Core, profile: &str) -> PathBuf {
+    root().join("target/insn_count").join(core.name).join(profile)
+}
+
 /// Runs the firmware once under the plugin; returns its `ok ...` summary line.
-fn run_qemu(
-    qemu: &Path,
-    plugin: &Path,
-    elf: &Path,
-    marker: u64,
-    out: &Path,
-) -> Result<String, String> {
+fn run_qemu(tools: &Tools, elf: &Path, marker: u64, out: &Path) -> Result<String, String> {
+    let (qemu, plugin) = (&tools.qemu, &tools.plugin);
     let mut child = Command::new(qemu)
-        .args(["-cpu", "cortex-m3", "-machine", "lm3s6965evb", "-display", "none"])
+        .args(tools.core.machine)
+        .args(["-display", "none"])
         .args(["-monitor", "none", "-serial", "null"])
         .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
         .arg(elf)
@@ -562,14 +644,15 @@ fn stats(counts: &[u64]) -> Option<Stats> {
     })
 }
 
-fn count_tables(runs: &[Run], bins: &[String]) -> String {
+fn count_tables(core: &Core, runs: &[Run], bins: &[String]) -> String {
     let mut t = String::new();
     for (kind, name) in OPS {
         let _ = writeln!(
             t,
-            "Instructions per {name} (Cortex-M3, QEMU)\n\n\
+            "Instructions per {name} ({}, QEMU)\n\n\
              | allocator | n | mean, opt s | p50 | p99 | max | mean, opt 3 | p50 | p99 | max |\n\
-             | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+             | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            core.title
         );
         for bin in bins {
             if bin == BASELINE {
@@ -632,7 +715,8 @@ const CROSS_CHECK_MAX_INSNS: u64 = 2_000_000;
 /// log has exactly the plugin's total and, between the plugin's marker-store PCs, exactly its
 /// per-measurement counts. Returns a sentence for the report.
 fn cross_check(report: &mut Report, tools: &Tools, runs: &[Run]) -> String {
-    let name = "cortex-m3 counts cross-checked against QEMU's execution log";
+    let name = format!("{} counts cross-checked against QEMU's execution log", tools.core.name);
+    let name = name.as_str();
     let candidate = runs
         .iter()
         .filter(|r| r.level == PROFILES[0].1)
@@ -660,7 +744,7 @@ fn cross_check(report: &mut Report, tools: &Tools, runs: &[Run]) -> String {
 }
 
 fn compare_with_exec_log(tools: &Tools, profile: &str, bin: &str) -> Result<String, String> {
-    let dir = root().join("target/insn_count").join(profile);
+    let dir = counts_dir(tools.core, profile);
     let plugin_out = std::fs::read_to_string(dir.join(format!("{bin}.run1.txt")))
         .map_err(|e| format!("plugin output: {e}"))?;
     // Plugin lines: "<kind> <count> <open-pc> <close-pc>", then "total <n>".
@@ -683,13 +767,14 @@ fn compare_with_exec_log(tools: &Tools, profile: &str, bin: &str) -> Result<Stri
 
     let log = dir.join(format!("{bin}.exec.log"));
     let status = Command::new(&tools.qemu)
-        .args(["-cpu", "cortex-m3", "-machine", "lm3s6965evb", "-display", "none"])
+        .args(tools.core.machine)
+        .args(["-display", "none"])
         .args(["-monitor", "none", "-serial", "null"])
         .args(["-semihosting-config", "enable=on,target=native", "-singlestep"])
         .args(["-d", "exec,nochain", "-D"])
         .arg(&log)
         .arg("-kernel")
-        .arg(elf_path(tools.toolchain, profile, bin))
+        .arg(elf_path(tools.core, tools.toolchain, profile, bin))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -764,7 +849,7 @@ fn locked_versions() -> Vec<(String, String)> {
 }
 
 fn markdown(
-    tc: Toolchain,
+    tools: &Tools,
     counts: &str,
     sizes: &Sizes,
     bins: &[String],
@@ -772,7 +857,8 @@ fn markdown(
     cross_check: &str,
     elapsed: Duration,
 ) -> String {
-    let qemu = version_line("qemu-system-arm", "--version").unwrap_or_else(|| "unknown".to_owned());
+    let (core, tc) = (tools.core, tools.toolchain);
+    let qemu = version_line(core.qemu.0, "--version").unwrap_or_else(|| "unknown".to_owned());
     let rustc = Command::new(if tc == Toolchain::Rustup { "rustc" } else { "/usr/bin/rustc" })
         .arg("-V")
         .current_dir(firmware_dir())
@@ -803,22 +889,23 @@ fn markdown(
     let mut md = String::new();
     let _ = write!(
         md,
-        r#"# Cortex-M3: instructions per operation, code size, static RAM
+        r#"# {title}: instructions per operation, code size, static RAM
 
 Generated by `cargo xtask bench` (the target part; `cargo xtask size` prints the size table
-alone). Do not edit by hand. Machine-readable: `cortex-m3.csv` (instruction counts) and
-`cortex-m3-size.csv` (section sizes). This run took {elapsed:.0?}.
+alone). Do not edit by hand. Machine-readable: `{name}.csv` (instruction counts) and
+`{name}-size.csv` (section sizes). This run took {elapsed:.0?}.
 
 ## Method
 
-- **Firmware** (`bench/cortex-m/`): one binary per allocator, QEMU `lm3s6965evb` (Cortex-M3),
-  cortex-m-rt, semihosting exit. Each runs the same seeded sequence (`src/workload.rs`):
+- **Firmware** (`bench/cortex-m/`): one binary per allocator, semihosting exit;
+  {machine_note}.
+  Each runs the same seeded sequence (`src/workload.rs`):
   64 slots, 4000 steps; an empty slot is allocated, a full one freed (3/5) or resized (2/5:
   doubled, halved or redrawn). Sizes 1–2048 B, mostly ≤ 32 B; resizes up to 4096 B;
   alignments 1–64, mostly 1/4/8; a 32 KiB arena. Every payload is written on allocation and
   checked before free and after realloc; a wrong block fails the run instead of being counted.
 - **Calls**: each allocator's own API, no lock, where it has one; embedded-alloc exposes only
-  `GlobalAlloc`, so its rows include a critical section (PRIMASK save, `cpsid`, restore) per
+  `GlobalAlloc`, so its rows include a critical section ({critical_section}) per
   call, and its realloc is `GlobalAlloc`'s default (allocate, copy, free). linked_list_allocator
   and buddy_system_allocator have no realloc: allocate + copy + free. talc: in place, else move
   (what its `GlobalAlloc` does, without the lock). rlsf: `reallocate`. bareheap: `Heap::grow`
@@ -842,8 +929,8 @@ alone). Do not edit by hand. Machine-readable: `cortex-m3.csv` (instruction coun
 
 ## Caveats
 
-- **Instructions, not cycles.** QEMU is not cycle-accurate; a Cortex-M3 takes 1–3+ cycles per
-  instruction (loads, taken branches, divides), plus flash wait states on real parts.
+- **Instructions, not cycles.** QEMU is not cycle-accurate:
+  {cycles_note}.
 - One workload, one seed: small blocks on a small heap. Allocators whose cost grows with the
   number of free blocks (first fit, linked lists) look better here than on a big, fragmented
   heap; see the host benchmarks for scaling.
@@ -858,7 +945,7 @@ alone). Do not edit by hand. Machine-readable: `cortex-m3.csv` (instruction coun
 ## Versions
 
 - {qemu}
-- {rustc} ({tc:?} toolchain), target `{TARGET}`
+- {rustc} ({tc:?} toolchain), target `{target}`
 - Peers (bench/cortex-m/Cargo.lock): {peers}
 
 ## Reproduce
@@ -875,6 +962,12 @@ cargo xtask size    # the size table only
 
 {size}
 "#,
+        title = core.title,
+        name = core.name,
+        machine_note = core.machine_note,
+        critical_section = core.critical_section,
+        cycles_note = core.cycles_note,
+        target = core.target,
         overheads = overheads.join(" or "),
         cross_check = cross_check,
         peers = peers.join(", "),

@@ -332,7 +332,8 @@ impl Allocator for Buddy {
 }
 
 /// Adapter for an embedded-alloc heap: only `GlobalAlloc` is public, so every call takes a
-/// critical section (cortex-m's single-core implementation: save PRIMASK, `cpsid i`, restore).
+/// critical section (cortex-m's single-core implementation: save PRIMASK, `cpsid i`, restore;
+/// on RISC-V the `riscv` crate's single-hart one: clear and restore `mstatus.MIE`).
 macro_rules! embedded_alloc_heap {
     ($name:ident, $label:literal, $static:ident, $ty:ty) => {
         #[doc = concat!("embedded-alloc 0.7 `", stringify!($ty), "` through `GlobalAlloc`.")]

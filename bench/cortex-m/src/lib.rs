@@ -1,4 +1,7 @@
-//! Cortex-M3 firmware that counts the instructions of every `alloc`, `free` and `realloc`.
+//! Firmware that counts the instructions of every `alloc`, `free` and `realloc`, on the
+//! Cortex-M3, the Cortex-M0 (ARMv6-M: no compare-and-swap) and RISC-V RV32IMAC. The
+//! architecture-specific parts are the runtime, the semihosting exit and the marker
+//! instructions ([`marker`]); everything else is shared.
 //!
 //! Each binary in `src/bin/` links one allocator (an [`Allocator`] adapter) and runs the same
 //! seeded operation sequence on a 32 KiB arena ([`workload`]). Around every measured call the
@@ -23,8 +26,16 @@
 
 use core::cell::UnsafeCell;
 
-use cortex_m_rt::{exception, ExceptionFrame};
-use cortex_m_semihosting::{debug, hprintln};
+#[cfg(target_arch = "arm")]
+use cortex_m_semihosting::debug;
+#[cfg(target_arch = "arm")]
+#[doc(hidden)]
+pub use cortex_m_semihosting::hprintln;
+#[cfg(target_arch = "riscv32")]
+use riscv_semihosting::debug;
+#[cfg(target_arch = "riscv32")]
+#[doc(hidden)]
+pub use riscv_semihosting::hprintln;
 
 pub mod adapters;
 pub mod marker;
@@ -125,7 +136,10 @@ pub fn exit(ok: bool) -> ! {
     debug::exit(if ok { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
     // Without a debugger attached, the exit request returns; stop here.
     loop {
+        #[cfg(target_arch = "arm")]
         cortex_m::asm::wfi();
+        #[cfg(target_arch = "riscv32")]
+        riscv::asm::wfi();
     }
 }
 
@@ -152,8 +166,18 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     exit(false)
 }
 
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+#[cfg(target_arch = "arm")]
+#[cortex_m_rt::exception]
+unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
     hprintln!("FAIL hard fault at pc {:#010x}", frame.pc());
+    exit(false)
+}
+
+/// Every RISC-V exception (riscv-rt's catch-all handler) fails the run.
+#[cfg(target_arch = "riscv32")]
+#[export_name = "ExceptionHandler"]
+extern "C" fn exception_handler(_frame: &riscv_rt::TrapFrame) -> ! {
+    let (cause, pc) = (riscv::register::mcause::read().bits(), riscv::register::mepc::read());
+    hprintln!("FAIL exception {} at pc {:#010x}", cause, pc);
     exit(false)
 }

@@ -13,6 +13,21 @@
 
 use core::arch::asm;
 
+/// The marker store: the word's address stored to itself (the value does not matter).
+#[cfg(target_arch = "arm")]
+macro_rules! store {
+    () => {
+        "str {w}, [{w}]"
+    };
+}
+/// The marker store: the word's address stored to itself (the value does not matter).
+#[cfg(target_arch = "riscv32")]
+macro_rules! store {
+    () => {
+        "sw {w}, 0({w})"
+    };
+}
+
 /// What a measurement measures; the number is the marker word (and the plugin's kind number).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(usize)]
@@ -51,7 +66,7 @@ pub fn open2(kind: Kind, mut a: usize, mut b: usize) -> (usize, usize) {
     // SAFETY: `w` points into the 64 marker bytes reserved past the end of RAM (memory.x);
     // nothing else uses them. The operands pass through unmodified.
     unsafe {
-        asm!("str {w}, [{w}] /* {a} {b} */", w = in(reg) w, a = inout(reg) a, b = inout(reg) b,
+        asm!(concat!(store!(), " /* {a} {b} */"), w = in(reg) w, a = inout(reg) a, b = inout(reg) b,
              options(nostack, preserves_flags));
     }
     (a, b)
@@ -69,7 +84,7 @@ pub fn open4(
     let w = word(kind as usize);
     // SAFETY: as in `open2`.
     unsafe {
-        asm!("str {w}, [{w}] /* {a} {b} {c} {d} */", w = in(reg) w, a = inout(reg) a, b = inout(reg) b,
+        asm!(concat!(store!(), " /* {a} {b} {c} {d} */"), w = in(reg) w, a = inout(reg) a, b = inout(reg) b,
              c = inout(reg) c, d = inout(reg) d, options(nostack, preserves_flags));
     }
     (a, b, c, d)
@@ -81,7 +96,7 @@ pub fn open3(kind: Kind, mut a: *mut u8, mut b: usize, mut c: usize) -> (*mut u8
     let w = word(kind as usize);
     // SAFETY: as in `open2`.
     unsafe {
-        asm!("str {w}, [{w}] /* {a} {b} {c} */", w = in(reg) w, a = inout(reg) a, b = inout(reg) b,
+        asm!(concat!(store!(), " /* {a} {b} {c} */"), w = in(reg) w, a = inout(reg) a, b = inout(reg) b,
              c = inout(reg) c, options(nostack, preserves_flags));
     }
     (a, b, c)
@@ -93,7 +108,7 @@ pub fn close(result: *mut u8) {
     let w = word(0);
     // SAFETY: as in `open2`; `result` is only an input, so it must exist before the store.
     unsafe {
-        asm!("str {w}, [{w}] /* {r} */", w = in(reg) w, r = in(reg) result,
+        asm!(concat!(store!(), " /* {r} */"), w = in(reg) w, r = in(reg) result,
              options(nostack, preserves_flags));
     }
 }
@@ -110,12 +125,26 @@ pub fn empty() {
 pub fn calibration_loop() {
     let _ = open2(Kind::Calibration, 0, 0);
     // SAFETY: register-only arithmetic and a local branch.
+    #[cfg(target_arch = "arm")]
     unsafe {
         asm!(
             "movs {n}, #{iterations}",
             "2:",
             "subs {n}, #1",
             "bne 2b",
+            n = out(reg) _,
+            iterations = const CALIBRATION_ITERATIONS,
+        );
+    }
+    // SAFETY: register-only arithmetic and a local branch (`li` of a small constant is one
+    // instruction).
+    #[cfg(target_arch = "riscv32")]
+    unsafe {
+        asm!(
+            "li {n}, {iterations}",
+            "2:",
+            "addi {n}, {n}, -1",
+            "bnez {n}, 2b",
             n = out(reg) _,
             iterations = const CALIBRATION_ITERATIONS,
         );

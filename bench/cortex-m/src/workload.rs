@@ -23,11 +23,10 @@ use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
 use core::ptr;
 
-use cortex_m_semihosting::hprintln;
 use oorandom::Rand32;
 
 use crate::marker::{self, Kind};
-use crate::{exit, Allocator};
+use crate::{exit, hprintln, Allocator};
 
 /// Bytes of the arena every allocator gets.
 pub const ARENA_LEN: usize = 32 * 1024;

@@ -1,6 +1,6 @@
 //! [`TestHeap`]: what the harness needs to know about a heap beyond the `Heap` trait.
 
-use bareheap::{Bump, Claim, FirstFit, Heap, Slab};
+use bareheap::{Bump, Claim, FirstFit, Heap, Slab, Tlsf};
 
 use crate::reference::{RefHeap, GRANULE};
 
@@ -101,6 +101,23 @@ impl TestHeap for FirstFit {
 
     fn free_bytes(&self) -> Option<usize> {
         Some(FirstFit::free_bytes(self))
+    }
+}
+
+impl TestHeap for Tlsf {
+    const NAME: &'static str = "Tlsf";
+    const REUSES_FREED: bool = true;
+    const MULTI_REGION: bool = true;
+    const IN_PLACE: bool = true;
+    /// The first region carries the control block; any base alignment costs up to a granule.
+    const MIN_REGION: usize = Tlsf::min_first_region_size() + bareheap::tlsf::DEFAULT_G - 1;
+    /// One smallest block and the trailer, when the base is itself a header position (the
+    /// best base: `min_region_size` assumes a `G`-aligned one, `G − W` bytes worse).
+    const REFUSED_BELOW: usize =
+        Tlsf::min_region_size() - (bareheap::tlsf::DEFAULT_G - core::mem::size_of::<usize>());
+
+    fn empty() -> Self {
+        Tlsf::new()
     }
 }
 

@@ -6,7 +6,7 @@
 //! The seed is fixed so a run is reproducible; set `BAREHEAP_SEED=<n>` to explore others. Each
 //! test prints its counters (`--nocapture` shows them).
 
-use bareheap::{Bump, FirstFit};
+use bareheap::{Bump, FirstFit, Tlsf};
 use bareheap_testkit::{run, Config, GenConfig, OpGen, RegionSpec, Stats, TestHeap};
 
 /// Random operations per heap per run (the issue asks for at least 100,000).
@@ -53,6 +53,22 @@ fn first_fit_random_ops_keep_every_block_valid_and_drain_to_pristine() {
 }
 
 #[test]
+fn tlsf_random_ops_keep_every_block_valid_and_drain_to_pristine() {
+    let seed = seed(0x5eed_71f5);
+    // As for FirstFit: two initial regions (one misaligned, odd length) plus claims carved from
+    // a reserve, some adjacent (merged), some misaligned, some too small.
+    let cfg = Config {
+        reserve: 128 << 10,
+        ..Config::labelled(format!("seed {seed}; rerun with BAREHEAP_SEED={seed}"))
+    };
+    let gen = GenConfig { claim_per_mille: 1, ..GenConfig::default() };
+    let regions = [RegionSpec::new(256 << 10), RegionSpec { len: 32_771, offset: 5 }];
+    let stats = run(Tlsf::new(), OpGen::with_config(seed, gen).take(OPS), &regions, cfg);
+    report::<Tlsf>(seed, &stats);
+    assert!(stats.claims > 2 && stats.grows_in_place > 0 && stats.shrinks_in_place > 0, "{stats}");
+}
+
+#[test]
 fn bump_random_ops_in_rounds_keep_every_block_valid_and_drain_to_pristine() {
     let seed = seed(0x5eed_b0b0);
     // A bump allocator reuses only its last block, so the program runs in rounds: after each,
@@ -95,6 +111,11 @@ fn decoded_programs<H: TestHeap>(seed: u64) {
 #[test]
 fn first_fit_decoded_byte_programs_with_extreme_layouts_pass() {
     decoded_programs::<FirstFit>(seed(0xdec0_de01));
+}
+
+#[test]
+fn tlsf_decoded_byte_programs_with_extreme_layouts_pass() {
+    decoded_programs::<Tlsf>(seed(0xdec0_de03));
 }
 
 #[test]

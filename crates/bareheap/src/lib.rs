@@ -19,6 +19,7 @@ pub mod slab;
 pub mod stats;
 #[cfg(test)]
 mod test_util;
+pub mod tlsf;
 pub mod zoned;
 
 pub use allocator::HeapAccess;
@@ -35,4 +36,5 @@ pub use oom::OnOom;
 pub use region::{HeapMemory, Region, RegionError};
 pub use slab::Slab;
 pub use stats::{Counted, Counters, HeapStats, Stats};
+pub use tlsf::{Tlsf, TlsfWith};
 pub use zoned::{EmptyHeap, InZone, Zone, ZoneError, Zoned, ZonedHeap};

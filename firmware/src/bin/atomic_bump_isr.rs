@@ -1,30 +1,22 @@
-//! `AtomicBump`, the lock-free bump allocator, as the global allocator used from the SysTick
-//! handler and from `main` at once (see `firmware::isr::LifoLoad`).
+//! `AtomicBump`, the lock-free bump allocator (a critical section on cores without
+//! compare-and-swap), as the global allocator used from the timer interrupt handler and from
+//! `main` at once (see `firmware::isr::LifoLoad`).
 #![no_std]
 #![no_main]
 
 use bareheap::{AtomicBump, HeapMemory};
-use cortex_m_rt::{entry, exception};
-use firmware::hprintln;
 use firmware::isr::{self, LifoLoad};
-use firmware::runner::{self, Failed, Outcome, Test};
+use firmware::runner::{self, Outcome, Test};
+use firmware::{board, hprintln};
 
-static MEMORY: HeapMemory<{ 24 * 1024 }> = HeapMemory::new();
+static MEMORY: HeapMemory<{ board::ARENA * 3 / 2 }> = HeapMemory::new();
 
 #[global_allocator]
 static HEAP: AtomicBump = AtomicBump::new();
 
 static LOAD: LifoLoad = LifoLoad::new(0x1575_0002);
 
-/// SysTick period in core clock cycles.
-const RELOAD: u32 = 2_000 - 1;
-
-#[exception]
-fn SysTick() {
-    LOAD.tick(&HEAP, || HEAP.used());
-}
-
-#[entry]
+#[firmware::entry]
 fn main() -> ! {
     let region = MEMORY.take().expect("the heap memory is taken once, here");
     match HEAP.claim(region) {
@@ -32,14 +24,18 @@ fn main() -> ! {
         Err(e) => panic!("AtomicBump refused its region: {}", e),
     }
     let tests = [Test {
-        name: "alloc_in_systick_and_main_interleaved_lifo_reclaimed_no_corruption",
-        run: alloc_in_systick_and_main_interleaved_lifo_reclaimed_no_corruption,
+        name: "alloc_in_interrupt_and_main_interleaved_lifo_reclaimed_no_corruption",
+        run: alloc_in_interrupt_and_main_interleaved_lifo_reclaimed_no_corruption,
     }];
     runner::run("atomic_bump_isr", &mut (), &tests)
 }
 
-fn alloc_in_systick_and_main_interleaved_lifo_reclaimed_no_corruption(_: &mut ()) -> Outcome {
-    let Some(mut core) = cortex_m::Peripherals::take() else { return Err(Failed) };
+/// What the timer interrupt does.
+fn tick() {
+    LOAD.tick(&HEAP, || HEAP.used());
+}
+
+fn alloc_in_interrupt_and_main_interleaved_lifo_reclaimed_no_corruption(_: &mut ()) -> Outcome {
     let cfg = isr::Config {
         seed: 0x3A1_0002,
         isr_allocs: 5_000,
@@ -48,5 +44,5 @@ fn alloc_in_systick_and_main_interleaved_lifo_reclaimed_no_corruption(_: &mut ()
         max_main_ops: 2_000_000,
     };
     let validate = || HEAP.validate();
-    isr::run_lifo(&HEAP, || HEAP.used(), validate, &LOAD, &mut core.SYST, RELOAD, cfg)
+    isr::run_lifo(&HEAP, || HEAP.used(), validate, &LOAD, tick, cfg)
 }

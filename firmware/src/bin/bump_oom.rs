@@ -4,16 +4,16 @@
 #![no_main]
 
 use bareheap::{Bump, CriticalSection, HeapMemory, Locked};
-use cortex_m_rt::entry;
+use firmware::board;
 use firmware::oom::{self, Global};
 use firmware::runner;
 
-static MEMORY: HeapMemory<8192> = HeapMemory::new();
+static MEMORY: HeapMemory<{ board::ARENA / 2 }> = HeapMemory::new();
 
 #[global_allocator]
 static HEAP: Locked<CriticalSection, Bump> = Locked::new(Bump::new());
 
-#[entry]
+#[firmware::entry]
 fn main() -> ! {
     let mut global = Global::claim(&HEAP, &MEMORY);
     runner::run("bump_oom", &mut global, &oom::tests())

@@ -3,12 +3,11 @@
 #![no_main]
 
 use bareheap::{Bump, HeapMemory};
-use cortex_m_rt::entry;
-use firmware::stress;
+use firmware::{board, stress};
 
-static MEMORY: HeapMemory<{ 16 * 1024 }> = HeapMemory::new();
+static MEMORY: HeapMemory<{ board::ARENA }> = HeapMemory::new();
 
-#[entry]
+#[firmware::entry]
 fn main() -> ! {
     stress::main("bump_stress", Bump::new(), &MEMORY)
 }

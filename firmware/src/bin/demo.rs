@@ -1,7 +1,8 @@
-//! The demo: the allocator chapter's program running for real on a Cortex-M3 (QEMU
-//! `lm3s6965evb`), with bareheap's `FirstFit` as the global allocator, and then the rest of
-//! `alloc`: a `String`, a `BTreeMap`, trait objects in `Box`es, an allocation failure handled
-//! without a crash, and what all of it cost the heap.
+//! The demo: the allocator chapter's program running for real on a microcontroller in QEMU (the
+//! Cortex-M3 `lm3s6965evb` for `cargo xtask demo`, every board of `boards.rs` in the tests),
+//! with bareheap's `FirstFit` as the global allocator, and then the rest of `alloc`: a
+//! `String`, a `BTreeMap`, trait objects in `Box`es, an allocation failure handled without a
+//! crash, and what all of it cost the heap.
 #![no_std]
 #![no_main]
 
@@ -14,17 +15,17 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use bareheap::{CriticalSection, FirstFit, Heap, HeapMemory, Locked};
-use cortex_m_rt::entry;
-use firmware::hprintln;
+use bareheap::{Counted, CriticalSection, FirstFit, Heap, HeapMemory, HeapStats, Locked};
+use firmware::{board, hprintln};
 
 /// The memory the heap gets: a plain `static` buffer, handed over once, no raw addresses.
-static HEAP_MEMORY: HeapMemory<{ 16 * 1024 }> = HeapMemory::new();
+static HEAP_MEMORY: HeapMemory<{ board::ARENA }> = HeapMemory::new();
 
 /// The global allocator: a first-fit heap behind a critical section, so interrupt handlers
 /// may allocate too.
 #[global_allocator]
-static HEAP: Locked<CriticalSection, FirstFit> = Locked::new(FirstFit::new());
+static HEAP: Locked<CriticalSection, Counted<FirstFit>> =
+    Locked::new(Counted::new(FirstFit::new()));
 
 /// Something that can be read, behind a `Box<dyn Sensor>`.
 trait Sensor {
@@ -68,7 +69,7 @@ impl Sensor for PulseCounter {
     }
 }
 
-#[entry]
+#[firmware::entry]
 fn main() -> ! {
     let region = HEAP_MEMORY.take().expect("the heap memory is taken once, here");
     let donated = region.len();
@@ -77,7 +78,12 @@ fn main() -> ! {
         Err(e) => panic!("the heap refused its memory: {}", e),
     };
     let (_, baseline, _) = usage(0);
-    hprintln!("bareheap demo: Rust's `alloc` on a Cortex-M3 (QEMU lm3s6965evb, 64 KiB RAM)");
+    hprintln!(
+        "bareheap demo: Rust's `alloc` on a {} (QEMU {}, {} KiB RAM)",
+        board::CORE,
+        board::MACHINE,
+        board::RAM_BYTES / 1024
+    );
     hprintln!(
         "heap: FirstFit behind a critical section; {} bytes from a static buffer, {} allocatable",
         donated,
@@ -138,8 +144,8 @@ fn main() -> ! {
     );
 
     let mut big: Vec<u8> = Vec::new();
-    let ask = 64 * 1024;
-    hprintln!("\nVec::try_reserve({} KiB) on a 16 KiB heap:", ask / 1024);
+    let ask = 4 * board::ARENA;
+    hprintln!("\nVec::try_reserve({} KiB) on a {} KiB heap:", ask / 1024, board::ARENA / 1024);
     match big.try_reserve(ask) {
         Ok(()) => hprintln!("              got it?! (this would be a bug)"),
         Err(e) => hprintln!("              Err: {}", e),
@@ -166,6 +172,9 @@ fn main() -> ! {
             hprintln!("              validate(): {:?}", other);
             firmware::exit(firmware::EXIT_FAIL)
         }
+    }
+    if let Some(stats) = HEAP.stats() {
+        hprintln!("\nHeap statistics (Counted<FirstFit>, over the whole run):\n{:#}", stats);
     }
     let ok = used == 0 && largest == free;
     hprintln!("\n{}", if ok { "Done: exiting QEMU with status 0." } else { "Leak!" });

@@ -1,42 +1,37 @@
-//! `FirstFit` as the global allocator, used from the SysTick handler and from `main` at once
+//! `FirstFit` as the global allocator, used from the timer interrupt handler and from `main` at once
 //! (see `firmware::isr`).
 #![no_std]
 #![no_main]
 
 use bareheap::{CriticalSection, FirstFit, HeapMemory, Locked};
-use cortex_m_rt::{entry, exception};
+use firmware::board;
 use firmware::isr::{self, IsrLoad};
 use firmware::oom::Global;
-use firmware::runner::{self, Failed, Outcome, Test};
+use firmware::runner::{self, Outcome, Test};
 
-static MEMORY: HeapMemory<{ 24 * 1024 }> = HeapMemory::new();
+static MEMORY: HeapMemory<{ board::ARENA * 3 / 2 }> = HeapMemory::new();
 
 #[global_allocator]
 static HEAP: Locked<CriticalSection, FirstFit> = Locked::new(FirstFit::new());
 
 static LOAD: IsrLoad = IsrLoad::new(0x1575_0001);
 
-/// SysTick period in core clock cycles: a few thousand, so the handler runs thousands of times
-/// while `main` works.
-const RELOAD: u32 = 2_000 - 1;
-
-#[exception]
-fn SysTick() {
-    LOAD.tick(&HEAP);
-}
-
-#[entry]
+#[firmware::entry]
 fn main() -> ! {
     let mut global = Global::claim(&HEAP, &MEMORY);
     let tests = [Test {
-        name: "alloc_in_systick_and_main_interleaved_no_corruption",
-        run: alloc_in_systick_and_main_interleaved_no_corruption,
+        name: "alloc_in_interrupt_and_main_interleaved_no_corruption",
+        run: alloc_in_interrupt_and_main_interleaved_no_corruption,
     }];
     runner::run("first_fit_isr", &mut global, &tests)
 }
 
-fn alloc_in_systick_and_main_interleaved_no_corruption(g: &mut Global<FirstFit>) -> Outcome {
-    let Some(mut core) = cortex_m::Peripherals::take() else { return Err(Failed) };
+/// What the timer interrupt does.
+fn tick() {
+    LOAD.tick(&HEAP);
+}
+
+fn alloc_in_interrupt_and_main_interleaved_no_corruption(g: &mut Global<FirstFit>) -> Outcome {
     let cfg = isr::Config {
         seed: 0x3A1_0001,
         isr_allocs: 5_000,
@@ -44,5 +39,5 @@ fn alloc_in_systick_and_main_interleaved_no_corruption(g: &mut Global<FirstFit>)
         min_main_ops: 20_000,
         max_main_ops: 2_000_000,
     };
-    isr::run(g, &LOAD, &mut core.SYST, RELOAD, cfg)
+    isr::run(g, &LOAD, tick, cfg)
 }

@@ -8,17 +8,16 @@ extern crate alloc;
 use alloc::vec::Vec;
 
 use bareheap::{CriticalSection, FirstFit, HeapMemory, Locked};
-use cortex_m_rt::entry;
 use firmware::oom::{self, Global};
 use firmware::runner::{self, Outcome, Test};
-use firmware::{ensure, hprintln};
+use firmware::{board, ensure, hprintln};
 
-static MEMORY: HeapMemory<8192> = HeapMemory::new();
+static MEMORY: HeapMemory<{ board::ARENA / 2 }> = HeapMemory::new();
 
 #[global_allocator]
 static HEAP: Locked<CriticalSection, FirstFit> = Locked::new(FirstFit::new());
 
-#[entry]
+#[firmware::entry]
 fn main() -> ! {
     let mut global = Global::claim(&HEAP, &MEMORY);
     let own = [Test {

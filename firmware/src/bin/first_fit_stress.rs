@@ -3,12 +3,11 @@
 #![no_main]
 
 use bareheap::{FirstFit, HeapMemory};
-use cortex_m_rt::entry;
-use firmware::stress;
+use firmware::{board, stress};
 
-static MEMORY: HeapMemory<{ 16 * 1024 }> = HeapMemory::new();
+static MEMORY: HeapMemory<{ board::ARENA }> = HeapMemory::new();
 
-#[entry]
+#[firmware::entry]
 fn main() -> ! {
     stress::main("first_fit_stress", FirstFit::new(), &MEMORY)
 }

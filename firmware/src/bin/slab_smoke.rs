@@ -1,4 +1,4 @@
-//! `Slab<FirstFit, SmallClasses>` on a Cortex-M3: as the global allocator under `alloc`
+//! `Slab<FirstFit, SmallClasses>` on every board: as the global allocator under `alloc`
 //! collections (a `Vec<Box<Node>>` tree, a `BTreeMap`), its lifecycle (exhaust, free, reuse,
 //! give every slab back), and its checked frees (double, interior, wrong class) on target.
 //!
@@ -16,15 +16,24 @@ use core::hint::black_box;
 
 use bareheap::slab::{InvalidFree, SmallClasses};
 use bareheap::{CriticalSection, FirstFit, Heap, HeapMemory, Locked, Slab};
-use cortex_m_rt::entry;
 use firmware::rng::XorShift32;
 use firmware::runner::{self, Outcome, Test};
-use firmware::{ensure, hprintln};
+use firmware::{board, ensure, hprintln};
 
 type SlabHeap = Slab<FirstFit, SmallClasses>;
 
-static MEMORY: HeapMemory<{ 24 * 1024 }> = HeapMemory::new();
-static SCRATCH: HeapMemory<{ 6 * 1024 }> = HeapMemory::new();
+/// Whether the board has RAM for the full-size test (a 16 KiB test arena; the Cortex-M0 board
+/// has 16 KiB of RAM in all and gets smaller heaps and trees).
+const ROOMY: bool = board::ARENA >= 16 * 1024;
+/// The global heap's bytes.
+const GLOBAL_LEN: usize = if ROOMY { 24 * 1024 } else { board::ARENA };
+/// The scratch heap's bytes.
+const SCRATCH_LEN: usize = if ROOMY { 6 * 1024 } else { 3 * 1024 };
+/// The depth of the trees of boxes (`2^(DEPTH+1) - 1` nodes each).
+const DEPTH: u32 = if ROOMY { 6 } else { 5 };
+
+static MEMORY: HeapMemory<GLOBAL_LEN> = HeapMemory::new();
+static SCRATCH: HeapMemory<SCRATCH_LEN> = HeapMemory::new();
 
 #[global_allocator]
 static HEAP: Locked<CriticalSection, SlabHeap> = Locked::new(Slab::new(FirstFit::new()));
@@ -36,7 +45,7 @@ struct Ctx {
     fresh_free: usize,
 }
 
-#[entry]
+#[firmware::entry]
 fn main() -> ! {
     let claimed = HEAP.claim(MEMORY.take().expect("first take")).expect("claim");
     let fresh_free = HEAP.lock(|h| h.backing().free_bytes()).unwrap_or(0);
@@ -99,12 +108,11 @@ fn sum(node: &Node) -> u32 {
 
 fn tree_of_boxes_builds_and_drops_cleanly(_: &mut Ctx) -> Outcome {
     for round in 0..20 {
-        let forest: Vec<Box<Node>> = (0..4).map(|i| tree(6, i)).collect();
-        // Each tree of depth 6 holds values v*64..: the sums are known in closed form.
+        let forest: Vec<Box<Node>> = (0..4).map(|i| tree(DEPTH, i)).collect();
+        // Level d of tree i holds the values i*2^d .. (i+1)*2^d: the sums are known.
         let total: u32 = forest.iter().map(|t| sum(t)).sum();
-        let expected: u32 = (0..4u32)
-            .map(|i| (0..7).map(|d| (0..1u32 << d).map(|k| (i << d) + k).sum::<u32>()).sum::<u32>())
-            .sum();
+        let level = |i: u32, d: u32| (0..1u32 << d).map(|k| (i << d) + k).sum::<u32>();
+        let expected: u32 = (0..4u32).map(|i| (0..=DEPTH).map(|d| level(i, d)).sum::<u32>()).sum();
         ensure!(total == expected, "round {}: tree sum {} != {}", round, total, expected);
         black_box(&forest);
     }
@@ -136,10 +144,16 @@ fn exhausted_slab_heap_frees_and_reuses_everything(c: &mut Ctx) -> Outcome {
         blocks.push(p);
     }
     let first = blocks.len();
-    hprintln!("    {} blocks of 32 bytes in a 6 KiB heap, {} slabs", first, c.scratch.slab_count());
-    // 6 KiB as one 4 KiB span (4 slabs of 1 KiB, 30 slots each) plus what is left after
-    // FirstFit's alignment hole: at least the span must fit.
-    ensure!(first >= 4 * 30, "only {} blocks fit", first);
+    hprintln!(
+        "    {} blocks of 32 bytes in a {} KiB heap, {} slabs",
+        first,
+        SCRATCH_LEN / 1024,
+        c.scratch.slab_count()
+    );
+    // Slabs of 1 KiB, 30 slots each, aligned to 1 KiB: after FirstFit's alignment hole (under
+    // 1 KiB) and headers, at least `KiB - 2` whole slabs fit (6 KiB: one 4 KiB span).
+    let slabs = SCRATCH_LEN / 1024 - 2;
+    ensure!(first >= slabs * 30, "only {} blocks fit ({} slabs expected)", first, slabs);
     for (i, &p) in blocks.iter().enumerate() {
         // SAFETY: the block is live and was filled above.
         let byte = unsafe { p.as_ptr().add(31).read() };

@@ -9,11 +9,10 @@ use core::alloc::Layout;
 use core::ptr::NonNull;
 
 use bareheap::{Bump, Claim, Corruption, Heap, HeapMemory, Region, RegionError};
-use cortex_m_rt::entry;
 use firmware::heaps::UnderTest;
-use firmware::{hprintln, stress};
+use firmware::{board, hprintln, stress};
 
-static MEMORY: HeapMemory<{ 16 * 1024 }> = HeapMemory::new();
+static MEMORY: HeapMemory<{ board::ARENA }> = HeapMemory::new();
 
 /// A `Bump` that returns its previous block again on every 50th allocation.
 struct Overlapping {
@@ -68,7 +67,7 @@ impl UnderTest for Overlapping {
     }
 }
 
-#[entry]
+#[firmware::entry]
 fn main() -> ! {
     hprintln!("verdict_overlap: a heap that hands out overlapping blocks; expected exit status 1");
     let heap = Overlapping { inner: Bump::new(), allocations: 0, previous: None };

@@ -3,10 +3,9 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::entry;
 use firmware::hprintln;
 
-#[entry]
+#[firmware::entry]
 fn main() -> ! {
     hprintln!("verdict_panic: panicking on purpose; the expected exit status is 1");
     let limit = core::hint::black_box(3u32);

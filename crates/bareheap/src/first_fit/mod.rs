@@ -19,10 +19,8 @@
 //! ```
 //!
 //! - **allocate** walks the free list and takes the first block that fits. It carves the
-//!   allocation from the *end* of that block, at the highest suitably aligned spot: the part in
-//!   front stays where it is in the list (only its size shrinks) and no link is rewritten. With
-//!   an alignment above `G`, the part behind the allocation (less than the alignment) becomes a
-//!   free block of its own.
+//!   allocation from the *low* end of that block, at the lowest suitably aligned spot; a gap
+//!   below it (only with an alignment above `G`) and the rest above it stay free blocks.
 //! - **deallocate** reads the size from the block's own header (never from the caller's
 //!   `Layout`), walks the list to the block's address and merges it with the free blocks that
 //!   touch it on either side.
@@ -66,8 +64,8 @@
 //! - Linear time: with many free blocks (a fragmented heap) allocation and free get slow, and
 //!   the time spent with interrupts masked (inside [`Locked`](crate::Locked)) grows with them.
 //!   Use `Tlsf` where a constant bound matters.
-//! - Carving from the end of the first fitting block interleaves small and large blocks as
-//!   classic first-fit does; there are no size classes.
+//! - Classic first-fit placement: small and large blocks interleave; there are no size
+//!   classes.
 //! - The checks on free catch pointers outside every region, misaligned pointers, double frees
 //!   and blocks that overlap free space, but not an interior pointer whose preceding word
 //!   happens to look like a valid header.
@@ -82,11 +80,12 @@
 //!   trusts the caller's `Layout` on free, so a wrong layout corrupts the neighbours. One word
 //!   per block buys a heap that frees the right number of bytes whatever the caller says, and
 //!   the `USED` bit that catches double frees.
-//! - **Carving from the end.** Taking the allocation from the end of the fitting block leaves
-//!   the front part in place in the list: the common split is two header writes and no link
-//!   update. For an alignment above `G`, choosing the *highest* aligned spot leaves the gaps on
-//!   both sides as free blocks (they are multiples of `G`, hence at least a minimal block), so
-//!   no byte is lost to alignment.
+//! - **Alignment without waste.** Block starts are `≡ W (mod G)`, so the gap below an
+//!   over-aligned block is a multiple of `G`, hence a minimal free block or nothing: no byte is
+//!   lost to alignment. (An earlier version carved from the *end* of the fitting block to save
+//!   a link update; since the lowest free block is usually the large untouched one, that made
+//!   first-fit skip the holes left by frees and behave like a bump allocator: 69 % heap
+//!   efficiency instead of 96 % in `cargo xtask bench`.)
 //! - **End records.** Each region ends in a record that stops physical walks and coalescing,
 //!   lets `claim` refuse overlaps and merge neighbours, and lets `deallocate` refuse pointers
 //!   outside every region.
@@ -181,7 +180,7 @@ const FLAGS: usize = GRANULE - 1;
 /// heap.claim(MEMORY.take().unwrap()).unwrap();
 /// let layout = Layout::from_size_align(24, 8).unwrap();
 /// let a = heap.allocate(layout).unwrap();
-/// let b = heap.allocate(layout).unwrap(); // carved right below `a`
+/// let b = heap.allocate(layout).unwrap(); // carved right above `a`
 /// // SAFETY: `a` and `b` are live blocks from `heap`, each freed once with its layout.
 /// unsafe {
 ///     heap.deallocate(a, layout);
@@ -692,10 +691,12 @@ unsafe impl Heap for FirstFit {
             if size >= need {
                 // `cur + size` is at most a region's end record: no overflow (FF4).
                 let end = cur.addr() + size;
-                // The highest payload address that leaves `need` bytes, rounded down to the
-                // alignment (a no-op for alignments up to `G`: `end - need + W ≡ 0 (mod G)`).
-                let payload = (end - need + HEADER) & mask;
-                if payload >= cur.addr() + HEADER {
+                // The lowest payload address at the alignment (a no-op for alignments up to
+                // `G`: `cur + W ≡ 0 (mod G)`). Taking the low end keeps the rest of the block
+                // at the high end, so the lowest free blocks, often holes left by frees, are
+                // reused first and the large block above them stays whole.
+                let payload = (cur.addr() + HEADER).checked_add(!mask).map(|p| p & mask);
+                if let Some(payload) = payload.filter(|&p| p - HEADER <= end - need) {
                     // SAFETY: `link` holds `cur`, a free block of `size` bytes; the block
                     // `[payload - W, payload - W + need)` lies inside it and starts
                     // `≡ W (mod G)` (a multiple of `G` minus `W`).

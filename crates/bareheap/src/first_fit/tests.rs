@@ -715,15 +715,15 @@ fn deallocate_coalesces_with_both_neighbours() {
     let mut heap = heap_on(&arena);
     let l = layout(64, 8);
     let [a, b, c, d] = [(); 4].map(|_| heap.allocate(l).unwrap());
-    // Carved from the end: d < c < b < a in address order.
-    assert!(d < c && c < b && b < a);
+    // Carved from the low end: a < b < c < d in address order.
+    assert!(a < b && b < c && c < d);
     // SAFETY: each block was allocated above with `l` and is freed once.
     unsafe {
         heap.deallocate(a, l);
         heap.deallocate(c, l);
         assert_eq!(free_blocks(&heap).len(), 3, "a and c touch no free block");
         heap.deallocate(b, l);
-        assert_eq!(free_blocks(&heap).len(), 2, "b merged with c below and a above");
+        assert_eq!(free_blocks(&heap).len(), 2, "b merged with a below and c above");
         heap.validate().unwrap();
         heap.deallocate(d, l);
         assert_eq!(free_blocks(&heap).len(), 1, "d merged with the rest and the big block");
@@ -896,9 +896,11 @@ fn grow_into_free_neighbour_stays_in_place() {
     let arena = Arena::new(4096);
     let mut heap = heap_on(&arena);
     let l = layout(64, 8);
-    let above = heap.allocate(l).unwrap();
-    let p = heap.allocate(l).unwrap();
+    // Carved from the low end of the free block: below < p < above.
     let below = heap.allocate(l).unwrap();
+    let p = heap.allocate(l).unwrap();
+    let above = heap.allocate(l).unwrap();
+    assert!(below < p && p < above);
     // SAFETY: live blocks, each freed or grown once.
     unsafe {
         heap.deallocate(above, l); // the neighbour after `p` is now free
@@ -929,9 +931,16 @@ fn cat_d1_d2_moving_grow_keeps_contents_and_alignment() {
     for align in [1usize, 16, 64, 256, 1024] {
         let l = layout(40, align);
         let p = heap.allocate(l).unwrap();
-        // `p` was carved from the end of the only free block, so the end record follows it;
-        // `blocker` is carved right below it, so neither neighbour is free.
-        let blocker = heap.allocate(layout(8, 8)).unwrap();
+        // Allocate small blockers until one sits right after `p` (with a large alignment the
+        // first ones fill the gap below `p`), so `p` cannot grow in place.
+        let mut blockers = std::vec::Vec::new();
+        loop {
+            let b = heap.allocate(layout(8, 8)).unwrap();
+            blockers.push(b);
+            if b > p {
+                break;
+            }
+        }
         fill_block(p, 40, 7);
         // Larger than `p`'s block plus any trailing alignment gap: cannot grow in place.
         // SAFETY: `p` is live with layout `l`.
@@ -943,7 +952,9 @@ fn cat_d1_d2_moving_grow_keeps_contents_and_alignment() {
         // SAFETY: live blocks, freed once.
         unsafe {
             heap.deallocate(g, layout(2000, align));
-            heap.deallocate(blocker, layout(8, 8));
+            for b in blockers {
+                heap.deallocate(b, layout(8, 8));
+            }
         }
         assert_pristine(&heap);
     }
@@ -972,10 +983,17 @@ fn cat_d5_grow_at_region_end_never_passes_the_end_record() {
     let arena = Arena::new(1024);
     let mut heap = heap_on(&arena);
     let l = layout(64, 8);
-    // The first allocation is carved from the end of the region: the end record follows it.
+    // A block at the low end (freed later to make room for the move), a filler, and `p`,
+    // which takes exactly the last `block_size(64)` bytes: the end record follows it.
+    let first = heap.allocate(layout(256, 8)).unwrap();
+    let (_, rest) = free_blocks(&heap)[0];
+    let bs = math::block_size(64).unwrap();
+    let fill = heap.allocate(layout(rest - HEADER - bs, 8)).unwrap();
     let p = heap.allocate(l).unwrap();
     let (_, rec) = regions(&heap)[0];
-    assert_eq!(p.as_ptr().addr() - HEADER + math::block_size(64).unwrap(), rec);
+    assert_eq!(p.as_ptr().addr() - HEADER + bs, rec);
+    // SAFETY: `first` is live; its 256-byte hole is where `p` can move.
+    unsafe { heap.deallocate(first, layout(256, 8)) };
     fill_block(p, 64, 4);
     // SAFETY: `p` is live.
     let g = unsafe { heap.grow(p, l, 128) }.unwrap();
@@ -991,6 +1009,7 @@ fn cat_d5_grow_at_region_end_never_passes_the_end_record() {
         assert_eq!(s, g);
         heap.validate().unwrap();
         heap.deallocate(s, layout(1, 8));
+        heap.deallocate(fill, layout(rest - HEADER - bs, 8));
     }
     assert_pristine(&heap);
 }

@@ -1,0 +1,375 @@
+//! `bench`: runs the host benchmarks and writes tables, CSV/JSON, PNG plots and `BENCHMARKS.md`.
+//!
+//! ```text
+//! bench run [--quick] [--out DIR] [--markdown FILE] [--only NAME]...
+//! bench report --out DIR [--markdown FILE]     re-render tables, plots and markdown from DIR/results.json
+//! bench worker --alloc NAME --job JSON         (internal) one measurement in a child process
+//! ```
+//! `cargo xtask bench` is the usual way in.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use bench::heaps::registry;
+use bench::jobs::{self, Config, JobOutcome, Record};
+use bench::report::{job_name, AllocInfo, Meta, Results, TraceInfo};
+use bench::timer::Clock;
+use bench::trace::{Event, Trace};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Host benchmarks of bareheap against its peers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Measure every allocator on every workload.
+    Run {
+        /// Smoke-test sizes: every workload and allocator, with all checks, in well under 2 minutes.
+        #[arg(long)]
+        quick: bool,
+        /// Directory for results.json, results.md, CSV and PNG files.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also render this BENCHMARKS.md from bench/BENCHMARKS.md.in.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// Only these allocators (by name); default all.
+        #[arg(long)]
+        only: Vec<String>,
+    },
+    /// Re-render tables, plots and markdown from an existing results.json.
+    Report {
+        /// Directory holding results.json.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also render this BENCHMARKS.md.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+    },
+    /// One measurement (used by `run`, in a child process).
+    #[command(hide = true)]
+    Worker {
+        #[arg(long)]
+        alloc: String,
+        #[arg(long)]
+        job: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Cmd::Run { quick, out, markdown, only } => run(quick, &out, markdown.as_deref(), &only),
+        Cmd::Report { out, markdown } => report(&out, markdown.as_deref()),
+        Cmd::Worker { alloc, job } => jobs::worker(&alloc, &job),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn repo_root() -> PathBuf {
+    bench_dir().parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// The committed trace.
+fn trace_path() -> PathBuf {
+    bench_dir().join("traces/serde_json.bhtrace")
+}
+
+fn run(quick: bool, out: &Path, markdown: Option<&Path>, only: &[String]) -> Result<(), String> {
+    let start = Instant::now();
+    let load_start = loadavg();
+    let config = Config::new(quick);
+    let clock = Clock::calibrate(Duration::from_millis(if quick { 20 } else { 200 }));
+
+    let trace_bytes =
+        std::fs::read(trace_path()).map_err(|e| format!("{}: {e}", trace_path().display()))?;
+    let trace = Trace::decode(&trace_bytes)?;
+    let arena = jobs::trace_arena(&trace);
+    let mut counts = [0u64; 3];
+    for ev in &trace.events {
+        counts[match ev {
+            Event::Alloc { .. } => 0,
+            Event::Free { .. } => 1,
+            Event::Realloc { .. } => 2,
+        }] += 1;
+    }
+    let trace_info = TraceInfo {
+        path: "bench/traces/serde_json.bhtrace".into(),
+        events: trace.events.len() as u64,
+        counts,
+        peak_live: trace.peak_live,
+        file_bytes: trace_bytes.len() as u64,
+        arena,
+    };
+    drop(trace);
+
+    let versions = lock_versions();
+    let allocs: Vec<_> = registry()
+        .into_iter()
+        .filter(|a| only.is_empty() || only.iter().any(|o| o == a.name))
+        .collect();
+    if allocs.is_empty() {
+        return Err(format!("no allocator matches {only:?}"));
+    }
+    let infos = allocs
+        .iter()
+        .map(|a| AllocInfo {
+            name: a.name.into(),
+            krate: a.krate.into(),
+            version: if a.krate == "std" {
+                rustc_version()
+            } else {
+                versions.iter().find(|(n, _)| n == a.krate).map_or("?".into(), |v| v.1.clone())
+            },
+            note: a.note.into(),
+            uses_arena: a.uses_arena,
+        })
+        .collect();
+
+    let job_list = config.jobs(trace_path(), arena);
+    let total = job_list.len() * allocs.len();
+    let timeout = Duration::from_secs(config.worker_timeout_secs);
+    let mut records: Vec<Record> = Vec::with_capacity(total);
+    println!(
+        "bench: {} mode, {} allocators × {} jobs, results to {}",
+        config.mode,
+        allocs.len(),
+        job_list.len(),
+        out.display()
+    );
+    for job in &job_list {
+        for a in &allocs {
+            let rec = jobs::spawn(a, job, timeout);
+            println!(
+                "[{:>3}/{total}] {:<26} {:<34} {} ({:.1} s)",
+                records.len() + 1,
+                a.name,
+                job_name(job),
+                brief(&rec),
+                rec.wall_secs
+            );
+            records.push(rec);
+        }
+    }
+
+    let meta = Meta {
+        date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        commit: command_output(
+            "git",
+            &["-C", &repo_root().to_string_lossy(), "describe", "--always", "--dirty"],
+        ),
+        rustc: rustc_version(),
+        cpu: cpu_model(),
+        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        hypervisor: lscpu_field("Hypervisor vendor"),
+        load: (load_start, loadavg()),
+        duration_secs: start.elapsed().as_secs_f64(),
+        clock,
+        config,
+        trace: trace_info,
+    };
+    let results = Results { meta, allocators: infos, records };
+    finish(&results, out, markdown)?;
+    println!("bench: done in {:.0} s", results.meta.duration_secs);
+    verdict(&results, out)
+}
+
+/// Lists our heaps that could not run in `skipped.txt` (read by `cargo xtask bench`, which
+/// reports them as SKIPPED), and fails the run if one of ours failed a check or crashed.
+/// A peer's failure is a finding, reported in the tables, not a failure of the harness.
+fn verdict(results: &Results, out: &Path) -> Result<(), String> {
+    let mut skipped = String::new();
+    let mut failed = Vec::new();
+    for a in results.allocators.iter().filter(|a| a.name.starts_with("bareheap")) {
+        let recs: Vec<&Record> = results.records.iter().filter(|r| r.alloc == a.name).collect();
+        let unavailable = recs.iter().find_map(|r| unavailable_reason(&r.outcome));
+        if let Some(why) = unavailable {
+            println!("SKIPPED {}: {why}", a.name);
+            skipped.push_str(&format!("{}: {why}\n", a.name));
+        }
+        for r in recs {
+            if let Some(why) = failure(&r.outcome) {
+                failed.push(format!("{} — {}: {why}", r.alloc, job_name(&r.job)));
+            }
+        }
+    }
+    std::fs::write(out.join("skipped.txt"), skipped).map_err(|e| e.to_string())?;
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("bareheap failed:\n  {}", failed.join("\n  ")))
+    }
+}
+
+fn unavailable_reason(o: &JobOutcome) -> Option<String> {
+    use bench::run::Outcome::Unavailable;
+    match o {
+        JobOutcome::Throughput(Unavailable(e))
+        | JobOutcome::Efficiency(Unavailable(e))
+        | JobOutcome::Latency(Unavailable(e))
+        | JobOutcome::Replay(Unavailable(e)) => Some(e.clone()),
+        _ => None,
+    }
+}
+
+fn failure(o: &JobOutcome) -> Option<String> {
+    use bench::run::Outcome::Failed;
+    match o {
+        JobOutcome::Throughput(Failed(e))
+        | JobOutcome::Efficiency(Failed(e))
+        | JobOutcome::Latency(Failed(e))
+        | JobOutcome::Replay(Failed(e)) => Some(e.clone()),
+        JobOutcome::Crashed(e) => Some(format!("worker: {e}")),
+        _ => None,
+    }
+}
+
+fn report(out: &Path, markdown: Option<&Path>) -> Result<(), String> {
+    let json = std::fs::read_to_string(out.join("results.json"))
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    let results: Results = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+    finish(&results, out, markdown)
+}
+
+/// Writes files and plots, prints the tables, renders the markdown.
+fn finish(results: &Results, out: &Path, markdown: Option<&Path>) -> Result<(), String> {
+    results.write_files(out).map_err(|e| format!("writing results: {e}"))?;
+    bench::plot::all(results, out).map_err(|e| format!("plotting: {e}"))?;
+    println!("\n{}", results.markdown());
+    if let Some(md) = markdown {
+        let template_path = bench_dir().join("BENCHMARKS.md.in");
+        let template = std::fs::read_to_string(&template_path)
+            .map_err(|e| format!("{}: {e}", template_path.display()))?;
+        // The on-target results of each core (`cargo xtask bench`'s target step).
+        let on_target: Vec<(&str, String)> = ["cortex-m3", "cortex-m0", "riscv32imac"]
+            .into_iter()
+            .map(|core| {
+                let path = bench_dir().join(format!("results/{core}.md"));
+                let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+                    format!("_Not measured yet: `bench/results/{core}.md` does not exist. `cargo xtask bench` produces it._\n")
+                });
+                (core, demote_headings(&text))
+            })
+            .collect();
+        std::fs::write(md, results.render(&template, &on_target))
+            .map_err(|e| format!("{}: {e}", md.display()))?;
+        println!("bench: wrote {}", md.display());
+    }
+    Ok(())
+}
+
+/// Nests an included markdown file under a `##` section: `#` → `###`, `##` → `####`, ...
+fn demote_headings(md: &str) -> String {
+    let mut in_code = false;
+    md.lines()
+        .map(|l| {
+            if l.trim_start().starts_with("```") {
+                in_code = !in_code;
+            }
+            if !in_code && l.starts_with('#') {
+                format!("##{l}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+fn brief(rec: &Record) -> String {
+    use bench::run::Outcome;
+    fn other<T>(o: &Outcome<T>) -> String {
+        match o {
+            Outcome::Ok(_) => "ok".into(),
+            Outcome::Oom { at, of, phase } => format!("OOM at {phase} op {at}/{of}"),
+            Outcome::Failed(e) => format!("FAILED: {e}"),
+            Outcome::Unavailable(e) => format!("n/a: {e}"),
+        }
+    }
+    match &rec.outcome {
+        JobOutcome::Throughput(Outcome::Ok(t)) => {
+            let s = bench::report::Summary::of(&t.ops_per_sec);
+            format!("{:.2} Mops/s ±{:.0}%", s.median / 1e6, s.spread_pct())
+        }
+        JobOutcome::Efficiency(Outcome::Ok(e)) => {
+            format!("{:.1}%", e.ratio.iter().sum::<f64>() / e.ratio.len() as f64 * 100.0)
+        }
+        JobOutcome::Latency(Outcome::Ok(l)) => format!("alloc p99.99 {:.0} ns", l.reps[0][0].p9999),
+        JobOutcome::Replay(Outcome::Ok(r)) => {
+            let s = bench::report::Summary::of(&r.secs);
+            format!("{:.1} ms, footprint {} KiB", s.median * 1e3, r.footprint / 1024)
+        }
+        JobOutcome::Throughput(o) => other(o),
+        JobOutcome::Efficiency(o) => other(o),
+        JobOutcome::Latency(o) => other(o),
+        JobOutcome::Replay(o) => other(o),
+        JobOutcome::Crashed(e) => format!("FAILED (worker): {e}"),
+    }
+}
+
+/// `(name, version)` of every package in the workspace's `Cargo.lock`.
+fn lock_versions() -> Vec<(String, String)> {
+    let Ok(text) = std::fs::read_to_string(repo_root().join("Cargo.lock")) else { return vec![] };
+    let Ok(doc) = text.parse::<toml::Table>() else { return vec![] };
+    let Some(pkgs) = doc.get("package").and_then(|p| p.as_array()) else { return vec![] };
+    pkgs.iter()
+        .filter_map(|p| {
+            Some((p.get("name")?.as_str()?.to_owned(), p.get("version")?.as_str()?.to_owned()))
+        })
+        .collect()
+}
+
+fn command_output(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(|| "unknown".into(), |o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+}
+
+fn rustc_version() -> String {
+    command_output("rustc", &["-V"])
+}
+
+fn cpu_model() -> String {
+    let m = lscpu_field("Model name");
+    if m.is_empty() {
+        "unknown".into()
+    } else {
+        m
+    }
+}
+
+fn lscpu_field(name: &str) -> String {
+    let out = command_output("lscpu", &[]);
+    out.lines()
+        .find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|r| r.trim_start().strip_prefix(':'))
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_default()
+}
+
+fn loadavg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
+        .unwrap_or(f64::NAN)
+}

@@ -1,0 +1,854 @@
+//! Turns raw records into tables (Markdown, CSV), the JSON file and `BENCHMARKS.md`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::jobs::{Config, Job, JobOutcome, Record};
+use crate::run::{Outcome, Percentiles};
+use crate::timer::Clock;
+
+/// Where and how a run was made.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Meta {
+    /// UTC date of the run.
+    pub date: String,
+    /// `git describe` of the measured tree.
+    pub commit: String,
+    /// `rustc -V`.
+    pub rustc: String,
+    /// CPU model name.
+    pub cpu: String,
+    /// Logical CPUs.
+    pub cores: usize,
+    /// Hypervisor, if any (from `lscpu`).
+    pub hypervisor: String,
+    /// Load average (1 min) at the start and at the end.
+    pub load: (f64, f64),
+    /// Wall time of the whole run, seconds.
+    pub duration_secs: f64,
+    /// The per-operation clock.
+    pub clock: Clock,
+    /// Run sizes.
+    pub config: Config,
+    /// The replayed trace.
+    pub trace: TraceInfo,
+}
+
+/// What the replayed trace contains.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TraceInfo {
+    /// Path relative to the repository root.
+    pub path: String,
+    /// Events.
+    pub events: u64,
+    /// Of which allocations, frees, reallocs.
+    pub counts: [u64; 3],
+    /// Peak live payload bytes.
+    pub peak_live: u64,
+    /// File size.
+    pub file_bytes: u64,
+    /// Arena given to each allocator.
+    pub arena: usize,
+}
+
+/// An allocator as listed in the report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AllocInfo {
+    /// Display name.
+    pub name: String,
+    /// Crate.
+    pub krate: String,
+    /// Crate version from `Cargo.lock`.
+    pub version: String,
+    /// How it is driven.
+    pub note: String,
+    /// Whether it allocates from the arena.
+    pub uses_arena: bool,
+}
+
+/// Everything a run produced: written as `results.json`, read back by `bench report`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Results {
+    /// Run metadata.
+    pub meta: Meta,
+    /// The allocators, in table order.
+    pub allocators: Vec<AllocInfo>,
+    /// One record per (allocator, job).
+    pub records: Vec<Record>,
+}
+
+/// Median, min and max of a sample.
+#[derive(Clone, Copy, Debug)]
+pub struct Summary {
+    /// Median.
+    pub median: f64,
+    /// Smallest.
+    pub min: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Summary {
+    /// Summarises a non-empty sample.
+    pub fn of(xs: &[f64]) -> Summary {
+        let mut v = xs.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+        Summary { median, min: v[0], max: v[n - 1] }
+    }
+
+    /// Half the min–max range, in percent of the median.
+    pub fn spread_pct(&self) -> f64 {
+        (self.max - self.min) / 2.0 / self.median * 100.0
+    }
+}
+
+/// A table cell: a number, or why there is none.
+#[derive(Clone, Debug)]
+pub enum Cell {
+    /// A measured value (and its spread, if repeated).
+    Value(f64, Option<f64>),
+    /// Ran out of memory.
+    Oom(String),
+    /// Failed checks, panicked or crashed.
+    Failed(String),
+    /// Not measurable for this allocator.
+    Na(String),
+}
+
+impl Cell {
+    fn value(&self) -> Option<f64> {
+        match self {
+            Cell::Value(v, _) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
+fn cell_of<T>(o: &Outcome<T>, f: impl Fn(&T) -> Cell) -> Cell {
+    match o {
+        Outcome::Ok(t) => f(t),
+        Outcome::Oom { at, of, phase } => Cell::Oom(format!("OOM at {phase} op {at}/{of}")),
+        Outcome::Failed(e) => Cell::Failed(e.clone()),
+        Outcome::Unavailable(e) => Cell::Na(e.clone()),
+    }
+}
+
+impl Results {
+    fn find(&self, alloc: &str, pred: impl Fn(&Job) -> bool) -> Option<&Record> {
+        self.records.iter().find(|r| r.alloc == alloc && pred(&r.job))
+    }
+
+    /// Median ops/s of workload 1 for (`alloc`, `n`, `realloc`).
+    pub fn throughput(&self, alloc: &str, n: usize, realloc: bool) -> Cell {
+        let rec = self.find(alloc, |j| matches!(j, Job::Throughput { n: jn, realloc: jr, .. } if *jn == n && *jr == realloc));
+        match rec.map(|r| &r.outcome) {
+            Some(JobOutcome::Throughput(o)) => cell_of(o, |t| {
+                let s = Summary::of(&t.ops_per_sec);
+                Cell::Value(s.median, Some(s.spread_pct()))
+            }),
+            Some(JobOutcome::Crashed(e)) => Cell::Failed(e.clone()),
+            _ => Cell::Na("not run".into()),
+        }
+    }
+
+    /// `(timed, total)` steady ops when the time budget cut a workload-1 cell short.
+    pub fn throughput_cut(&self, alloc: &str, n: usize, realloc: bool) -> Option<(usize, usize)> {
+        let rec = self.find(alloc, |j| matches!(j, Job::Throughput { n: jn, realloc: jr, .. } if *jn == n && *jr == realloc));
+        match rec.map(|r| &r.outcome) {
+            Some(JobOutcome::Throughput(Outcome::Ok(t))) if t.ops < t.of => Some((t.ops, t.of)),
+            _ => None,
+        }
+    }
+
+    /// `(timed, total)` steady ops when the time budget cut the latency run short.
+    pub fn latency_cut(&self, alloc: &str) -> Option<(usize, usize)> {
+        match self.find(alloc, |j| matches!(j, Job::Latency { .. })).map(|r| &r.outcome) {
+            Some(JobOutcome::Latency(Outcome::Ok(l))) if l.ops < l.of => Some((l.ops, l.of)),
+            _ => None,
+        }
+    }
+
+    /// Mean efficiency of workload 2 (with the sample for min/max/stddev).
+    pub fn efficiency(&self, alloc: &str) -> (Cell, Vec<f64>) {
+        match self.find(alloc, |j| matches!(j, Job::Efficiency { .. })).map(|r| &r.outcome) {
+            Some(JobOutcome::Efficiency(Outcome::Ok(e))) => {
+                let mean = e.ratio.iter().sum::<f64>() / e.ratio.len() as f64;
+                (Cell::Value(mean, None), e.ratio.clone())
+            }
+            Some(JobOutcome::Efficiency(o)) => (cell_of(o, |_| Cell::Na(String::new())), vec![]),
+            Some(JobOutcome::Crashed(e)) => (Cell::Failed(e.clone()), vec![]),
+            _ => (Cell::Na("not run".into()), vec![]),
+        }
+    }
+
+    /// Latency percentiles of workload 3 for op kind `k` (0 alloc, 1 free, 2 realloc): the
+    /// median over repetitions of each percentile.
+    pub fn latency(&self, alloc: &str, k: usize) -> Result<Percentiles, Cell> {
+        match self.find(alloc, |j| matches!(j, Job::Latency { .. })).map(|r| &r.outcome) {
+            Some(JobOutcome::Latency(Outcome::Ok(l))) => {
+                let med = |f: fn(&Percentiles) -> f64| {
+                    Summary::of(&l.reps.iter().map(|r| f(&r[k])).collect::<Vec<_>>()).median
+                };
+                Ok(Percentiles {
+                    count: l.reps[0][k].count,
+                    p50: med(|p| p.p50),
+                    p99: med(|p| p.p99),
+                    p999: med(|p| p.p999),
+                    p9999: med(|p| p.p9999),
+                    max: med(|p| p.max),
+                })
+            }
+            Some(JobOutcome::Latency(o)) => Err(cell_of(o, |_| Cell::Na(String::new()))),
+            Some(JobOutcome::Crashed(e)) => Err(Cell::Failed(e.clone())),
+            _ => Err(Cell::Na("not run".into())),
+        }
+    }
+
+    /// Replay time (seconds, median and spread) and footprint of workload 4.
+    pub fn replay(&self, alloc: &str) -> (Cell, Option<(u64, u64, u64)>) {
+        match self.find(alloc, |j| matches!(j, Job::Replay { .. })).map(|r| &r.outcome) {
+            Some(JobOutcome::Replay(Outcome::Ok(r))) => {
+                let s = Summary::of(&r.secs);
+                (
+                    Cell::Value(s.median, Some(s.spread_pct())),
+                    Some((r.footprint, r.peak_live, r.events)),
+                )
+            }
+            Some(JobOutcome::Replay(o)) => (cell_of(o, |_| Cell::Na(String::new())), None),
+            Some(JobOutcome::Crashed(e)) => (Cell::Failed(e.clone()), None),
+            _ => (Cell::Na("not run".into()), None),
+        }
+    }
+
+    /// Every failure, with its reason, for the notes under the tables.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for r in &self.records {
+            let why = match &r.outcome {
+                JobOutcome::Throughput(Outcome::Failed(e))
+                | JobOutcome::Efficiency(Outcome::Failed(e))
+                | JobOutcome::Latency(Outcome::Failed(e))
+                | JobOutcome::Replay(Outcome::Failed(e)) => format!("FAILED: {e}"),
+                JobOutcome::Crashed(e) => format!("FAILED (worker): {e}"),
+                JobOutcome::Throughput(Outcome::Unavailable(e))
+                | JobOutcome::Latency(Outcome::Unavailable(e))
+                | JobOutcome::Replay(Outcome::Unavailable(e))
+                    if r.alloc.starts_with("bareheap") =>
+                {
+                    format!("unavailable: {e}")
+                }
+                _ => continue,
+            };
+            out.push(format!("{} — {}: {why}", r.alloc, job_name(&r.job)));
+        }
+        out.dedup();
+        out
+    }
+}
+
+/// A short name for a job.
+pub fn job_name(job: &Job) -> String {
+    match job {
+        Job::Throughput { n, realloc, .. } => {
+            format!("random actions N={n}{}", if *realloc { "" } else { " (no realloc)" })
+        }
+        Job::Efficiency { .. } => "heap efficiency".into(),
+        Job::Latency { .. } => "latency".into(),
+        Job::Replay { .. } => "trace replay".into(),
+    }
+}
+
+fn fmt_cell(c: &Cell, f: impl Fn(f64) -> String) -> String {
+    match c {
+        Cell::Value(v, Some(s)) => format!("{} ±{s:.0}%", f(*v)),
+        Cell::Value(v, None) => f(*v),
+        Cell::Oom(e) => e.clone(),
+        Cell::Failed(_) => "**FAILED**".into(),
+        Cell::Na(_) => "n/a".into(),
+    }
+}
+
+fn ratio(v: &Cell, reference: &Cell) -> String {
+    match (v.value(), reference.value()) {
+        (Some(a), Some(b)) if b > 0.0 && a > 0.0 => {
+            let x = a / b;
+            if x >= 100.0 {
+                format!("{x:.0}×")
+            } else if x >= 0.1 {
+                format!("{x:.2}×")
+            } else {
+                // Two significant digits for small ratios (0.0021×, not 0.00×).
+                format!("{x:.*}×", (1.0 - x.log10().floor()) as usize)
+            }
+        }
+        _ => "–".into(),
+    }
+}
+
+/// Million ops/s: two decimals, three below 0.1 (so a slow heap does not show as 0.00).
+fn mops(v: f64) -> String {
+    let m = v / 1e6;
+    if m < 0.1 {
+        format!("{m:.3}")
+    } else {
+        format!("{m:.2}")
+    }
+}
+
+/// The reference allocators of the ratio columns.
+pub const REFERENCES: [&str; 2] = ["bareheap FirstFit", "talc"];
+
+/// A Markdown table; the first column is left-aligned, the others right-aligned (numbers).
+fn table(out: &mut String, head: &[String], rows: &[Vec<String>]) {
+    table_aligned(out, head, rows, false);
+}
+
+fn table_aligned(out: &mut String, head: &[String], rows: &[Vec<String>], all_left: bool) {
+    let _ = writeln!(out, "| {} |", head.join(" | "));
+    let aligns: Vec<&str> = head
+        .iter()
+        .enumerate()
+        .map(|(i, _)| if i == 0 || all_left { ":--" } else { "--:" })
+        .collect();
+    let _ = writeln!(out, "| {} |", aligns.join(" | "));
+    for r in rows {
+        let _ = writeln!(out, "| {} |", r.join(" | "));
+    }
+    out.push('\n');
+}
+
+impl Results {
+    fn names(&self) -> Vec<&str> {
+        self.allocators.iter().map(|a| a.name.as_str()).collect()
+    }
+
+    /// Workload 1 tables for one variant.
+    pub fn throughput_tables(&self, realloc: bool) -> String {
+        let sizes = &self.meta.config.live_sizes;
+        let mut out = String::new();
+        let mut head = vec!["Allocator".to_owned()];
+        head.extend(sizes.iter().map(|n| format!("N={n}")));
+        let rows: Vec<Vec<String>> = self
+            .names()
+            .iter()
+            .map(|a| {
+                let mut r = vec![a.to_string()];
+                r.extend(sizes.iter().map(|&n| {
+                    let cut =
+                        if self.throughput_cut(a, n, realloc).is_some() { " †" } else { "" };
+                    fmt_cell(&self.throughput(a, n, realloc), mops) + cut
+                }));
+                r
+            })
+            .collect();
+        let _ = writeln!(out, "Million operations per second (median of {} runs, ± half the min–max range); higher is better.\n", self.meta.config.throughput_reps);
+        table(&mut out, &head, &rows);
+        let cuts: Vec<String> = self
+            .names()
+            .iter()
+            .flat_map(|a| sizes.iter().map(move |&n| (a, n)))
+            .filter_map(|(a, n)| {
+                self.throughput_cut(a, n, realloc)
+                    .map(|(k, of)| format!("{a} at N={n}: {k} of {of}"))
+            })
+            .collect();
+        if !cuts.is_empty() {
+            let _ = writeln!(
+                out,
+                "† Time budget ({} s for the verification pass): only the first operations of the sequence were timed ({}). A younger heap is less fragmented, so these figures are if anything optimistic.\n",
+                self.meta.config.budget_secs,
+                cuts.join("; ")
+            );
+        }
+        for reference in REFERENCES {
+            let refs: Vec<Cell> =
+                sizes.iter().map(|&n| self.throughput(reference, n, realloc)).collect();
+            if refs.iter().all(|c| c.value().is_none()) {
+                let _ = writeln!(
+                    out,
+                    "_Ratios to {reference}: not available ({reference} has no result)._\n"
+                );
+                continue;
+            }
+            let _ = writeln!(out, "Relative to {reference} (ops/s ratio; > 1 is faster):\n");
+            let rows: Vec<Vec<String>> = self
+                .names()
+                .iter()
+                .map(|a| {
+                    let mut r = vec![a.to_string()];
+                    r.extend(
+                        sizes
+                            .iter()
+                            .zip(&refs)
+                            .map(|(&n, rc)| ratio(&self.throughput(a, n, realloc), rc)),
+                    );
+                    r
+                })
+                .collect();
+            table(&mut out, &head, &rows);
+        }
+        out
+    }
+
+    /// Workload 2 table.
+    pub fn efficiency_table(&self) -> String {
+        let mut out = String::new();
+        let head: Vec<String> =
+            ["Allocator", "mean", "std dev", "min", "max", "× FirstFit", "× talc"]
+                .map(String::from)
+                .to_vec();
+        let refs: Vec<Cell> = REFERENCES.iter().map(|r| self.efficiency(r).0).collect();
+        let rows: Vec<Vec<String>> = self
+            .names()
+            .iter()
+            .map(|a| {
+                let (c, xs) = self.efficiency(a);
+                let pct = |v: f64| format!("{:.1}%", v * 100.0);
+                let mut r = vec![a.to_string(), fmt_cell(&c, pct)];
+                if xs.is_empty() {
+                    r.extend(["–", "–", "–"].map(String::from));
+                } else {
+                    let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+                    let sd = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64)
+                        .sqrt();
+                    let s = Summary::of(&xs);
+                    r.extend([pct(sd), pct(s.min), pct(s.max)]);
+                }
+                r.extend(refs.iter().map(|rc| ratio(&c, rc)));
+                r
+            })
+            .collect();
+        let c = &self.meta.config;
+        let _ = writeln!(
+            out,
+            "Live payload / arena size at the first failed allocation ({} KiB arena, mean over {} seeds); higher is better.\n",
+            c.efficiency_arena / 1024,
+            c.efficiency_seeds
+        );
+        table(&mut out, &head, &rows);
+        out
+    }
+
+    /// Workload 3 tables, one per operation kind.
+    pub fn latency_tables(&self) -> String {
+        let mut out = String::new();
+        let c = &self.meta.config;
+        let _ = writeln!(
+            out,
+            "Nanoseconds per operation at live-set N={} with reallocs ({} timed operations per run; each percentile is the median over {} runs); lower is better.\n",
+            c.latency_n, c.latency_ops, c.latency_reps
+        );
+        for (k, kind) in ["alloc", "free", "realloc"].iter().enumerate() {
+            let _ = writeln!(out, "**{kind}**\n");
+            let head: Vec<String> =
+                ["Allocator", "p50", "p99", "p99.9", "p99.99", "max"].map(String::from).to_vec();
+            let rows: Vec<Vec<String>> = self
+                .names()
+                .iter()
+                .map(|a| {
+                    let cut = if self.latency_cut(a).is_some() { " †" } else { "" };
+                    let mut r = vec![format!("{a}{cut}")];
+                    match self.latency(a, k) {
+                        Ok(p) => r.extend(
+                            [p.p50, p.p99, p.p999, p.p9999, p.max].map(|v| format!("{v:.0}")),
+                        ),
+                        Err(cell) => {
+                            r.push(fmt_cell(&cell, |v| v.to_string()));
+                            r.extend(["", "", "", ""].map(String::from));
+                        }
+                    }
+                    r
+                })
+                .collect();
+            table(&mut out, &head, &rows);
+        }
+        let cuts: Vec<String> = self
+            .names()
+            .iter()
+            .filter_map(|a| self.latency_cut(a).map(|(k, of)| format!("{a}: {k} of {of}")))
+            .collect();
+        if !cuts.is_empty() {
+            let _ = writeln!(
+                out,
+                "† Time budget ({} s for the verification pass): only the first operations were timed ({}).\n",
+                c.budget_secs,
+                cuts.join("; ")
+            );
+        }
+        out
+    }
+
+    /// Workload 4 table.
+    pub fn replay_table(&self) -> String {
+        let mut out = String::new();
+        let t = &self.meta.trace;
+        let head: Vec<String> = [
+            "Allocator",
+            "time (ms)",
+            "ns / event",
+            "speed × FirstFit",
+            "speed × talc",
+            "footprint (KiB)",
+            "footprint / peak live",
+        ]
+        .map(String::from)
+        .to_vec();
+        let refs: Vec<Cell> = REFERENCES.iter().map(|r| self.replay(r).0).collect();
+        let rows: Vec<Vec<String>> = self
+            .names()
+            .iter()
+            .map(|a| {
+                let (c, fp) = self.replay(a);
+                let mut r = vec![a.to_string(), fmt_cell(&c, |s| format!("{:.1}", s * 1e3))];
+                r.push(
+                    c.value().map_or("–".into(), |s| format!("{:.0}", s * 1e9 / t.events as f64)),
+                );
+                // Speed ratio: reference time / this time (> 1 is faster).
+                r.extend(refs.iter().map(|rc| ratio(rc, &c)));
+                match fp {
+                    Some((f, peak, _)) if f > 0 => {
+                        r.push(format!("{}", f / 1024));
+                        r.push(format!("{:.2}", f as f64 / peak as f64));
+                    }
+                    Some(_) => r.extend(["n/a (own memory)", "–"].map(String::from)),
+                    None => r.extend(["–", "–"].map(String::from)),
+                }
+                r
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "Replay of `{}` ({} events: {} alloc, {} free, {} realloc; peak live payload {} KiB; arena {} MiB). Time: median of {} runs. Footprint: span of all blocks ever returned (highest end minus lowest start).\n",
+            t.path,
+            t.events,
+            t.counts[0],
+            t.counts[1],
+            t.counts[2],
+            t.peak_live / 1024,
+            t.arena >> 20,
+            self.meta.config.replay_reps
+        );
+        table(&mut out, &head, &rows);
+        out
+    }
+
+    /// The allocator list with versions and notes.
+    pub fn versions_table(&self) -> String {
+        let mut out = String::new();
+        let head: Vec<String> =
+            ["Allocator", "crate", "version", "how it is driven"].map(String::from).to_vec();
+        let rows: Vec<Vec<String>> = self
+            .allocators
+            .iter()
+            .map(|a| {
+                vec![
+                    a.name.clone(),
+                    a.krate.clone(),
+                    a.version.clone(),
+                    if a.note.is_empty() {
+                        "its `Heap` trait: allocate/deallocate/grow/shrink".into()
+                    } else {
+                        a.note.clone()
+                    },
+                ]
+            })
+            .collect();
+        table_aligned(&mut out, &head, &rows, true);
+        out
+    }
+
+    /// One line per allocator with the headline figure of each workload.
+    pub fn summary_table(&self) -> String {
+        let mut out = String::new();
+        let sizes = &self.meta.config.live_sizes;
+        let (small, large) = (
+            sizes.get(1).or(sizes.first()).copied().unwrap_or(0),
+            sizes.last().copied().unwrap_or(0),
+        );
+        let head: Vec<String> = vec![
+            "Allocator".into(),
+            format!("Mops/s N={small}"),
+            format!("Mops/s N={large}"),
+            "efficiency".into(),
+            "alloc p99.99 (ns)".into(),
+            "free p99.99 (ns)".into(),
+            "alloc max (ns)".into(),
+            "trace (ms)".into(),
+            "trace footprint / peak".into(),
+        ];
+        let rows: Vec<Vec<String>> = self
+            .names()
+            .iter()
+            .map(|a| {
+                let short = |c: &Cell, f: &dyn Fn(f64) -> String| match c {
+                    Cell::Value(v, _) => f(*v),
+                    Cell::Oom(_) => "OOM".into(),
+                    Cell::Failed(_) => "**FAILED**".into(),
+                    Cell::Na(_) => "n/a".into(),
+                };
+                let mut r = vec![a.to_string()];
+                for n in [small, large] {
+                    let cut = if self.throughput_cut(a, n, true).is_some() { " †" } else { "" };
+                    r.push(short(&self.throughput(a, n, true), &mops) + cut);
+                }
+                r.push(short(&self.efficiency(a).0, &|v| format!("{:.1}%", v * 100.0)));
+                for (k, f) in [(0, 0), (1, 0), (0, 1)] {
+                    r.push(match self.latency(a, k) {
+                        Ok(p) => format!("{:.0}", if f == 0 { p.p9999 } else { p.max }),
+                        Err(c) => short(&c, &|v| v.to_string()),
+                    });
+                }
+                let (c, fp) = self.replay(a);
+                r.push(short(&c, &|s| format!("{:.1}", s * 1e3)));
+                r.push(match fp {
+                    Some((f, peak, _)) if f > 0 => format!("{:.2}", f as f64 / peak as f64),
+                    Some(_) => "n/a".into(),
+                    None => "–".into(),
+                });
+                r
+            })
+            .collect();
+        let _ = writeln!(out, "Throughput with reallocs (median; † = time budget, see section 1); efficiency at first failure; latency at N={}; trace replay time (median) and footprint.\n", self.meta.config.latency_n);
+        table(&mut out, &head, &rows);
+        out
+    }
+
+    /// The machine and run description.
+    pub fn machine(&self) -> String {
+        let m = &self.meta;
+        format!(
+            "- CPU: {} ({} logical CPUs{}), {}\n- Run: {} mode, {}, commit `{}`, {:.0} s wall time, load average {:.2} at start and {:.2} at end\n- Per-operation clock: {} at {:.3} ticks/ns, resolution {:.1} ns, empty-measurement overhead {:.1} ns (subtracted)\n",
+            m.cpu,
+            m.cores,
+            if m.hypervisor.is_empty() { String::new() } else { format!(", {} guest", m.hypervisor) },
+            m.rustc,
+            m.config.mode,
+            m.date,
+            m.commit,
+            m.duration_secs,
+            m.load.0,
+            m.load.1,
+            m.clock.source,
+            m.clock.ticks_per_ns,
+            m.clock.resolution_ns(),
+            m.clock.overhead_ns()
+        )
+    }
+
+    /// All tables, as printed on the terminal and written to `results.md`.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# Host benchmark results ({} run)\n\n{}",
+            self.meta.config.mode,
+            self.machine()
+        );
+        let _ = writeln!(out, "## Summary\n\n{}", self.summary_table());
+        let _ = writeln!(out, "## Allocators\n\n{}", self.versions_table());
+        let _ = writeln!(
+            out,
+            "## 1. Random actions, with reallocs\n\n{}",
+            self.throughput_tables(true)
+        );
+        let _ = writeln!(
+            out,
+            "## 1b. Random actions, no reallocs\n\n{}",
+            self.throughput_tables(false)
+        );
+        let _ = writeln!(out, "## 2. Heap efficiency\n\n{}", self.efficiency_table());
+        let _ = writeln!(out, "## 3. Latency\n\n{}", self.latency_tables());
+        let _ = writeln!(out, "## 4. Real trace replay\n\n{}", self.replay_table());
+        let problems = self.problems();
+        if !problems.is_empty() {
+            let _ = writeln!(out, "## Failures and unavailable heaps\n");
+            for p in problems {
+                let _ = writeln!(out, "- {p}");
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Writes `results.json`, `results.md` and the CSV files into `dir`.
+    pub fn write_files(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(self)? + "\n")?;
+        std::fs::write(dir.join("results.md"), self.markdown())?;
+        self.write_csv(dir).map_err(std::io::Error::other)
+    }
+
+    fn write_csv(&self, dir: &Path) -> Result<(), csv::Error> {
+        let status = |c: &Cell| match c {
+            Cell::Value(..) => "ok".to_owned(),
+            Cell::Oom(e) => e.clone(),
+            Cell::Failed(e) => format!("FAILED: {e}"),
+            Cell::Na(e) => format!("n/a: {e}"),
+        };
+        let mut w = csv::Writer::from_path(dir.join("throughput.csv"))?;
+        w.write_record([
+            "allocator",
+            "realloc",
+            "live_n",
+            "status",
+            "median_ops_per_sec",
+            "min",
+            "max",
+            "reps",
+        ])?;
+        for a in self.names() {
+            for realloc in [true, false] {
+                for &n in &self.meta.config.live_sizes {
+                    let rec = self.find(a, |j| matches!(j, Job::Throughput { n: jn, realloc: jr, .. } if *jn == n && *jr == realloc));
+                    let (med, min, max, reps) = match rec.map(|r| &r.outcome) {
+                        Some(JobOutcome::Throughput(Outcome::Ok(t))) => {
+                            let s = Summary::of(&t.ops_per_sec);
+                            (
+                                s.median.to_string(),
+                                s.min.to_string(),
+                                s.max.to_string(),
+                                t.ops_per_sec.len().to_string(),
+                            )
+                        }
+                        _ => Default::default(),
+                    };
+                    let st = status(&self.throughput(a, n, realloc));
+                    w.write_record([
+                        a,
+                        &realloc.to_string(),
+                        &n.to_string(),
+                        &st,
+                        &med,
+                        &min,
+                        &max,
+                        &reps,
+                    ])?;
+                }
+            }
+        }
+        w.flush()?;
+        let mut w = csv::Writer::from_path(dir.join("efficiency.csv"))?;
+        w.write_record(["allocator", "status", "mean", "per_seed"])?;
+        for a in self.names() {
+            let (c, xs) = self.efficiency(a);
+            let per: Vec<String> = xs.iter().map(|x| format!("{x:.5}")).collect();
+            w.write_record([
+                a,
+                &status(&c),
+                &c.value().map_or(String::new(), |v| v.to_string()),
+                &per.join(" "),
+            ])?;
+        }
+        w.flush()?;
+        let mut w = csv::Writer::from_path(dir.join("latency.csv"))?;
+        w.write_record([
+            "allocator",
+            "op",
+            "status",
+            "samples_per_run",
+            "p50_ns",
+            "p99_ns",
+            "p99_9_ns",
+            "p99_99_ns",
+            "max_ns",
+        ])?;
+        for a in self.names() {
+            for (k, kind) in ["alloc", "free", "realloc"].iter().enumerate() {
+                match self.latency(a, k) {
+                    Ok(p) => {
+                        let v = [p.p50, p.p99, p.p999, p.p9999, p.max].map(|x| format!("{x:.1}"));
+                        w.write_record([
+                            a,
+                            kind,
+                            "ok",
+                            &p.count.to_string(),
+                            &v[0],
+                            &v[1],
+                            &v[2],
+                            &v[3],
+                            &v[4],
+                        ])?;
+                    }
+                    Err(c) => w.write_record([a, kind, &status(&c), "", "", "", "", "", ""])?,
+                }
+            }
+        }
+        w.flush()?;
+        let mut w = csv::Writer::from_path(dir.join("trace.csv"))?;
+        w.write_record([
+            "allocator",
+            "status",
+            "median_secs",
+            "footprint_bytes",
+            "peak_live_bytes",
+            "events",
+        ])?;
+        for a in self.names() {
+            let (c, fp) = self.replay(a);
+            let (f, p, e) = fp
+                .map_or((String::new(), String::new(), String::new()), |(f, p, e)| {
+                    (f.to_string(), p.to_string(), e.to_string())
+                });
+            w.write_record([
+                a,
+                &status(&c),
+                &c.value().map_or(String::new(), |v| v.to_string()),
+                &f,
+                &p,
+                &e,
+            ])?;
+        }
+        w.flush()?;
+        Ok(())
+    }
+
+    /// Renders `BENCHMARKS.md` from its template: `{{name}}` placeholders are replaced by the
+    /// generated sections; `{{<core>}}` (`cortex-m3`, ...) by the on-target results of that
+    /// core in `on_target` (name, markdown).
+    pub fn render(&self, template: &str, on_target: &[(&str, String)]) -> String {
+        let mut vars: BTreeMap<&str, String> = BTreeMap::new();
+        vars.insert("machine", self.machine());
+        vars.insert("versions", self.versions_table());
+        vars.insert("summary", self.summary_table());
+        vars.insert("throughput_realloc", self.throughput_tables(true));
+        vars.insert("throughput_plain", self.throughput_tables(false));
+        vars.insert("efficiency", self.efficiency_table());
+        vars.insert("latency", self.latency_tables());
+        vars.insert("replay", self.replay_table());
+        for (core, md) in on_target {
+            vars.insert(core, md.clone());
+        }
+        let problems = self.problems();
+        vars.insert(
+            "problems",
+            if problems.is_empty() {
+                "None: every allocator passed every pattern check.\n".to_owned()
+            } else {
+                problems.iter().map(|p| format!("- {p}\n")).collect()
+            },
+        );
+        let mut out = template.to_owned();
+        for (k, v) in vars {
+            out = out.replace(&format!("{{{{{k}}}}}"), v.trim_end());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_of_even_and_odd_samples() {
+        let s = Summary::of(&[3.0, 1.0, 2.0]);
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        assert_eq!(Summary::of(&[4.0, 1.0, 2.0, 3.0]).median, 2.5);
+        assert!((Summary::of(&[9.0, 10.0, 11.0]).spread_pct() - 10.0).abs() < 1e-9);
+    }
+}

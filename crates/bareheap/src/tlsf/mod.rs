@@ -1,0 +1,1439 @@
+//! [`Tlsf`]: a two-level segregated-fit heap. Allocate, free and in-place grow/shrink run in
+//! constant time, with a one-word header per block and a control block that lives inside the
+//! heap's own memory.
+//!
+//! # Algorithm
+//!
+//! Free blocks are kept in segregated lists, one per size class. A class index has two levels:
+//! the first level is the power of two of the size (in granules of `G` bytes) and the second
+//! level splits each power of two into `SL` equal parts. Sizes below `2·SL` granules get one
+//! exact class each. Two bitmaps record which lists are non-empty, so finding a list is a
+//! `trailing_zeros` instead of a search:
+//!
+//! ```text
+//!   fl_bitmap  ...0 1 0 1 1 0          bit f: some list of first level f is non-empty
+//!                   │   │ │
+//!                   │   │ └─ sl_bitmap[1]  0 0 1 0 ... 0    bit s: list (1, s) is non-empty
+//!                   │   │                      │
+//!                   │   │                      └─ heads[1·SL + 2] ──► free ──► free ──► null
+//!                   │   └─── sl_bitmap[2]  1 0 0 0 ... 0
+//!                   │                      └─ heads[2·SL + 0] ──► free ──► null
+//!                   └─────── sl_bitmap[4]  ...
+//!
+//!   first level f = 0: sizes 0 .. SL granules, one class per size          (exact)
+//!   first level f = 1: sizes SL .. 2·SL granules, one class per size       (exact)
+//!   first level f ≥ 2: sizes [SL << (f−1), SL << f), SL classes of 2^(f−1) granules each
+//! ```
+//!
+//! To allocate `n` granules, the request is rounded up to the first class whose every block has
+//! at least `n` granules (`mapping::ceil_index`); the lowest non-empty list at or above it is
+//! found with two bitmap lookups, its first block is taken and the unused tail is split off
+//! and filed as a new free block. To free, the block is merged with free physical neighbours
+//! (found through the header's size and a footer) and the result is filed first in its list.
+//!
+//! Lists are doubly linked. The first block's `prev` is not null but the list's *pseudo-node*:
+//! the address one word before its head slot, so that `prev.next` is the head slot itself.
+//! Unlinking is then the same two stores for every block, with no class computation; only when
+//! a list empties is its class recovered (from the pseudo-node's address) to clear its bits.
+//!
+//! Every block starts with one header word: its size and three flag bits. A free block also holds
+//! its list links after the header and, in its last word, a footer pointing back at its header,
+//! so that the next block can find it. Allocated blocks need no footer: the `PREV_FREE` flag of
+//! the following block says when the footer is there.
+//!
+//! ```text
+//!   used block   [ size|USED|pf ][ payload ...................................... ]
+//!   free block   [ size|FREE    ][ next ][ prev ][ ... unused ... ][ footer = &hdr ]
+//!   region end   [ 0|pf ][ next region ][ first block ][ region base ][ region end ]   (trailer)
+//!
+//!   control block  [ fl_bitmap | regions | count | lo | slots | sl_bitmap × FL | heads × FL·SL ]
+//! ```
+//!
+//! The control block (`fl_bitmap`, the `FL` second-level bitmaps, `FL·SL` list heads, the
+//! region list and the heap's address range) is written at the start of the first region
+//! claimed. The `Tlsf` value itself is one pointer, so a `static` heap costs one word of `.bss`.
+//!
+//! # Properties
+//!
+//! - **Constant time, no loops.** [`allocate`](Heap::allocate),
+//!   [`deallocate`](Heap::deallocate) and the in-place paths of [`grow`](Heap::grow) and
+//!   [`shrink`](Heap::shrink) contain no loop at all: the bound is straight-line code with two
+//!   bitmap lookups, at most two merges, one split and, when the rounded-up search finds
+//!   nothing, one look at the first block of the request's own class. An allocation with
+//!   `align > G` is one search, one filed front gap and one split. A moving `grow` adds the copy
+//!   of the payload (linear in its size, like `memcpy`). [`claim`](Claim::claim) is linear in
+//!   the number of regions and [`validate`](Heap::validate) in the number of blocks.
+//! - **Small requests are the fastest.** Sizes below `2·SL` granules (128 bytes for the
+//!   32-bit default, 256 bytes for the 64-bit one) have exact classes: the head of the list fits
+//!   exactly, no search and no split.
+//! - **Low overhead.** One word per allocated block; requests round up to the granule `G`
+//!   (8 bytes on 32-bit, 16 on 64-bit by default); the smallest block is four words.
+//! - **Immediate coalescing, in-place realloc.** Free neighbours are merged on every free; `grow`
+//!   absorbs a free successor, `shrink` always stays in place.
+//! - **Many regions.** Any number of regions; a region that starts where an earlier one ends, or
+//!   ends where one starts, is merged with it when both [may merge](Region::may_merge).
+//! - **Never panics, never trusts the layout for metadata.** Sizes come from the block header
+//!   (the caller's `Layout` is only used for the copy length and alignment of a moving realloc);
+//!   all size arithmetic is checked or bounded; alignment up to `2^(BITS−1)` and sizes up to
+//!   `isize::MAX` return `None` when they do not fit.
+//! - **Cheap checks on free.** A pointer outside the heap's address range, misaligned for a
+//!   block, or whose header is not marked used (a double free) is ignored without a write.
+//!   Range and alignment are one comparison: the offset from the lowest payload, rotated right
+//!   by `log2 G`, must be below the number of payload slots.
+//! - **Small static footprint.** A `static` `Tlsf` is one word; all state is in the control
+//!   block.
+//!
+//! # Drawbacks
+//!
+//! - The control block costs `(5 + FL + FL·SL)` words inside the first region: 740 bytes with the
+//!   32-bit default, 2,200 bytes with the 64-bit one. Pick smaller `FL`/`SL` for tiny heaps
+//!   ([`Tlsf::CONTROL_BLOCK_SIZE`], [`Tlsf::min_first_region_size`]).
+//! - Good fit, not best fit: a request that is not the base of its class is served from the
+//!   next class up, so a free block of the right size in the request's own class can be missed
+//!   (the fallback looks at the first one only). Fragmentation is low but not minimal.
+//! - The largest block is bounded by the configuration ([`Tlsf::MAX_ALLOCATION`]); the part of
+//!   a region beyond it is not used (claim a large area as several regions).
+//! - Code size: more than a first-fit allocator (about 2.8 KB of Cortex-M3 code at
+//!   opt-level `s` for the whole `Heap` and `Claim` implementation).
+//! - Alignments above `G` search for `size + align + min block` and split the front off, so a
+//!   nearly full heap may refuse an aligned request that a scan would satisfy.
+//!
+//! # Changes from the reference algorithm
+//!
+//! Compared with Masmano et al. (2004) and common implementations:
+//! - One mapping formula for all sizes: `s = log2(n | SL) − log2 SL`, index `s·SL + (n >> s)`,
+//!   which makes sizes below `2·SL` granules exact classes without a separate branch, and
+//!   rounds up with `(n + 2^s − 1) >> s` (a carry lands on the next power of two's first class).
+//! - The control block, with all of the heap's state, is placed in the first region instead of
+//!   a static or a separate pool.
+//! - List heads are pseudo-nodes (above), so unlinking never computes a class, and bitmap bits
+//!   are touched only when a list empties or fills.
+//! - Each region ends in a trailer that links the regions (for overlap checks, adjacency merges
+//!   and [`validate`](Heap::validate)) and whose header is a zero-size sentinel. New memory is
+//!   written as one used block and freed, so claiming and merging reuse the free path.
+//! - Before reporting out of memory, the first block of the request's own class is tried: it
+//!   may be large enough (a fresh region, for one, is a single block of any size).
+//!
+//! # Invariants
+//!
+//! Numbered for the `SAFETY` comments that rely on them. `W` is the word size.
+//!
+//! - **TL1** Every block header is at an address `≡ G − W (mod G)` inside a claimed region, so
+//!   payloads are `G`-aligned. Its size is a multiple of `G`, at least `MIN_BLOCK` and at most
+//!   `MAX_BLOCK`. The blocks of a region tile `[first block, sentinel)` exactly.
+//! - **TL2** A block header has exactly one of `FREE` and `USED`; a region's sentinel has
+//!   neither, and a size field of 0 or `NO_MERGE` (the region may not merge, R3).
+//! - **TL3** A header's `PREV_FREE` bit equals the `FREE` bit of the block physically before it
+//!   (clear for the first block of a region).
+//! - **TL4** No two physically adjacent blocks are both free.
+//! - **TL5** The last word of a free block (its footer) points to its header.
+//! - **TL6** Each free block is in exactly one list, `heads[floor_index(size / G)]`; lists are
+//!   doubly linked (`next`, `prev`), the first block's `prev` is the list's pseudo-node.
+//! - **TL7** Bit `s` of `sl_bitmap[f]` is set iff list `f·SL + s` is non-empty; bit `f` of
+//!   `fl_bitmap` is set iff `sl_bitmap[f] != 0`. No bit at or above `SL` (resp. `FL`) is set.
+//! - **TL8** Regions do not overlap; each one's trailer follows its sentinel; the control block
+//!   lies in the first region before its first block and is part of no block. The control
+//!   block's `lo`/`slots` cover every payload address of every region.
+//!
+//! # Examples
+//!
+//! The lifecycle: nothing is allocatable before a region is claimed; a claimed region serves
+//! allocations until it is exhausted; freeing makes room again.
+//!
+//! ```
+//! use core::alloc::Layout;
+//! use bareheap::{Claim, Heap, HeapMemory, Tlsf};
+//!
+//! static MEMORY: HeapMemory<16384> = HeapMemory::new();
+//!
+//! let mut heap = Tlsf::new();
+//! let layout = Layout::new::<[u64; 32]>();
+//! assert!(heap.allocate(layout).is_none(), "no memory before a region is claimed");
+//!
+//! let usable = heap.claim(MEMORY.take().unwrap()).unwrap();
+//! assert!(usable > 16384 - Tlsf::min_first_region_size());
+//!
+//! let mut blocks = Vec::new();
+//! while let Some(p) = heap.allocate(layout) {
+//!     blocks.push(p);
+//! }
+//! assert!(blocks.len() * layout.size() > usable * 9 / 10, "little is lost to overhead");
+//!
+//! for p in blocks.drain(..) {
+//!     // SAFETY: `p` was allocated above with `layout` and is freed once.
+//!     unsafe { heap.deallocate(p, layout) };
+//! }
+//! heap.validate().unwrap();
+//! assert!(heap.allocate(Layout::from_size_align(usable - 64, 8).unwrap()).is_some());
+//! ```
+
+mod mapping;
+#[cfg(test)]
+mod tests;
+
+use core::alloc::Layout;
+use core::mem::size_of;
+use core::ptr::{self, NonNull};
+
+use crate::heap::{Claim, Corruption, Heap};
+use crate::{Region, RegionError};
+
+#[cfg(test)]
+use self::mapping::class_base;
+use self::mapping::{ceil_index, floor_index};
+
+/// The word size: header, links and footer are one word each.
+const W: usize = size_of::<usize>();
+
+/// Header flag: the block is free and in a list (TL2, TL6).
+const FREE: usize = 1;
+/// Header flag: the block physically before this one is free, so the word before this header is
+/// its footer (TL3, TL5). Also set on a sentinel.
+const PREV_FREE: usize = 2;
+/// Header flag: the block is allocated (TL2). Never set on a sentinel, so a pointer just past a
+/// region's last block is not taken for an allocation.
+const USED: usize = 4;
+/// All flag bits; the rest of the header is the size. `G >= 8` keeps them out of the size.
+const FLAGS: usize = FREE | PREV_FREE | USED;
+/// Sentinel mark: the region must not merge with a touching one ([`Region::may_merge`], R3).
+/// It sits in the size field, which is otherwise zero in a sentinel; no path reads a
+/// sentinel's size (only its `FREE`, `USED` and `PREV_FREE` bits).
+const NO_MERGE: usize = 8;
+
+/// Word offsets in a free block, after the header.
+const NEXT: usize = W;
+/// The previous free block in the same list, or null for the head.
+const PREV: usize = 2 * W;
+
+/// Trailer fields, as byte offsets from the sentinel header.
+const T_NEXT: usize = W;
+/// Header of the region's first block (a pointer).
+const T_FIRST: usize = 2 * W;
+/// The region's start address as donated.
+const T_BASE: usize = 3 * W;
+/// The region's end address as donated.
+const T_END: usize = 4 * W;
+/// Bytes a region's trailer occupies, from the sentinel header on.
+const TRAILER: usize = 5 * W;
+
+/// Control block fields, in words from its start.
+const C_FL_BITMAP: usize = 0;
+/// The first region trailer (a pointer).
+const C_REGIONS: usize = 1;
+/// How many regions the list holds (bounds the walk of `validate`).
+const C_REGION_COUNT: usize = 2;
+/// The lowest payload address of any region.
+const C_LO: usize = 3;
+/// Every payload is `lo + k·G` with `k < slots`: `slots = ⌈(hi − lo) / G⌉`, where `hi` is the
+/// highest sentinel address.
+const C_SLOTS: usize = 4;
+/// The second-level bitmaps, `FL` words.
+const C_SL_BITMAPS: usize = 5;
+
+#[cfg(target_pointer_width = "64")]
+mod defaults {
+    pub(super) const FL: usize = 30;
+    pub(super) const SL: usize = 8;
+    pub(super) const G: usize = 16;
+}
+#[cfg(not(target_pointer_width = "64"))]
+mod defaults {
+    pub(super) const FL: usize = 20;
+    pub(super) const SL: usize = 8;
+    pub(super) const G: usize = 8;
+}
+
+/// The default number of first-level classes: 20 on 32-bit targets (blocks up to 32 MiB), 30 on
+/// 64-bit ones (blocks up to 64 GiB).
+pub const DEFAULT_FL: usize = defaults::FL;
+/// The default number of second-level classes per first level: 8 (more barely changes
+/// fragmentation in measurements, and costs control-block memory).
+pub const DEFAULT_SL: usize = defaults::SL;
+/// The default granule: 8 bytes on 32-bit targets, 16 on 64-bit (every payload is aligned to it).
+pub const DEFAULT_G: usize = defaults::G;
+
+/// The two-level segregated-fit heap with the default parameters for the target: O(1) allocate,
+/// free and in-place realloc. See the [module documentation](self) for the algorithm,
+/// invariants and costs, and [`TlsfWith`] to tune it.
+///
+/// | target | `Tlsf` is | control block | largest block | exact classes up to |
+/// | --- | --- | --- | --- | --- |
+/// | 32-bit | `TlsfWith<20, 8, 8>` | 740 bytes | 32 MiB | 128 bytes |
+/// | 64-bit | `TlsfWith<30, 8, 16>` | 2,200 bytes | 64 GiB | 256 bytes |
+///
+/// # Examples
+///
+/// A global allocator (`Tlsf` is one word; its control block goes into the memory given):
+///
+/// ```
+/// use core::alloc::{GlobalAlloc, Layout};
+/// use bareheap::{HeapMemory, Locked, Spin, Tlsf};
+///
+/// static MEMORY: HeapMemory<16384> = HeapMemory::new();
+/// static HEAP: Locked<Spin, Tlsf> = Locked::new(Tlsf::new());
+///
+/// HEAP.claim(MEMORY.take().unwrap()).unwrap();
+/// let layout = Layout::new::<[u32; 4]>();
+/// // SAFETY: `layout` has a non-zero size; the block is freed with the same layout.
+/// unsafe {
+///     let p = HEAP.alloc(layout);
+///     assert!(!p.is_null());
+///     HEAP.dealloc(p, layout);
+/// }
+/// assert_eq!(core::mem::size_of::<Tlsf>(), core::mem::size_of::<usize>());
+/// ```
+pub type Tlsf = TlsfWith<DEFAULT_FL, DEFAULT_SL, DEFAULT_G>;
+
+/// A two-level segregated-fit heap with chosen parameters; [`Tlsf`] is the default.
+///
+/// # Parameters
+///
+/// - `FL`: first-level classes (`1..usize::BITS`). The largest block is
+///   `G · (SL · 2^(FL−1) − 1)` bytes.
+/// - `SL`: second-level classes per first level, a power of two up to `usize::BITS`. More means
+///   less fragmentation and a larger control block; sizes below `2 · SL · G` get exact classes.
+/// - `G`: the granule in bytes, a power of two, at least 8 and at least the word size. Every
+///   block is a multiple of it and every payload is aligned to it.
+///
+/// The control block takes `(5 + FL + FL · SL)` words of the first region
+/// ([`CONTROL_BLOCK_SIZE`](Self::CONTROL_BLOCK_SIZE)). A small heap on a microcontroller may
+/// prefer, say, `TlsfWith<12, 4, 8>` (blocks up to 64 KiB, a 260-byte control block on 32-bit).
+///
+/// Invalid parameters fail to compile:
+///
+/// ```compile_fail
+/// let heap = bareheap::TlsfWith::<0, 16, 8>::new(); // FL must be at least 1
+/// ```
+///
+/// ```
+/// use bareheap::{Claim, Heap, HeapMemory, TlsfWith};
+/// static MEMORY: HeapMemory<2048> = HeapMemory::new();
+///
+/// let mut heap = TlsfWith::<12, 4, 8>::new();
+/// heap.claim(MEMORY.take().unwrap()).unwrap();
+/// assert!(heap.allocate(core::alloc::Layout::new::<u64>()).is_some());
+/// ```
+pub struct TlsfWith<const FL: usize, const SL: usize, const G: usize> {
+    /// The control block, or null before the first claim (TL8). Everything else lives in it,
+    /// so that a `static` heap is one word and every operation reaches its state through one
+    /// pointer.
+    ctrl: *mut usize,
+    #[cfg(test)]
+    probe: tests::Probe,
+}
+
+// SAFETY: a `Tlsf` owns the memory of the regions it claimed (each `Region` was an exclusive,
+// `Send` claim, R2) and nothing else points into its metadata, so moving it to another thread
+// moves that ownership. It has no interior mutability, so `&Tlsf` shares nothing mutable.
+unsafe impl<const FL: usize, const SL: usize, const G: usize> Send for TlsfWith<FL, SL, G> {}
+
+impl<const FL: usize, const SL: usize, const G: usize> Default for TlsfWith<FL, SL, G> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why a pointer given to `deallocate` was ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum InvalidFree {
+    /// Outside the address range of every region.
+    Outside,
+    /// Not aligned to the granule, so not a payload address.
+    Misaligned,
+    /// Its header is not marked used: a double free, a sentinel or a foreign pointer.
+    NotUsed,
+}
+
+impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
+    const SL_LOG2: u32 = SL.trailing_zeros();
+    const G_LOG2: u32 = G.trailing_zeros();
+    /// Number of size classes (lists).
+    const CLASSES: usize = FL * SL;
+    /// Smallest block: header, two links and a footer, rounded up to the granule.
+    const MIN_BLOCK: usize = (4 * W).next_multiple_of(G);
+    const MIN_UNITS: usize = Self::MIN_BLOCK >> Self::G_LOG2;
+    /// Largest block, in granules: the top of class `CLASSES − 1`.
+    const MAX_UNITS: usize = (SL << (FL - 1)) - 1;
+    /// Largest block in bytes; a region never spans more (TL1).
+    const MAX_BLOCK: usize = Self::MAX_UNITS << Self::G_LOG2;
+    /// Words of the control block.
+    const CTRL_WORDS: usize = C_SL_BITMAPS + FL + FL * SL;
+    /// Offset of the list heads in the control block, in words.
+    const C_HEADS: usize = C_SL_BITMAPS + FL;
+
+    /// Compile-time check of the parameters; evaluated by [`TlsfWith::new`].
+    const VALID: () = {
+        assert!(
+            G.is_power_of_two() && G >= 8 && G >= W,
+            "Tlsf: G must be a power of two >= 8 and >= the word size"
+        );
+        assert!(
+            SL.is_power_of_two() && SL <= usize::BITS as usize,
+            "Tlsf: SL must be a power of two <= usize::BITS"
+        );
+        assert!(FL >= 1 && FL < usize::BITS as usize, "Tlsf: FL must be in 1..usize::BITS");
+        assert!(
+            (FL - 1) as u32 + SL.trailing_zeros() + G.trailing_zeros() < usize::BITS - 1,
+            "Tlsf: G * SL << (FL - 1) must fit in isize"
+        );
+        assert!(
+            Self::MAX_UNITS >= Self::MIN_UNITS,
+            "Tlsf: the largest block is below the smallest one"
+        );
+    };
+
+    /// Bytes of the control block placed at the start of the first region.
+    pub const CONTROL_BLOCK_SIZE: usize = Self::CTRL_WORDS * W;
+
+    /// Bytes each allocation costs on top of its size rounded up to `G`: one header word.
+    pub const OVERHEAD_PER_ALLOCATION: usize = W;
+
+    /// The largest size [`allocate`](Heap::allocate) can ever satisfy (with alignment `<= G`).
+    pub const MAX_ALLOCATION: usize = Self::MAX_BLOCK - W;
+
+    /// An empty heap; claim memory with [`Claim::claim`]. Costs one word (no control block
+    /// until the first claim).
+    pub const fn new() -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::VALID;
+        TlsfWith {
+            ctrl: ptr::null_mut(),
+            #[cfg(test)]
+            probe: tests::Probe::new(),
+        }
+    }
+
+    /// The least length of the first region claimed, when its base is aligned to `G`: control
+    /// block, one smallest block and the trailer. A region this long is accepted; with an
+    /// unaligned base, add `G − 1`.
+    pub const fn min_first_region_size() -> usize {
+        (Self::CONTROL_BLOCK_SIZE + W).next_multiple_of(G) - W + Self::MIN_BLOCK + TRAILER
+    }
+
+    /// The least length of a later region, when its base is aligned to `G`: one smallest block
+    /// and the trailer. With an unaligned base, add `G − 1`.
+    pub const fn min_region_size() -> usize {
+        G - W + Self::MIN_BLOCK + TRAILER
+    }
+
+    /// The block size (header included) that an allocation of `size` bytes with alignment
+    /// `<= G` occupies: `size + W` rounded up to `G`, at least the smallest block. `None` when
+    /// above [`MAX_ALLOCATION`](Self::MAX_ALLOCATION).
+    pub const fn block_size(size: usize) -> Option<usize> {
+        if size > Self::MAX_ALLOCATION {
+            return None;
+        }
+        Some(Self::units_for(size) << Self::G_LOG2)
+    }
+
+    /// Granules of the block for a payload of `size <= isize::MAX` bytes. Never overflows:
+    /// `isize::MAX + W + G` fits in `usize`.
+    #[inline(always)]
+    const fn units_for(size: usize) -> usize {
+        let units = (size + W + G - 1) >> Self::G_LOG2;
+        if units < Self::MIN_UNITS {
+            Self::MIN_UNITS
+        } else {
+            units
+        }
+    }
+
+    /// [`units_for`](Self::units_for) for a size the caller did not bound (realloc targets).
+    #[inline(always)]
+    fn units_checked(size: usize) -> Option<usize> {
+        if size > isize::MAX as usize {
+            return None;
+        }
+        Some(Self::units_for(size))
+    }
+
+    // ---- control block access -----------------------------------------------------------
+    //
+    // The helpers take the control block pointer as an argument: reading it once per operation
+    // saves reloads after every raw store (which the compiler must assume may alias `self`).
+
+    /// The first-level bitmap.
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` is the control block (TL8).
+    #[inline(always)]
+    unsafe fn fl_bitmap(ctrl: *mut usize) -> *mut usize {
+        // SAFETY: the control block has `CTRL_WORDS > C_FL_BITMAP` words (caller).
+        unsafe { ctrl.add(C_FL_BITMAP) }
+    }
+
+    /// The second-level bitmap of first level `fl`.
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` is the control block and `fl < FL`.
+    #[inline(always)]
+    unsafe fn sl_bitmap(ctrl: *mut usize, fl: usize) -> *mut usize {
+        // SAFETY: `C_SL_BITMAPS + fl < C_HEADS <= CTRL_WORDS` (caller: `fl < FL`).
+        unsafe { ctrl.add(C_SL_BITMAPS + fl) }
+    }
+
+    /// The head slot of list `idx`.
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` is the control block and `idx < FL·SL`.
+    #[inline(always)]
+    unsafe fn head(ctrl: *mut usize, idx: usize) -> *mut *mut u8 {
+        // SAFETY: `C_HEADS + idx < CTRL_WORDS` (caller: `idx < CLASSES`); heads are
+        // pointer-sized words.
+        unsafe { ctrl.add(Self::C_HEADS + idx).cast() }
+    }
+
+    /// The pseudo-node of list `idx`: the address whose `NEXT` field is the list's head slot.
+    /// The first block of a list has it as `prev` (TL6), so unlinking never needs the class.
+    /// Only its `NEXT` field is ever accessed.
+    #[inline(always)]
+    fn pseudo_node(head: *mut *mut u8) -> *mut u8 {
+        head.cast::<u8>().wrapping_sub(NEXT)
+    }
+
+    /// The list whose pseudo-node is `p`, if `p` is one.
+    #[inline(always)]
+    fn pseudo_node_index(ctrl: *mut usize, p: *mut u8) -> Option<usize> {
+        let heads = ctrl.addr() + Self::C_HEADS * W;
+        let off = (p.addr() + NEXT).wrapping_sub(heads);
+        if off < Self::CLASSES * W {
+            Some(off / W)
+        } else {
+            None
+        }
+    }
+
+    /// Sets the bitmap bits of list `idx`, which has just become non-empty (TL7). Inline:
+    /// every list operation may need it, and a call is smaller than a copy.
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` is the control block and `idx < FL·SL`.
+    #[inline(always)]
+    unsafe fn set_bits(ctrl: *mut usize, idx: usize) {
+        let fl = idx >> Self::SL_LOG2;
+        // SAFETY: `fl < FL` because `idx < FL·SL` (caller); both words are in the control block.
+        unsafe {
+            let slp = Self::sl_bitmap(ctrl, fl);
+            let old = slp.read();
+            slp.write(old | 1 << (idx & (SL - 1)));
+            if old == 0 {
+                // The first non-empty list of this first level.
+                let flp = Self::fl_bitmap(ctrl);
+                flp.write(flp.read() | 1 << fl);
+            }
+        }
+    }
+
+    /// Clears the bitmap bits of list `idx`, which has just become empty (TL7). Out of line,
+    /// like [`set_bits`](Self::set_bits).
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` is the control block and `idx < FL·SL`.
+    #[inline(always)]
+    unsafe fn clear_bits(ctrl: *mut usize, idx: usize) {
+        let fl = idx >> Self::SL_LOG2;
+        // SAFETY: `fl < FL` because `idx < FL·SL` (caller); both words are in the control block.
+        unsafe {
+            let slp = Self::sl_bitmap(ctrl, fl);
+            let sl = slp.read() & !(1 << (idx & (SL - 1)));
+            slp.write(sl);
+            if sl == 0 {
+                let flp = Self::fl_bitmap(ctrl);
+                flp.write(flp.read() & !(1 << fl));
+            }
+        }
+    }
+
+    /// Files free block `b` of `size` bytes at the head of its list (TL6, TL7). Its header and
+    /// footer are the caller's business.
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` is the control block; `b` is a block of `size` bytes (TL1) that is in no list.
+    #[inline(always)]
+    unsafe fn link(ctrl: *mut usize, b: *mut u8, size: usize) {
+        let idx = floor_index(size >> Self::G_LOG2, Self::SL_LOG2);
+        // SAFETY: `size <= MAX_BLOCK` (TL1), so `idx < CLASSES`.
+        let head = unsafe { Self::head(ctrl, idx) };
+        // SAFETY: `head` is in the control block; `b` has at least `MIN_BLOCK` bytes, so its
+        // link words are inside it; a list's first block is a free block (TL6).
+        unsafe {
+            let n = head.read();
+            set_word(b, NEXT, n);
+            set_word(b, PREV, Self::pseudo_node(head));
+            head.write(b);
+            if n.is_null() {
+                // The list was empty: its bits were clear (TL7).
+                Self::set_bits(ctrl, idx);
+            } else {
+                set_word(n, PREV, b);
+            }
+        }
+    }
+
+    /// Removes free block `b` from its list (TL6, TL7).
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` is the control block; `b` is a free block in a list.
+    #[inline(always)]
+    unsafe fn unlink(ctrl: *mut usize, b: *mut u8) {
+        // SAFETY: `b` is a free block: its link words are valid; `p` is a free block or a
+        // pseudo-node, whose `NEXT` field is a head slot; `n` is null or a free block (TL6).
+        unsafe {
+            let n = word(b, NEXT);
+            let p = word(b, PREV);
+            set_word(p, NEXT, n);
+            if !n.is_null() {
+                set_word(n, PREV, p);
+            } else if let Some(idx) = Self::pseudo_node_index(ctrl, p) {
+                // `b` was alone in list `idx`.
+                Self::clear_bits(ctrl, idx);
+            }
+        }
+    }
+
+    /// Finds and unlinks a free block of at least `units` granules (`units <= usize::MAX / 2`);
+    /// null if there is none.
+    #[inline(always)]
+    fn find(&mut self, units: usize) -> *mut u8 {
+        let idx = ceil_index(units, Self::SL_LOG2);
+        let ctrl = self.ctrl;
+        if idx < Self::CLASSES && !ctrl.is_null() {
+            let fl = idx >> Self::SL_LOG2;
+            // SAFETY: `fl < FL` since `idx < CLASSES`; the control block exists.
+            let sl = unsafe { Self::sl_bitmap(ctrl, fl).read() } & (usize::MAX << (idx & (SL - 1)));
+            let idx = if sl != 0 {
+                (fl << Self::SL_LOG2) + sl.trailing_zeros() as usize
+            } else {
+                // `fl + 1 <= FL < BITS`: the shift is in range.
+                // SAFETY: the control block exists.
+                let f = unsafe { Self::fl_bitmap(ctrl).read() } & (usize::MAX << (fl + 1));
+                if f == 0 {
+                    return self.fallback(units);
+                }
+                let fl = f.trailing_zeros() as usize;
+                // SAFETY: bits of `fl_bitmap` are below `FL` (TL7).
+                let sl = unsafe { Self::sl_bitmap(ctrl, fl).read() };
+                (fl << Self::SL_LOG2) + sl.trailing_zeros() as usize
+            };
+            // SAFETY: the bitmaps say list `idx` is non-empty (TL7), and `idx < CLASSES`.
+            return unsafe { Self::pop(ctrl, idx) };
+        }
+        self.fallback(units)
+    }
+
+    /// Takes the first block of non-empty list `idx`.
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` is the control block, `idx < FL·SL` and list `idx` is non-empty.
+    #[inline(always)]
+    unsafe fn pop(ctrl: *mut usize, idx: usize) -> *mut u8 {
+        // SAFETY: caller: `idx < CLASSES`; the list's first block is a free block whose `NEXT`
+        // is null or a free block of the same list (TL6).
+        unsafe {
+            let head = Self::head(ctrl, idx);
+            let b = head.read();
+            let n = word(b, NEXT);
+            head.write(n);
+            if n.is_null() {
+                Self::clear_bits(ctrl, idx);
+            } else {
+                set_word(n, PREV, Self::pseudo_node(head));
+            }
+            b
+        }
+    }
+
+    /// When no class above the request has a block: the first block of the request's own
+    /// class may still be large enough (a fresh region, for one, is a single block of any
+    /// size). Null if it is not.
+    #[cold]
+    #[inline(never)]
+    fn fallback(&mut self, units: usize) -> *mut u8 {
+        let idx = floor_index(units, Self::SL_LOG2);
+        let ctrl = self.ctrl;
+        if idx >= Self::CLASSES || ctrl.is_null() {
+            return ptr::null_mut();
+        }
+        #[cfg(test)]
+        {
+            self.probe.fallbacks += 1;
+        }
+        // SAFETY: `idx < CLASSES`, the control block exists; a list's first block is a free
+        // block (TL6), so `pop` may take it.
+        unsafe {
+            let b = Self::head(ctrl, idx).read();
+            if !b.is_null() && (word_usize(b, 0) & !FLAGS) >> Self::G_LOG2 >= units {
+                return Self::pop(ctrl, idx);
+            }
+        }
+        ptr::null_mut()
+    }
+
+    /// Marks free, unlinked block `b` of `bsize` bytes used with `need <= bsize` bytes, files
+    /// the tail as a free block if it is large enough, and returns the payload.
+    ///
+    /// # Safety
+    ///
+    /// A region has been claimed; `b` is a block of `bsize` bytes that was free and has just
+    /// been unlinked; `pf` is its `PREV_FREE` bit (TL3); `need` is a multiple of `G` and
+    /// `MIN_BLOCK <= need <= bsize`. The block after `b` has `PREV_FREE` set.
+    #[inline(always)]
+    unsafe fn carve(
+        ctrl: *mut usize,
+        b: *mut u8,
+        bsize: usize,
+        need: usize,
+        pf: usize,
+    ) -> NonNull<u8> {
+        let rem = bsize - need;
+        if rem >= Self::MIN_BLOCK {
+            // SAFETY: `b` is a block (TL1).
+            unsafe { set_word_usize(b, 0, need | USED | pf) };
+            // SAFETY: `need + rem = bsize`: the tail is inside `b`.
+            let r = unsafe { b.add(need) };
+            // SAFETY: `r` is at a header position (TL1: `need` is a multiple of `G`) with `rem`
+            // bytes; the block after it already has `PREV_FREE` since `b` was free (TL3).
+            unsafe { set_word_usize(r, 0, rem | FREE) };
+            // SAFETY: as above; the footer is the last word of the tail (TL5).
+            unsafe { set_footer(r, rem) };
+            // SAFETY: the tail is a free block in no list.
+            unsafe { Self::link(ctrl, r, rem) };
+        } else {
+            // SAFETY: `b` is a block (TL1).
+            unsafe { set_word_usize(b, 0, bsize | USED | pf) };
+            // SAFETY: a block is followed by a block or the sentinel (TL1).
+            let n = unsafe { b.add(bsize) };
+            // SAFETY: as above: `n` is a header.
+            unsafe { set_word_usize(n, 0, word_usize(n, 0) & !PREV_FREE) };
+        }
+        // SAFETY: the payload starts one word into the block.
+        unsafe { NonNull::new_unchecked(b.add(W)) }
+    }
+
+    /// Allocation with `align > G`: find a free block with room for the worst front gap, file
+    /// the front (empty, or a free block of at least `MIN_BLOCK` bytes) and carve the aligned
+    /// block from the rest. The gap costs nothing once filed; the search asks for
+    /// `MIN_BLOCK + align − G` extra bytes. A path of its own (with its own copy of the
+    /// search), so that aligned requests cost one search and at most two list insertions.
+    #[inline(never)]
+    fn allocate_aligned(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        let align = layout.align();
+        let need = Self::units_for(layout.size()) << Self::G_LOG2;
+        // Worst front gap: the payload is `G`-aligned, so reaching an `align` boundary that is
+        // at least `MIN_BLOCK` away takes at most `MIN_BLOCK + align − G` bytes.
+        let search = need.checked_add(align - G)?.checked_add(Self::MIN_BLOCK)?;
+        let b = self.find(search >> Self::G_LOG2);
+        if b.is_null() {
+            return None;
+        }
+        let ctrl = self.ctrl;
+        // SAFETY: `b` is a free block just unlinked (TL1).
+        let bsize = unsafe { word_usize(b, 0) } & !FLAGS;
+        let p = b.addr() + W;
+        // A front gap must be empty or hold a free block. No overflow: both candidates are at
+        // most `p + MIN_BLOCK + align − G <= b + bsize`, an address inside the region.
+        let mut q = (p + align - 1) & !(align - 1);
+        if q != p && q - p < Self::MIN_BLOCK {
+            q = (p + Self::MIN_BLOCK + align - 1) & !(align - 1);
+        }
+        let gap = q - p;
+        let (a, pf) = if gap == 0 {
+            // Its predecessor is used (TL4).
+            (b, 0)
+        } else {
+            // SAFETY: the front `[b, b + gap)` is a block of `gap >= MIN_BLOCK` bytes (a
+            // multiple of `G`) whose predecessor is used, since `b` was free (TL4): it stays
+            // free and is filed; the rest starts at a header position inside `b`.
+            unsafe {
+                set_word_usize(b, 0, gap | FREE);
+                set_footer(b, gap);
+                Self::link(ctrl, b, gap);
+                (b.add(gap), PREV_FREE)
+            }
+        };
+        // SAFETY: `a` is a block of `bsize − gap >= need` bytes (by the size of the search),
+        // in no list, after a block whose state `pf` gives.
+        Some(unsafe { Self::carve(ctrl, a, bsize - gap, need, pf) })
+    }
+
+    /// Cuts used block `b` (header `hv`) down to `need` bytes: the tail joins a free successor,
+    /// or becomes a free block when it has at least `MIN_BLOCK` bytes, or stays in `b`.
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` is the control block; `b` is a used block with header `hv`; `need` is a multiple
+    /// of `G` and at least `MIN_BLOCK`.
+    #[inline(never)]
+    unsafe fn shrink_block(ctrl: *mut usize, b: *mut u8, hv: usize, need: usize) {
+        let bsize = hv & !FLAGS;
+        if need >= bsize {
+            return;
+        }
+        let rem = bsize - need;
+        // SAFETY: a block is followed by a block or the sentinel (TL1).
+        let n = unsafe { b.add(bsize) };
+        // SAFETY: `n` is a header.
+        let nv = unsafe { word_usize(n, 0) };
+        let tail = if nv & FREE != 0 {
+            // SAFETY: `n` is a free block in its list (TL6).
+            unsafe { Self::unlink(ctrl, n) };
+            rem + (nv & !FLAGS)
+        } else if rem >= Self::MIN_BLOCK {
+            // SAFETY: `n` is a header; its predecessor becomes the free tail (TL3).
+            unsafe { set_word_usize(n, 0, nv | PREV_FREE) };
+            rem
+        } else {
+            return;
+        };
+        // SAFETY: `need` is a multiple of `G`, at least `MIN_BLOCK`: `b` stays a block and the
+        // tail `[b + need, b + need + tail)` is a block of at least `MIN_BLOCK` bytes after a
+        // used one, inside `b` and `n` (TL1, TL4).
+        unsafe {
+            set_word_usize(b, 0, need | (hv & FLAGS));
+            let r = b.add(need);
+            set_word_usize(r, 0, tail | FREE);
+            set_footer(r, tail);
+            Self::link(ctrl, r, tail);
+        }
+    }
+
+    /// Frees used block `b` whose header is `hv`, merging it with free neighbours.
+    ///
+    /// # Safety
+    ///
+    /// A region has been claimed; `b` is a used block and `hv` its header.
+    #[inline(always)]
+    unsafe fn release(ctrl: *mut usize, b: *mut u8, hv: usize) {
+        let mut b = b;
+        let mut size = hv & !FLAGS;
+        // SAFETY: a block is followed by a block or the sentinel (TL1).
+        let n = unsafe { b.add(size) };
+        // SAFETY: `n` is a header.
+        let nv = unsafe { word_usize(n, 0) };
+        if nv & FREE != 0 {
+            let nsize = nv & !FLAGS;
+            // SAFETY: `n` is a free block of `nsize` bytes in its list (TL6).
+            unsafe { Self::unlink(ctrl, n) };
+            // The block after `n` already has `PREV_FREE` (TL3).
+            size += nsize;
+        } else {
+            // SAFETY: `n` is a header (TL1); `b` becomes free (TL3).
+            unsafe { set_word_usize(n, 0, nv | PREV_FREE) };
+        }
+        if hv & PREV_FREE != 0 {
+            // SAFETY: the previous block is free, so the word before `b` is its footer (TL3, TL5).
+            let p = unsafe { footer_before(b) };
+            // SAFETY: `p` is a free block's header.
+            let psize = unsafe { word_usize(p, 0) } & !FLAGS;
+            // SAFETY: `p` is a free block of `psize` bytes in its list (TL6).
+            unsafe { Self::unlink(ctrl, p) };
+            size += psize;
+            b = p;
+        }
+        // The merged block's predecessor is used (TL4), so `PREV_FREE` is clear.
+        // SAFETY: `b` is a header of a block of `size` bytes (merged neighbours are adjacent).
+        unsafe { set_word_usize(b, 0, size | FREE) };
+        // SAFETY: as above (TL5).
+        unsafe { set_footer(b, size) };
+        // SAFETY: the merged block is free and in no list; a merge stays inside one region, so
+        // `size <= MAX_BLOCK` (TL1).
+        unsafe { Self::link(ctrl, b, size) };
+    }
+
+    /// `deallocate` refused `ptr` before reading anything: say why.
+    #[cold]
+    #[inline(never)]
+    fn refuse(&mut self, ptr: NonNull<u8>) {
+        let (lo, slots) = self.range();
+        let off = ptr.as_ptr().addr().wrapping_sub(lo);
+        let reason = if off / G >= slots { InvalidFree::Outside } else { InvalidFree::Misaligned };
+        self.invalid_free(ptr, reason);
+    }
+
+    /// The hook for a pointer `deallocate` refused; the free is ignored.
+    #[cold]
+    #[inline(never)]
+    fn invalid_free(&mut self, ptr: NonNull<u8>, reason: InvalidFree) {
+        #[cfg(test)]
+        self.probe.invalid_free(ptr.as_ptr().addr(), reason);
+        let _ = (ptr, reason);
+    }
+
+    // ---- regions ------------------------------------------------------------------------
+
+    /// One past the highest payload slot: `lo + slots·G` (no overflow: it is at most a
+    /// sentinel address rounded up to `G`, and sentinels are followed by their trailer).
+    fn hi(&self) -> usize {
+        let (lo, slots) = self.range();
+        lo + slots * G
+    }
+
+    /// `(lo, slots)`: every payload is `lo + k·G` with `k < slots`; `(0, 0)` before a claim.
+    fn range(&self) -> (usize, usize) {
+        if self.ctrl.is_null() {
+            return (0, 0);
+        }
+        // SAFETY: the control block exists.
+        unsafe { (self.ctrl.add(C_LO).read(), self.ctrl.add(C_SLOTS).read()) }
+    }
+
+    /// Widens `lo`/`slots` to cover payloads in `[lo, hi)`.
+    #[inline(never)]
+    fn cover(&mut self, lo: usize, hi: usize) {
+        let (old_lo, slots) = self.range();
+        let (new_lo, new_hi) =
+            if slots == 0 { (lo, hi) } else { (old_lo.min(lo), self.hi().max(hi)) };
+        // SAFETY: called after the control block is written.
+        unsafe {
+            self.ctrl.add(C_LO).write(new_lo);
+            self.ctrl.add(C_SLOTS).write((new_hi - new_lo).div_ceil(G));
+        }
+    }
+
+    /// Hands new block `b`, written as used, to the heap by freeing it: it merges with free
+    /// neighbours and sets the flags around it like any freed block.
+    ///
+    /// # Safety
+    ///
+    /// `b` is a used block inside a region covered by `lo`/`slots`, with a correct
+    /// `PREV_FREE` bit, followed by a block or the sentinel whose `PREV_FREE` is clear.
+    unsafe fn give(&mut self, b: *mut u8) {
+        // SAFETY: caller contract; the payload is one word into the block.
+        unsafe { self.deallocate(NonNull::new_unchecked(b.add(W)), Layout::new::<u8>()) }
+    }
+}
+
+impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL, G> {
+    /// Adds `region` to the heap. The first region also receives the control block
+    /// ([`CONTROL_BLOCK_SIZE`](TlsfWith::CONTROL_BLOCK_SIZE) bytes).
+    ///
+    /// A region that begins exactly where a claimed one ends, or ends exactly where one begins
+    /// (other than the first, which starts with the control block), is merged with it when
+    /// both [may merge](Region::may_merge) (R3: regions from [`Region::new`], not from
+    /// `'static` buffers) and the merged region stays within the largest block.
+    ///
+    /// Bytes beyond [`MAX_ALLOCATION`](TlsfWith::MAX_ALLOCATION) plus the region overhead are
+    /// not used: claim a larger area as several regions, or choose a larger `FL`.
+    ///
+    /// Returns the size of the free block the region adds, less one header word: the largest
+    /// allocation the new memory alone can serve.
+    ///
+    /// # Errors
+    ///
+    /// [`RegionError::Overlap`] if it overlaps a claimed region, [`RegionError::TooSmall`]
+    /// (with [`min_first_region_size`](TlsfWith::min_first_region_size) or
+    /// [`min_region_size`](TlsfWith::min_region_size)) if too little remains after alignment.
+    /// Nothing is written then.
+    fn claim(&mut self, region: Region) -> Result<usize, RegionError> {
+        let base = region.base().as_ptr();
+        let (start, end) = (base.addr(), region.end_addr());
+        let ctrl = self.ctrl;
+        let min =
+            if ctrl.is_null() { Self::min_first_region_size() } else { Self::min_region_size() };
+        let too_small = RegionError::TooSmall { min };
+        // The sentinel: the last header position that leaves room for the trailer.
+        let s = (end.checked_sub(TRAILER - W).ok_or(too_small)? & !(G - 1))
+            .checked_sub(W)
+            .ok_or(too_small)?;
+
+        // Overlap with a claimed region, and the regions this one touches.
+        let mut append: Option<(*mut *mut u8, *mut u8)> = None;
+        let mut prepend: Option<*mut u8> = None;
+        if !ctrl.is_null() {
+            // SAFETY: the control block exists; its region list links trailers (TL8).
+            let mut link: *mut *mut u8 = unsafe { ctrl.add(C_REGIONS).cast() };
+            loop {
+                // SAFETY: `link` is the list head or a trailer's next field.
+                let t = unsafe { link.read() };
+                if t.is_null() {
+                    break;
+                }
+                // SAFETY: `t` is a trailer.
+                let (t_base, t_end) = unsafe { (word_usize(t, T_BASE), word_usize(t, T_END)) };
+                if start < t_end && t_base < end {
+                    return Err(RegionError::Overlap);
+                }
+                // SAFETY: `t` is a sentinel (TL8).
+                let mergeable = region.may_merge() && unsafe { word_usize(t, 0) } & NO_MERGE == 0;
+                if mergeable && t_end == start {
+                    append = Some((link, t));
+                }
+                if mergeable && t_base == end && !(t_base <= ctrl.addr() && ctrl.addr() < t_end) {
+                    prepend = Some(t);
+                }
+                // SAFETY: `t` is a trailer; its next field is a link.
+                link = unsafe { t.add(T_NEXT).cast() };
+            }
+        }
+
+        // The new memory becomes one used block `[b, b + size)` with `PREV_FREE` bit `pf`,
+        // which `give` then frees: it merges with a free neighbour like any freed block.
+        let first =
+            start.checked_add(W).ok_or(too_small)?.checked_next_multiple_of(G).ok_or(too_small)?
+                - W;
+        let (b, size, pf) = 'new: {
+            if let Some((link, t)) = append {
+                // SAFETY: `t` is a trailer.
+                let t_first = unsafe { word(t, T_FIRST) };
+                if s.checked_sub(t.addr()).is_some_and(|d| d >= Self::MIN_BLOCK)
+                    && s - t_first.addr() <= Self::MAX_BLOCK
+                {
+                    let sp = t.with_addr(s);
+                    // SAFETY: `[t, s + TRAILER)` is the old trailer followed by the new
+                    // region, all ours: the trailer moves to the new sentinel `sp` (header
+                    // positions, TL1), and the old sentinel becomes the block's header,
+                    // keeping its `PREV_FREE` (TL3).
+                    let sv = unsafe {
+                        set_word(sp, T_NEXT, word(t, T_NEXT));
+                        set_word(sp, T_FIRST, t_first);
+                        set_word(sp, T_BASE, word(t, T_BASE));
+                        set_word_usize(sp, T_END, end);
+                        set_word_usize(sp, 0, 0);
+                        link.write(sp);
+                        word_usize(t, 0)
+                    };
+                    break 'new (t, s - t.addr(), sv & PREV_FREE);
+                }
+            }
+            if let Some(t) = prepend {
+                // SAFETY: `t` is a trailer.
+                let t_first = unsafe { word(t, T_FIRST) };
+                if t_first.addr().checked_sub(first).is_some_and(|d| d >= Self::MIN_BLOCK)
+                    && t.addr() - first <= Self::MAX_BLOCK
+                {
+                    let b = base.with_addr(first);
+                    // SAFETY: `[first, t_first)` is ours and precedes the region's first
+                    // block, whose `PREV_FREE` is clear (TL3); the region now starts here.
+                    unsafe {
+                        set_word(t, T_FIRST, b);
+                        set_word_usize(t, T_BASE, start);
+                    }
+                    break 'new (b, t_first.addr() - first, 0);
+                }
+            }
+            // A region of its own, after the control block if it is the first.
+            let ctrl_at = start.checked_next_multiple_of(G).ok_or(too_small)?;
+            let first = if ctrl.is_null() {
+                ctrl_at
+                    .checked_add(Self::CONTROL_BLOCK_SIZE + W)
+                    .and_then(|e| e.checked_next_multiple_of(G))
+                    .ok_or(too_small)?
+                    - W
+            } else {
+                first
+            };
+            if s < first || s - first < Self::MIN_BLOCK {
+                return Err(too_small);
+            }
+            let span = (s - first).min(Self::MAX_BLOCK);
+            let b = base.with_addr(first);
+            let sp = base.with_addr(first + span);
+            // SAFETY: `[ctrl_at, sp + TRAILER) ⊂ [start, end)` by the computation of `first`
+            // and `s`: the control block (first region: `ctrl_at + CONTROL_BLOCK_SIZE <=
+            // first`, `G`-aligned), the block and the trailer are ours; `b` and `sp` are
+            // header positions (TL1).
+            unsafe {
+                if ctrl.is_null() {
+                    let c: *mut usize = base.with_addr(ctrl_at).cast();
+                    // Volatile, so that this stays a small loop instead of a call to `memset`,
+                    // which a firmware may not link otherwise; it runs once.
+                    for i in 0..Self::CTRL_WORDS {
+                        c.add(i).write_volatile(0);
+                    }
+                    self.ctrl = c;
+                }
+                set_word_usize(sp, 0, if region.may_merge() { 0 } else { NO_MERGE });
+                let list = self.ctrl.add(C_REGIONS).cast::<*mut u8>();
+                set_word(sp, T_NEXT, list.read());
+                set_word(sp, T_FIRST, b);
+                set_word_usize(sp, T_BASE, start);
+                set_word_usize(sp, T_END, end);
+                list.write(sp);
+                let count = self.ctrl.add(C_REGION_COUNT);
+                count.write(count.read() + 1);
+            }
+            (b, span, 0)
+        };
+        // SAFETY: `b` is a header position of a region (TL1) starting `size` bytes of ours,
+        // followed by a block or sentinel whose `PREV_FREE` is clear; `cover` makes its payload
+        // acceptable to `deallocate`.
+        unsafe {
+            set_word_usize(b, 0, size | USED | pf);
+            self.cover(b.addr() + W, b.addr() + size);
+            self.give(b);
+        }
+        Ok(size - W)
+    }
+}
+
+// SAFETY: blocks are carved from claimed regions, which the heap owns (R2). `allocate` returns
+// payloads of blocks it marked used; a used block is never in a list (TL2, TL6), and blocks tile
+// their region without overlap (TL1), so live blocks are disjoint. Payloads are `G`-aligned
+// (TL1) or cut at an `align` boundary. No method panics: arithmetic is bounded by `isize::MAX`
+// sizes or checked.
+unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<FL, SL, G> {
+    #[inline]
+    fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        if layout.align() > G {
+            return self.allocate_aligned(layout);
+        }
+        let units = Self::units_for(layout.size());
+        let b = self.find(units);
+        if b.is_null() {
+            return None;
+        }
+        // SAFETY: `b` is a free block just unlinked (TL1); its predecessor is used (TL4).
+        let bsize = unsafe { word_usize(b, 0) } & !FLAGS;
+        // SAFETY: as above; `find` returned a block of at least `units` granules.
+        Some(unsafe { Self::carve(self.ctrl, b, bsize, units << Self::G_LOG2, 0) })
+    }
+
+    /// Frees the block at `ptr`. The size comes from the block's header, never from `layout`.
+    ///
+    /// A pointer outside every region, not aligned like a payload, or whose header is not
+    /// marked used (a double free) is ignored, and nothing is written.
+    #[inline]
+    unsafe fn deallocate(&mut self, ptr: NonNull<u8>, _layout: Layout) {
+        // One comparison for both range and alignment: rotating the offset moves any
+        // misaligned low bits to the top, beyond every slot number.
+        let ctrl = self.ctrl;
+        if ctrl.is_null() {
+            return self.refuse(ptr);
+        }
+        // SAFETY: the control block exists.
+        let (lo, slots) = unsafe { (ctrl.add(C_LO).read(), ctrl.add(C_SLOTS).read()) };
+        let off = ptr.as_ptr().addr().wrapping_sub(lo);
+        if off.rotate_right(Self::G_LOG2) >= slots {
+            return self.refuse(ptr);
+        }
+        let b = ptr.as_ptr().wrapping_sub(W);
+        // SAFETY: `b` is a header (caller contract; TL1).
+        let hv = unsafe { word_usize(b, 0) };
+        if hv & USED == 0 {
+            return self.invalid_free(ptr, InvalidFree::NotUsed);
+        }
+        // SAFETY: `b` is a used block and `hv` its header; a region exists since `slots > 0`.
+        unsafe { Self::release(ctrl, b, hv) }
+    }
+
+    /// Grows in place when the block already has room or its successor is free and large
+    /// enough; otherwise moves, copying `min(old.size(), block capacity)` bytes.
+    unsafe fn grow(
+        &mut self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new_size: usize,
+    ) -> Option<NonNull<u8>> {
+        let need = Self::units_checked(new_size)? << Self::G_LOG2;
+        let b = ptr.as_ptr().wrapping_sub(W);
+        // SAFETY: caller contract: `ptr` is a payload of ours, so `b` is a used block (TL1).
+        let hv = unsafe { word_usize(b, 0) };
+        let bsize = hv & !FLAGS;
+        if need <= bsize {
+            return Some(ptr);
+        }
+        // SAFETY: a block is followed by a block or the sentinel (TL1).
+        let n = unsafe { b.add(bsize) };
+        // SAFETY: `n` is a header.
+        let nv = unsafe { word_usize(n, 0) };
+        let total = bsize + (nv & !FLAGS);
+        if nv & FREE != 0 && total >= need {
+            let hv = total | (hv & FLAGS);
+            // SAFETY: `n` is a free block in its list (TL6); `b` absorbs it, so the block after
+            // `n` (used, TL4) now follows a used block (TL3); then the tail is cut off again.
+            unsafe {
+                Self::unlink(self.ctrl, n);
+                set_word_usize(b, 0, hv);
+                let after = b.add(total);
+                set_word_usize(after, 0, word_usize(after, 0) & !PREV_FREE);
+                Self::shrink_block(self.ctrl, b, hv, need);
+            }
+            return Some(ptr);
+        }
+        let new = self.allocate(Layout::from_size_align(new_size, old.align()).ok()?)?;
+        // SAFETY: `ptr` is valid for `bsize − W` bytes, `new` for `new_size >= old.size()`;
+        // two live blocks do not overlap.
+        unsafe { ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), old.size().min(bsize - W)) };
+        // SAFETY: `ptr` is still a live block of ours (the size comes from its header).
+        unsafe { self.deallocate(ptr, old) };
+        Some(new)
+    }
+
+    /// Always in place: the freed tail is merged with a free successor or becomes a free block
+    /// when it is large enough.
+    unsafe fn shrink(
+        &mut self,
+        ptr: NonNull<u8>,
+        _old: Layout,
+        new_size: usize,
+    ) -> Option<NonNull<u8>> {
+        let need = Self::units_checked(new_size)? << Self::G_LOG2;
+        let b = ptr.as_ptr().wrapping_sub(W);
+        // SAFETY: caller contract: `ptr` is a payload of ours, so `b` is a used block (TL1);
+        // `need` is a multiple of `G` and at least `MIN_BLOCK`.
+        unsafe { Self::shrink_block(self.ctrl, b, word_usize(b, 0), need) };
+        Some(ptr)
+    }
+
+    fn validate(&self) -> Result<(), Corruption> {
+        self.check()
+    }
+}
+
+/// What `validate` checks, split out so the walk reads top-down.
+impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
+    fn check(&self) -> Result<(), Corruption> {
+        let bad = |what: &'static str, addr: usize| Err(Corruption { what, addr });
+        if self.ctrl.is_null() {
+            return Ok(());
+        }
+        let (lo, hi) = (self.range().0, self.hi());
+        // SAFETY: the control block exists; its fields are words.
+        let (regions, count) = unsafe {
+            (
+                self.ctrl.add(C_REGIONS).cast::<*mut u8>().read(),
+                self.ctrl.add(C_REGION_COUNT).read(),
+            )
+        };
+
+        // Physical walk of every region.
+        let mut free_blocks = 0usize;
+        let mut t = regions;
+        let mut seen = 0usize;
+        while !t.is_null() {
+            seen += 1;
+            if seen > count {
+                return bad("TL8: region list longer than its count (cycle?)", t.addr());
+            }
+            let s = t.addr();
+            if s % G != G - W || s < lo || s > hi {
+                return bad("TL8: region trailer misplaced", s);
+            }
+            // SAFETY: `t` is a trailer within the heap's range (checked above; TL8).
+            let (first, base, end) =
+                unsafe { (word(t, T_FIRST), word_usize(t, T_BASE), word_usize(t, T_END)) };
+            if first.addr() % G != G - W
+                || first.addr() < base
+                || first.addr() >= s
+                || s + TRAILER > end
+            {
+                return bad("TL8: region bounds inconsistent", s);
+            }
+            if first.addr() + W < lo || s - first.addr() > Self::MAX_BLOCK {
+                return bad("TL8: region outside the heap's address range", first.addr());
+            }
+            let mut b = first;
+            let mut prev_free = false;
+            while b.addr() < s {
+                // SAFETY: `b` is in `[first, s)`, a header position reached by whole blocks.
+                let hv = unsafe { word_usize(b, 0) };
+                let size = hv & !FLAGS;
+                if size < Self::MIN_BLOCK || size % G != 0 || size > s - b.addr() {
+                    return bad("TL1: block size out of range", b.addr());
+                }
+                let free = hv & FREE != 0;
+                if free == (hv & USED != 0) {
+                    return bad("TL2: block neither free nor used, or both", b.addr());
+                }
+                if (hv & PREV_FREE != 0) != prev_free {
+                    return bad("TL3: PREV_FREE disagrees with the previous block", b.addr());
+                }
+                if free {
+                    if prev_free {
+                        return bad("TL4: adjacent free blocks", b.addr());
+                    }
+                    // SAFETY: the footer is the last word of the block, inside `[b, s)`.
+                    if unsafe { word(b, size - W) } != b {
+                        return bad("TL5: footer does not point to its header", b.addr());
+                    }
+                    free_blocks += 1;
+                }
+                prev_free = free;
+                // SAFETY: `size <= s − b`: stays in the region.
+                b = unsafe { b.add(size) };
+            }
+            if b.addr() != s {
+                return bad("TL1: blocks do not end at the sentinel", b.addr());
+            }
+            // SAFETY: `s` is the sentinel.
+            let sv = unsafe { word_usize(t, 0) };
+            if sv & !(PREV_FREE | NO_MERGE) != 0 || (sv & PREV_FREE != 0) != prev_free {
+                return bad("TL2: bad sentinel", s);
+            }
+            // SAFETY: `t` is a trailer.
+            t = unsafe { word(t, T_NEXT) };
+        }
+        if seen != count {
+            return bad("TL8: region count disagrees with the list", 0);
+        }
+
+        // Lists and bitmaps.
+        // SAFETY: the control block exists.
+        let flb = unsafe { Self::fl_bitmap(self.ctrl).read() };
+        if FL < usize::BITS as usize && flb >> FL != 0 {
+            return bad("TL7: fl_bitmap bit above FL", self.ctrl.addr());
+        }
+        let mut listed = 0usize;
+        for fl in 0..FL {
+            // SAFETY: `fl < FL`.
+            let slb = unsafe { Self::sl_bitmap(self.ctrl, fl).read() };
+            if (flb >> fl & 1 != 0) != (slb != 0) {
+                return bad("TL7: fl_bitmap disagrees with sl_bitmap", self.ctrl.addr());
+            }
+            if SL < usize::BITS as usize && slb >> SL != 0 {
+                return bad("TL7: sl_bitmap bit above SL", self.ctrl.addr());
+            }
+            for sl in 0..SL {
+                let idx = fl * SL + sl;
+                // SAFETY: `idx < CLASSES`.
+                let head = unsafe { Self::head(self.ctrl, idx) };
+                // SAFETY: `head` is in the control block.
+                let mut b = unsafe { head.read() };
+                if (slb >> sl & 1 != 0) == b.is_null() {
+                    return bad("TL7: sl_bitmap disagrees with the list", b.addr());
+                }
+                let mut prev = Self::pseudo_node(head);
+                while !b.is_null() {
+                    listed += 1;
+                    if listed > free_blocks {
+                        return bad(
+                            "TL6: more listed blocks than free blocks (cycle or stray)",
+                            b.addr(),
+                        );
+                    }
+                    if !self.is_header_position(b) {
+                        return bad("TL6: list entry outside every region", b.addr());
+                    }
+                    // SAFETY: `b` is a header position inside a region (just checked).
+                    let hv = unsafe { word_usize(b, 0) };
+                    let size = hv & !FLAGS;
+                    if hv & FREE == 0 || size < Self::MIN_BLOCK || size > Self::MAX_BLOCK {
+                        return bad("TL6: list entry is not a free block", b.addr());
+                    }
+                    if floor_index(size >> Self::G_LOG2, Self::SL_LOG2) != idx {
+                        return bad("TL6: free block in the wrong list", b.addr());
+                    }
+                    // SAFETY: `b` is a free block: its links are valid words.
+                    if unsafe { word(b, PREV) } != prev {
+                        return bad("TL6: prev link broken", b.addr());
+                    }
+                    prev = b;
+                    // SAFETY: as above.
+                    b = unsafe { word(b, NEXT) };
+                }
+            }
+        }
+        if listed != free_blocks {
+            return bad("TL6: a free block is in no list", 0);
+        }
+        Ok(())
+    }
+
+    /// Whether `b` is a header position strictly inside some region's block range.
+    fn is_header_position(&self, b: *mut u8) -> bool {
+        if b.addr() % G != G - W {
+            return false;
+        }
+        // SAFETY: the control block exists (callers checked).
+        let mut t = unsafe { self.ctrl.add(C_REGIONS).cast::<*mut u8>().read() };
+        while !t.is_null() {
+            // SAFETY: `t` is a trailer (validated by the physical walk first).
+            let first = unsafe { word(t, T_FIRST) };
+            if first.addr() <= b.addr() && b.addr() < t.addr() {
+                return true;
+            }
+            // SAFETY: as above.
+            t = unsafe { word(t, T_NEXT) };
+        }
+        false
+    }
+
+    /// The class of a block of `size` bytes, for tests: `(first level, second level)`.
+    #[cfg(test)]
+    fn class_of(size: usize) -> (usize, usize) {
+        let idx = floor_index(size >> Self::G_LOG2, Self::SL_LOG2);
+        (idx >> Self::SL_LOG2, idx & (SL - 1))
+    }
+
+    /// The smallest block size in class `idx`, for tests.
+    #[cfg(test)]
+    fn class_min(idx: usize) -> usize {
+        class_base(idx, Self::SL_LOG2) << Self::G_LOG2
+    }
+}
+
+// ---- raw word access ------------------------------------------------------------------------
+
+/// Reads the pointer-sized word at `b + off`.
+///
+/// # Safety
+///
+/// `b + off` is a word-aligned address of heap memory that holds a pointer written by the heap.
+#[inline(always)]
+unsafe fn word(b: *mut u8, off: usize) -> *mut u8 {
+    // SAFETY: caller contract.
+    unsafe { b.wrapping_add(off).cast::<*mut u8>().read() }
+}
+
+/// Writes a pointer at `b + off`.
+///
+/// # Safety
+///
+/// `b + off` is a word-aligned address of heap memory that no live allocation covers.
+#[inline(always)]
+unsafe fn set_word(b: *mut u8, off: usize, v: *mut u8) {
+    // SAFETY: caller contract.
+    unsafe { b.wrapping_add(off).cast::<*mut u8>().write(v) }
+}
+
+/// Reads the integer word at `b + off`.
+///
+/// # Safety
+///
+/// As for [`word`].
+#[inline(always)]
+unsafe fn word_usize(b: *mut u8, off: usize) -> usize {
+    // SAFETY: caller contract.
+    unsafe { b.wrapping_add(off).cast::<usize>().read() }
+}
+
+/// Writes an integer word at `b + off`.
+///
+/// # Safety
+///
+/// As for [`set_word`].
+#[inline(always)]
+unsafe fn set_word_usize(b: *mut u8, off: usize, v: usize) {
+    // SAFETY: caller contract.
+    unsafe { b.wrapping_add(off).cast::<usize>().write(v) }
+}
+
+/// Reads the footer just before header `b`: the header of the free block before it (TL5).
+///
+/// # Safety
+///
+/// `b` is a header whose `PREV_FREE` bit is set (TL3).
+#[inline(always)]
+unsafe fn footer_before(b: *mut u8) -> *mut u8 {
+    // SAFETY: caller contract: the previous block is free, so its last word is its footer.
+    unsafe { b.wrapping_sub(W).cast::<*mut u8>().read() }
+}
+
+/// Writes the footer of free block `b` of `size` bytes: its last word points to `b` (TL5).
+///
+/// # Safety
+///
+/// `b` is a block of `size >= MIN_BLOCK` bytes that is becoming free.
+#[inline(always)]
+unsafe fn set_footer(b: *mut u8, size: usize) {
+    // SAFETY: caller contract: the last word is inside the block.
+    unsafe { set_word(b, size - W, b) }
+}

@@ -1,0 +1,1632 @@
+//! Tests of [`Tlsf`]: the size-class mapping (exhaustive over 32-bit sizes), a shadow model
+//! driven by random operations for a matrix of configurations, the catalogue rows that apply
+//! (`cat_<row>_*`), and planted corruptions that `validate` must find.
+
+use super::mapping::{ceil_index, class_base, floor_index};
+use super::*;
+
+use std::alloc::{alloc, alloc_zeroed, dealloc};
+use std::collections::BTreeMap;
+use std::vec::Vec;
+
+/// Test-only observations of the heap's cold paths.
+pub(super) struct Probe {
+    pub(super) invalid: Option<(usize, InvalidFree)>,
+    pub(super) invalid_count: usize,
+    pub(super) fallbacks: usize,
+}
+
+impl Probe {
+    pub(super) const fn new() -> Self {
+        Probe { invalid: None, invalid_count: 0, fallbacks: 0 }
+    }
+    pub(super) fn invalid_free(&mut self, addr: usize, reason: InvalidFree) {
+        self.invalid = Some((addr, reason));
+        self.invalid_count += 1;
+    }
+}
+
+/// Scales an operation count: full in release, a tenth in debug, a hundredth under Miri.
+fn scaled(release: usize) -> usize {
+    if cfg!(miri) {
+        (release / 1000).max(20)
+    } else if cfg!(debug_assertions) {
+        (release / 10).max(50)
+    } else {
+        release
+    }
+}
+
+// ---- fixtures -------------------------------------------------------------------------------
+
+/// Test memory from the system allocator (lazily committed by the OS when large).
+struct Arena {
+    ptr: *mut u8,
+    layout: Layout,
+}
+
+impl Arena {
+    fn new(len: usize) -> Arena {
+        Arena::try_new(len, false).expect("test arena allocation failed")
+    }
+
+    /// Zero-initialised, so that every byte may be read (for "nothing written" snapshots).
+    fn zeroed(len: usize) -> Arena {
+        Arena::try_new(len, true).expect("test arena allocation failed")
+    }
+
+    fn try_new(len: usize, zeroed: bool) -> Option<Arena> {
+        let layout = Layout::from_size_align(len, 4096).ok()?;
+        // SAFETY: `len > 0` in every use.
+        let ptr = unsafe {
+            if zeroed {
+                alloc_zeroed(layout)
+            } else {
+                alloc(layout)
+            }
+        };
+        (!ptr.is_null()).then_some(Arena { ptr, layout })
+    }
+
+    fn len(&self) -> usize {
+        self.layout.size()
+    }
+
+    fn addr(&self) -> usize {
+        self.ptr.addr()
+    }
+
+    /// The region `[off, off + len)` of the arena.
+    fn region(&self, off: usize, len: usize) -> Region {
+        assert!(off + len <= self.len());
+        // SAFETY: the range is inside the arena, which outlives every heap of the test and is
+        // handed to at most one heap (tests hand out disjoint ranges, or expect `Overlap`).
+        unsafe { Region::new(self.ptr.add(off), len) }.unwrap()
+    }
+
+    /// Every byte (only for zeroed arenas).
+    fn snapshot(&self) -> Vec<u8> {
+        // SAFETY: zeroed arenas are fully initialised; the heap writes only initialised words.
+        unsafe { core::slice::from_raw_parts(self.ptr, self.len()) }.to_vec()
+    }
+
+    fn fill(&self, byte: u8) {
+        // SAFETY: the arena is valid for `len` bytes and no heap uses it yet.
+        unsafe { self.ptr.write_bytes(byte, self.len()) };
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `try_new` with this layout.
+        unsafe { dealloc(self.ptr, self.layout) };
+    }
+}
+
+/// xorshift64*: small, fast, deterministic.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
+    }
+}
+
+/// The byte written at offset `i` of a block tagged `seed`.
+fn token(seed: u8, i: usize) -> u8 {
+    seed ^ (i as u8).wrapping_mul(31) ^ ((i >> 8) as u8)
+}
+
+/// Offsets that carry tokens: the first and last 32 bytes (all bytes of small blocks).
+fn token_offsets(size: usize) -> impl Iterator<Item = usize> {
+    let head = size.min(32);
+    let tail_from = size.saturating_sub(32).max(head);
+    (0..head).chain(tail_from..size)
+}
+
+fn fill_tokens(p: NonNull<u8>, size: usize, seed: u8) {
+    for i in token_offsets(size) {
+        // SAFETY: `p` is a live block of at least `size` bytes.
+        unsafe { p.as_ptr().add(i).write(token(seed, i)) };
+    }
+}
+
+fn check_tokens(p: NonNull<u8>, size: usize, seed: u8, what: &str) {
+    for i in token_offsets(size) {
+        // SAFETY: `p` is a live block of at least `size` bytes whose token bytes were written.
+        let got = unsafe { p.as_ptr().add(i).read() };
+        assert_eq!(got, token(seed, i), "{what}: byte {i} of block {p:p} (size {size}) changed");
+    }
+}
+
+/// A live block in the shadow model.
+#[derive(Clone, Copy)]
+struct Live {
+    ptr: NonNull<u8>,
+    layout: Layout,
+    seed: u8,
+    /// Index in `Shadow::keys`.
+    slot: usize,
+}
+
+/// The oracle: every live block, checked for alignment, bounds and overlap on each allocation
+/// and for intact contents on each free.
+#[derive(Default)]
+struct Shadow {
+    live: BTreeMap<usize, Live>,
+    /// The addresses of `live`, for picking one at random in O(1).
+    keys: Vec<usize>,
+    /// Raw ranges of the claimed regions.
+    regions: Vec<(usize, usize)>,
+}
+
+impl Shadow {
+    fn add(&mut self, ptr: NonNull<u8>, layout: Layout, seed: u8) {
+        let a = ptr.as_ptr().addr();
+        let len = layout.size().max(1);
+        assert_eq!(a % layout.align(), 0, "block {a:#x} misaligned for {layout:?}");
+        assert!(
+            self.regions.iter().any(|&(s, e)| a >= s && a + len <= e),
+            "block {a:#x}+{len} outside every region"
+        );
+        if let Some((&pa, pl)) = self.live.range(..=a).next_back() {
+            assert!(pa + pl.layout.size().max(1) <= a, "block {a:#x} overlaps {pa:#x}");
+        }
+        if let Some((&na, _)) = self.live.range(a..).next() {
+            assert!(a + len <= na, "block {a:#x}+{len} overlaps {na:#x}");
+        }
+        fill_tokens(ptr, layout.size(), seed);
+        self.live.insert(a, Live { ptr, layout, seed, slot: self.keys.len() });
+        self.keys.push(a);
+    }
+
+    /// Records a claimed range, joined with ranges it touches (merged regions).
+    fn add_region(&mut self, start: usize, end: usize) {
+        let (mut s, mut e) = (start, end);
+        self.regions.retain(|&(rs, re)| {
+            if re == s || rs == e {
+                s = s.min(rs);
+                e = e.max(re);
+                false
+            } else {
+                true
+            }
+        });
+        self.regions.push((s, e));
+    }
+
+    fn remove(&mut self, a: usize) -> Live {
+        let l = self.take(a);
+        check_tokens(l.ptr, l.layout.size(), l.seed, "contents");
+        l
+    }
+
+    /// Forgets a block without checking its contents.
+    fn take(&mut self, a: usize) -> Live {
+        let l = self.live.remove(&a).expect("a block the model does not know");
+        self.keys.swap_remove(l.slot);
+        if let Some(&moved) = self.keys.get(l.slot) {
+            self.live.get_mut(&moved).unwrap().slot = l.slot;
+        }
+        l
+    }
+
+    fn nth(&self, n: usize) -> usize {
+        self.keys[n]
+    }
+}
+
+/// What the physical walk of a heap finds.
+#[derive(Debug, PartialEq, Eq)]
+struct Census {
+    regions: usize,
+    used: usize,
+    free: usize,
+    free_bytes: usize,
+    span_bytes: usize,
+    largest_free: usize,
+}
+
+impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
+    /// Walks every region (the heap must be valid).
+    fn census(&self) -> Census {
+        let mut c =
+            Census { regions: 0, used: 0, free: 0, free_bytes: 0, span_bytes: 0, largest_free: 0 };
+        if self.ctrl.is_null() {
+            return c;
+        }
+        // SAFETY: a valid heap's region list and blocks (TL1, TL8).
+        unsafe {
+            let mut t = self.ctrl.add(C_REGIONS).cast::<*mut u8>().read();
+            while !t.is_null() {
+                c.regions += 1;
+                let first = word(t, T_FIRST);
+                c.span_bytes += t.addr() - first.addr();
+                let mut b = first;
+                while b < t {
+                    let hv = word_usize(b, 0);
+                    let size = hv & !FLAGS;
+                    if hv & FREE != 0 {
+                        c.free += 1;
+                        c.free_bytes += size;
+                        c.largest_free = c.largest_free.max(size);
+                    } else {
+                        c.used += 1;
+                    }
+                    b = b.add(size);
+                }
+                t = word(t, T_NEXT);
+            }
+        }
+        c
+    }
+
+    /// A heap with one region over all of `arena`.
+    fn on(arena: &Arena) -> (Self, usize) {
+        let mut h = Self::new();
+        let usable = h.claim_pieces(arena, 0, arena.len()).unwrap();
+        h.validate().unwrap();
+        (h, usable)
+    }
+
+    /// Claims `[off, off + len)` of `arena` in pieces no longer than the heap uses (a region
+    /// beyond the largest block would be cut), as a user with a large area would. Returns the
+    /// total, or the first piece's error.
+    fn claim_pieces(
+        &mut self,
+        arena: &Arena,
+        off: usize,
+        len: usize,
+    ) -> Result<usize, RegionError> {
+        let piece = Self::MAX_BLOCK + 2 * G + TRAILER;
+        let mut total = 0;
+        let mut at = 0;
+        while at < len {
+            let first = if self.ctrl.is_null() { Self::CONTROL_BLOCK_SIZE } else { 0 };
+            let n = (len - at).min(piece + first);
+            match self.claim(arena.region(off + at, n)) {
+                Ok(u) => total += u,
+                Err(e) if at == 0 => return Err(e),
+                Err(_) => {}
+            }
+            at += n;
+        }
+        Ok(total)
+    }
+}
+
+/// The allocation sizes of the random tests: mostly small (the common case), some 2^k ± 1,
+/// some large, never above `max`.
+fn gen_size(rng: &mut Rng, max: usize) -> usize {
+    let s = match rng.below(100) {
+        0..=49 => rng.below(129),
+        50..=74 => rng.below(2049),
+        75..=86 => {
+            let k = 1 + rng.below(20);
+            ((1usize << k) + rng.below(3)).saturating_sub(1)
+        }
+        87..=97 => rng.below(65537),
+        _ => rng.below(max / 4 + 1),
+    };
+    s.min(max)
+}
+
+/// Alignments: mostly at most 8, some 16, a few up to 4096.
+fn gen_align(rng: &mut Rng) -> usize {
+    match rng.below(100) {
+        0..=84 => 1 << rng.below(4),
+        85..=94 => 16,
+        _ => 1 << (5 + rng.below(8)),
+    }
+}
+
+/// Limits a test arena to 32 largest blocks, so that configurations with tiny blocks do not
+/// turn a test into thousands of regions.
+fn cap<const FL: usize, const SL: usize, const G: usize>(len: usize) -> usize {
+    let piece = TlsfWith::<FL, SL, G>::MAX_BLOCK + 2 * G + TRAILER;
+    len.min(piece.saturating_mul(32).saturating_add(TlsfWith::<FL, SL, G>::CONTROL_BLOCK_SIZE))
+}
+
+/// Random alloc / free / grow / shrink / claim against the shadow model.
+///
+/// The arena is claimed in four pieces over the run: the first quarter at the start, then the
+/// second quarter (merged by appending), then the last quarter (a separate region), then the
+/// third quarter (touching both neighbours: merged into one of them). Returns the number of
+/// operations done.
+fn random_ops<const FL: usize, const SL: usize, const G: usize>(
+    seed: u64,
+    ops: usize,
+    arena_len: usize,
+    validate_every: usize,
+    target_live: usize,
+) -> usize {
+    let arena = Arena::new(cap::<FL, SL, G>(arena_len));
+    let arena_len = arena.len();
+    let quarter = arena_len / 4;
+    let pieces = [
+        (0, quarter),
+        (quarter, quarter),
+        (3 * quarter, arena_len - 3 * quarter),
+        (2 * quarter, quarter),
+    ];
+    let mut heap = TlsfWith::<FL, SL, G>::new();
+    let mut shadow = Shadow::default();
+    let mut rng = Rng::new(seed);
+    let max_size = TlsfWith::<FL, SL, G>::MAX_ALLOCATION.min(arena_len / 8);
+    let mut claimed = 0;
+    for op in 0..ops {
+        if claimed < 4 && op >= ops * claimed / 4 {
+            let (off, len) = pieces[claimed];
+            if heap.claim_pieces(&arena, off, len).is_ok() {
+                shadow.add_region(arena.addr() + off, arena.addr() + off + len);
+            }
+            claimed += 1;
+            heap.validate().unwrap();
+        }
+        let n = shadow.live.len();
+        let roll = rng.below(100);
+        let alloc_pct = if n < target_live { 60 } else { 35 };
+        if n == 0 || roll < alloc_pct {
+            let layout =
+                Layout::from_size_align(gen_size(&mut rng, max_size), gen_align(&mut rng)).unwrap();
+            match heap.allocate(layout) {
+                Some(p) => shadow.add(p, layout, rng.next() as u8),
+                None => {
+                    // Out of memory (E1): free a few to make room.
+                    for _ in 0..n.min(4) {
+                        let a = shadow.nth(rng.below(shadow.live.len()));
+                        let l = shadow.remove(a);
+                        // SAFETY: a live block of this heap with its layout.
+                        unsafe { heap.deallocate(l.ptr, l.layout) };
+                    }
+                }
+            }
+        } else if roll < alloc_pct + 25 {
+            let a = shadow.nth(rng.below(n));
+            let l = shadow.remove(a);
+            // SAFETY: a live block of this heap with its layout.
+            unsafe { heap.deallocate(l.ptr, l.layout) };
+        } else {
+            let a = shadow.nth(rng.below(n));
+            let l = shadow.live[&a];
+            let new_size = gen_size(&mut rng, max_size);
+            // SAFETY: a live block with its layout; the size relation picks grow or shrink.
+            let r = unsafe {
+                if new_size >= l.layout.size() {
+                    heap.grow(l.ptr, l.layout, new_size)
+                } else {
+                    heap.shrink(l.ptr, l.layout, new_size)
+                }
+            };
+            match r {
+                Some(p) => {
+                    let old = shadow.take(a);
+                    let kept = old.layout.size().min(new_size);
+                    check_tokens(p, kept.min(32), old.seed, "realloc prefix");
+                    if kept == old.layout.size() && kept == new_size {
+                        check_tokens(p, kept, old.seed, "realloc to the same size");
+                    }
+                    let layout = Layout::from_size_align(new_size, old.layout.align()).unwrap();
+                    shadow.add(p, layout, rng.next() as u8);
+                }
+                None => {
+                    assert!(new_size > l.layout.size(), "shrink must not fail");
+                    check_tokens(l.ptr, l.layout.size(), l.seed, "failed grow left the block");
+                }
+            }
+        }
+        if validate_every != 0 && op % validate_every == 0 {
+            if let Err(e) = heap.validate() {
+                panic!("op {op}: {e}");
+            }
+        }
+    }
+    heap.validate().unwrap();
+    drain_to_pristine(&mut heap, &mut shadow, &mut rng);
+    ops
+}
+
+/// Frees every live block in random order and checks the heap is as freshly claimed (E3):
+/// one free block per region covering its whole span.
+fn drain_to_pristine<const FL: usize, const SL: usize, const G: usize>(
+    heap: &mut TlsfWith<FL, SL, G>,
+    shadow: &mut Shadow,
+    rng: &mut Rng,
+) {
+    while !shadow.live.is_empty() {
+        let a = shadow.nth(rng.below(shadow.live.len()));
+        let l = shadow.remove(a);
+        // SAFETY: a live block of this heap with its layout.
+        unsafe { heap.deallocate(l.ptr, l.layout) };
+    }
+    heap.validate().unwrap();
+    let c = heap.census();
+    assert_eq!(c.used, 0, "{c:?}");
+    assert_eq!(c.free, c.regions, "one free block per region: {c:?}");
+    assert_eq!(c.free_bytes, c.span_bytes, "{c:?}");
+}
+
+// ---- the mapping ----------------------------------------------------------------------------
+
+/// `floor_index(u)` is the class whose range contains `u`, `ceil_index(u)` the first class whose
+/// smallest block holds `u`.
+fn check_mapping_at(u: usize, sl_log2: u32) {
+    let f = floor_index(u, sl_log2);
+    assert!(
+        class_base(f, sl_log2) <= u && u < class_base(f + 1, sl_log2),
+        "floor({u}) = {f}, sl_log2 {sl_log2}"
+    );
+    let c = ceil_index(u, sl_log2);
+    assert!(class_base(c, sl_log2) >= u, "ceil({u}) = {c} too small");
+    assert!(c == 0 || class_base(c - 1, sl_log2) < u, "ceil({u}) = {c} not the first");
+    if u < 2 << sl_log2 {
+        assert_eq!((f, c), (u, u), "sizes below 2·SL granules are exact classes");
+    }
+}
+
+/// Every block size from 0 to `max_units` granules (step 1), checked incrementally: the floor
+/// class advances exactly at each class base, and the ceil class is the floor class at a base
+/// and the next one elsewhere.
+fn check_mapping_exhaustive(sl_log2: u32, max_units: usize) {
+    let mut f = 0;
+    let mut next_base = class_base(1, sl_log2);
+    assert_eq!((floor_index(0, sl_log2), ceil_index(0, sl_log2)), (0, 0));
+    let mut u = 1;
+    while u <= max_units {
+        if u == next_base {
+            f += 1;
+            next_base = class_base(f + 1, sl_log2);
+            assert!(next_base > u);
+            assert_eq!(floor_index(u, sl_log2), f, "u {u}");
+            assert_eq!(ceil_index(u, sl_log2), f, "u {u}");
+        } else {
+            assert_eq!(floor_index(u, sl_log2), f, "u {u}");
+            assert_eq!(ceil_index(u, sl_log2), f + 1, "u {u}");
+        }
+        u += 1;
+    }
+}
+
+/// J3: the size ↔ class round trip over every 32-bit block size (every multiple of the 8-byte
+/// granule below 2^32), for the second-level counts 8 (the 32-bit default), 16 and 32. Release
+/// builds check every size; debug builds and Miri a sample.
+#[test]
+fn cat_j3_mapping_round_trip_exhaustive_over_u32_sizes() {
+    let units = (1usize << 32) / 8 - 1;
+    for sl_log2 in [3, 4, 5] {
+        if cfg!(debug_assertions) || cfg!(miri) {
+            let stride = if cfg!(miri) { 1_000_003 } else { 997 };
+            let mut u = 0;
+            while u <= units {
+                check_mapping_at(u, sl_log2);
+                u += stride;
+            }
+            for u in 0..4096 {
+                check_mapping_at(u, sl_log2);
+            }
+        } else {
+            check_mapping_exhaustive(sl_log2, units);
+        }
+    }
+}
+
+/// Every second-level count, exhaustively below 2^20 granules (each a quick run).
+#[test]
+fn mapping_every_sl_count_round_trips_below_2_pow_20() {
+    let top = if cfg!(miri) {
+        1 << 10
+    } else if cfg!(debug_assertions) {
+        1 << 16
+    } else {
+        1 << 20
+    };
+    for sl_log2 in 0..=6 {
+        check_mapping_exhaustive(sl_log2, top);
+    }
+}
+
+/// 64-bit sizes: around every power of two and at random, up to 2^60 granules.
+#[test]
+fn mapping_64_bit_sizes_round_trip_at_powers_of_two_and_random() {
+    let mut rng = Rng::new(7);
+    for sl_log2 in 0..=6 {
+        for k in 0..61 {
+            for d in 0..7usize {
+                let u = (1usize << k).wrapping_add(d).wrapping_sub(3);
+                if u < 1 << 61 {
+                    check_mapping_at(u, sl_log2);
+                }
+            }
+        }
+        for _ in 0..scaled(200_000) {
+            let u = (rng.next() >> (3 + rng.below(60))) as usize;
+            check_mapping_at(u, sl_log2);
+        }
+    }
+}
+
+/// The largest granule counts a request can produce do not overflow the rounding.
+#[test]
+fn mapping_ceil_of_largest_request_does_not_overflow() {
+    let units = (isize::MAX as usize + 16 + 15) >> 3;
+    for sl_log2 in 0..=6 {
+        let c = ceil_index(units, sl_log2);
+        assert!(c >= floor_index(units, sl_log2));
+    }
+}
+
+// ---- the configuration matrix ---------------------------------------------------------------
+
+/// One test per catalogue row and property, instantiated for each configuration by `suite!`.
+mod generic {
+    use super::*;
+
+    pub(super) fn random_ops_match_shadow_model<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let arena = if cfg!(miri) { 64 << 10 } else { 4 << 20 };
+        random_ops::<FL, SL, G>(1, scaled(40_000), arena, 97, 300);
+        random_ops::<FL, SL, G>(2, scaled(20_000), arena / 16, 61, 60);
+    }
+
+    pub(super) fn random_ops_validate_after_every_op<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        random_ops::<FL, SL, G>(3, scaled(4_000), 256 << 10, 1, 40);
+    }
+
+    /// A1: every length from 0 to past the minimum, base aligned to `G`: `TooSmall` writes
+    /// nothing; `Ok` writes nothing outside the region.
+    pub(super) fn cat_a1_region_lengths_around_minimum<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let min = TlsfWith::<FL, SL, G>::min_first_region_size();
+        let arena = Arena::zeroed(min + 4 * G + 256);
+        let lens: Vec<usize> = if cfg!(miri) {
+            std::vec![0, 1, min - 1, min, min + 1, min + G + 1]
+        } else {
+            (0..=min + 4 * G).collect()
+        };
+        for len in lens {
+            arena.fill(0xA5);
+            let before = arena.snapshot();
+            let mut h = TlsfWith::<FL, SL, G>::new();
+            let r = if len == 0 {
+                // `Region` refuses empty ranges itself.
+                // SAFETY: fails before any access.
+                let r = unsafe { Region::new(arena.ptr.add(128), 0) };
+                assert_eq!(r, Err(RegionError::TooSmall { min: 1 }));
+                continue;
+            } else {
+                h.claim(arena.region(128, len))
+            };
+            let after = arena.snapshot();
+            match r {
+                Ok(usable) => {
+                    assert!(len >= min, "len {len} accepted below the promised minimum {min}");
+                    assert!(usable >= TlsfWith::<FL, SL, G>::MIN_BLOCK - W);
+                    assert_eq!(before[..128], after[..128], "len {len}: wrote before the region");
+                    assert_eq!(
+                        before[128 + len..],
+                        after[128 + len..],
+                        "len {len}: wrote after it"
+                    );
+                    h.validate().unwrap();
+                    let c = h.census();
+                    if c.regions == 1 {
+                        assert_eq!(usable, c.largest_free - W);
+                    }
+                    let p = h.allocate(Layout::from_size_align(c.largest_free - W, 1).unwrap());
+                    assert!(p.is_some(), "len {len}: the largest free block is allocatable");
+                }
+                Err(e) => {
+                    assert!(len < min, "len {len} >= min {min} refused: {e:?}");
+                    assert_eq!(e, RegionError::TooSmall { min });
+                    assert!(before == after, "len {len}: a refused claim wrote");
+                    assert!(h.allocate(Layout::new::<u8>()).is_none());
+                }
+            }
+        }
+    }
+
+    /// A2: every base offset mod 64 with lengths around the minimum: no write outside the
+    /// region, blocks aligned.
+    pub(super) fn cat_a2_misaligned_bases_and_odd_lengths<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let min = TlsfWith::<FL, SL, G>::min_first_region_size();
+        let arena = Arena::zeroed(min + 4096);
+        let lens = [min - 1, min, min + 1, min + G - 1, min + G + 3, min + 333];
+        let step = if cfg!(miri) { 13 } else { 1 };
+        for off in (0..64).step_by(step) {
+            for &len in &lens {
+                arena.fill(0x5A);
+                let before = arena.snapshot();
+                let mut h = TlsfWith::<FL, SL, G>::new();
+                let r = h.claim(arena.region(64 + off, len));
+                let after = arena.snapshot();
+                assert_eq!(before[..64 + off], after[..64 + off], "off {off} len {len}");
+                assert_eq!(
+                    before[64 + off + len..],
+                    after[64 + off + len..],
+                    "off {off} len {len}"
+                );
+                if r.is_ok() {
+                    h.validate().unwrap();
+                    let largest = h.census().largest_free - W;
+                    let p = h.allocate(Layout::from_size_align(largest, 1).unwrap()).unwrap();
+                    assert_eq!(p.as_ptr().addr() % G, 0);
+                    assert!(p.as_ptr().addr() + largest <= arena.addr() + 64 + off + len);
+                } else {
+                    assert!(before == after);
+                    assert!(len < min + G, "off {off} len {len} refused");
+                }
+            }
+        }
+    }
+
+    /// A3: regions ending at the top of the address space, too small to hold anything, are
+    /// refused with `TooSmall` and no overflow (fake addresses: nothing may be read or
+    /// written). A first region and a later one take different paths.
+    pub(super) fn cat_a3_regions_at_top_of_address_space_are_refused<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        // Below this, no base helps: at best the first header is at the base itself.
+        let refused_below = TlsfWith::<FL, SL, G>::min_region_size() - (G - W);
+        let arena = Arena::new(cap::<FL, SL, G>(64 << 10));
+        for first in [true, false] {
+            let mut h = TlsfWith::<FL, SL, G>::new();
+            if !first {
+                h.claim_pieces(&arena, 0, arena.len()).unwrap();
+            }
+            for len in [1, 7, 8, W, refused_below / 2, refused_below - 1] {
+                for slack in [0, 1, 5, G] {
+                    let base =
+                        core::ptr::without_provenance_mut::<u8>(usize::MAX - len + 1 - slack);
+                    // SAFETY: the fake range is never accessed: `claim` must refuse it first.
+                    let Ok(r) = (unsafe { Region::new(base, len) }) else { continue };
+                    assert!(
+                        matches!(h.claim(r), Err(RegionError::TooSmall { .. })),
+                        "len {len} slack {slack} first {first}"
+                    );
+                }
+            }
+            h.validate().unwrap();
+        }
+    }
+
+    /// A4: the same bytes twice, or overlapping halves: `Overlap`, nothing written.
+    pub(super) fn cat_a4_overlapping_region_is_rejected_without_write<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let min = TlsfWith::<FL, SL, G>::min_first_region_size();
+        let len = 2 * min + 1024;
+        let arena = Arena::zeroed(3 * len);
+        let mut h = TlsfWith::<FL, SL, G>::new();
+        h.claim(arena.region(len, len)).unwrap();
+        let regions = h.census().regions;
+        let before = arena.snapshot();
+        for (off, l) in [
+            (len, len),
+            (len / 2, len),
+            (len + len / 2, len),
+            (len + 8, 64),
+            (0, 3 * len),
+            (len - 8, 16),
+        ] {
+            assert_eq!(h.claim(arena.region(off, l)), Err(RegionError::Overlap), "{off}+{l}");
+        }
+        assert!(before == arena.snapshot(), "a refused claim wrote");
+        h.validate().unwrap();
+        assert_eq!(h.census().regions, regions);
+    }
+
+    /// A5: allocation and free before any claim.
+    pub(super) fn cat_a5_allocate_before_claim_returns_none<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let mut h = TlsfWith::<FL, SL, G>::new();
+        for align in [1, 8, 64, 4096] {
+            for size in [0, 1, 100, usize::MAX >> 2] {
+                if let Ok(l) = Layout::from_size_align(size, align) {
+                    assert!(h.allocate(l).is_none());
+                }
+            }
+        }
+        h.validate().unwrap();
+        let mut x = 0u64;
+        // SAFETY: the heap owns nothing; a foreign pointer must be ignored (and is not read).
+        unsafe { h.deallocate(NonNull::from(&mut x).cast(), Layout::new::<u64>()) };
+        assert_eq!(h.probe.invalid_count, 1);
+    }
+
+    /// A6: a region after or before a claimed one is merged; one allocation can span both.
+    pub(super) fn cat_a6_adjacent_regions_merge<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let min = TlsfWith::<FL, SL, G>::min_first_region_size();
+        let piece = (min + 512).min(TlsfWith::<FL, SL, G>::MAX_BLOCK / 4).max(min);
+        let arena = Arena::new(8 * piece);
+        let mut h = TlsfWith::<FL, SL, G>::new();
+        let mut total = h.claim(arena.region(0, piece)).unwrap();
+        // Append: begins where the first ends.
+        let r2 = TlsfWith::<FL, SL, G>::min_region_size();
+        for k in 0..3 {
+            let off = piece + k * r2;
+            let before = h.census().span_bytes;
+            match h.claim(arena.region(off, r2)) {
+                Ok(added) => {
+                    total += added;
+                    h.validate().unwrap();
+                    let c = h.census();
+                    if c.regions == 1 {
+                        assert_eq!(c.span_bytes, before + added + W, "append added its bytes");
+                    }
+                }
+                Err(e) => panic!("append {k}: {e:?}"),
+            }
+        }
+        let c = h.census();
+        if 3 * r2 + piece <= TlsfWith::<FL, SL, G>::MAX_BLOCK {
+            assert_eq!(c.regions, 1, "appended regions merged: {c:?}");
+            assert_eq!(c.free, 1);
+            let p = h.allocate(Layout::from_size_align(c.largest_free - W, 1).unwrap());
+            assert!(p.is_some(), "one block spans the merged regions");
+            // SAFETY: allocated just above.
+            unsafe { h.deallocate(p.unwrap(), Layout::new::<u8>()) };
+        }
+        // Prepend: a region that ends where a later (non-control) region begins.
+        let far = 5 * piece;
+        h.claim(arena.region(far, piece)).unwrap();
+        let regions = h.census().regions;
+        h.claim(arena.region(far - piece, piece)).unwrap();
+        h.validate().unwrap();
+        let c = h.census();
+        if 2 * piece <= TlsfWith::<FL, SL, G>::MAX_BLOCK {
+            assert_eq!(c.regions, regions, "prepended region merged: {c:?}");
+        }
+        let _ = total;
+    }
+
+    /// A6 with R3: touching regions that may not merge (from `'static` buffers) stay apart.
+    pub(super) fn cat_a6_static_regions_never_merge<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        if cfg!(miri) {
+            return; // the `'static` buffer is leaked, which Miri reports
+        }
+        let min = TlsfWith::<FL, SL, G>::min_first_region_size();
+        let len = 2 * min + 256;
+        let mem: &'static mut [core::mem::MaybeUninit<u8>] = std::boxed::Box::leak(
+            std::vec![core::mem::MaybeUninit::uninit(); 2 * len].into_boxed_slice(),
+        );
+        let mut back = Region::from_static(mem).unwrap();
+        assert!(!back.may_merge());
+        let front = back.split_off_front(len).unwrap();
+        let mut h = TlsfWith::<FL, SL, G>::new();
+        h.claim(front).unwrap();
+        h.claim(back).unwrap();
+        h.validate().unwrap();
+        assert_eq!(h.census().regions, 2, "R3: no merge across separate objects");
+    }
+
+    /// B1: 1000 zero-size allocations are distinct blocks.
+    pub(super) fn cat_b1_zero_size_allocations_are_unique<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let arena = Arena::new(cap::<FL, SL, G>(256 << 10));
+        let (mut h, _) = TlsfWith::<FL, SL, G>::on(&arena);
+        let mut shadow = Shadow {
+            regions: std::vec![(arena.addr(), arena.addr() + arena.len())],
+            ..Shadow::default()
+        };
+        for i in 0..1000 {
+            let l = Layout::from_size_align(0, 1 << (i % 6)).unwrap();
+            // Alignments above a tiny configuration's largest block fail; skip those.
+            let Some(p) = h.allocate(l) else { continue };
+            shadow.add(p, l, 0);
+        }
+        assert!(shadow.live.len() >= 32, "{}", shadow.live.len());
+        h.validate().unwrap();
+        drain_to_pristine(&mut h, &mut shadow, &mut Rng::new(5));
+    }
+
+    /// B2/B3: every alignment 2^0..2^(BITS−1) × sizes near powers of two and near `isize::MAX`:
+    /// no panic; each result is `None` or aligned and inside the arena. Then the same sizes as
+    /// grow/shrink targets (D4).
+    pub(super) fn cat_b2_b3_layout_grid_never_panics<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let arena = Arena::new(cap::<FL, SL, G>(if cfg!(miri) { 64 << 10 } else { 1 << 20 }));
+        let (mut h, _) = TlsfWith::<FL, SL, G>::on(&arena);
+        // Miri: every fifth power of two and every seventh alignment.
+        let step = if cfg!(miri) { 5 } else { 1 };
+        let mut sizes = std::vec![0usize, 1, 2, 3];
+        for k in (2..usize::BITS - 1).step_by(step) {
+            sizes.extend([(1usize << k) - 1, 1 << k, (1 << k) + 1]);
+        }
+        let mut shadow = Shadow {
+            regions: std::vec![(arena.addr(), arena.addr() + arena.len())],
+            ..Shadow::default()
+        };
+        for a in
+            (0..usize::BITS - 1).step_by(if cfg!(miri) { 7 } else { 1 }).chain([usize::BITS - 2])
+        {
+            let align = 1usize << a;
+            let mut these = sizes.clone();
+            these.push(isize::MAX as usize - align + 1);
+            these.push((isize::MAX as usize - align).div_ceil(2));
+            for &size in &these {
+                let Ok(l) = Layout::from_size_align(size, align) else { continue };
+                if let Some(p) = h.allocate(l) {
+                    shadow.add(p, l, a as u8);
+                    let l2 = shadow.remove(p.as_ptr().addr());
+                    // SAFETY: just allocated with `l`.
+                    unsafe { h.deallocate(l2.ptr, l2.layout) };
+                }
+            }
+        }
+        h.validate().unwrap();
+        // D4: realloc targets from the grid on one live block.
+        let l = Layout::from_size_align(24, 8).unwrap();
+        let mut p = h.allocate(l).unwrap();
+        fill_tokens(p, 24, 9);
+        for &size in sizes.iter().chain([isize::MAX as usize, usize::MAX - 7, usize::MAX].iter()) {
+            // SAFETY: `p` is live with layout `l`; the size relation picks grow or shrink.
+            let r = unsafe {
+                if size >= 24 {
+                    h.grow(p, l, size)
+                } else {
+                    h.shrink(p, l, size)
+                }
+            };
+            match r {
+                Some(q) => {
+                    check_tokens(q, 24.min(size), 9, "realloc");
+                    let lq = Layout::from_size_align(size, 8).unwrap();
+                    // SAFETY: `q` is live with `lq`; back to a fresh 24-byte block.
+                    unsafe { h.deallocate(q, lq) };
+                    p = h.allocate(l).unwrap();
+                    fill_tokens(p, 24, 9);
+                }
+                None => {
+                    assert!(size > 24, "shrink never fails");
+                    check_tokens(p, 24, 9, "failed grow");
+                }
+            }
+            h.validate().unwrap();
+        }
+        // SAFETY: `p` is live with layout `l`.
+        unsafe { h.deallocate(p, l) };
+        h.validate().unwrap();
+        let c = h.census();
+        assert_eq!((c.used, c.free), (0, c.regions));
+    }
+
+    /// B4: sizes at every class edge (smallest block of the class, minus/plus one byte) and
+    /// 2^k ± 1: usable size ≥ request, contents kept, no overlap.
+    pub(super) fn cat_b4_size_class_edges_and_powers_of_two<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let arena = Arena::new(cap::<FL, SL, G>(if cfg!(miri) { 64 << 10 } else { 8 << 20 }));
+        let (mut h, usable) = TlsfWith::<FL, SL, G>::on(&arena);
+        let max = TlsfWith::<FL, SL, G>::MAX_ALLOCATION.min(usable / 4);
+        let mut sizes = Vec::new();
+        for idx in 0..FL * SL {
+            let m = TlsfWith::<FL, SL, G>::class_min(idx);
+            if m < W || m - W > max {
+                break;
+            }
+            sizes.extend([m - W - 1, m - W, m - W + 1]);
+        }
+        for k in 0..usize::BITS {
+            let p = 1usize << k;
+            if p > max {
+                break;
+            }
+            sizes.extend([p - 1, p, p + 1]);
+        }
+        sizes.retain(|&s| s <= max);
+        let mut shadow = Shadow {
+            regions: std::vec![(arena.addr(), arena.addr() + arena.len())],
+            ..Shadow::default()
+        };
+        for (i, &size) in sizes.iter().enumerate() {
+            let l = Layout::from_size_align(size, 1 << (i % 5)).unwrap();
+            let p = h.allocate(l).unwrap_or_else(|| panic!("size {size} failed"));
+            shadow.add(p, l, i as u8);
+            if shadow.live.len() > 8 {
+                let a = shadow.nth(i % shadow.live.len());
+                let l = shadow.remove(a);
+                // SAFETY: live block with its layout.
+                unsafe { h.deallocate(l.ptr, l.layout) };
+            }
+        }
+        h.validate().unwrap();
+        drain_to_pristine(&mut h, &mut shadow, &mut Rng::new(3));
+        // The class of each edge size is the one the mapping promises.
+        for idx in 1..(FL * SL).min(200) {
+            let m = TlsfWith::<FL, SL, G>::class_min(idx);
+            if m >= TlsfWith::<FL, SL, G>::MIN_BLOCK && m <= TlsfWith::<FL, SL, G>::MAX_BLOCK {
+                let (fl, sl) = TlsfWith::<FL, SL, G>::class_of(m);
+                assert_eq!(fl * SL + sl, idx);
+                let (fl, sl) = TlsfWith::<FL, SL, G>::class_of(m - G);
+                assert_eq!(fl * SL + sl, idx - 1);
+            }
+        }
+    }
+
+    /// C4: freeing with a different layout uses the header, not the layout.
+    pub(super) fn cat_c4_dealloc_with_wrong_layout_uses_header<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let arena = Arena::new(cap::<FL, SL, G>(256 << 10));
+        let (mut h, usable) = TlsfWith::<FL, SL, G>::on(&arena);
+        let max = TlsfWith::<FL, SL, G>::MAX_ALLOCATION.min(4096);
+        for (s, s2) in [(1, max), (max, 1), (100.min(max), 0), (0, 4096)] {
+            let p = h.allocate(Layout::from_size_align(s, 8).unwrap()).unwrap();
+            let q = h.allocate(Layout::from_size_align(s, 8).unwrap()).unwrap();
+            fill_tokens(q, s, 1);
+            // SAFETY: deliberately the wrong layout; the heap must not use it for metadata.
+            unsafe { h.deallocate(p, Layout::from_size_align(s2, 1 << 12).unwrap()) };
+            h.validate().unwrap();
+            check_tokens(q, s, 1, "neighbour of a wrong-layout free");
+            // SAFETY: as above.
+            unsafe { h.deallocate(q, Layout::from_size_align(s2, 1).unwrap()) };
+            h.validate().unwrap();
+        }
+        // Everything came back: one free block per region.
+        let c = h.census();
+        assert_eq!((c.used, c.free, c.free_bytes), (0, c.regions, c.span_bytes));
+        if c.regions == 1 {
+            assert!(h.allocate(Layout::from_size_align(usable, 1).unwrap()).is_some());
+        }
+    }
+
+    /// D1/D2/D5: moving grow copies `min(old, new)` bytes and keeps the alignment; grow absorbs
+    /// a free successor in place; shrink stays in place and frees its tail; same-size realloc
+    /// is a no-op; shrink to 1.
+    pub(super) fn cat_d1_d2_d5_realloc_in_place_and_moving<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let arena = Arena::new(cap::<FL, SL, G>(1 << 20));
+        let (mut h, _) = TlsfWith::<FL, SL, G>::on(&arena);
+        let max = TlsfWith::<FL, SL, G>::MAX_ALLOCATION;
+        let small = 40.min(max / 4);
+        for align in [1, 8, 16, 64, 256, 4096] {
+            let bs = TlsfWith::<FL, SL, G>::block_size(small).unwrap();
+            if 4 * bs + align + TlsfWith::<FL, SL, G>::MIN_BLOCK > TlsfWith::<FL, SL, G>::MAX_BLOCK
+            {
+                continue; // the configuration's blocks are too small for this alignment
+            }
+            let l = Layout::from_size_align(small, align).unwrap();
+            let a = h.allocate(l).unwrap();
+            let b = h.allocate(Layout::from_size_align(small, 8).unwrap()).unwrap();
+            let c = h.allocate(Layout::from_size_align(small, 8).unwrap()).unwrap();
+            fill_tokens(a, small, 1);
+            // In place: `b` after `a` is freed, so `a` can grow into it... if they are adjacent.
+            let adjacent = a.as_ptr().addr() + TlsfWith::<FL, SL, G>::block_size(small).unwrap()
+                == b.as_ptr().addr();
+            // SAFETY: live block with its layout.
+            unsafe { h.deallocate(b, Layout::from_size_align(small, 8).unwrap()) };
+            let grown = small + 8;
+            // SAFETY: `a` is live with `l`; `grown >= small`.
+            let a2 = unsafe { h.grow(a, l, grown) }.unwrap();
+            if adjacent && grown <= max {
+                assert_eq!(a2, a, "grow into the free successor is in place");
+            }
+            check_tokens(a2, small, 1, "grow");
+            assert_eq!(a2.as_ptr().addr() % align, 0);
+            h.validate().unwrap();
+            let l2 = Layout::from_size_align(grown, align).unwrap();
+            // Moving grow: `c` blocks the successor now (unless it was absorbed).
+            fill_tokens(a2, grown, 2);
+            let big = (grown * 4).min(max);
+            // SAFETY: live with `l2`.
+            let a3 = unsafe { h.grow(a2, l2, big) }.unwrap();
+            check_tokens(a3, grown, 2, "moving grow");
+            assert_eq!(a3.as_ptr().addr() % align, 0, "D2: alignment kept");
+            h.validate().unwrap();
+            // Shrink in place, down to 1 byte.
+            let l3 = Layout::from_size_align(big, align).unwrap();
+            fill_tokens(a3, big, 3);
+            // SAFETY: live with `l3`.
+            let a4 = unsafe { h.shrink(a3, l3, 1) }.unwrap();
+            assert_eq!(a4, a3, "shrink is in place");
+            // SAFETY: `a4` is live with at least one byte, written by `fill_tokens`.
+            assert_eq!(unsafe { a4.as_ptr().read() }, token(3, 0));
+            h.validate().unwrap();
+            // Same size: nothing moves.
+            let l4 = Layout::from_size_align(1, align).unwrap();
+            // SAFETY: live with `l4`.
+            assert_eq!(unsafe { h.grow(a4, l4, 1) }, Some(a4));
+            // SAFETY: as above.
+            assert_eq!(unsafe { h.shrink(a4, l4, 1) }, Some(a4));
+            // SAFETY: live blocks with their layouts.
+            unsafe {
+                h.deallocate(a4, l4);
+                h.deallocate(c, Layout::from_size_align(small, 8).unwrap());
+            }
+            h.validate().unwrap();
+            let cen = h.census();
+            assert_eq!((cen.used, cen.free), (0, cen.regions), "align {align}");
+        }
+    }
+
+    /// Grow in place at the very end of a region (D5): never past the sentinel.
+    pub(super) fn grow_at_region_end_stays_inside<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let min = TlsfWith::<FL, SL, G>::min_first_region_size();
+        let one = TlsfWith::<FL, SL, G>::CONTROL_BLOCK_SIZE
+            + TlsfWith::<FL, SL, G>::MAX_BLOCK
+            + 2 * G
+            + TRAILER;
+        let arena = Arena::new((min + 4 * TlsfWith::<FL, SL, G>::MIN_BLOCK).min(one));
+        let (mut h, usable) = TlsfWith::<FL, SL, G>::on(&arena);
+        let l = Layout::from_size_align(1, 1).unwrap();
+        let p = h.allocate(l).unwrap();
+        // SAFETY: live with `l`.
+        let q = unsafe { h.grow(p, l, usable) }.unwrap();
+        assert_eq!(q, p, "the whole region is the successor");
+        let lq = Layout::from_size_align(usable, 1).unwrap();
+        // SAFETY: live with `usable` bytes; no room beyond the region.
+        let r = unsafe { h.grow(q, lq, usable + 1) };
+        assert!(r.is_none());
+        h.validate().unwrap();
+        assert_eq!(h.census().free, 0);
+    }
+
+    /// D3: a failed grow leaves the block valid, unchanged and freeable.
+    pub(super) fn cat_d3_failed_grow_keeps_block<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let arena = Arena::new(cap::<FL, SL, G>(64 << 10));
+        let (mut h, usable) = TlsfWith::<FL, SL, G>::on(&arena);
+        let size = 64.min(TlsfWith::<FL, SL, G>::MAX_ALLOCATION);
+        let l = Layout::from_size_align(size, 8).unwrap();
+        let mut blocks = Vec::new();
+        while let Some(p) = h.allocate(l) {
+            fill_tokens(p, size, blocks.len() as u8);
+            blocks.push(p);
+        }
+        let victim = blocks[blocks.len() / 2];
+        // SAFETY: live with `l`; the heap is full, so the grow must fail.
+        assert!(unsafe { h.grow(victim, l, usable) }.is_none());
+        for (i, &p) in blocks.iter().enumerate() {
+            check_tokens(p, size, i as u8, "after a failed grow");
+        }
+        for p in blocks {
+            // SAFETY: live with `l`.
+            unsafe { h.deallocate(p, l) };
+        }
+        h.validate().unwrap();
+    }
+
+    /// E1 + E3: fill to out-of-memory with mixed sizes, free everything, and the heap is as
+    /// claimed; twice over, with the same number of blocks fitting the second time.
+    pub(super) fn cat_e1_e3_fill_to_oom_then_drain_is_pristine<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let arena = Arena::new(cap::<FL, SL, G>(if cfg!(miri) { 32 << 10 } else { 1 << 20 }));
+        let (mut h, _) = TlsfWith::<FL, SL, G>::on(&arena);
+        let pristine = h.census();
+        let mut counts = Vec::new();
+        for _round in 0..2 {
+            let mut rng = Rng::new(11);
+            let mut shadow = Shadow {
+                regions: std::vec![(arena.addr(), arena.addr() + arena.len())],
+                ..Shadow::default()
+            };
+            let max = TlsfWith::<FL, SL, G>::MAX_ALLOCATION.min(8192);
+            let mut failures = 0;
+            while failures < 20 {
+                let l =
+                    Layout::from_size_align(gen_size(&mut rng, max), 1 << rng.below(4)).unwrap();
+                match h.allocate(l) {
+                    Some(p) => shadow.add(p, l, 1),
+                    None => failures += 1,
+                }
+            }
+            assert!(h.allocate(Layout::from_size_align(arena.len(), 1).unwrap()).is_none());
+            h.validate().unwrap();
+            counts.push(shadow.live.len());
+            drain_to_pristine(&mut h, &mut shadow, &mut rng);
+            assert_eq!(h.census(), pristine);
+        }
+        if pristine.regions == 1 {
+            // One free block, as claimed: the same state, so the same requests fit.
+            assert_eq!(counts[0], counts[1], "the same requests fit after a drain");
+        }
+    }
+
+    /// Freeing pointers that are not live allocations is ignored without writing anything.
+    pub(super) fn invalid_frees_are_ignored_without_write<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let half = cap::<FL, SL, G>(32 << 10);
+        let arena = Arena::zeroed(2 * half + 4096);
+        let mut h = TlsfWith::<FL, SL, G>::new();
+        // Two regions with a gap: the lower one's sentinel lies inside the heap's range.
+        h.claim(arena.region(0, half)).unwrap();
+        h.claim(arena.region(half + 4096, half)).unwrap();
+        let l = Layout::from_size_align(24.min(TlsfWith::<FL, SL, G>::MAX_ALLOCATION), 8).unwrap();
+        let a = h.allocate(l).unwrap();
+        let b = h.allocate(l).unwrap();
+        // SAFETY: live with `l`.
+        unsafe { h.deallocate(a, l) };
+        let before = arena.snapshot();
+        let mut outside = 0u64;
+        // SAFETY: the heap has regions; the list holds trailers (the later claim first).
+        let (upper, lower) = unsafe {
+            let t = h.ctrl.add(C_REGIONS).cast::<*mut u8>().read();
+            let mut last = t;
+            while !word(last, T_NEXT).is_null() {
+                last = word(last, T_NEXT);
+            }
+            (t, last)
+        };
+        let after_sentinel = |t: *mut u8| NonNull::new(t.wrapping_add(W)).unwrap();
+        let cases: [(NonNull<u8>, InvalidFree); 5] = [
+            (a, InvalidFree::NotUsed),
+            (NonNull::from(&mut outside).cast(), InvalidFree::Outside),
+            // SAFETY: inside `b`, one byte in: misaligned for any payload.
+            (unsafe { b.add(1) }, InvalidFree::Misaligned),
+            (
+                after_sentinel(if upper.addr() > lower.addr() { lower } else { upper }),
+                InvalidFree::NotUsed,
+            ),
+            (
+                after_sentinel(if upper.addr() > lower.addr() { upper } else { lower }),
+                InvalidFree::Outside,
+            ),
+        ];
+        for (i, (p, reason)) in cases.into_iter().enumerate() {
+            // SAFETY: deliberately invalid: a double free, a foreign pointer, an interior
+            // pointer, sentinels; each must be refused before any write.
+            unsafe { h.deallocate(p, l) };
+            assert_eq!(h.probe.invalid, Some((p.as_ptr().addr(), reason)), "case {i}");
+            assert_eq!(h.probe.invalid_count, i + 1);
+            assert!(before == arena.snapshot(), "case {i}: an ignored free wrote");
+        }
+        h.validate().unwrap();
+    }
+
+    /// The fallback: a free block in the request's own class that the rounded-up search skips
+    /// is found by the fallback.
+    pub(super) fn fallback_finds_block_in_own_class<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        // Find a class wide enough to hold two different block sizes.
+        let Some(idx) = (0..FL * SL).find(|&i| {
+            let m = TlsfWith::<FL, SL, G>::class_min(i);
+            let next = TlsfWith::<FL, SL, G>::class_min(i + 1);
+            m >= TlsfWith::<FL, SL, G>::MIN_BLOCK
+                && next - m >= 2 * G
+                && next - G <= TlsfWith::<FL, SL, G>::MAX_BLOCK
+        }) else {
+            return; // every class is exact: nothing to fall back to
+        };
+        let lo = TlsfWith::<FL, SL, G>::class_min(idx);
+        let hi = TlsfWith::<FL, SL, G>::class_min(idx + 1) - G;
+        let arena = Arena::new(4 * hi + TlsfWith::<FL, SL, G>::min_first_region_size() + 4096);
+        let mut h = TlsfWith::<FL, SL, G>::new();
+        // A region holding exactly one block of `hi` bytes... and a used guard so it cannot
+        // merge: claim exactly enough.
+        let base =
+            TlsfWith::<FL, SL, G>::min_first_region_size() - TlsfWith::<FL, SL, G>::MIN_BLOCK;
+        h.claim(arena.region(0, base + hi)).unwrap();
+        h.validate().unwrap();
+        assert_eq!(h.census().largest_free, hi);
+        // A request of `hi − W` bytes rounds up past `idx`, where nothing is free.
+        let l = Layout::from_size_align(hi - W, 8).unwrap();
+        assert!(hi > lo);
+        let p = h.allocate(l).expect("fallback must find the block of its own class");
+        assert_eq!(h.probe.fallbacks, 1);
+        // SAFETY: live with `l`.
+        unsafe { h.deallocate(p, l) };
+        h.validate().unwrap();
+    }
+
+    /// The sizing helpers keep their promises.
+    pub(super) fn sizing_helpers_keep_their_promises<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        type T<const FL: usize, const SL: usize, const G: usize> = TlsfWith<FL, SL, G>;
+        assert_eq!(T::<FL, SL, G>::OVERHEAD_PER_ALLOCATION, W);
+        for size in (0..300).chain([T::<FL, SL, G>::MAX_ALLOCATION]) {
+            if let Some(bs) = T::<FL, SL, G>::block_size(size) {
+                assert!(bs >= size + W && bs % G == 0 && bs >= T::<FL, SL, G>::MIN_BLOCK);
+                assert!(
+                    bs < size + W + G || bs == T::<FL, SL, G>::MIN_BLOCK,
+                    "size {size}: block {bs}"
+                );
+            }
+        }
+        assert_eq!(T::<FL, SL, G>::block_size(T::<FL, SL, G>::MAX_ALLOCATION + 1), None);
+        // Consecutive allocations are `block_size` apart: the overhead is exactly as promised.
+        let arena = Arena::new(cap::<FL, SL, G>(256 << 10));
+        let (mut h, _) = T::<FL, SL, G>::on(&arena);
+        let one_region = h.census().regions == 1;
+        for size in
+            [0, 1, 7, 8, 9, 24, 100].into_iter().filter(|&s| s <= T::<FL, SL, G>::MAX_ALLOCATION)
+        {
+            let l = Layout::from_size_align(size, 1).unwrap();
+            let a = h.allocate(l).unwrap();
+            let b = h.allocate(l).unwrap();
+            if one_region {
+                assert_eq!(
+                    b.as_ptr().addr() - a.as_ptr().addr(),
+                    T::<FL, SL, G>::block_size(size).unwrap()
+                );
+            }
+        }
+        // A later region of exactly `min_region_size` bytes (aligned base) is accepted; one
+        // byte less is refused.
+        let min = T::<FL, SL, G>::min_region_size();
+        let arena2 = Arena::new(2 * min + 4096);
+        assert_eq!(h.claim(arena2.region(0, min - 1)), Err(RegionError::TooSmall { min }));
+        assert!(h.claim(arena2.region(1024, min)).is_ok());
+        h.validate().unwrap();
+        assert!(T::<FL, SL, G>::CONTROL_BLOCK_SIZE < T::<FL, SL, G>::min_first_region_size());
+        assert!(core::mem::size_of::<TlsfWith<FL, SL, G>>() == W + core::mem::size_of::<Probe>());
+    }
+
+    /// A region longer than the largest block is cut to it: the rest is not used, and one
+    /// largest allocation fits.
+    pub(super) fn region_beyond_largest_block_is_cut<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let max = TlsfWith::<FL, SL, G>::MAX_BLOCK;
+        if max > 1 << 20 {
+            return; // needs an arena above the largest block; covered by the small configs
+        }
+        let arena = Arena::new(4 * (max + TlsfWith::<FL, SL, G>::min_first_region_size()));
+        let mut h = TlsfWith::<FL, SL, G>::new();
+        let usable = h.claim(arena.region(0, arena.len())).unwrap();
+        assert_eq!(usable, TlsfWith::<FL, SL, G>::MAX_ALLOCATION);
+        let c = h.census();
+        assert_eq!((c.regions, c.free, c.largest_free), (1, 1, max));
+        let l = Layout::from_size_align(TlsfWith::<FL, SL, G>::MAX_ALLOCATION, 8).unwrap();
+        let p = h.allocate(l).unwrap();
+        assert!(h.allocate(Layout::new::<u8>()).is_none());
+        // SAFETY: live with `l`.
+        unsafe { h.deallocate(p, l) };
+        h.validate().unwrap();
+        // Claimed in pieces instead, all of it is used.
+        let mut h = TlsfWith::<FL, SL, G>::new();
+        h.claim_pieces(&arena, 0, arena.len()).unwrap();
+        let c = h.census();
+        assert!(c.regions >= 3, "{c:?}");
+        let mut n = 0;
+        while h.allocate(l).is_some() {
+            n += 1;
+        }
+        assert!(n >= 3);
+        h.validate().unwrap();
+    }
+
+    /// Negative controls: each planted corruption is reported with its invariant.
+    pub(super) fn planted_corruption_is_found<const FL: usize, const SL: usize, const G: usize>() {
+        let size = 24.min(TlsfWith::<FL, SL, G>::MAX_ALLOCATION);
+        let l = Layout::from_size_align(size, 8).unwrap();
+        /// Plants corruption number `case` into a heap whose blocks `a`, `b`, `c`, `d` (headers)
+        /// are neighbours, `b` free; returns the invariant `validate` must report.
+        fn plant<const FL: usize, const SL: usize, const G: usize>(
+            case: usize,
+            h: &mut TlsfWith<FL, SL, G>,
+            [a, b, c, _]: [*mut u8; 4],
+        ) -> &'static str {
+            // SAFETY (every arm): `a`..`d` are headers of blocks of `h`, whose memory the
+            // test owns; the writes break invariants on purpose, and the heap is only
+            // validated (never used) afterwards.
+            match case {
+                // SAFETY: see above.
+                0 => unsafe {
+                    set_word_usize(a, 0, word_usize(a, 0) & !USED);
+                    "TL2"
+                },
+                // SAFETY: see above.
+                1 => unsafe {
+                    set_word_usize(a, 0, word_usize(a, 0) & FLAGS);
+                    "TL1"
+                },
+                // SAFETY: see above.
+                2 => unsafe {
+                    set_word_usize(c, 0, word_usize(c, 0) & !PREV_FREE);
+                    "TL3"
+                },
+                // SAFETY: see above.
+                3 => unsafe {
+                    set_word_usize(c, 0, (word_usize(c, 0) & !USED) | FREE);
+                    "TL4"
+                },
+                // SAFETY: see above.
+                4 => unsafe {
+                    let size = word_usize(b, 0) & !FLAGS;
+                    set_word(b, size - W, b.wrapping_add(G));
+                    "TL5"
+                },
+                // SAFETY: see above.
+                5 => unsafe {
+                    set_word(b, PREV, b);
+                    "TL6"
+                },
+                // SAFETY: see above (the control block is heap memory too).
+                6 => unsafe {
+                    let f = TlsfWith::<FL, SL, G>::fl_bitmap(h.ctrl);
+                    f.write(f.read() ^ 1 << (FL - 1));
+                    "TL7"
+                },
+                // SAFETY: see above: `b` leaves its list, its bitmap bit stays.
+                _ => unsafe {
+                    let size = word_usize(b, 0) & !FLAGS;
+                    let idx = floor_index(
+                        size >> TlsfWith::<FL, SL, G>::G_LOG2,
+                        TlsfWith::<FL, SL, G>::SL_LOG2,
+                    );
+                    TlsfWith::<FL, SL, G>::head(h.ctrl, idx).write(word(b, NEXT));
+                    "TL6"
+                },
+            }
+        }
+        if 4 * TlsfWith::<FL, SL, G>::block_size(size).unwrap() > TlsfWith::<FL, SL, G>::MAX_BLOCK {
+            return; // four neighbouring blocks do not fit in one region of this configuration
+        }
+        for case in 0..8 {
+            let arena = Arena::new(cap::<FL, SL, G>(64 << 10));
+            let (mut h, _) = TlsfWith::<FL, SL, G>::on(&arena);
+            let ps: Vec<NonNull<u8>> = (0..4).map(|_| h.allocate(l).unwrap()).collect();
+            // SAFETY: live with `l`: `b` becomes a free block between used `a` and `c`.
+            unsafe { h.deallocate(ps[1], l) };
+            h.validate().unwrap();
+            let hdrs = [0, 1, 2, 3].map(|i| ps[i].as_ptr().wrapping_sub(W));
+            let want = plant(case, &mut h, hdrs);
+            let err = h.validate().expect_err(want);
+            let ok = err.what.starts_with(want) || (want == "TL6" && err.what.starts_with("TL7"));
+            assert!(ok, "planted {want}, validate said {err}");
+        }
+    }
+}
+
+/// Instantiates every generic test for one configuration.
+macro_rules! suite {
+    ($name:ident, $fl:literal, $sl:literal, $g:literal) => {
+        mod $name {
+            use super::generic;
+            suite!(@tests $fl, $sl, $g;
+                random_ops_match_shadow_model,
+                random_ops_validate_after_every_op,
+                cat_a1_region_lengths_around_minimum,
+                cat_a2_misaligned_bases_and_odd_lengths,
+                cat_a3_regions_at_top_of_address_space_are_refused,
+                cat_a4_overlapping_region_is_rejected_without_write,
+                cat_a5_allocate_before_claim_returns_none,
+                cat_a6_adjacent_regions_merge,
+                cat_a6_static_regions_never_merge,
+                cat_b1_zero_size_allocations_are_unique,
+                cat_b2_b3_layout_grid_never_panics,
+                cat_b4_size_class_edges_and_powers_of_two,
+                cat_c4_dealloc_with_wrong_layout_uses_header,
+                cat_d1_d2_d5_realloc_in_place_and_moving,
+                grow_at_region_end_stays_inside,
+                cat_d3_failed_grow_keeps_block,
+                cat_e1_e3_fill_to_oom_then_drain_is_pristine,
+                invalid_frees_are_ignored_without_write,
+                fallback_finds_block_in_own_class,
+                sizing_helpers_keep_their_promises,
+                region_beyond_largest_block_is_cut,
+                planted_corruption_is_found,
+            );
+        }
+    };
+    (@tests $fl:literal, $sl:literal, $g:literal; $($t:ident,)*) => {
+        $(
+            #[test]
+            fn $t() {
+                generic::$t::<$fl, $sl, $g>();
+            }
+        )*
+    };
+}
+
+suite!(cfg_64bit_default_30_8_16, 30, 8, 16);
+#[cfg(not(miri))]
+suite!(cfg_64bit_wide_28_32_16, 28, 32, 16);
+suite!(cfg_32bit_default_20_8_8, 20, 8, 8);
+suite!(cfg_tiny_4_2_8, 4, 2, 8);
+// Miri runs the three configurations above (the defaults and a tiny one); the rest only add
+// parameter coverage at native speed.
+#[cfg(not(miri))]
+suite!(cfg_tiny_3_1_16, 3, 1, 16);
+#[cfg(not(miri))]
+suite!(cfg_small_8_4_8, 8, 4, 8);
+#[cfg(not(miri))]
+suite!(cfg_12_16_8, 12, 16, 8);
+#[cfg(not(miri))]
+suite!(cfg_wide_sl_20_64_8, 20, 64, 8);
+#[cfg(not(miri))]
+suite!(cfg_granule_32_10_4_32, 10, 4, 32);
+#[cfg(not(miri))]
+suite!(cfg_max_fl_58_1_8, 58, 1, 8);
+
+#[test]
+fn default_parameters_are_the_documented_ones() {
+    let _: TlsfWith<DEFAULT_FL, DEFAULT_SL, DEFAULT_G> = Tlsf::new();
+    #[cfg(target_pointer_width = "64")]
+    {
+        assert_eq!((DEFAULT_FL, DEFAULT_SL, DEFAULT_G), (30, 8, 16));
+        assert_eq!(Tlsf::CONTROL_BLOCK_SIZE, 2200);
+        assert_eq!(Tlsf::MAX_ALLOCATION, (64 << 30) - 16 - 8);
+    }
+    assert_eq!(core::mem::size_of::<Tlsf>(), W + core::mem::size_of::<Probe>());
+    // The 32-bit default's figures, computed with 4-byte words.
+    assert_eq!((5 + 20 + 20 * 8) * 4, 740);
+}
+
+// ---- the big runs ---------------------------------------------------------------------------
+
+/// R3: at least 1,000,000 random operations (release) over a 64 MiB arena claimed in four
+/// pieces, validated every 1000 operations, drained to pristine at the end.
+#[test]
+#[cfg_attr(miri, ignore = "too slow under Miri; the matrix runs reduced shadow tests")]
+fn shadow_model_million_ops_64mib() {
+    let ops = if cfg!(debug_assertions) { 100_000 } else { 1_000_000 };
+    let done = random_ops::<DEFAULT_FL, DEFAULT_SL, DEFAULT_G>(42, ops, 64 << 20, 1000, 3000);
+    std::println!("shadow model: {done} operations checked");
+    assert!(cfg!(debug_assertions) || done >= 1_000_000);
+}
+
+/// The same on the 32-bit default parameters (the mapping and bitmaps of MCUs).
+#[test]
+#[cfg_attr(miri, ignore = "too slow under Miri")]
+fn shadow_model_32bit_parameters_64mib() {
+    let ops = if cfg!(debug_assertions) { 50_000 } else { 500_000 };
+    random_ops::<20, 8, 8>(43, ops, 64 << 20, 1000, 2000);
+}
+
+/// B5: allocations straddling the thresholds the metadata encodes: 2^8, 2^16, 2^24 in a
+/// 64 MiB arena, each with neighbours, freed in both orders.
+#[test]
+#[cfg_attr(miri, ignore = "needs a 64 MiB arena")]
+fn cat_b5_sizes_straddling_2_pow_8_16_24() {
+    for_thresholds::<DEFAULT_FL, DEFAULT_SL, DEFAULT_G>(64 << 20, &[8, 16, 24]);
+    for_thresholds::<20, 8, 8>(64 << 20, &[8, 16, 24]);
+}
+
+/// B5: 2^31 ± 1 in a lazily committed arena of 2^31 + 4 MiB (only the touched pages are
+/// committed).
+#[test]
+#[cfg_attr(miri, ignore = "needs a 2 GiB arena")]
+#[cfg(target_pointer_width = "64")]
+fn cat_b5_sizes_straddling_2_pow_31() {
+    for_thresholds::<DEFAULT_FL, DEFAULT_SL, DEFAULT_G>((1 << 31) + (4 << 20), &[31]);
+}
+
+fn for_thresholds<const FL: usize, const SL: usize, const G: usize>(arena_len: usize, ks: &[u32]) {
+    let arena = Arena::new(arena_len);
+    let (mut h, usable) = TlsfWith::<FL, SL, G>::on(&arena);
+    let mut shadow = Shadow {
+        regions: std::vec![(arena.addr(), arena.addr() + arena.len())],
+        ..Shadow::default()
+    };
+    for &k in ks {
+        for d in [-(W as isize) - 1, -1, 0, 1, W as isize + 1] {
+            let size = ((1isize << k) + d) as usize;
+            if size > usable / 2 && k < 31 {
+                continue;
+            }
+            let l = Layout::from_size_align(size, 8).unwrap();
+            let guard = Layout::from_size_align(8, 8).unwrap();
+            let g1 = h.allocate(guard).unwrap();
+            let p = h.allocate(l).unwrap_or_else(|| panic!("2^{k}{d:+} failed"));
+            let g2 = h.allocate(guard).unwrap();
+            shadow.add(g1, guard, 1);
+            shadow.add(p, l, 2);
+            shadow.add(g2, guard, 3);
+            h.validate().unwrap();
+            // Shrink across the threshold in place, grow back in place into the freed tail.
+            shadow.remove(p.as_ptr().addr());
+            let down = (1usize << k) - 64;
+            // SAFETY: `p` is live with `l`.
+            let q = unsafe { h.shrink(p, l, down) }.unwrap();
+            assert_eq!(q, p);
+            fill_tokens(p, down, 2);
+            h.validate().unwrap();
+            // SAFETY: `p` is live with `down` bytes.
+            let r = unsafe { h.grow(p, Layout::from_size_align(down, 8).unwrap(), size) }.unwrap();
+            assert_eq!(r, p, "the tail freed by the shrink is the successor");
+            check_tokens(r, down, 2, "grow back");
+            shadow.add(r, l, 4);
+            h.validate().unwrap();
+            for a in [g1, r, g2] {
+                let lv = shadow.remove(a.as_ptr().addr());
+                // SAFETY: live with its layout.
+                unsafe { h.deallocate(lv.ptr, lv.layout) };
+                h.validate().unwrap();
+            }
+            let c = h.census();
+            assert_eq!((c.used, c.free), (0, c.regions), "2^{k}{d:+}");
+        }
+    }
+}
+
+/// The heap as a `GlobalAlloc` behind a lock, including realloc through grow/shrink.
+#[test]
+fn locked_global_alloc_round_trip() {
+    use core::alloc::GlobalAlloc;
+    let arena = Arena::new(64 << 10);
+    let heap: crate::Locked<crate::Spin, Tlsf> = crate::Locked::new(Tlsf::new());
+    heap.claim(arena.region(0, arena.len())).unwrap();
+    let l = Layout::from_size_align(100, 8).unwrap();
+    // SAFETY: GlobalAlloc contract: non-zero sizes, matching layouts, each block freed once.
+    unsafe {
+        let p = heap.alloc(l);
+        assert!(!p.is_null());
+        p.write_bytes(7, 100);
+        let q = heap.realloc(p, l, 5000);
+        assert!(!q.is_null());
+        assert_eq!(q.add(99).read(), 7);
+        let r = heap.realloc(q, Layout::from_size_align(5000, 8).unwrap(), 10);
+        assert_eq!(r, q, "shrink is in place");
+        heap.dealloc(r, Layout::from_size_align(10, 8).unwrap());
+    }
+    heap.lock(|h| h.validate()).unwrap().unwrap();
+}

@@ -1,0 +1,13 @@
+//! `Tlsf` under the seeded random workload of `firmware::stress`, on the Heap trait.
+#![no_std]
+#![no_main]
+
+use bareheap::{HeapMemory, Tlsf};
+use firmware::{board, stress};
+
+static MEMORY: HeapMemory<{ board::ARENA }> = HeapMemory::new();
+
+#[firmware::entry]
+fn main() -> ! {
+    stress::main("tlsf_stress", Tlsf::new(), &MEMORY)
+}
