@@ -231,6 +231,64 @@ pub fn asan(report: &mut Report) {
     }
 }
 
+/// ThreadSanitizer on the threaded stress (every heap behind every thread-safe wrapper), then
+/// the planted data race (a `Relaxed` spin lock), which TSan must report.
+///
+/// Nightly with `-Zbuild-std`, so that std (thread spawn and join, the `std` critical-section
+/// mutex) is instrumented too: on stable with `RUSTC_BOOTSTRAP=1`, uninstrumented std's thread
+/// join gave thousands of false reports (RELIABILITY.md §2). No suppressions are used.
+pub fn tsan(report: &mut Report) {
+    let name = "TSan: testkit --test threads (8 threads, every heap x wrapper)";
+    if let Err(why) = ensure_nightly_with(&["rust-src"]) {
+        report.skip(name, &why);
+        report.skip("TSan negative control", &why);
+        return;
+    }
+    let tsan_cargo = |ops: &str| {
+        let mut cmd = Command::new("rustup");
+        cmd.args(["run", "nightly", "cargo", "test", "-Zbuild-std", "--target", HOST])
+            .args(["-p", "bareheap-testkit", "--test", "threads"])
+            .env("RUSTFLAGS", "-Zsanitizer=thread")
+            .env("BAREHEAP_THREAD_OPS", ops)
+            .env("CARGO_TARGET_DIR", setup::root().join("target").join("tsan"))
+            .current_dir(setup::root());
+        cmd
+    };
+    // 2,500 operations per thread: 20,000 per heap x wrapper (TSan runs 5-15 times slower).
+    let ok = report.run(name, tsan_cargo(TSAN_OPS_PER_THREAD));
+    if !ok {
+        return;
+    }
+    let mut control = tsan_cargo("300");
+    control
+        .args(["--", "--ignored", "--exact", "control_relaxed_spin_lock_data_race_is_reported"])
+        // Stop at the first report: one is the proof, the rest would take minutes.
+        .env("TSAN_OPTIONS", "halt_on_error=1");
+    expect_reported(
+        report,
+        "TSan negative control: control_relaxed_spin_lock_data_race_is_reported",
+        control,
+        "ThreadSanitizer: data race",
+    );
+}
+
+/// Makes sure the nightly toolchain and its `components` are installed.
+fn ensure_nightly_with(components: &[&str]) -> Result<(), String> {
+    if !setup::ensure_toolchain("nightly") {
+        return Err("rustup could not install the nightly toolchain".to_owned());
+    }
+    let added = Command::new("rustup")
+        .args(["component", "add", "--toolchain", "nightly"])
+        .args(components)
+        .status()
+        .is_ok_and(|s| s.success());
+    if added {
+        Ok(())
+    } else {
+        Err(format!("rustup could not add {} on nightly", components.join(", ")))
+    }
+}
+
 /// Runs `cmd`, which executes a planted bug: passes only if it fails and its output names the
 /// detector (`marker`), i.e. the detector reported the bug.
 fn expect_reported(report: &mut Report, name: &str, mut cmd: Command, marker: &str) {
@@ -370,8 +428,11 @@ pub fn all(report: &mut Report) {
     asan(report);
     valgrind(report, VALGRIND_TESTS);
     miri(report);
+    tsan(report);
 }
 
+/// Operations per thread of the TSan run of the threaded stress.
+const TSAN_OPS_PER_THREAD: &str = "2500";
 /// Seconds per fuzz target in `cargo xtask test` (longer runs: `cargo xtask fuzz`).
 const FUZZ_SMOKE_SECONDS: u64 = 20;
 /// The testkit test binaries run under valgrind memcheck: the corpus replay drives every heap
