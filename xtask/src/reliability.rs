@@ -272,6 +272,22 @@ pub fn tsan(report: &mut Report) {
     );
 }
 
+/// The loom models of the Spin lock, the re-entry detectors and AtomicBump's CAS (their own
+/// package, `crates/bareheap-testkit/loom`, built with `--cfg loom`), including the planted
+/// `Relaxed` lock that loom must report. Each model prints the interleavings it explored.
+pub fn loom(report: &mut Report) {
+    let manifest = setup::root().join("crates/bareheap-testkit/loom/Cargo.toml");
+    let mut cmd = Command::new(setup::cargo());
+    cmd.args(["test", "--release", "--manifest-path"])
+        .arg(manifest)
+        .args(["--", "--nocapture", "--test-threads=1"])
+        .env("RUSTFLAGS", "--cfg loom")
+        .env("LOOM_MAX_PREEMPTIONS", "3")
+        .env("CARGO_TARGET_DIR", setup::root().join("target").join("loom"))
+        .current_dir(setup::root());
+    report.run("loom models: Spin, re-entry detectors, AtomicBump CAS (max preemptions 3)", cmd);
+}
+
 /// Makes sure the nightly toolchain and its `components` are installed.
 fn ensure_nightly_with(components: &[&str]) -> Result<(), String> {
     if !setup::ensure_toolchain("nightly") {
@@ -429,6 +445,7 @@ pub fn all(report: &mut Report) {
     valgrind(report, VALGRIND_TESTS);
     miri(report);
     tsan(report);
+    loom(report);
 }
 
 /// Operations per thread of the TSan run of the threaded stress.
