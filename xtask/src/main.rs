@@ -49,6 +49,8 @@ enum Command {
     Size,
     /// Only the reliability steps of `test`: ISR model, fuzz smoke, ASan, valgrind, Miri.
     Reliability,
+    /// Only the catalogue-coverage check: a `cat_<row>_` test for every applicable row.
+    Catalogue,
     /// Fuzz every heap, the GlobalAlloc wrapper and region init (cargo-fuzz, ASan).
     Fuzz {
         /// Seconds per target.
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Bench { quick } => bench::bench(&mut report, quick),
         Command::Size => bench::size(&mut report),
         Command::Reliability => reliability::all(&mut report),
+        Command::Catalogue => reliability::catalogue(&mut report),
         Command::Fuzz { seconds, target } => {
             reliability::fuzz(&mut report, seconds, target.as_deref());
         }

@@ -439,6 +439,7 @@ pub fn isr(report: &mut Report) {
 
 /// Every reliability step of `cargo xtask test`, also runnable alone (`cargo xtask reliability`).
 pub fn all(report: &mut Report) {
+    catalogue(report);
     isr(report);
     fuzz_smoke(report, FUZZ_SMOKE_SECONDS);
     asan(report);
@@ -456,3 +457,110 @@ const FUZZ_SMOKE_SECONDS: u64 = 20;
 /// and the GlobalAlloc wrapper through the rig (about a minute under memcheck; `harness`, with
 /// its many should-panic tests, took four and a half).
 const VALGRIND_TESTS: &[&str] = &["fuzz_corpus"];
+
+/// The committed row list of the catalogue (RELIABILITY.md §3).
+const CATALOGUE_ROWS: &str = "crates/bareheap-testkit/catalogue-rows.txt";
+
+/// Catalogue coverage (R1): every applicable row of `catalogue-rows.txt` must have a test named
+/// `cat_<row>_...` (a `fn` or a `mod`, e.g. `cat_d1_d2_moving_grow` covers D1 and D2) in some
+/// `.rs` file of the repository. Rows marked `n/a` are listed; rows marked `pending` are
+/// SKIPPED loudly, never counted as covered.
+pub fn catalogue(report: &mut Report) {
+    let name = "catalogue coverage: a cat_<row>_ test for every applicable row";
+    println!("\n==> {name}");
+    let start = Instant::now();
+    let rows = match std::fs::read_to_string(setup::root().join(CATALOGUE_ROWS)) {
+        Ok(text) => text,
+        Err(e) => {
+            println!("  cannot read {CATALOGUE_ROWS}: {e}");
+            report.record(name, false, start);
+            return;
+        }
+    };
+    let mut tests: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut files = Vec::new();
+    rust_files(&setup::root(), &mut files);
+    for file in &files {
+        let Ok(text) = std::fs::read_to_string(file) else { continue };
+        for (row, test) in cat_tests(&text) {
+            tests.entry(row).or_default().push(test);
+        }
+    }
+    let (mut covered, mut missing, mut na, mut pending) = (0, Vec::new(), 0, Vec::new());
+    for line in rows.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let mut fields = line.split('|').map(str::trim);
+        let (Some(id), Some(scope)) = (fields.next(), fields.next()) else {
+            println!("  malformed row: {line}");
+            report.record(name, false, start);
+            return;
+        };
+        let found = tests.get(&id.to_ascii_lowercase()).map_or(0, Vec::len);
+        if let Some(why) = scope.strip_prefix("n/a:") {
+            println!("  {id}: n/a ({})", why.trim());
+            na += 1;
+        } else if let Some(why) = scope.strip_prefix("pending:") {
+            pending.push((id.to_owned(), why.trim().to_owned(), found));
+        } else if found > 0 {
+            println!("  {id}: {found} test(s) [{scope}]");
+            covered += 1;
+        } else {
+            println!("  {id}: NO TEST named cat_{}_* [{scope}]", id.to_ascii_lowercase());
+            missing.push(id.to_owned());
+        }
+    }
+    let total = covered + missing.len() + na + pending.len();
+    println!(
+        "  rows: {total}; covered {covered}, missing {}, pending {}, n/a {na}",
+        missing.len(),
+        pending.len()
+    );
+    report.record(name, missing.is_empty() && total > 0, start);
+    for (id, why, found) in pending {
+        report.skip(
+            &format!("catalogue row {id} ({found} test(s) so far)"),
+            &format!("pending: {why}"),
+        );
+    }
+}
+
+/// Every `.rs` file under `dir`, skipping build output and VCS directories.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if path.is_dir() {
+            if name != "target" && !name.starts_with('.') {
+                rust_files(&path, out);
+            }
+        } else if name.ends_with(".rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// `(row, test name)` for each `fn cat_...` / `mod cat_...` in `text`: the leading `x<digits>_`
+/// groups after `cat_` are the rows (`cat_d1_d2_moving` covers `d1` and `d2`).
+fn cat_tests(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for keyword in ["fn cat_", "mod cat_"] {
+        for (at, _) in text.match_indices(keyword) {
+            let rest = &text[at + keyword.len() - 4..];
+            let ident: String =
+                rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let mut groups = ident["cat_".len()..].split('_');
+            for g in groups.by_ref() {
+                let mut chars = g.chars();
+                let row = matches!(chars.next(), Some('a'..='k'))
+                    && chars.clone().next().is_some()
+                    && chars.all(|c| c.is_ascii_digit());
+                if !row {
+                    break;
+                }
+                out.push((g.to_owned(), ident.clone()));
+            }
+        }
+    }
+    out
+}
