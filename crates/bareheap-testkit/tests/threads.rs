@@ -256,26 +256,99 @@ macro_rules! stress_tests {
 }
 
 stress_tests! {
-    threads_spin_first_fit_cross_thread_frees_keep_payloads_intact: Spin::new(), FirstFit;
-    threads_spin_tlsf_cross_thread_frees_keep_payloads_intact: Spin::new(), Tlsf;
-    threads_spin_slab_cross_thread_frees_keep_payloads_intact: Spin::new(), Slab<FirstFit>;
-    threads_spin_bump_cross_thread_frees_keep_payloads_intact: Spin::new(), Bump;
-    threads_spin_core_id_first_fit_cross_thread_frees_keep_payloads_intact:
+    cat_f1_threads_spin_first_fit_cross_thread_frees_keep_payloads_intact: Spin::new(), FirstFit;
+    cat_f1_threads_spin_tlsf_cross_thread_frees_keep_payloads_intact: Spin::new(), Tlsf;
+    cat_f1_threads_spin_slab_cross_thread_frees_keep_payloads_intact: Spin::new(), Slab<FirstFit>;
+    cat_f1_threads_spin_bump_cross_thread_frees_keep_payloads_intact: Spin::new(), Bump;
+    cat_f1_threads_spin_core_id_first_fit_cross_thread_frees_keep_payloads_intact:
         Spin::with_core_id(thread_id), FirstFit;
-    threads_spin_core_id_tlsf_cross_thread_frees_keep_payloads_intact:
+    cat_f1_threads_spin_core_id_tlsf_cross_thread_frees_keep_payloads_intact:
         Spin::with_core_id(thread_id), Tlsf;
-    threads_spin_core_id_slab_cross_thread_frees_keep_payloads_intact:
+    cat_f1_threads_spin_core_id_slab_cross_thread_frees_keep_payloads_intact:
         Spin::with_core_id(thread_id), Slab<FirstFit>;
-    threads_spin_core_id_bump_cross_thread_frees_keep_payloads_intact:
+    cat_f1_threads_spin_core_id_bump_cross_thread_frees_keep_payloads_intact:
         Spin::with_core_id(thread_id), Bump;
-    threads_critical_section_first_fit_cross_thread_frees_keep_payloads_intact:
+    cat_f1_f5_threads_critical_section_first_fit_cross_thread_frees_keep_payloads_intact:
         CriticalSection::new(), FirstFit;
-    threads_critical_section_tlsf_cross_thread_frees_keep_payloads_intact:
+    cat_f1_f5_threads_critical_section_tlsf_cross_thread_frees_keep_payloads_intact:
         CriticalSection::new(), Tlsf;
-    threads_critical_section_slab_cross_thread_frees_keep_payloads_intact:
+    cat_f1_f5_threads_critical_section_slab_cross_thread_frees_keep_payloads_intact:
         CriticalSection::new(), Slab<FirstFit>;
-    threads_critical_section_bump_cross_thread_frees_keep_payloads_intact:
+    cat_f1_f5_threads_critical_section_bump_cross_thread_frees_keep_payloads_intact:
         CriticalSection::new(), Bump;
+}
+
+/// E2 (glibc's `tst-malloc-thread-fail` pattern): 8 threads allocate until the heap returns
+/// null, checking every block's alignment and that blocks never overlap, then free everything;
+/// the heap must validate and, if it reuses memory, be whole again.
+fn oom_under_threads<L: RawLock + Sync, H: TestHeap + Send>(lock: L) {
+    const LEN: usize = 256 << 10;
+    let mut arena = Arena::new(LEN);
+    let heap: Locked<L, H> = Locked::with_lock(lock, H::empty());
+    // SAFETY: the arena outlives `heap` (declared earlier) and is not refilled.
+    heap.claim(unsafe { arena.region(0, LEN) }.expect("region")).expect("claim");
+    let fresh_free = heap.lock(|h| h.free_bytes()).flatten();
+    let blocks: Vec<Vec<(usize, Layout)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let heap = &heap;
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    for n in 0.. {
+                        let align = 8usize << ((n + t) % 5);
+                        let layout = Layout::from_size_align(24 + 40 * ((n * 7 + t) % 13), align)
+                            .expect("layout");
+                        // SAFETY: non-zero size.
+                        let p = unsafe { heap.alloc(layout) };
+                        if p.is_null() {
+                            break;
+                        }
+                        assert_eq!(p.addr() % align, 0, "misaligned block under OOM");
+                        // SAFETY: a fresh block of at least 24 bytes, aligned to 8.
+                        unsafe { stamp(p, layout, (t << 48) | n, 0) };
+                        mine.push((p.addr(), layout));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    let mut all: Vec<(usize, Layout)> = blocks.into_iter().flatten().collect();
+    assert!(all.len() > THREADS, "the heap served almost nothing: {}", all.len());
+    all.sort_by_key(|b| b.0);
+    for w in all.windows(2) {
+        assert!(w[0].0 + w[0].1.size() <= w[1].0, "blocks overlap: {w:?}");
+    }
+    let base = arena.data().as_ptr();
+    for &(addr, layout) in &all {
+        let p = base.with_addr(addr);
+        // SAFETY: a live block stamped above; all threads joined.
+        unsafe { check(p, None) };
+        // SAFETY: live with `layout`, freed once.
+        unsafe { heap.dealloc(p, layout) };
+    }
+    heap.lock(|h| h.validate()).expect("lock").expect("validate after OOM");
+    if H::REUSES_FREED {
+        assert_eq!(heap.lock(|h| h.free_bytes()).flatten(), fresh_free, "{}", H::NAME);
+    }
+    summary(&format!("E2 {}: {} blocks before OOM across {THREADS} threads", H::NAME, all.len()));
+}
+
+#[test]
+fn cat_e2_oom_under_threads_spin_every_heap_stays_aligned_and_recovers() {
+    oom_under_threads::<_, FirstFit>(Spin::new());
+    oom_under_threads::<_, Tlsf>(Spin::new());
+    oom_under_threads::<_, Slab<FirstFit>>(Spin::new());
+    oom_under_threads::<_, Bump>(Spin::new());
+}
+
+#[test]
+fn cat_e2_oom_under_threads_critical_section_every_heap_stays_aligned_and_recovers() {
+    oom_under_threads::<_, FirstFit>(CriticalSection::new());
+    oom_under_threads::<_, Tlsf>(CriticalSection::new());
+    oom_under_threads::<_, Slab<FirstFit>>(CriticalSection::new());
+    oom_under_threads::<_, Bump>(CriticalSection::new());
 }
 
 /// A spin lock whose acquire and release are `Relaxed`: the critical sections it guards are

@@ -91,7 +91,7 @@ fn isr_model<H: TestHeap + Send>() {
 
 /// One test, so the heaps run one after another (the timer and handler are process-wide).
 #[test]
-fn isr_model_sigmask_critical_section_no_reentries_and_heaps_stay_valid() {
+fn cat_f3_isr_model_sigmask_critical_section_no_reentries_and_heaps_stay_valid() {
     isr_model::<FirstFit>();
     isr_model::<Tlsf>();
     isr_model::<Slab<FirstFit>>();

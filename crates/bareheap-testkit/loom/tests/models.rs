@@ -93,7 +93,7 @@ fn counter_model<L: RawLock + Sync + Send + 'static>(
 }
 
 #[test]
-fn loom_spin_lock_excludes_and_orders_two_threads() {
+fn cat_f2_loom_spin_lock_excludes_and_orders_two_threads() {
     explore("Spin: 2 threads increment under the lock", || {
         counter_model(Spin::new, 2, false);
     });
@@ -122,12 +122,12 @@ unsafe impl RawLock for RelaxedSpin {
 /// Negative control: loom must find the unordered access a `Relaxed` lock allows.
 #[test]
 #[should_panic(expected = "Causality violation")]
-fn loom_control_relaxed_spin_lock_is_reported() {
+fn cat_f2_loom_control_relaxed_spin_lock_is_reported() {
     loom::model(|| counter_model(|| RelaxedSpin(AtomicBool::new(false)), 2, false));
 }
 
 #[test]
-fn loom_spin_core_id_refuses_nested_lock_and_never_a_concurrent_one() {
+fn cat_f2_f3_loom_spin_core_id_refuses_nested_lock_and_never_a_concurrent_one() {
     explore("Spin::with_core_id: nested lock refused, 2 threads", || {
         counter_model(|| Spin::with_core_id(thread_id), 2, true);
     });
@@ -177,7 +177,7 @@ unsafe impl critical_section::Impl for LoomCriticalSection {
 }
 
 #[test]
-fn loom_critical_section_busy_flag_refuses_nested_lock_and_never_a_concurrent_one() {
+fn cat_f2_f3_loom_critical_section_busy_flag_refuses_nested_lock_and_never_a_concurrent_one() {
     explore("CriticalSection: busy flag, nested lock refused, 2 threads", || {
         counter_model(CriticalSection::new, 2, true);
     });
@@ -193,7 +193,7 @@ fn leaked_region(len: usize) -> (usize, Region) {
 }
 
 #[test]
-fn loom_atomic_bump_concurrent_allocs_and_last_block_reclaim_never_overlap() {
+fn cat_f2_loom_atomic_bump_concurrent_allocs_and_last_block_reclaim_never_overlap() {
     explore("AtomicBump: 2 allocating threads, one frees its block", || {
         let bump = Arc::new(AtomicBump::new());
         let (base, region) = leaked_region(64);
@@ -231,7 +231,7 @@ fn loom_atomic_bump_concurrent_allocs_and_last_block_reclaim_never_overlap() {
 }
 
 #[test]
-fn loom_atomic_bump_alloc_racing_claim_sees_no_memory_or_the_whole_region() {
+fn cat_f2_loom_atomic_bump_alloc_racing_claim_sees_no_memory_or_the_whole_region() {
     explore("AtomicBump: alloc racing claim", || {
         let bump = Arc::new(AtomicBump::new());
         let (base, region) = leaked_region(32);
