@@ -540,26 +540,34 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// `(row, test name)` for each `fn cat_...` / `mod cat_...` in `text`: the leading `x<digits>_`
-/// groups after `cat_` are the rows (`cat_d1_d2_moving` covers `d1` and `d2`).
+/// `(row, test name)` for each test named `cat_...` in `text`: a `fn cat_...`, a `mod cat_...`
+/// (a test per heap inside), or a line starting `cat_...:` (an entry of a test-defining macro).
+/// The leading `x<digits>_` groups after `cat_` are the rows (`cat_d1_d2_moving` covers `d1`
+/// and `d2`).
 fn cat_tests(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for keyword in ["fn cat_", "mod cat_"] {
-        for (at, _) in text.match_indices(keyword) {
-            let rest = &text[at + keyword.len() - 4..];
-            let ident: String =
-                rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-            let mut groups = ident["cat_".len()..].split('_');
-            for g in groups.by_ref() {
-                let mut chars = g.chars();
-                let row = matches!(chars.next(), Some('a'..='k'))
-                    && chars.clone().next().is_some()
-                    && chars.all(|c| c.is_ascii_digit());
-                if !row {
-                    break;
-                }
-                out.push((g.to_owned(), ident.clone()));
+    for line in text.lines() {
+        let line = line.trim_start();
+        let line = ["pub ", "pub(crate) ", "pub(super) "]
+            .iter()
+            .find_map(|p| line.strip_prefix(p))
+            .unwrap_or(line);
+        let rest = ["fn ", "mod "]
+            .iter()
+            .find_map(|k| line.strip_prefix(k))
+            .or_else(|| line.contains(':').then_some(line));
+        let Some(rest) = rest.filter(|r| r.starts_with("cat_")) else { continue };
+        let ident: String =
+            rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        for g in ident["cat_".len()..].split('_') {
+            let mut chars = g.chars();
+            let row = matches!(chars.next(), Some('a'..='k'))
+                && !chars.as_str().is_empty()
+                && chars.all(|c| c.is_ascii_digit());
+            if !row {
+                break;
             }
+            out.push((g.to_owned(), ident.clone()));
         }
     }
     out
