@@ -452,7 +452,7 @@ pub fn all(report: &mut Report) {
 /// Operations per thread of the TSan run of the threaded stress.
 const TSAN_OPS_PER_THREAD: &str = "2500";
 /// Seconds per fuzz target in `cargo xtask test` (longer runs: `cargo xtask fuzz`).
-const FUZZ_SMOKE_SECONDS: u64 = 20;
+const FUZZ_SMOKE_SECONDS: u64 = 45;
 /// The testkit test binaries run under valgrind memcheck: the corpus replay drives every heap
 /// and the GlobalAlloc wrapper through the rig (about a minute under memcheck; `harness`, with
 /// its many should-panic tests, took four and a half).
