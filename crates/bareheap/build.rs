@@ -8,6 +8,8 @@
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(bareheap_nightly)");
+    // The loom models (crates/bareheap-testkit/loom) build the crate with `--cfg loom`.
+    println!("cargo::rustc-check-cfg=cfg(loom)");
     println!("cargo::rerun-if-changed=build.rs");
     #[cfg(feature = "nightly")]
     nightly();

@@ -7,6 +7,7 @@ mod asan_arena;
 mod bench;
 mod c_abi;
 mod firmware;
+mod reliability;
 mod report;
 mod setup;
 mod size;
@@ -47,6 +48,19 @@ enum Command {
     },
     /// Code size and static RAM of each allocator in Cortex-M firmware.
     Size,
+    /// Only the reliability steps of `test`: ISR model, fuzz smoke, ASan, valgrind, Miri.
+    Reliability,
+    /// Only the catalogue-coverage check: a `cat_<row>_` test for every applicable row.
+    Catalogue,
+    /// Fuzz every heap, the GlobalAlloc wrapper and region init (cargo-fuzz, ASan).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 120)]
+        seconds: u64,
+        /// Only this target (a file stem of fuzz/fuzz_targets/).
+        #[arg(long)]
+        target: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -58,6 +72,11 @@ fn main() -> ExitCode {
         Command::Firmware => firmware::test(&mut report),
         Command::Bench { quick } => bench::bench(&mut report, quick),
         Command::Size => bench::size(&mut report),
+        Command::Reliability => reliability::all(&mut report),
+        Command::Catalogue => reliability::catalogue(&mut report),
+        Command::Fuzz { seconds, target } => {
+            reliability::fuzz(&mut report, seconds, target.as_deref());
+        }
     }
     report.finish()
 }
@@ -97,6 +116,7 @@ fn test(report: &mut Report) {
     c_abi::test(report);
     asan_arena::asan_arena(report);
     firmware::test(report);
+    reliability::all(report);
 }
 
 /// Runs `cargo <args>` with another rustup toolchain (installed on demand, minimal profile),

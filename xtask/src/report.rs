@@ -7,11 +7,13 @@ pub struct Report {
     passed: Vec<String>,
     failed: Vec<String>,
     skipped: Vec<(String, String)>,
+    /// Every check that ran, in order, with its wall-clock seconds (the summary's timing table).
+    timings: Vec<(String, f64)>,
 }
 
 impl Report {
     pub fn new() -> Self {
-        Report { passed: Vec::new(), failed: Vec::new(), skipped: Vec::new() }
+        Report { passed: Vec::new(), failed: Vec::new(), skipped: Vec::new(), timings: Vec::new() }
     }
 
     /// Runs `cargo <args>` in the workspace root as the check `name`.
@@ -46,6 +48,7 @@ impl Report {
     /// Records the outcome of a check run by other means.
     pub fn record(&mut self, name: &str, ok: bool, start: Instant) {
         let secs = start.elapsed().as_secs_f64();
+        self.timings.push((name.to_owned(), secs));
         if ok {
             println!("PASS {name} ({secs:.1} s)");
             self.passed.push(name.to_owned());
@@ -62,6 +65,14 @@ impl Report {
     }
 
     pub fn finish(self) -> ExitCode {
+        if !self.timings.is_empty() {
+            println!("\n==> durations (wall clock)");
+            for (name, secs) in &self.timings {
+                println!("  {secs:>7.1} s  {name}");
+            }
+            let total: f64 = self.timings.iter().map(|(_, s)| s).sum();
+            println!("  {total:>7.1} s  total ({:.1} min)", total / 60.0);
+        }
         println!("\n==> summary");
         for name in &self.failed {
             println!("  FAIL    {name}");

@@ -221,6 +221,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("heap_first_fit", heap::<bareheap::FirstFit>),
     ("heap_bump", heap::<bareheap::Bump>),
     ("heap_slab", heap::<bareheap::Slab<bareheap::FirstFit>>),
+    ("heap_tlsf", heap::<bareheap::Tlsf>),
     ("global_locked", global::<bareheap::Spin, bareheap::FirstFit>),
     ("regions", regions::<bareheap::FirstFit>),
 ];

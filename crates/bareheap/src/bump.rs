@@ -38,7 +38,11 @@
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{self, NonNull};
+#[cfg(not(loom))]
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+// The loom model of the CAS path (crates/bareheap-testkit/loom) builds with loom's atomics.
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use crate::heap::{Claim, Corruption, Heap};
 use crate::sanitize;
@@ -305,7 +309,18 @@ pub struct AtomicBump {
 
 impl AtomicBump {
     /// An allocator with no memory: every allocation returns null until [`claim`](Self::claim).
+    #[cfg(not(loom))]
     pub const fn new() -> Self {
+        AtomicBump {
+            base: AtomicPtr::new(ptr::null_mut()),
+            len: AtomicUsize::new(0),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// [`AtomicBump::new`] under loom (not `const`).
+    #[cfg(loom)]
+    pub fn new() -> Self {
         AtomicBump {
             base: AtomicPtr::new(ptr::null_mut()),
             len: AtomicUsize::new(0),
@@ -404,7 +419,10 @@ unsafe impl GlobalAlloc for AtomicBump {
 
 /// Compare-and-swap, natively or inside a critical section on targets without it.
 mod atomic {
+    #[cfg(not(loom))]
     use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+    #[cfg(loom)]
+    use loom::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
     #[cfg(target_has_atomic = "ptr")]
     pub(super) fn compare_exchange_usize(

@@ -8,7 +8,7 @@
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use bareheap::{CriticalSection, FirstFit, Locked, Slab};
+use bareheap::{CriticalSection, FirstFit, Locked, Slab, Tlsf};
 use bareheap_testkit::{isr, Arena, TestHeap};
 
 /// Nesting depth of the critical section (only touched with SIGALRM blocked).
@@ -91,7 +91,8 @@ fn isr_model<H: TestHeap + Send>() {
 
 /// One test, so the heaps run one after another (the timer and handler are process-wide).
 #[test]
-fn isr_model_sigmask_critical_section_no_reentries_and_heaps_stay_valid() {
+fn cat_f3_isr_model_sigmask_critical_section_no_reentries_and_heaps_stay_valid() {
     isr_model::<FirstFit>();
+    isr_model::<Tlsf>();
     isr_model::<Slab<FirstFit>>();
 }

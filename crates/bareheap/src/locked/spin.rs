@@ -1,5 +1,14 @@
+#[cfg(not(loom))]
 use core::hint::spin_loop;
+#[cfg(not(loom))]
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+// The loom models (crates/bareheap-testkit/loom) build this file with loom's atomics, whose
+// constructors are not `const`; nothing else changes.
+#[cfg(loom)]
+use loom::{
+    hint::spin_loop,
+    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
+};
 
 use super::RawLock;
 
@@ -21,6 +30,7 @@ pub struct Spin {
 
 impl Spin {
     /// An unlocked spin lock without re-entry detection.
+    #[cfg(not(loom))]
     pub const fn new() -> Self {
         Spin { locked: AtomicBool::new(false), owner: AtomicUsize::new(0), core_id: None }
     }
@@ -28,7 +38,20 @@ impl Spin {
     /// An unlocked spin lock that detects re-entry: `core_id` returns an identifier of the
     /// calling core or thread (e.g. the hart id, an APIC id, a thread-local address), which
     /// must be below `usize::MAX` and distinct for contexts that can run at the same time.
+    #[cfg(not(loom))]
     pub const fn with_core_id(core_id: fn() -> usize) -> Self {
+        Spin { locked: AtomicBool::new(false), owner: AtomicUsize::new(0), core_id: Some(core_id) }
+    }
+
+    /// [`Spin::new`] under loom (not `const`).
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Spin { locked: AtomicBool::new(false), owner: AtomicUsize::new(0), core_id: None }
+    }
+
+    /// [`Spin::with_core_id`] under loom (not `const`).
+    #[cfg(loom)]
+    pub fn with_core_id(core_id: fn() -> usize) -> Self {
         Spin { locked: AtomicBool::new(false), owner: AtomicUsize::new(0), core_id: Some(core_id) }
     }
 }
@@ -44,7 +67,11 @@ impl Default for Spin {
 // `owner` equals our id only if this context stored it while holding the lock and has not
 // released since: no other context stores our id, and our own stores are seen in order.
 unsafe impl RawLock for Spin {
+    #[cfg(not(loom))]
     const INIT: Self = Spin::new();
+    // Loom's atomics cannot be built in a constant: the models use `Locked::with_lock`.
+    #[cfg(loom)]
+    const INIT: Self = panic!("under loom, build the lock with Spin::new()");
     type State = ();
 
     fn acquire(&self) -> Option<()> {

@@ -855,7 +855,7 @@ mod generic {
             regions: std::vec![(arena.addr(), arena.addr() + arena.len())],
             ..Shadow::default()
         };
-        for i in 0..1000 {
+        for i in 0..if cfg!(miri) { 100 } else { 1000 } {
             let l = Layout::from_size_align(0, 1 << (i % 6)).unwrap();
             // Alignments above a tiny configuration's largest block fail; skip those.
             let Some(p) = h.allocate(l) else { continue };
@@ -1128,7 +1128,7 @@ mod generic {
         const SL: usize,
         const G: usize,
     >() {
-        let arena = Arena::new(cap::<FL, SL, G>(64 << 10));
+        let arena = Arena::new(cap::<FL, SL, G>(if cfg!(miri) { 8 << 10 } else { 64 << 10 }));
         let (mut h, usable) = TlsfWith::<FL, SL, G>::on(&arena);
         let size = 64.min(TlsfWith::<FL, SL, G>::MAX_ALLOCATION);
         let l = Layout::from_size_align(size, 8).unwrap();

@@ -1,0 +1,1 @@
+//! loom models of bareheap's lock-free parts: see `tests/models.rs`.

@@ -1,0 +1,599 @@
+//! Reliability checks (issue 5): fuzzing with cargo-fuzz, Miri, AddressSanitizer and valgrind,
+//! each detector with a planted-bug negative control that it must report.
+//!
+//! Sanitizers and libFuzzer run on the stable toolchain with `RUSTC_BOOTSTRAP=1`
+//! (RELIABILITY.md §2); Miri needs nightly. Whatever cannot be installed is SKIPPED loudly.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::report::Report;
+use crate::setup;
+
+/// The host target, named explicitly: sanitizer builds need `--target` so that build scripts
+/// and proc macros are not instrumented.
+const HOST: &str = "x86_64-unknown-linux-gnu";
+
+/// RUSTFLAGS of the AddressSanitizer build (std stays uninstrumented, hence the ABI flag).
+const ASAN_FLAGS: &str = "-Zsanitizer=address -Cunsafe-allow-abi-mismatch=sanitizer";
+
+/// The planted bugs of `crates/bareheap-testkit/tests/detector_controls.rs`.
+const CONTROLS: &[&str] =
+    &["control_heap_buffer_overflow_is_reported", "control_use_after_free_is_reported"];
+
+fn fuzz_dir() -> PathBuf {
+    setup::root().join("fuzz")
+}
+
+/// The fuzz targets: the file stems of `fuzz/fuzz_targets/*.rs`.
+fn fuzz_targets() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fuzz_dir().join("fuzz_targets"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.path().file_stem().map(|s| s.to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Makes sure `cargo fuzz` runs, installing cargo-fuzz from crates.io if needed.
+fn ensure_cargo_fuzz() -> Result<(), String> {
+    let works = || {
+        Command::new(setup::cargo())
+            .args(["fuzz", "--version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if works() {
+        return Ok(());
+    }
+    println!("xtask: cargo-fuzz not found; cargo install cargo-fuzz --locked");
+    let installed = Command::new(setup::cargo())
+        .args(["install", "cargo-fuzz", "--locked"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if installed && works() {
+        Ok(())
+    } else {
+        Err("`cargo install cargo-fuzz --locked` failed".to_owned())
+    }
+}
+
+/// `cargo xtask fuzz`: every target (or `only`) for `seconds` each, from the committed corpus,
+/// under ASan with debug assertions. New inputs go to `fuzz/target/corpus/<target>/`, not to
+/// the committed corpus; a crash leaves its input in `fuzz/artifacts/<target>/`.
+pub fn fuzz(report: &mut Report, seconds: u64, only: Option<&str>) {
+    let targets = fuzz_targets();
+    let selected: Vec<&String> =
+        targets.iter().filter(|t| only.is_none_or(|o| o == t.as_str())).collect();
+    if selected.is_empty() {
+        println!("xtask: no fuzz target {only:?}; targets: {targets:?}");
+        report.record("fuzz: target selection", false, Instant::now());
+        return;
+    }
+    if let Err(why) = ensure_cargo_fuzz() {
+        for t in selected {
+            report.skip(&format!("fuzz {t} ({seconds} s)"), &why);
+        }
+        return;
+    }
+    for t in selected {
+        fuzz_one(report, t, seconds);
+    }
+}
+
+fn fuzz_one(report: &mut Report, target: &str, seconds: u64) {
+    let name = format!("fuzz {target} ({seconds} s, ASan)");
+    println!("\n==> {name}");
+    let start = Instant::now();
+    let scratch = fuzz_dir().join("target").join("corpus").join(target);
+    let _ = std::fs::create_dir_all(&scratch);
+    let seeds = fuzz_dir().join("corpus").join(target);
+    let out = Command::new(setup::cargo())
+        .args(["fuzz", "run", "--debug-assertions", "--sanitizer=address", target])
+        .arg(&scratch)
+        .arg(&seeds)
+        .args(["--", &format!("-max_total_time={seconds}"), "-print_final_stats=1"])
+        // libFuzzer's progress lines go to stderr: keep the last ones, print the stats.
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::piped())
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("RUSTFLAGS", "-Cunsafe-allow-abi-mismatch=sanitizer")
+        .current_dir(setup::root())
+        .output();
+    let ok = match out {
+        Ok(out) => {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let lines: Vec<&str> = err.lines().collect();
+            if !out.status.success() {
+                for l in &lines[lines.len().saturating_sub(60)..] {
+                    println!("  {l}");
+                }
+            }
+            for l in lines.iter().filter(|l| l.starts_with("stat::")) {
+                println!("  {target}: {l}");
+            }
+            let execs = stat(&err, "stat::number_of_executed_units:");
+            println!("  {target}: {} executions in {seconds} s", execs.unwrap_or(0));
+            // A run that executed nothing proves nothing.
+            out.status.success() && execs.is_some_and(|n| n > 0)
+        }
+        Err(e) => {
+            eprintln!("could not start cargo fuzz: {e}");
+            false
+        }
+    };
+    report.record(&name, ok, start);
+}
+
+/// The number after `key` on its line of libFuzzer's output.
+fn stat(output: &str, key: &str) -> Option<u64> {
+    let line = output.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..].trim().parse().ok()
+}
+
+/// The fuzz smoke of `cargo xtask test`: every target for `seconds`.
+pub fn fuzz_smoke(report: &mut Report, seconds: u64) {
+    fuzz(report, seconds, None);
+}
+
+/// The library unit tests run under Miri in `cargo xtask test`: every heap module's own tests,
+/// its catalogue rows (`cat_*`) included, at the reduced scale their `cfg(miri)` sets; minus
+/// the random programs, the exhaustive sweeps and the 32-bit-parameter copy of the Tlsf suite,
+/// which take Miri minutes each and run natively in every build. (The whole lib suite took more
+/// than 30 minutes under Miri on the 2-core machine; this subset about 2.)
+const MIRI_FILTER: &[&str] = &["bump::", "first_fit::", "region::", "slab::", "tlsf::"];
+const MIRI_SKIP: &[&str] = &[
+    "cat_a1_a2_every_length_and_offset_is_accepted_or_refused_without_stray_writes",
+    "random_program",
+    "random_ops",
+    "allocate_every_class_is_aligned_disjoint_and_in_one_slab",
+    "locked_slab_runs_std_collections",
+    "class_table_is_minimal_for_every_size_and_alignment",
+    "cfg_32bit_default_20_8_8::",
+];
+/// The testkit's catalogue tests run under Miri too: the `GlobalAlloc` layout grid of every
+/// heap (K3) and the 32-bit-shaped requests (H1; not Tlsf's, whose `validate()` after every
+/// rig operation takes Miri minutes: Tlsf's own H1-style tests are in the lib subset).
+const MIRI_TESTKIT: &[(&str, &[&str])] = &[(
+    "catalogue_platform",
+    &[
+        "cat_k3_",
+        "cat_h1_32bit_shaped_sizes_first_fit",
+        "cat_h1_32bit_shaped_sizes_bump",
+        "cat_h1_32bit_shaped_sizes_slab",
+    ],
+)];
+
+/// Miri with strict provenance on the heaps' unit and catalogue-row tests, then its negative
+/// control.
+pub fn miri(report: &mut Report) {
+    let name = "Miri (strict provenance): heap modules' unit + catalogue tests";
+    if let Err(why) = ensure_nightly_with(&["miri", "rust-src"]) {
+        report.skip(name, &why);
+        return;
+    }
+    let miri_cargo = |args: &[&str], flags: &str| {
+        let mut cmd = Command::new("rustup");
+        cmd.args(["run", "nightly", "cargo", "miri", "test"])
+            .args(args)
+            .env("MIRIFLAGS", flags)
+            .env("CARGO_TARGET_DIR", setup::root().join("target").join("miri"))
+            .current_dir(setup::root());
+        cmd
+    };
+    // The tests leak `'static` arenas on purpose (`Box::leak`, as a `static` would be).
+    let flags = "-Zmiri-strict-provenance -Zmiri-ignore-leaks";
+    let mut cmd = miri_cargo(&["-p", "bareheap", "--lib", "--"], flags);
+    cmd.args(MIRI_FILTER);
+    for skip in MIRI_SKIP {
+        cmd.args(["--skip", skip]);
+    }
+    report.run(name, cmd);
+    for (test, filters) in MIRI_TESTKIT {
+        let mut cmd = miri_cargo(&["-p", "bareheap-testkit", "--test", test, "--"], flags);
+        cmd.args(*filters);
+        report.run(&format!("Miri (strict provenance): testkit --test {test} {filters:?}"), cmd);
+    }
+    // Negative control: the planted use after free must be reported as undefined behaviour.
+    let control = miri_cargo(
+        &[
+            "-p",
+            "bareheap-testkit",
+            "--test",
+            "detector_controls",
+            "--",
+            "--ignored",
+            "--exact",
+            "control_use_after_free_is_reported",
+        ],
+        "-Zmiri-strict-provenance",
+    );
+    expect_reported(
+        report,
+        "Miri negative control: control_use_after_free_is_reported",
+        control,
+        "Undefined Behavior",
+    );
+}
+
+/// `cargo test` of the testkit under AddressSanitizer, then the planted bugs, which ASan must
+/// report.
+pub fn asan(report: &mut Report) {
+    let target_dir = setup::root().join("target").join("asan");
+    let asan_cargo = |args: &[&str]| {
+        let mut cmd = Command::new(setup::cargo());
+        cmd.args(args)
+            .args(["--target", HOST, "-p", "bareheap-testkit"])
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("RUSTFLAGS", ASAN_FLAGS)
+            .env("RUSTDOCFLAGS", ASAN_FLAGS)
+            // Some tests leak arenas on purpose (`Box::leak`, standing in for a `static`), so
+            // LeakSanitizer is off; memory errors are what this run is for.
+            .env("ASAN_OPTIONS", "detect_leaks=0")
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .current_dir(setup::root());
+        cmd
+    };
+    let ok = report.run("ASan: testkit tests", asan_cargo(&["test", "--tests"]));
+    if !ok {
+        return;
+    }
+    for control in CONTROLS {
+        let mut cmd = asan_cargo(&["test", "--test", "detector_controls"]);
+        cmd.args(["--", "--ignored", "--exact", control]);
+        expect_reported(
+            report,
+            &format!("ASan negative control: {control}"),
+            cmd,
+            "AddressSanitizer",
+        );
+    }
+}
+
+/// ThreadSanitizer on the threaded stress (every heap behind every thread-safe wrapper), then
+/// the planted data race (a `Relaxed` spin lock), which TSan must report.
+///
+/// Nightly with `-Zbuild-std`, so that std (thread spawn and join, the `std` critical-section
+/// mutex) is instrumented too: on stable with `RUSTC_BOOTSTRAP=1`, uninstrumented std's thread
+/// join gave thousands of false reports (RELIABILITY.md §2). No suppressions are used.
+pub fn tsan(report: &mut Report) {
+    let name = "TSan: testkit --test threads (8 threads, every heap x wrapper)";
+    if let Err(why) = ensure_nightly_with(&["rust-src"]) {
+        report.skip(name, &why);
+        report.skip("TSan negative control", &why);
+        return;
+    }
+    let tsan_cargo = |ops: &str| {
+        let mut cmd = Command::new("rustup");
+        cmd.args(["run", "nightly", "cargo", "test", "-Zbuild-std", "--target", HOST])
+            .args(["-p", "bareheap-testkit", "--test", "threads"])
+            .env("RUSTFLAGS", "-Zsanitizer=thread")
+            .env("BAREHEAP_THREAD_OPS", ops)
+            .env("CARGO_TARGET_DIR", setup::root().join("target").join("tsan"))
+            .current_dir(setup::root());
+        cmd
+    };
+    // 2,500 operations per thread: 20,000 per heap x wrapper (TSan runs 5-15 times slower).
+    let ok = report.run(name, tsan_cargo(TSAN_OPS_PER_THREAD));
+    if !ok {
+        return;
+    }
+    let mut control = tsan_cargo("300");
+    control
+        .args(["--", "--ignored", "--exact", "control_relaxed_spin_lock_data_race_is_reported"])
+        // Stop at the first report: one is the proof, the rest would take minutes.
+        .env("TSAN_OPTIONS", "halt_on_error=1");
+    expect_reported(
+        report,
+        "TSan negative control: control_relaxed_spin_lock_data_race_is_reported",
+        control,
+        "ThreadSanitizer: data race",
+    );
+}
+
+/// The loom models of the Spin lock, the re-entry detectors and AtomicBump's CAS (their own
+/// package, `crates/bareheap-testkit/loom`, built with `--cfg loom`), including the planted
+/// `Relaxed` lock that loom must report. Each model prints the interleavings it explored.
+pub fn loom(report: &mut Report) {
+    let manifest = setup::root().join("crates/bareheap-testkit/loom/Cargo.toml");
+    let mut cmd = Command::new(setup::cargo());
+    cmd.args(["test", "--release", "--manifest-path"])
+        .arg(manifest)
+        .args(["--", "--nocapture", "--test-threads=1"])
+        .env("RUSTFLAGS", "--cfg loom")
+        .env("LOOM_MAX_PREEMPTIONS", "3")
+        .env("CARGO_TARGET_DIR", setup::root().join("target").join("loom"))
+        .current_dir(setup::root());
+    report.run("loom models: Spin, re-entry detectors, AtomicBump CAS (max preemptions 3)", cmd);
+}
+
+/// Makes sure the nightly toolchain and its `components` are installed.
+fn ensure_nightly_with(components: &[&str]) -> Result<(), String> {
+    if !setup::ensure_toolchain("nightly") {
+        return Err("rustup could not install the nightly toolchain".to_owned());
+    }
+    let added = Command::new("rustup")
+        .args(["component", "add", "--toolchain", "nightly"])
+        .args(components)
+        .status()
+        .is_ok_and(|s| s.success());
+    if added {
+        Ok(())
+    } else {
+        Err(format!("rustup could not add {} on nightly", components.join(", ")))
+    }
+}
+
+/// Runs `cmd`, which executes a planted bug: passes only if it fails and its output names the
+/// detector (`marker`), i.e. the detector reported the bug.
+fn expect_reported(report: &mut Report, name: &str, mut cmd: Command, marker: &str) {
+    println!("\n==> {name}");
+    let start = Instant::now();
+    let ok = match cmd.output() {
+        Ok(out) => {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let found = text.lines().find(|l| l.contains(marker));
+            match found {
+                Some(line) if !out.status.success() => {
+                    println!("  reported as expected: {}", line.trim());
+                    true
+                }
+                _ => {
+                    println!("{text}");
+                    println!("  the planted bug was NOT reported by {marker}");
+                    false
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("could not start {cmd:?}: {e}");
+            false
+        }
+    };
+    report.record(name, ok, start);
+}
+
+/// The test executables `cargo test --no-run <args>` builds, by target name.
+fn test_executables(args: &[&str]) -> Result<Vec<(String, PathBuf)>, String> {
+    let out = Command::new(setup::cargo())
+        .args(["test", "--no-run", "--message-format=json"])
+        .args(args)
+        .current_dir(setup::root())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("could not run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err("cargo test --no-run failed".to_owned());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut exes = Vec::new();
+    for line in text.lines().filter(|l| l.contains("\"executable\":\"")) {
+        let field = |key: &str| {
+            let start = line.find(key)? + key.len();
+            let len = line[start..].find('"')?;
+            Some(line[start..start + len].to_owned())
+        };
+        if let (Some(name), Some(exe)) = (field("\"name\":\""), field("\"executable\":\"")) {
+            exes.push((name, PathBuf::from(exe)));
+        }
+    }
+    Ok(exes)
+}
+
+fn valgrind_cmd(valgrind: &Path, exe: &Path) -> Command {
+    let mut cmd = Command::new(valgrind);
+    cmd.args(["-q", "--error-exitcode=1", "--leak-check=no"])
+        .arg(exe)
+        .arg("--test-threads=1")
+        .current_dir(setup::root());
+    cmd
+}
+
+/// valgrind memcheck on the non-sanitized test binaries `tests` of the testkit, then the
+/// planted bugs, which memcheck must report.
+pub fn valgrind(report: &mut Report, tests: &[&str]) {
+    let valgrind = match setup::ensure_program("valgrind", "valgrind") {
+        Ok(path) => path,
+        Err(why) => {
+            report.skip("valgrind memcheck", &why);
+            return;
+        }
+    };
+    let mut args = vec!["-p", "bareheap-testkit"];
+    for t in tests.iter().chain(["detector_controls"].iter()) {
+        args.extend(["--test", t]);
+    }
+    let exes = match test_executables(&args) {
+        Ok(exes) => exes,
+        Err(why) => {
+            report.record(&format!("valgrind memcheck: build ({why})"), false, Instant::now());
+            return;
+        }
+    };
+    for t in tests {
+        match exes.iter().find(|(n, _)| n == t) {
+            Some((_, exe)) => {
+                report.run(
+                    &format!("valgrind memcheck: testkit --test {t}"),
+                    valgrind_cmd(&valgrind, exe),
+                );
+            }
+            None => report.record(
+                &format!("valgrind memcheck: no binary for {t}"),
+                false,
+                Instant::now(),
+            ),
+        }
+    }
+    let Some((_, controls)) = exes.iter().find(|(n, _)| n == "detector_controls") else {
+        report.record("valgrind negative controls: no binary", false, Instant::now());
+        return;
+    };
+    for control in CONTROLS {
+        let mut cmd = valgrind_cmd(&valgrind, controls);
+        cmd.args(["--ignored", "--exact", control]);
+        // memcheck prefixes its reports with `==<pid>==`; an invalid access names itself.
+        expect_reported(report, &format!("valgrind negative control: {control}"), cmd, "Invalid ");
+    }
+}
+
+/// The host interrupt model with a signal-mask critical section (its own package, see
+/// `crates/bareheap-testkit/isr/Cargo.toml`), in release: the SIGALRM handler must never find
+/// the heap busy. Its negative control (the `std` critical section, which must show
+/// re-entries) runs with the testkit's tests.
+pub fn isr(report: &mut Report) {
+    let manifest = setup::root().join("crates/bareheap-testkit/isr/Cargo.toml");
+    let mut cmd = Command::new(setup::cargo());
+    cmd.args(["test", "--release", "--manifest-path"])
+        .arg(manifest)
+        .args(["--", "--nocapture"])
+        .env("CARGO_TARGET_DIR", setup::root().join("target").join("isr"))
+        .current_dir(setup::root());
+    report.run("ISR model: SIGALRM handler vs main loop, sigmask critical section", cmd);
+}
+
+/// Every reliability step of `cargo xtask test`, also runnable alone (`cargo xtask reliability`).
+pub fn all(report: &mut Report) {
+    catalogue(report);
+    isr(report);
+    fuzz_smoke(report, FUZZ_SMOKE_SECONDS);
+    asan(report);
+    valgrind(report, VALGRIND_TESTS);
+    miri(report);
+    tsan(report);
+    loom(report);
+}
+
+/// Operations per thread of the TSan run of the threaded stress.
+const TSAN_OPS_PER_THREAD: &str = "2500";
+/// Seconds per fuzz target in `cargo xtask test` (longer runs: `cargo xtask fuzz`).
+const FUZZ_SMOKE_SECONDS: u64 = 45;
+/// The testkit test binaries run under valgrind memcheck: the corpus replay drives every heap
+/// and the GlobalAlloc wrapper through the rig (about a minute under memcheck; `harness`, with
+/// its many should-panic tests, took four and a half).
+const VALGRIND_TESTS: &[&str] = &["fuzz_corpus"];
+
+/// The committed row list of the catalogue (RELIABILITY.md §3).
+const CATALOGUE_ROWS: &str = "crates/bareheap-testkit/catalogue-rows.txt";
+
+/// Catalogue coverage (R1): every applicable row of `catalogue-rows.txt` must have a test named
+/// `cat_<row>_...` (a `fn` or a `mod`, e.g. `cat_d1_d2_moving_grow` covers D1 and D2) in some
+/// `.rs` file of the repository. Rows marked `n/a` are listed; rows marked `pending` are
+/// SKIPPED loudly, never counted as covered.
+pub fn catalogue(report: &mut Report) {
+    let name = "catalogue coverage: a cat_<row>_ test for every applicable row";
+    println!("\n==> {name}");
+    let start = Instant::now();
+    let rows = match std::fs::read_to_string(setup::root().join(CATALOGUE_ROWS)) {
+        Ok(text) => text,
+        Err(e) => {
+            println!("  cannot read {CATALOGUE_ROWS}: {e}");
+            report.record(name, false, start);
+            return;
+        }
+    };
+    let mut tests: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut files = Vec::new();
+    rust_files(&setup::root(), &mut files);
+    for file in &files {
+        let Ok(text) = std::fs::read_to_string(file) else { continue };
+        for (row, test) in cat_tests(&text) {
+            tests.entry(row).or_default().push(test);
+        }
+    }
+    let (mut covered, mut missing, mut na, mut pending) = (0, Vec::new(), 0, Vec::new());
+    for line in rows.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let mut fields = line.split('|').map(str::trim);
+        let (Some(id), Some(scope)) = (fields.next(), fields.next()) else {
+            println!("  malformed row: {line}");
+            report.record(name, false, start);
+            return;
+        };
+        let found = tests.get(&id.to_ascii_lowercase()).map_or(0, Vec::len);
+        if let Some(why) = scope.strip_prefix("n/a:") {
+            println!("  {id}: n/a ({})", why.trim());
+            na += 1;
+        } else if let Some(why) = scope.strip_prefix("pending:") {
+            pending.push((id.to_owned(), why.trim().to_owned(), found));
+        } else if found > 0 {
+            println!("  {id}: {found} test(s) [{scope}]");
+            covered += 1;
+        } else {
+            println!("  {id}: NO TEST named cat_{}_* [{scope}]", id.to_ascii_lowercase());
+            missing.push(id.to_owned());
+        }
+    }
+    let total = covered + missing.len() + na + pending.len();
+    println!(
+        "  rows: {total}; covered {covered}, missing {}, pending {}, n/a {na}",
+        missing.len(),
+        pending.len()
+    );
+    report.record(name, missing.is_empty() && total > 0, start);
+    for (id, why, found) in pending {
+        report.skip(
+            &format!("catalogue row {id} ({found} test(s) so far)"),
+            &format!("pending: {why}"),
+        );
+    }
+}
+
+/// Every `.rs` file under `dir`, skipping build output and VCS directories.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if path.is_dir() {
+            if name != "target" && !name.starts_with('.') {
+                rust_files(&path, out);
+            }
+        } else if name.ends_with(".rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// `(row, test name)` for each test named `cat_...` in `text`: a `fn cat_...`, a `mod cat_...`
+/// (a test per heap inside), or a line starting `cat_...:` (an entry of a test-defining macro).
+/// The leading `x<digits>_` groups after `cat_` are the rows (`cat_d1_d2_moving` covers `d1`
+/// and `d2`).
+fn cat_tests(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_start();
+        let line = ["pub ", "pub(crate) ", "pub(super) "]
+            .iter()
+            .find_map(|p| line.strip_prefix(p))
+            .unwrap_or(line);
+        let rest = ["fn ", "mod "]
+            .iter()
+            .find_map(|k| line.strip_prefix(k))
+            .or_else(|| line.contains(':').then_some(line));
+        let Some(rest) = rest.filter(|r| r.starts_with("cat_")) else { continue };
+        let ident: String =
+            rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        for g in ident["cat_".len()..].split('_') {
+            let mut chars = g.chars();
+            let row = matches!(chars.next(), Some('a'..='k'))
+                && !chars.as_str().is_empty()
+                && chars.all(|c| c.is_ascii_digit());
+            if !row {
+                break;
+            }
+            out.push((g.to_owned(), ident.clone()));
+        }
+    }
+    out
+}
