@@ -1139,6 +1139,47 @@ mod hardened_faults {
         g1(faults::hardened_tlsf());
     }
 
+    /// Scudo's `DeathCombined` corruption: XOR a pattern into the word in front of the
+    /// payload (the keyed size record), then free. The record no longer decodes to the block's
+    /// size: a bad header or a layout mismatch, reported before anything is written.
+    fn g2<H: Heap + Claim>(mut s: Subject<H>) {
+        let l = layout(40, 8);
+        for mask in [0x42usize, 0x0042_0042] {
+            let p = s.alloc(l);
+            let record = p.as_ptr().wrapping_sub(core::mem::size_of::<usize>()).cast::<usize>();
+            // SAFETY: the word in front of a live payload is its record (Hardened's layout);
+            // the write is the planted corruption, undone below.
+            unsafe { record.write(record.read() ^ mask) };
+            let before = s.bytes();
+            // SAFETY: deliberately damaged; the heap must refuse before any write.
+            unsafe { s.heap.deallocate(p, l) };
+            let seen = faults::seen();
+            assert!(
+                matches!(
+                    seen.as_slice(),
+                    [(_, FaultKind::BadHeader | FaultKind::LayoutMismatch, at)]
+                        if *at == p.as_ptr().addr()
+                ),
+                "mask {mask:#x}: {seen:?}"
+            );
+            assert!(before == s.bytes(), "mask {mask:#x}: the refused free wrote to the heap");
+            s.heap.validate().unwrap();
+            // SAFETY: as above: the corruption is undone, the block is live again.
+            unsafe { record.write(record.read() ^ mask) };
+            s.free(p, l);
+        }
+    }
+
+    #[test]
+    fn cat_g2_header_xor_pattern_reaches_the_fault_handler_hardened_first_fit() {
+        g2(faults::hardened_first_fit());
+    }
+
+    #[test]
+    fn cat_g2_header_xor_pattern_reaches_the_fault_handler_hardened_tlsf() {
+        g2(faults::hardened_tlsf());
+    }
+
     #[test]
     fn cat_c5_write_after_free_over_a_link_reaches_the_fault_handler_keyed_first_fit() {
         let mut s = Subject::new(bareheap::FirstFitWith::<true>::new(), HeapKind::FirstFit, 4096);
