@@ -178,7 +178,7 @@ static COUNT: AtomicUsize = AtomicUsize::new(0);
 
 /// Installs `handler` for every heap in the program. Takes effect for the next detection.
 pub fn set_handler(handler: Handler) {
-    HANDLER.store(handler as *mut (), Ordering::Release);
+    HANDLER.store(handler as *mut (), Ordering::Release); // cast-ok: a fn pointer, not an integer
 }
 
 /// Restores the default handler (count and ignore).
