@@ -250,7 +250,7 @@ impl Tools {
         if toolchain == Toolchain::Rustup {
             // The firmware build covers the library with `critical-section`; this covers it
             // without features.
-            bareheap_without_features(report, board.target, toolchain);
+            cat_h3_no_cas_targets_need_the_critical_section_lock(report, board.target, toolchain);
         } else {
             report.skip(
                 &format!("bareheap without features for {}", board.target),
@@ -262,7 +262,11 @@ impl Tools {
 
 /// `cargo build -p bareheap` (no features) for `target`: must pass where the target has
 /// compare-and-swap, must fail with [`NO_CAS_ERROR`] where it has not.
-fn bareheap_without_features(report: &mut Report, target: &str, toolchain: Toolchain) {
+fn cat_h3_no_cas_targets_need_the_critical_section_lock(
+    report: &mut Report,
+    target: &str,
+    toolchain: Toolchain,
+) {
     let mut lib = toolchain.cargo("build", target, &setup::root());
     lib.args(["-p", "bareheap"]);
     if has_cas(target) {
