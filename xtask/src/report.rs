@@ -9,11 +9,42 @@ pub struct Report {
     skipped: Vec<(String, String)>,
     /// Every check that ran, in order, with its wall-clock seconds (the summary's timing table).
     timings: Vec<(String, f64)>,
+    /// Where the commands' own output goes when this report runs beside another one (see
+    /// [`Report::logging_to`]); the terminal otherwise.
+    log: Option<std::fs::File>,
+    /// When the run began (the wall-clock total of the summary).
+    started: Instant,
 }
 
 impl Report {
     pub fn new() -> Self {
-        Report { passed: Vec::new(), failed: Vec::new(), skipped: Vec::new(), timings: Vec::new() }
+        Report {
+            passed: Vec::new(),
+            failed: Vec::new(),
+            skipped: Vec::new(),
+            timings: Vec::new(),
+            log: None,
+            started: Instant::now(),
+        }
+    }
+
+    /// A report for steps that run in a thread beside the main ones: the commands write to
+    /// `path` instead of the terminal (their PASS/FAIL lines still print), so the two streams
+    /// do not interleave. Merge it back with [`Report::merge`].
+    pub fn logging_to(path: &std::path::Path) -> std::io::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(Report { log: Some(std::fs::File::create(path)?), ..Report::new() })
+    }
+
+    /// Takes in the results of a report that ran in parallel; its steps are marked `[parallel]`
+    /// in the durations table (they overlapped the others, so the total overstates wall time).
+    pub fn merge(&mut self, other: Report) {
+        self.passed.extend(other.passed);
+        self.failed.extend(other.failed);
+        self.skipped.extend(other.skipped);
+        self.timings.extend(other.timings.into_iter().map(|(n, s)| (format!("[parallel] {n}"), s)));
     }
 
     /// Runs `cargo <args>` in the workspace root as the check `name`.
@@ -33,6 +64,11 @@ impl Report {
     /// Runs `cmd` as the check `name`; its exit status is the verdict.
     pub fn run(&mut self, name: &str, mut cmd: Command) -> bool {
         println!("\n==> {name}");
+        if let Some(log) = &self.log {
+            if let (Ok(out), Ok(err)) = (log.try_clone(), log.try_clone()) {
+                cmd.stdout(out).stderr(err);
+            }
+        }
         let start = Instant::now();
         let ok = match cmd.status() {
             Ok(status) => status.success(),
@@ -59,6 +95,11 @@ impl Report {
     }
 
     /// A check that could not run here. Printed loudly; never counted as passed.
+    /// Whether any step has failed so far.
+    pub fn failed_any(&self) -> bool {
+        !self.failed.is_empty()
+    }
+
     pub fn skip(&mut self, name: &str, why: &str) {
         println!("SKIPPED {name}: {why}");
         self.skipped.push((name.to_owned(), why.to_owned()));
@@ -71,7 +112,9 @@ impl Report {
                 println!("  {secs:>7.1} s  {name}");
             }
             let total: f64 = self.timings.iter().map(|(_, s)| s).sum();
-            println!("  {total:>7.1} s  total ({:.1} min)", total / 60.0);
+            println!("  {total:>7.1} s  sum of the steps ({:.1} min)", total / 60.0);
+            let wall = self.started.elapsed().as_secs_f64();
+            println!("  {wall:>7.1} s  wall clock, start to end ({:.1} min)", wall / 60.0);
         }
         println!("\n==> summary");
         for name in &self.failed {
