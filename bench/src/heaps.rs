@@ -13,7 +13,7 @@ use std::cell::Cell;
 use std::mem::MaybeUninit;
 use std::ptr::{self, NonNull};
 
-use bareheap::hardened::Hardened;
+use bareheap::hardened::{Hardened, HardenedTlsf};
 use bareheap::{Bump, Claim, FirstFit, FirstFitWith, Heap, Region, Slab, Tlsf};
 
 /// The operations every workload needs, with `GlobalAlloc`-like conventions: null means failure,
@@ -120,7 +120,7 @@ pub fn registry() -> Vec<NamedAllocator> {
         named("bareheap FirstFit", "bareheap", |a| ours(FirstFit::new(), a), true, ""),
         named("bareheap Slab<FirstFit>", "bareheap", |a| ours(Slab::<FirstFit>::new(FirstFit::new()), a), true, "`Slab<FirstFit, DefaultClasses>`: 4 KiB slabs, classes 16..=1024 B; larger requests go to the FirstFit behind it"),
         named("bareheap Slab<Tlsf>", "bareheap", |a| ours(Slab::<Tlsf>::new(Tlsf::new()), a), true, "`Slab<Tlsf, DefaultClasses>`, as above over Tlsf"),
-        named("bareheap Tlsf (hardened)", "bareheap", |a| ours(Hardened::new(Tlsf::new()), a), true, "`hardened::Hardened<Tlsf>`: a size record in front of and a canary behind every block, checked on free and resize (the cost of the `hardened` tier)"),
+        named("bareheap Tlsf (hardened)", "bareheap", |a| ours(HardenedTlsf::new(bareheap::TlsfWith::new()), a), true, "`hardened::HardenedTlsf`: encoded, checked free-list links, and a size record in front of and a canary behind every block, checked on free and resize (the cost of the `hardened` tier)"),
         named("bareheap FirstFit (hardened)", "bareheap", |a| ours(Hardened::new(FirstFitWith::<true>::new()), a), true, "`hardened::HardenedFirstFit`: canary and size record per block, and free-list links stored encoded and bounds-checked. On the trace nearly all of its extra time is first-fit's scan over holes that the 32 bytes added to every block make too small (a FirstFit with sizes padded by 16 bytes and no checks measured as slow)"),
         named("bareheap Bump", "bareheap", |a| ours(Bump::new(), a), false, "reclaims only the most recent block; every other free is a no-op, so it runs out where the others recycle"),
         named("talc", "talc", talc_make, true, "`Talc<Manual>`, claim + allocate/deallocate, `try_realloc_in_place` else move"),

@@ -193,7 +193,7 @@ mod hardened {
         const REFUSED_BELOW: usize = <Tlsf as TestHeap>::REFUSED_BELOW;
 
         fn empty() -> Self {
-            Hardened::new(Tlsf::new())
+            Hardened::new(bareheap::TlsfWith::new())
         }
     }
 }

@@ -976,7 +976,11 @@ mod faults {
 
     #[cfg(feature = "hardened")]
     pub(super) fn hardened_tlsf() -> Subject<bareheap::hardened::HardenedTlsf> {
-        Subject::new(bareheap::hardened::Hardened::new(Tlsf::new()), HeapKind::Hardened, 16384)
+        Subject::new(
+            bareheap::hardened::Hardened::new(bareheap::TlsfWith::new()),
+            HeapKind::Hardened,
+            16384,
+        )
     }
 }
 

@@ -1,6 +1,6 @@
 //! The `hardened` tier: [`Hardened<H>`] adds a size record in front of and a canary behind
-//! every block of any heap, and [`HardenedFirstFit`] also stores `FirstFit`'s free-list links
-//! encoded.
+//! every block of any heap; [`HardenedFirstFit`] and [`HardenedTlsf`] also use their heap's
+//! hardened variant, which stores its free-list links encoded and checks them.
 //!
 //! Every detection goes to the [fault handler](crate::fault), and the call is then ignored:
 //! nothing is written, so the heap stays consistent.
@@ -40,7 +40,7 @@
 //!
 //! # Properties
 //!
-//! - Works over any [`Heap`]: [`Tlsf`], [`FirstFit`](crate::FirstFit),
+//! - Works over any [`Heap`]: [`Tlsf`](crate::Tlsf), [`FirstFit`](crate::FirstFit),
 //!   [`Slab`](crate::Slab), … ([`HardenedTlsf`], [`HardenedFirstFit`]).
 //! - Cost: `P + W` bytes per block (32 on 64-bit, 16 on 32-bit, for alignments up to `W`), a
 //!   multiply and a few compares per operation; the measured cost is in BENCHMARKS.md (rows
@@ -74,7 +74,7 @@
 //! use bareheap::{fault, Claim, Heap, HeapMemory};
 //!
 //! static MEMORY: HeapMemory<4096> = HeapMemory::new();
-//! let mut heap = HardenedTlsf::new(bareheap::Tlsf::new());
+//! let mut heap = HardenedTlsf::new(bareheap::TlsfWith::new());
 //! heap.claim(MEMORY.take().unwrap()).unwrap();
 //!
 //! let layout = Layout::from_size_align(10, 1).unwrap();
@@ -96,13 +96,15 @@ use core::ptr::NonNull;
 use crate::fault::{self, FaultKind, HeapKind};
 use crate::first_fit::FirstFitWith;
 use crate::heap::{Claim, Corruption, Heap};
-use crate::{Region, RegionError, Tlsf};
+use crate::tlsf::{DEFAULT_FL, DEFAULT_G, DEFAULT_SL};
+use crate::{Region, RegionError, TlsfWith};
 
 /// `FirstFit` with encoded free-list links, with size records and canaries.
 pub type HardenedFirstFit = Hardened<FirstFitWith<true>>;
 
-/// `Tlsf` with size records and canaries.
-pub type HardenedTlsf = Hardened<Tlsf>;
+/// `Tlsf` with encoded, checked free-list links (its hardened variant), size records and
+/// canaries. Build it with `HardenedTlsf::new(TlsfWith::new())`.
+pub type HardenedTlsf = Hardened<TlsfWith<DEFAULT_FL, DEFAULT_SL, DEFAULT_G, true>>;
 
 const W: usize = size_of::<usize>();
 /// XORed into a record when its block is freed, so a second free can say "double free".

@@ -683,7 +683,7 @@ unsafe fn store(link: *mut *mut u8, value: *mut u8, key: usize) {
 
 /// A well-spread key from `x` (the finaliser of MurmurHash3), odd, so that a link
 /// overwritten with zero decodes to a misaligned address.
-const fn mix(x: usize) -> usize {
+pub(crate) const fn mix(x: usize) -> usize {
     let mut x = x as u64;
     x ^= x >> 33;
     x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);

@@ -9,7 +9,8 @@ use super::*;
 use crate::fault::tests::take;
 use crate::fault::Fault;
 use crate::test_util::{region, XorShift};
-use crate::FirstFit;
+use crate::tlsf::{DEFAULT_FL, DEFAULT_G, DEFAULT_SL};
+use crate::{FirstFit, Tlsf, TlsfWith};
 
 fn layout(size: usize, align: usize) -> Layout {
     Layout::from_size_align(size, align).unwrap()
@@ -22,7 +23,7 @@ fn first_fit() -> HardenedFirstFit {
 }
 
 fn tlsf() -> HardenedTlsf {
-    let mut h = HardenedTlsf::new(Tlsf::new());
+    let mut h = HardenedTlsf::new(TlsfWith::new());
     h.claim(region(16384)).unwrap();
     h
 }
@@ -279,6 +280,120 @@ fn first_fit_random_link_overwrites_are_caught() {
             reported()
                 == [(FaultKind::CorruptLink, blocks[0].as_ptr().addr() - size_of::<usize>())],
         );
+    }
+    assert!(caught * 1000 >= trials * 999, "caught {caught} of {trials}");
+}
+
+/// A hardened Tlsf (TL9) with four isolated free blocks of one class between live ones: the
+/// list runs `blocks[6] → blocks[4] → blocks[2] → blocks[0]` (the last freed is first).
+fn tlsf_fragmented(
+) -> (TlsfWith<DEFAULT_FL, DEFAULT_SL, DEFAULT_G, true>, std::vec::Vec<NonNull<u8>>) {
+    let mut h = TlsfWith::<DEFAULT_FL, DEFAULT_SL, DEFAULT_G, true>::new();
+    h.claim(region(8192)).unwrap();
+    let l = layout(48, 8);
+    let blocks: std::vec::Vec<_> = (0..8).map(|_| h.allocate(l).unwrap()).collect();
+    for &b in blocks.iter().step_by(2) {
+        // SAFETY: live with `l`.
+        unsafe { h.deallocate(b, l) };
+    }
+    h.validate().unwrap();
+    (h, blocks)
+}
+
+/// The header of the block whose payload is `p`.
+fn header_of(p: NonNull<u8>) -> usize {
+    p.as_ptr().addr() - size_of::<usize>()
+}
+
+#[test]
+fn tlsf_links_are_stored_encoded_and_rekey_keeps_the_heap() {
+    let (mut h, blocks) = tlsf_fragmented();
+    // SAFETY: `blocks[2]` is free: its first payload word is its `next` link (to `blocks[0]`).
+    let stored = || unsafe { link_of(blocks[2]).read() };
+    let before = stored();
+    assert_ne!(before, header_of(blocks[0]), "the link is not stored in the clear");
+    h.rekey(0x1234_5678).unwrap();
+    h.validate().unwrap();
+    assert_ne!(stored(), before, "rekey re-encodes the links");
+    // The heap works as before: the four holes are handed out again, newest first.
+    let l = layout(48, 8);
+    for i in [6, 4, 2, 0] {
+        assert_eq!(h.allocate(l), Some(blocks[i]));
+    }
+    assert_eq!(take(), []);
+    // The plain Tlsf stores the same link in the clear.
+    let mut plain = Tlsf::new();
+    plain.claim(region(8192)).unwrap();
+    let b: std::vec::Vec<_> = (0..4).map(|_| plain.allocate(l).unwrap()).collect();
+    // SAFETY: live blocks, each freed once.
+    unsafe {
+        plain.deallocate(b[0], l);
+        plain.deallocate(b[2], l);
+    }
+    // SAFETY: `b[2]` is free: its first payload word is its `next` link.
+    assert_eq!(unsafe { link_of(b[2]).read() }, header_of(b[0]));
+}
+
+#[test]
+fn tlsf_corrupt_link_is_reported_by_allocate_free_grow_and_validate() {
+    let l = layout(48, 8);
+    for value in [0usize, 0x4141_4141, usize::MAX] {
+        // The first block of the list: `allocate` refuses to follow its link.
+        let (mut h, blocks) = tlsf_fragmented();
+        let _ = take();
+        // SAFETY: `blocks[6]` is a free block of the heap; the write is the bug under test.
+        unsafe { link_of(blocks[6]).write(value) };
+        assert!(h.validate().is_err(), "validate must see the damaged list ({value:#x})");
+        assert_eq!(h.allocate(l), None, "{value:#x}");
+        assert_eq!(reported(), [(FaultKind::CorruptLink, header_of(blocks[6]))], "{value:#x}");
+
+        // A block in the middle of the list: freeing its neighbour would merge with it.
+        let (mut h, blocks) = tlsf_fragmented();
+        let _ = take();
+        // SAFETY: as above, `blocks[2]` is free.
+        unsafe { link_of(blocks[2]).write(value) };
+        // SAFETY: `blocks[1]` is live with `l`; the free is refused.
+        unsafe { h.deallocate(blocks[1], l) };
+        assert_eq!(reported(), [(FaultKind::CorruptLink, header_of(blocks[1]))], "{value:#x}");
+        // Growing `blocks[1]` into the free block after it: refused too.
+        // SAFETY: `blocks[1]` is still live with `l`.
+        assert_eq!(unsafe { h.grow(blocks[1], l, 96) }, None);
+        assert_eq!(reported(), [(FaultKind::CorruptLink, header_of(blocks[2]))], "{value:#x}");
+    }
+}
+
+#[test]
+fn tlsf_corrupt_footer_is_reported_by_free() {
+    let l = layout(48, 8);
+    for value in [0usize, 0x4141_4141] {
+        let (mut h, blocks) = tlsf_fragmented();
+        let _ = take();
+        // The footer of free `blocks[0]` is the word just before `blocks[1]`'s header.
+        let footer = (header_of(blocks[1]) - size_of::<usize>()) as *mut usize;
+        // SAFETY: the last word of the free block `blocks[0]`; the write is the bug under test.
+        unsafe { blocks[0].as_ptr().with_addr(footer.addr()).cast::<usize>().write(value) };
+        // SAFETY: `blocks[1]` is live with `l`; the free is refused.
+        unsafe { h.deallocate(blocks[1], l) };
+        assert_eq!(reported(), [(FaultKind::CorruptLink, header_of(blocks[1]))], "{value:#x}");
+    }
+}
+
+/// RELIABILITY.md R9 for Tlsf: a corrupted link is caught in at least 99.9 % of random
+/// overwrites of either link word.
+#[test]
+fn tlsf_random_link_overwrites_are_caught() {
+    let mut rng = XorShift(0x7f4a_7c15);
+    let (trials, mut caught) = (if cfg!(miri) { 100 } else { 10_000 }, 0);
+    for t in 0..trials {
+        let (mut h, blocks) = tlsf_fragmented();
+        let _ = take();
+        let value = (u64::from(rng.next()) << 32 | u64::from(rng.next())) as usize;
+        let word = link_of(blocks[2]).wrapping_add(t % 2);
+        // SAFETY: `next` or `prev` of the free block `blocks[2]`; the write is the bug.
+        unsafe { word.write(word.read() ^ value.max(1)) };
+        // SAFETY: `blocks[1]` is live; the free must be refused.
+        unsafe { h.deallocate(blocks[1], layout(48, 8)) };
+        caught += usize::from(reported() == [(FaultKind::CorruptLink, header_of(blocks[1]))]);
     }
     assert!(caught * 1000 >= trials * 999, "caught {caught} of {trials}");
 }

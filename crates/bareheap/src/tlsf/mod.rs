@@ -85,7 +85,7 @@
 //!
 //! # Drawbacks
 //!
-//! - The control block costs `(5 + FL + FL·SL)` words inside the first region: 740 bytes with the
+//! - The control block costs `(5 + FL + FL·SL)` words (one more when hardened) inside the first region: 740 bytes with the
 //!   32-bit default, 2,200 bytes with the 64-bit one. Pick smaller `FL`/`SL` for tiny heaps
 //!   ([`Tlsf::CONTROL_BLOCK_SIZE`], [`Tlsf::min_first_region_size`]).
 //! - Good fit, not best fit: a request that is not the base of its class is served from the
@@ -139,6 +139,45 @@
 //! - **TL8** Regions do not overlap; each one's trailer follows its sentinel; the control block
 //!   lies in the first region before its first block and is part of no block. The control
 //!   block's `lo`/`slots` cover every payload address of every region.
+//! - **TL9** Every list link (head slots, `next`, `prev`) is stored as its address XOR the
+//!   key: 0 without `HARDENED`; with it, the control block's key word, odd, set at the first
+//!   claim and changed only by [`rekey`](TlsfWith::rekey), which re-encodes every link.
+//!
+//! # Hardened variant
+//!
+//! `TlsfWith<FL, SL, G, true>` stores its list links encoded (TL9) and, before it unlinks a
+//! free block, checks that its links decode to blocks of the heap that link back to it, and
+//! that a footer it follows names a free block ending where it should. A write after free
+//! over a link or footer then becomes a [`FaultKind::CorruptLink`](crate::fault::FaultKind)
+//! report instead of a wild write: `allocate` returns `None`, a free or resize that would
+//! merge with the damaged block is refused (its block stays allocated) and nothing is
+//! written. [`validate`](Heap::validate) sees the damage too. The plain heap (`HARDENED =
+//! false`, the default) compiles all of this away. With the `hardened` feature,
+//! [`HardenedTlsf`](crate::hardened::HardenedTlsf) adds size records and canaries on top.
+//!
+//! ```
+//! use core::alloc::Layout;
+//! use bareheap::{fault, Claim, Heap, HeapMemory, TlsfWith};
+//!
+//! static MEMORY: HeapMemory<4096> = HeapMemory::new();
+//! let mut heap = TlsfWith::<12, 4, 8, true>::new();
+//! heap.claim(MEMORY.take().unwrap()).unwrap();
+//! heap.rekey(0x5eed).unwrap(); // e.g. from a hardware RNG
+//!
+//! let l = Layout::from_size_align(64, 8).unwrap();
+//! let (a, b) = (heap.allocate(l).unwrap(), heap.allocate(l).unwrap());
+//! // SAFETY: `a` is live with `l`.
+//! unsafe { heap.deallocate(a, l) };
+//! // A use after free writes over the freed block's first link word.
+//! // SAFETY: deliberately the bug under test: `a`'s memory is the heap's free block.
+//! unsafe { a.as_ptr().cast::<usize>().write(0x4141_4141) };
+//! let before = fault::count();
+//! assert!(heap.validate().is_err());
+//! // Freeing `b` would merge with the damaged block: refused and reported.
+//! // SAFETY: `b` is live with `l`.
+//! unsafe { heap.deallocate(b, l) };
+//! assert_eq!(fault::count(), before + 1);
+//! ```
 //!
 //! # Examples
 //!
@@ -234,7 +273,9 @@ const C_LO: usize = 3;
 /// Every payload is `lo + k·G` with `k < slots`: `slots = ⌈(hi − lo) / G⌉`, where `hi` is the
 /// highest sentinel address.
 const C_SLOTS: usize = 4;
-/// The second-level bitmaps, `FL` words.
+/// With `HARDENED` only: the key free-list links are stored with (TL9).
+const C_KEY: usize = 5;
+/// The second-level bitmaps, `FL` words, without `HARDENED` (with it, one word later).
 const C_SL_BITMAPS: usize = 5;
 
 #[cfg(target_pointer_width = "64")]
@@ -301,6 +342,8 @@ pub type Tlsf = TlsfWith<DEFAULT_FL, DEFAULT_SL, DEFAULT_G>;
 ///   less fragmentation and a larger control block; sizes below `2 · SL · G` get exact classes.
 /// - `G`: the granule in bytes, a power of two, at least 8 and at least the word size. Every
 ///   block is a multiple of it and every payload is aligned to it.
+/// - `HARDENED` (default `false`): store the free-list links encoded and check them before
+///   use ([hardened variant](self#hardened-variant)); the control block gains one word.
 ///
 /// The control block takes `(5 + FL + FL · SL)` words of the first region
 /// ([`CONTROL_BLOCK_SIZE`](Self::CONTROL_BLOCK_SIZE)). A small heap on a microcontroller may
@@ -320,7 +363,8 @@ pub type Tlsf = TlsfWith<DEFAULT_FL, DEFAULT_SL, DEFAULT_G>;
 /// heap.claim(MEMORY.take().unwrap()).unwrap();
 /// assert!(heap.allocate(core::alloc::Layout::new::<u64>()).is_some());
 /// ```
-pub struct TlsfWith<const FL: usize, const SL: usize, const G: usize> {
+pub struct TlsfWith<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool = false>
+{
     /// The control block, or null before the first claim (TL8). Everything else lives in it,
     /// so that a `static` heap is one word and every operation reaches its state through one
     /// pointer.
@@ -332,9 +376,14 @@ pub struct TlsfWith<const FL: usize, const SL: usize, const G: usize> {
 // SAFETY: a `Tlsf` owns the memory of the regions it claimed (each `Region` was an exclusive,
 // `Send` claim, R2) and nothing else points into its metadata, so moving it to another thread
 // moves that ownership. It has no interior mutability, so `&Tlsf` shares nothing mutable.
-unsafe impl<const FL: usize, const SL: usize, const G: usize> Send for TlsfWith<FL, SL, G> {}
+unsafe impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool> Send
+    for TlsfWith<FL, SL, G, HARDENED>
+{
+}
 
-impl<const FL: usize, const SL: usize, const G: usize> Default for TlsfWith<FL, SL, G> {
+impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool> Default
+    for TlsfWith<FL, SL, G, HARDENED>
+{
     fn default() -> Self {
         Self::new()
     }
@@ -351,7 +400,9 @@ pub(crate) enum InvalidFree {
     NotUsed,
 }
 
-impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
+impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
+    TlsfWith<FL, SL, G, HARDENED>
+{
     const SL_LOG2: u32 = SL.trailing_zeros();
     const G_LOG2: u32 = G.trailing_zeros();
     /// Number of size classes (lists).
@@ -363,10 +414,13 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     const MAX_UNITS: usize = (SL << (FL - 1)) - 1;
     /// Largest block in bytes; a region never spans more (TL1).
     const MAX_BLOCK: usize = Self::MAX_UNITS << Self::G_LOG2;
+    /// Offset of the second-level bitmaps in the control block, in words: after the key
+    /// with `HARDENED`.
+    const C_SL: usize = C_SL_BITMAPS + HARDENED as usize;
     /// Words of the control block.
-    const CTRL_WORDS: usize = C_SL_BITMAPS + FL + FL * SL;
+    const CTRL_WORDS: usize = Self::C_SL + FL + FL * SL;
     /// Offset of the list heads in the control block, in words.
-    const C_HEADS: usize = C_SL_BITMAPS + FL;
+    const C_HEADS: usize = Self::C_SL + FL;
 
     /// Compile-time check of the parameters; evaluated by [`TlsfWith::new`].
     const VALID: () = {
@@ -477,8 +531,8 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     /// `ctrl` is the control block and `fl < FL`.
     #[inline(always)]
     unsafe fn sl_bitmap(ctrl: *mut usize, fl: usize) -> *mut usize {
-        // SAFETY: `C_SL_BITMAPS + fl < C_HEADS <= CTRL_WORDS` (caller: `fl < FL`).
-        unsafe { ctrl.add(C_SL_BITMAPS + fl) }
+        // SAFETY: `C_SL + fl < C_HEADS <= CTRL_WORDS` (caller: `fl < FL`).
+        unsafe { ctrl.add(Self::C_SL + fl) }
     }
 
     /// The head slot of list `idx`.
@@ -511,6 +565,141 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         } else {
             None
         }
+    }
+
+    /// The key free-list links are stored with (TL9): a constant 0 without `HARDENED`, so
+    /// that the plain heap compiles the encoding away.
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` is the control block.
+    #[inline(always)]
+    unsafe fn key(ctrl: *mut usize) -> usize {
+        if HARDENED {
+            // SAFETY: with `HARDENED` the control block has its key at `C_KEY < C_SL` (caller).
+            unsafe { ctrl.add(C_KEY).read() }
+        } else {
+            0
+        }
+    }
+
+    /// Reads the link at `b + off` (a head slot with `off = 0`, or a free block's `NEXT` or
+    /// `PREV`), decoded (TL9). Provenance travels with the stored pointer.
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` is the control block; `b + off` is a head slot or a link word of a free block.
+    #[inline(always)]
+    unsafe fn load(ctrl: *mut usize, b: *mut u8, off: usize) -> *mut u8 {
+        // SAFETY: caller contract.
+        let key = unsafe { Self::key(ctrl) };
+        // SAFETY: caller contract.
+        unsafe { word(b, off) }.map_addr(|a| a ^ key)
+    }
+
+    /// Writes `v` encoded (TL9) to the link at `b + off`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`load`](Self::load); the word is not part of a live allocation.
+    #[inline(always)]
+    unsafe fn store(ctrl: *mut usize, b: *mut u8, off: usize, v: *mut u8) {
+        // SAFETY: caller contract.
+        let key = unsafe { Self::key(ctrl) };
+        // SAFETY: caller contract.
+        unsafe { set_word(b, off, v.map_addr(|a| a ^ key)) }
+    }
+
+    /// The first block of list `idx`, or null.
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` is the control block and `idx < FL·SL`.
+    #[inline(always)]
+    unsafe fn first(ctrl: *mut usize, idx: usize) -> *mut u8 {
+        // SAFETY: caller contract; a head slot is a link word.
+        unsafe { Self::load(ctrl, Self::head(ctrl, idx).cast(), 0) }
+    }
+
+    /// Whether `x` is a block header position of the heap's address range: the payload
+    /// range check of `deallocate`, applied to `x + W`.
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` is the control block.
+    #[inline(always)]
+    unsafe fn in_range(ctrl: *mut usize, x: *mut u8) -> bool {
+        // SAFETY: caller contract.
+        let (lo, slots) = unsafe { (ctrl.add(C_LO).read(), ctrl.add(C_SLOTS).read()) };
+        (x.addr().wrapping_add(W).wrapping_sub(lo)).rotate_right(Self::G_LOG2) < slots
+    }
+
+    /// With `HARDENED`: whether the links of free block `b` are sound (TL6, TL9): `next` is
+    /// null or a block position whose `prev` is `b`, and `prev` is a pseudo-node or a block
+    /// position whose `next` is `b`. A write after free over a link decodes to a random
+    /// address, which these checks refuse before anything follows it. Always true without
+    /// `HARDENED`.
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` is the control block and `b` a free block's header.
+    #[inline(never)]
+    unsafe fn links_sound(ctrl: *mut usize, b: *mut u8) -> bool {
+        if !HARDENED {
+            return true;
+        }
+        // SAFETY: `b` is a free block: its link words are in it (caller). A link is followed
+        // only once it is known to be a block position or a pseudo-node of the heap.
+        unsafe {
+            let n = Self::load(ctrl, b, NEXT);
+            let p = Self::load(ctrl, b, PREV);
+            let next_ok =
+                n.is_null() || (Self::in_range(ctrl, n) && Self::load(ctrl, n, PREV) == b);
+            next_ok
+                && (Self::pseudo_node_index(ctrl, p).is_some() || Self::in_range(ctrl, p))
+                && Self::load(ctrl, p, NEXT) == b
+        }
+    }
+
+    /// With `HARDENED`: whether the free neighbours that freeing used block `b` (header `hv`)
+    /// merges with are sound: the footer before `b` names a free block that ends at `b`
+    /// (TL5), and both neighbours' links pass [`links_sound`](Self::links_sound).
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` is the control block; `b` is a used block and `hv` its header.
+    #[inline(never)]
+    unsafe fn neighbours_sound(ctrl: *mut usize, b: *mut u8, hv: usize) -> bool {
+        // SAFETY: a block is followed by a block or the sentinel (TL1); the footer before a
+        // block with `PREV_FREE` is a word of the heap (TL5), followed only once in range.
+        unsafe {
+            let n = b.add(hv & !FLAGS);
+            if word_usize(n, 0) & FREE != 0 && !Self::links_sound(ctrl, n) {
+                return false;
+            }
+            if hv & PREV_FREE == 0 {
+                return true;
+            }
+            let p = footer_before(b);
+            if !Self::in_range(ctrl, p) {
+                return false;
+            }
+            let pv = word_usize(p, 0);
+            pv & FREE != 0
+                && p.addr().wrapping_add(pv & !FLAGS) == b.addr()
+                && Self::links_sound(ctrl, p)
+        }
+    }
+
+    /// Reports a damaged free-list link or footer found at `addr` (`HARDENED` only).
+    #[cold]
+    #[inline(never)]
+    fn corrupt_link(addr: usize) {
+        crate::fault::report(
+            crate::fault::HeapKind::Tlsf,
+            crate::fault::FaultKind::CorruptLink,
+            addr,
+        );
     }
 
     /// Sets the bitmap bits of list `idx`, which has just become non-empty (TL7). Inline:
@@ -570,15 +759,15 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         // SAFETY: `head` is in the control block; `b` has at least `MIN_BLOCK` bytes, so its
         // link words are inside it; a list's first block is a free block (TL6).
         unsafe {
-            let n = head.read();
-            set_word(b, NEXT, n);
-            set_word(b, PREV, Self::pseudo_node(head));
-            head.write(b);
+            let n = Self::load(ctrl, head.cast(), 0);
+            Self::store(ctrl, b, NEXT, n);
+            Self::store(ctrl, b, PREV, Self::pseudo_node(head));
+            Self::store(ctrl, head.cast(), 0, b);
             if n.is_null() {
                 // The list was empty: its bits were clear (TL7).
                 Self::set_bits(ctrl, idx);
             } else {
-                set_word(n, PREV, b);
+                Self::store(ctrl, n, PREV, b);
             }
         }
         // SAFETY: `b` is a free block of `size` bytes, now filed.
@@ -597,11 +786,11 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         // SAFETY: `b` is a free block: its link words are valid; `p` is a free block or a
         // pseudo-node, whose `NEXT` field is a head slot; `n` is null or a free block (TL6).
         unsafe {
-            let n = word(b, NEXT);
-            let p = word(b, PREV);
-            set_word(p, NEXT, n);
+            let n = Self::load(ctrl, b, NEXT);
+            let p = Self::load(ctrl, b, PREV);
+            Self::store(ctrl, p, NEXT, n);
             if !n.is_null() {
-                set_word(n, PREV, p);
+                Self::store(ctrl, n, PREV, p);
             } else if let Some(idx) = Self::pseudo_node_index(ctrl, p) {
                 // `b` was alone in list `idx`.
                 Self::clear_bits(ctrl, idx);
@@ -620,7 +809,7 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         }
         if units < 2 * SL && units < Self::CLASSES {
             // SAFETY: `units < CLASSES`; the control block exists.
-            let head = unsafe { Self::head(ctrl, units).read() };
+            let head = unsafe { Self::first(ctrl, units) };
             if !head.is_null() {
                 // SAFETY: list `units` is non-empty.
                 return unsafe { Self::pop(ctrl, units) };
@@ -665,7 +854,8 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         unsafe { Self::pop(ctrl, idx) }
     }
 
-    /// Takes the first block of non-empty list `idx`.
+    /// Takes the first block of non-empty list `idx`; null (reported) if `HARDENED` finds
+    /// its links damaged.
     ///
     /// # Safety
     ///
@@ -676,14 +866,18 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         // is null or a free block of the same list (TL6).
         unsafe {
             let head = Self::head(ctrl, idx);
-            let b = head.read();
+            let b = Self::load(ctrl, head.cast(), 0);
+            if HARDENED && !Self::links_sound(ctrl, b) {
+                Self::corrupt_link(b.addr());
+                return ptr::null_mut();
+            }
             unpoison_block(b);
-            let n = word(b, NEXT);
-            head.write(n);
+            let n = Self::load(ctrl, b, NEXT);
+            Self::store(ctrl, head.cast(), 0, n);
             if n.is_null() {
                 Self::clear_bits(ctrl, idx);
             } else {
-                set_word(n, PREV, Self::pseudo_node(head));
+                Self::store(ctrl, n, PREV, Self::pseudo_node(head));
             }
             b
         }
@@ -706,7 +900,7 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
         }
         // SAFETY: `idx < CLASSES`, the control block exists; a list's first block is a free
         // block (TL6).
-        let b = unsafe { Self::head(ctrl, idx).read() };
+        let b = unsafe { Self::first(ctrl, idx) };
         // SAFETY: as above: `b` is a header.
         if !b.is_null() && (unsafe { word_usize(b, 0) } & !FLAGS) >> Self::G_LOG2 >= units {
             return idx;
@@ -860,6 +1054,12 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     /// A region has been claimed; `b` is a used block and `hv` its header.
     #[inline(never)]
     unsafe fn release(ctrl: *mut usize, b: *mut u8, hv: usize) {
+        // SAFETY: caller contract.
+        if HARDENED && !unsafe { Self::neighbours_sound(ctrl, b, hv) } {
+            // Merging would follow a damaged link: the block stays used (leaked), and nothing
+            // is written.
+            return Self::corrupt_link(b.addr());
+        }
         let mut b = b;
         let mut size = hv & !FLAGS;
         // SAFETY: `b` is a block of `size` bytes (TL1); its slack may be poisoned.
@@ -956,7 +1156,9 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
     }
 }
 
-impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL, G> {
+impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool> Claim
+    for TlsfWith<FL, SL, G, HARDENED>
+{
     /// Adds `region` to the heap. The first region also receives the control block
     /// ([`CONTROL_BLOCK_SIZE`](TlsfWith::CONTROL_BLOCK_SIZE) bytes).
     ///
@@ -1098,6 +1300,17 @@ impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL
                     for i in 0..Self::CTRL_WORDS {
                         c.add(i).write_volatile(0);
                     }
+                    if HARDENED {
+                        // TL9: the key mixes where the control block and this heap value
+                        // live; `rekey` adds a seed. Every list starts as an encoded null.
+                        let key = crate::first_fit::mix(c.addr() ^ (&raw const *self).addr());
+                        c.add(C_KEY).write(key);
+                        for i in 0..Self::CLASSES {
+                            c.add(Self::C_HEADS + i)
+                                .cast::<*mut u8>()
+                                .write(ptr::without_provenance_mut(key));
+                        }
+                    }
                     self.ctrl = c;
                 }
                 set_word_usize(sp, 0, if region.may_merge() { 0 } else { NO_MERGE });
@@ -1133,7 +1346,9 @@ impl<const FL: usize, const SL: usize, const G: usize> Claim for TlsfWith<FL, SL
 // their region without overlap (TL1), so live blocks are disjoint. Payloads are `G`-aligned
 // (TL1) or cut at an `align` boundary. No method panics: arithmetic is bounded by `isize::MAX`
 // sizes or checked.
-unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<FL, SL, G> {
+unsafe impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool> Heap
+    for TlsfWith<FL, SL, G, HARDENED>
+{
     #[inline]
     fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         if layout.align() > G {
@@ -1209,6 +1424,11 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
         let nv = unsafe { word_usize(n, 0) };
         let total = bsize + (nv & !FLAGS);
         if nv & FREE != 0 && total >= need {
+            // SAFETY: `n` is a free block (its header says so).
+            if HARDENED && !unsafe { Self::links_sound(self.ctrl, n) } {
+                Self::corrupt_link(n.addr());
+                return None;
+            }
             let hv = total | (hv & FLAGS);
             // SAFETY: `n` is a free block in its list (TL6); `b` absorbs it, so the block after
             // `n` (used, TL4) now follows a used block (TL3); then the tail is cut off again.
@@ -1254,7 +1474,9 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize> Heap for TlsfWith<
 }
 
 /// Free space from the lists: payload bytes (block sizes less the header word).
-impl<const FL: usize, const SL: usize, const G: usize> HeapStats for TlsfWith<FL, SL, G> {
+impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool> HeapStats
+    for TlsfWith<FL, SL, G, HARDENED>
+{
     /// O(free blocks): walks every list.
     fn free_bytes(&self) -> usize {
         let ctrl = self.ctrl;
@@ -1265,13 +1487,13 @@ impl<const FL: usize, const SL: usize, const G: usize> HeapStats for TlsfWith<FL
         for idx in 0..Self::CLASSES {
             // SAFETY: `idx < CLASSES`; the control block exists; list entries are free blocks
             // whose `NEXT` is null or a free block (TL6).
-            let mut b = unsafe { Self::head(ctrl, idx).read() };
+            let mut b = unsafe { Self::first(ctrl, idx) };
             while !b.is_null() {
                 // SAFETY: as above.
                 let size = unsafe { word_usize(b, 0) } & !FLAGS;
                 total = total.saturating_add(size - W);
                 // SAFETY: as above.
-                b = unsafe { word(b, NEXT) };
+                b = unsafe { Self::load(ctrl, b, NEXT) };
             }
         }
         total
@@ -1298,13 +1520,57 @@ impl<const FL: usize, const SL: usize, const G: usize> HeapStats for TlsfWith<FL
         let idx = (fl << Self::SL_LOG2) + (usize::BITS - 1 - slb.leading_zeros()) as usize;
         // SAFETY: list `idx` is non-empty (TL7, `slb != 0` since bit `fl` is set); its first
         // block is a free block.
-        let first = unsafe { word_usize(Self::head(ctrl, idx).read(), 0) } & !FLAGS;
+        let first = unsafe { word_usize(Self::first(ctrl, idx), 0) } & !FLAGS;
         first - W
     }
 }
 
+/// The hardened variant's own method.
+impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G, true> {
+    /// Mixes `seed` (from a hardware random number generator, say) into the key the free-list
+    /// links are stored with (TL9) and re-encodes every link: O(free blocks). Without it the
+    /// key comes from addresses alone, which a stray write does not match but an attacker who
+    /// knows the memory map can compute. Before the first claim there is nothing to key and
+    /// nothing happens.
+    ///
+    /// # Errors
+    ///
+    /// The [`validate`](Heap::validate) error if the heap is damaged; nothing is changed then.
+    pub fn rekey(&mut self, seed: usize) -> Result<(), Corruption> {
+        self.check()?;
+        let ctrl = self.ctrl;
+        if ctrl.is_null() {
+            return Ok(());
+        }
+        // SAFETY: the control block exists and has a key word (`HARDENED`).
+        let new = crate::first_fit::mix(unsafe { Self::key(ctrl) } ^ seed);
+        for idx in 0..Self::CLASSES {
+            // SAFETY: `idx < CLASSES`; `check` just found every list sound (TL6), so each
+            // link decodes (old key) to null or a free block, whose link words are rewritten
+            // under the new key. The old key stays in place until the end.
+            unsafe {
+                let head = Self::head(ctrl, idx).cast::<u8>();
+                let mut b = Self::load(ctrl, head, 0);
+                set_word(head, 0, b.map_addr(|a| a ^ new));
+                while !b.is_null() {
+                    let n = Self::load(ctrl, b, NEXT);
+                    let p = Self::load(ctrl, b, PREV);
+                    set_word(b, NEXT, n.map_addr(|a| a ^ new));
+                    set_word(b, PREV, p.map_addr(|a| a ^ new));
+                    b = n;
+                }
+            }
+        }
+        // SAFETY: as above.
+        unsafe { ctrl.add(C_KEY).write(new) };
+        Ok(())
+    }
+}
+
 /// What `validate` checks, split out so the walk reads top-down.
-impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
+impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
+    TlsfWith<FL, SL, G, HARDENED>
+{
     fn check(&self) -> Result<(), Corruption> {
         let bad = |what: &'static str, addr: usize| Err(Corruption { what, addr });
         if self.ctrl.is_null() {
@@ -1411,7 +1677,7 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
                 // SAFETY: `idx < CLASSES`.
                 let head = unsafe { Self::head(self.ctrl, idx) };
                 // SAFETY: `head` is in the control block.
-                let mut b = unsafe { head.read() };
+                let mut b = unsafe { Self::load(self.ctrl, head.cast(), 0) };
                 if (slb >> sl & 1 != 0) == b.is_null() {
                     return bad("TL7: sl_bitmap disagrees with the list", b.addr());
                 }
@@ -1437,12 +1703,12 @@ impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
                         return bad("TL6: free block in the wrong list", b.addr());
                     }
                     // SAFETY: `b` is a free block: its links are valid words.
-                    if unsafe { word(b, PREV) } != prev {
+                    if unsafe { Self::load(self.ctrl, b, PREV) } != prev {
                         return bad("TL6: prev link broken", b.addr());
                     }
                     prev = b;
                     // SAFETY: as above.
-                    b = unsafe { word(b, NEXT) };
+                    b = unsafe { Self::load(self.ctrl, b, NEXT) };
                 }
             }
         }

@@ -242,7 +242,9 @@ struct Census {
     largest_free: usize,
 }
 
-impl<const FL: usize, const SL: usize, const G: usize> TlsfWith<FL, SL, G> {
+impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
+    TlsfWith<FL, SL, G, HARDENED>
+{
     /// Walks every region (the heap must be valid).
     fn census(&self) -> Census {
         let mut c =
@@ -348,7 +350,7 @@ fn cap<const FL: usize, const SL: usize, const G: usize>(len: usize) -> usize {
 /// second quarter (merged by appending), then the last quarter (a separate region), then the
 /// third quarter (touching both neighbours: merged into one of them). Returns the number of
 /// operations done.
-fn random_ops<const FL: usize, const SL: usize, const G: usize>(
+fn random_ops<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>(
     seed: u64,
     ops: usize,
     arena_len: usize,
@@ -364,7 +366,7 @@ fn random_ops<const FL: usize, const SL: usize, const G: usize>(
         (3 * quarter, arena_len - 3 * quarter),
         (2 * quarter, quarter),
     ];
-    let mut heap = TlsfWith::<FL, SL, G>::new();
+    let mut heap = TlsfWith::<FL, SL, G, HARDENED>::new();
     let mut shadow = Shadow::default();
     let mut rng = Rng::new(seed);
     let max_size = TlsfWith::<FL, SL, G>::MAX_ALLOCATION.min(arena_len / 8);
@@ -443,8 +445,8 @@ fn random_ops<const FL: usize, const SL: usize, const G: usize>(
 
 /// Frees every live block in random order and checks the heap is as freshly claimed (E3):
 /// one free block per region covering its whole span.
-fn drain_to_pristine<const FL: usize, const SL: usize, const G: usize>(
-    heap: &mut TlsfWith<FL, SL, G>,
+fn drain_to_pristine<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>(
+    heap: &mut TlsfWith<FL, SL, G, HARDENED>,
     shadow: &mut Shadow,
     rng: &mut Rng,
 ) {
@@ -582,8 +584,8 @@ mod generic {
         const G: usize,
     >() {
         let arena = if cfg!(miri) { 64 << 10 } else { 4 << 20 };
-        random_ops::<FL, SL, G>(1, scaled(40_000), arena, 97, 300);
-        random_ops::<FL, SL, G>(2, scaled(20_000), arena / 16, 61, 60);
+        random_ops::<FL, SL, G, false>(1, scaled(40_000), arena, 97, 300);
+        random_ops::<FL, SL, G, false>(2, scaled(20_000), arena / 16, 61, 60);
     }
 
     pub(super) fn random_ops_validate_after_every_op<
@@ -591,7 +593,7 @@ mod generic {
         const SL: usize,
         const G: usize,
     >() {
-        random_ops::<FL, SL, G>(3, scaled(4_000), 256 << 10, 1, 40);
+        random_ops::<FL, SL, G, false>(3, scaled(4_000), 256 << 10, 1, 40);
     }
 
     /// A1: every length from 0 to past the minimum, base aligned to `G`: `TooSmall` writes
@@ -1529,9 +1531,25 @@ fn default_parameters_are_the_documented_ones() {
 #[cfg_attr(miri, ignore = "too slow under Miri; the matrix runs reduced shadow tests")]
 fn shadow_model_million_ops_64mib() {
     let ops = if cfg!(debug_assertions) { 100_000 } else { 1_000_000 };
-    let done = random_ops::<DEFAULT_FL, DEFAULT_SL, DEFAULT_G>(42, ops, 64 << 20, 1000, 3000);
+    let done =
+        random_ops::<DEFAULT_FL, DEFAULT_SL, DEFAULT_G, false>(42, ops, 64 << 20, 1000, 3000);
     std::println!("shadow model: {done} operations checked");
     assert!(cfg!(debug_assertions) || done >= 1_000_000);
+}
+
+/// The hardened variant (TL9: encoded, checked links) under the same shadow model, on both
+/// default parameter sets: every check passes on a sound heap and nothing is reported.
+#[test]
+#[cfg_attr(miri, ignore = "too slow under Miri")]
+fn shadow_model_hardened_links_reports_nothing() {
+    let _ = crate::fault::tests::take();
+    let ops = if cfg!(debug_assertions) { 30_000 } else { 300_000 };
+    let mut done =
+        random_ops::<DEFAULT_FL, DEFAULT_SL, DEFAULT_G, true>(44, ops, 16 << 20, 500, 2000);
+    done += random_ops::<20, 8, 8, true>(45, ops, 16 << 20, 500, 2000);
+    done += random_ops::<12, 4, 8, true>(46, ops / 10, 256 << 10, 1, 40);
+    assert!(done >= 2 * ops, "{done}");
+    assert_eq!(crate::fault::tests::take(), [], "a sound heap raised a fault");
 }
 
 /// The same on the 32-bit default parameters (the mapping and bitmaps of MCUs).
@@ -1539,7 +1557,7 @@ fn shadow_model_million_ops_64mib() {
 #[cfg_attr(miri, ignore = "too slow under Miri")]
 fn shadow_model_32bit_parameters_64mib() {
     let ops = if cfg!(debug_assertions) { 50_000 } else { 500_000 };
-    random_ops::<20, 8, 8>(43, ops, 64 << 20, 1000, 2000);
+    random_ops::<20, 8, 8, false>(43, ops, 64 << 20, 1000, 2000);
 }
 
 /// B5: allocations straddling the thresholds the metadata encodes: 2^8, 2^16, 2^24 in a
