@@ -1413,8 +1413,8 @@ mod generic {
                 },
                 // SAFETY: see above (the control block is heap memory too).
                 6 => unsafe {
-                    let f = TlsfWith::<FL, SL, G>::fl_bitmap(h.ctrl);
-                    f.write(f.read() ^ 1 << (FL - 1));
+                    let f = TlsfWith::<FL, SL, G>::summary(h.ctrl);
+                    f.write(f.read() ^ 1 << (TlsfWith::<FL, SL, G>::WORDS - 1));
                     "TL7"
                 },
                 // SAFETY: see above: `b` leaves its list, its bitmap bit stays.
@@ -1515,12 +1515,16 @@ fn default_parameters_are_the_documented_ones() {
     #[cfg(target_pointer_width = "64")]
     {
         assert_eq!((DEFAULT_FL, DEFAULT_SL, DEFAULT_G), (30, 8, 16));
-        assert_eq!(Tlsf::CONTROL_BLOCK_SIZE, 2200);
+        assert_eq!(Tlsf::CONTROL_BLOCK_SIZE, 1992);
         assert_eq!(Tlsf::MAX_ALLOCATION, (64 << 30) - 16 - 8);
     }
     assert_eq!(core::mem::size_of::<Tlsf>(), W + core::mem::size_of::<Probe>());
-    // The 32-bit default's figures, computed with 4-byte words.
-    assert_eq!((5 + 20 + 20 * 8) * 4, 740);
+    // The 32-bit default's figures, computed with 4-byte words: 160 classes, 5 bitmap words.
+    assert_eq!((5 + 5 + 20 * 8) * 4, 680);
+    assert_eq!(
+        TlsfWith::<12, 4, 8>::CONTROL_BLOCK_SIZE,
+        (5 + 48usize.div_ceil(usize::BITS as usize) + 48) * W
+    );
 }
 
 // ---- the big runs ---------------------------------------------------------------------------
