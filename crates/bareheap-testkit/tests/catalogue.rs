@@ -1202,4 +1202,29 @@ mod hardened_faults {
         assert_eq!(faults::seen(), [(HeapKind::FirstFit, FaultKind::CorruptLink, holder)]);
         assert!(before == s.bytes(), "wrote after detecting a damaged link");
     }
+
+    #[test]
+    fn cat_c5_write_after_free_over_a_link_reaches_the_fault_handler_keyed_tlsf() {
+        let heap = bareheap::TlsfWith::<20, 8, 16, true>::new();
+        let mut s = Subject::new(heap, HeapKind::Tlsf, 4096);
+        let l = layout(48, 8);
+        let blocks: Vec<_> = (0..6).map(|_| s.alloc(l)).collect();
+        s.free(blocks[0], l);
+        s.free(blocks[2], l);
+        // A use after free over the first word of the freed block: its `next` link.
+        // SAFETY: `blocks[2]` is free memory of the arena; the write is the planted bug.
+        unsafe { blocks[2].as_ptr().cast::<u64>().write(0x4141_4141_4141_4141) };
+        assert!(s.heap.validate().is_err());
+        let before = s.bytes();
+        // The damaged block heads its list: an allocation of its class must not follow it.
+        assert_eq!(s.heap.allocate(l), None, "the damaged link was followed");
+        let holder = blocks[2].as_ptr().addr() - core::mem::size_of::<usize>();
+        assert_eq!(faults::seen(), [(HeapKind::Tlsf, FaultKind::CorruptLink, holder)]);
+        // Freeing its neighbour would merge with it: refused as well, nothing written.
+        // SAFETY: `blocks[1]` is live with `l`; the heap refuses the free.
+        unsafe { s.heap.deallocate(blocks[1], l) };
+        let neighbour = blocks[1].as_ptr().addr() - core::mem::size_of::<usize>();
+        assert_eq!(faults::seen(), [(HeapKind::Tlsf, FaultKind::CorruptLink, neighbour)]);
+        assert!(before == s.bytes(), "wrote after detecting a damaged link");
+    }
 }
