@@ -158,11 +158,25 @@ fn layout(size: u64, align_log2: u8) -> Layout {
 }
 
 /// Per-operation latency samples in ticks, by kind.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Samples {
     alloc: Vec<u64>,
     free: Vec<u64>,
     realloc: Vec<u64>,
+}
+
+impl Samples {
+    /// Keeps, for each operation, the smaller of its sample here and in `other` (a run of the
+    /// same operations).
+    fn keep_min(&mut self, other: &Samples) {
+        for (mine, theirs) in
+            [(&mut self.alloc, &other.alloc), (&mut self.free, &other.free), (&mut self.realloc, &other.realloc)]
+        {
+            for (m, t) in mine.iter_mut().zip(theirs) {
+                *m = (*m).min(*t);
+            }
+        }
+    }
 }
 
 /// Runs `ops` on `heap`, mirroring the live list. `FULL` selects the pattern strength, `TIMED`
@@ -457,6 +471,12 @@ impl Percentiles {
 pub struct Latency {
     /// `[alloc, free, realloc]` percentiles of each timed repetition.
     pub reps: Vec<[Percentiles; 3]>,
+    /// `[alloc, free, realloc]` percentiles of the per-operation floor: every repetition runs
+    /// the same operations on a fresh heap, so the fastest of the runs for each operation
+    /// keeps its own cost and drops most interruptions (a preemption or interrupt seldom hits
+    /// the same operation in every run). Its maximum is the slowest operation's own time.
+    #[serde(default)]
+    pub floor: [Percentiles; 3],
     /// Steady operations timed per repetition (fewer than `of` when the time budget cut it).
     pub ops: usize,
     /// Steady operations in the program.
@@ -480,6 +500,7 @@ pub fn latency(
         };
         let steady = &program.steady[..k];
         let mut out = Vec::with_capacity(reps);
+        let mut floor: Option<Samples> = None;
         for _ in 0..reps {
             let mut s = Samples {
                 alloc: Vec::with_capacity(k),
@@ -496,13 +517,23 @@ pub fn latency(
             )) {
                 return o;
             }
+            match &mut floor {
+                None => floor = Some(s.clone()),
+                Some(f) => f.keep_min(&s),
+            }
             out.push([
                 Percentiles::of(&mut s.alloc, clock),
                 Percentiles::of(&mut s.free, clock),
                 Percentiles::of(&mut s.realloc, clock),
             ]);
         }
-        Outcome::Ok(Latency { reps: out, ops: k, of: program.steady.len() })
+        let mut f = floor.unwrap_or_default();
+        let floor = [
+            Percentiles::of(&mut f.alloc, clock),
+            Percentiles::of(&mut f.free, clock),
+            Percentiles::of(&mut f.realloc, clock),
+        ];
+        Outcome::Ok(Latency { reps: out, floor, ops: k, of: program.steady.len() })
     })
 }
 
