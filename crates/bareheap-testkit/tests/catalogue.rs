@@ -1126,9 +1126,16 @@ mod hardened_faults {
         for (size, over) in [(10, 1), (16, 1), (33, 8), (64, 8)] {
             let l = layout(size, 1);
             let p = s.alloc(l);
-            // SAFETY: the bytes behind the payload are the block's trailer; the write is the
-            // planted overflow.
-            unsafe { p.as_ptr().add(size).write_bytes(0x00, over) };
+            // The overflow changes every byte it hits (a constant could match the canary's
+            // byte by chance, 1 in 256, and no check can see a write that changes nothing).
+            for i in 0..over {
+                // SAFETY: the bytes behind the payload are the block's trailer; the write is
+                // the planted overflow.
+                unsafe {
+                    let b = p.as_ptr().add(size + i);
+                    b.write(!b.read());
+                }
+            }
             s.refused_free(p, l, FaultKind::CanaryDamaged);
         }
     }

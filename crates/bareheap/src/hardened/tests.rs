@@ -54,8 +54,16 @@ fn deallocate_after_one_and_eight_byte_overflow_reports_canary_damaged() {
             // SAFETY: live with `l`.
             unsafe { h.deallocate(q, l) };
             assert_eq!(reported(), []);
-            // SAFETY: the bytes past the payload are the trailer the heap reserved.
-            unsafe { p.as_ptr().add(size).write_bytes(0x41, over) };
+            // The overflow flips bits of every byte it hits: writing a constant instead would
+            // leave the canary intact whenever it already held that byte (1 in 256 per byte,
+            // since the canary depends on the heap's address).
+            for i in 0..over {
+                // SAFETY: the bytes past the payload are the trailer the heap reserved.
+                unsafe {
+                    let b = p.as_ptr().add(size + i);
+                    b.write(b.read() ^ 0x41);
+                }
+            }
             // SAFETY: `p` is live with `l`; the damage is detected and the free ignored.
             unsafe { h.deallocate(p, l) };
             assert_eq!(reported(), [(FaultKind::CanaryDamaged, p.as_ptr().addr())]);
