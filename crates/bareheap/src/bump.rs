@@ -305,6 +305,10 @@ pub struct AtomicBump {
     len: AtomicUsize,
     /// Offset of the first free byte (B1).
     next: AtomicUsize,
+    /// The most passes one `alloc` made through its compare-and-swap loop (feature
+    /// `loop-counters`, F6).
+    #[cfg(feature = "loop-counters")]
+    max_passes: core::sync::atomic::AtomicUsize,
 }
 
 impl AtomicBump {
@@ -315,6 +319,8 @@ impl AtomicBump {
             base: AtomicPtr::new(ptr::null_mut()),
             len: AtomicUsize::new(0),
             next: AtomicUsize::new(0),
+            #[cfg(feature = "loop-counters")]
+            max_passes: core::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -325,6 +331,8 @@ impl AtomicBump {
             base: AtomicPtr::new(ptr::null_mut()),
             len: AtomicUsize::new(0),
             next: AtomicUsize::new(0),
+            #[cfg(feature = "loop-counters")]
+            max_passes: core::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -361,6 +369,14 @@ impl AtomicBump {
         self.next.store(0, Ordering::Relaxed);
     }
 
+    /// The most passes any one `alloc` has made through its compare-and-swap loop (feature
+    /// `loop-counters`, for tests of the worst-case bound, RELIABILITY.md F6): 1 when no
+    /// allocation ever lost a race.
+    #[cfg(feature = "loop-counters")]
+    pub fn max_loop_iterations(&self) -> usize {
+        self.max_passes.load(core::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Checks the invariants.
     ///
     /// # Errors
@@ -395,7 +411,14 @@ unsafe impl GlobalAlloc for AtomicBump {
         }
         let base = self.base.load(Ordering::Relaxed);
         let mut next = self.next.load(Ordering::Relaxed);
+        #[cfg(feature = "loop-counters")]
+        let mut passes = 0usize;
         loop {
+            #[cfg(feature = "loop-counters")]
+            {
+                passes += 1;
+                self.max_passes.fetch_max(passes, core::sync::atomic::Ordering::Relaxed);
+            }
             let Some((start, end)) = place(base.addr(), next, len, layout) else {
                 return ptr::null_mut();
             };

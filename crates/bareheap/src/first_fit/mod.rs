@@ -169,6 +169,7 @@ use core::ptr::{self, NonNull};
 use self::math::{GRANULE, HEADER, MIN_BLOCK, MIN_REGION, RECORD, WORD};
 use crate::fault::{self, FaultKind, HeapKind};
 use crate::heap::{Claim, Corruption, Heap};
+use crate::iterations::Ticks;
 use crate::sanitize;
 use crate::{Region, RegionError};
 
@@ -224,6 +225,8 @@ pub struct FirstFitWith<const HARDENED: bool> {
     region_count: usize,
     /// The link key (FF6): 0 unless `HARDENED`; before the first claim, the seed.
     pub(crate) key: usize,
+    /// Loop iterations (feature `loop-counters`; zero-sized otherwise, F6).
+    ticks: Ticks,
 }
 
 /// The first-fit heap: [`FirstFitWith`] without encoded links. See the [module
@@ -273,6 +276,7 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
             hi: 0,
             region_count: 0,
             key,
+            ticks: Ticks::new(),
         }
     }
 
@@ -351,6 +355,26 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
         largest
     }
 
+    /// Loop iterations run so far by this heap's operations (feature `loop-counters`, for
+    /// tests of the worst-case bound, RELIABILITY.md F6): every pass of every loop in
+    /// allocate, deallocate, grow, shrink, claim and the free-list walks ticks it.
+    #[cfg(feature = "loop-counters")]
+    pub fn loop_iterations(&self) -> u64 {
+        self.ticks.get()
+    }
+
+    /// The number of free blocks and of regions, what the bounds of the module documentation's
+    /// table are stated in (feature `loop-counters`). Not counted in
+    /// [`loop_iterations`](Self::loop_iterations).
+    #[cfg(feature = "loop-counters")]
+    pub fn bound_inputs(&self) -> (usize, usize) {
+        let before = self.ticks.get();
+        let mut blocks = 0usize;
+        self.for_each_free(|_, _| blocks += 1);
+        self.ticks.set(before);
+        (blocks, self.region_count)
+    }
+
     /// Calls `f(block, size)` for every free block, in address order.
     fn for_each_free(&self, mut f: impl FnMut(*mut u8, usize)) {
         let key = self.key();
@@ -358,6 +382,7 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
         let mut from = 0;
         // A damaged link (hardened) ends the walk; `validate` names it.
         while !cur.is_null() && !self.bad_link(from, cur) {
+            self.ticks.tick();
             // SAFETY: `cur` is a free block (FF1), so its header is its size (FF3).
             let size = unsafe { read_word(cur) };
             f(cur, size);
@@ -409,6 +434,7 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
     fn record_above(&self, addr: usize) -> Result<usize, FaultKind> {
         let mut rec = self.regions;
         while !rec.is_null() {
+            self.ticks.tick();
             // SAFETY: `rec` is an end record (FF5), which holds the region start at `+W` (FF4).
             let start = unsafe { record_to_start(rec).read() };
             if addr < start {
@@ -438,6 +464,7 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
         // SAFETY: `link` is the list head.
         let mut cur = unsafe { load(link, key) };
         loop {
+            self.ticks.tick();
             if self.bad_link(prev.addr(), cur) {
                 return Err(FaultKind::CorruptLink);
             }
@@ -766,6 +793,7 @@ impl<const HARDENED: bool> Claim for FirstFitWith<HARDENED> {
         let (mut before_pred, mut before) = (ptr::null_mut::<u8>(), ptr::null_mut::<u8>());
         let mut after = self.regions;
         while !after.is_null() {
+            self.ticks.tick();
             // SAFETY: `after` is an end record (FF5); start and end are at `+W`, `+2W` (FF4).
             let (s, e) = unsafe { (record_to_start(after).read(), record_to_end(after).read()) };
             if s < end && start < e {
@@ -858,6 +886,7 @@ unsafe impl<const HARDENED: bool> Heap for FirstFitWith<HARDENED> {
         let mut link: *mut *mut u8 = &raw mut self.free;
         let mut from = 0;
         loop {
+            self.ticks.tick();
             // SAFETY: `link` is the list head or the link of a free block (FF1).
             let cur = unsafe { load(link, key) };
             if self.bad_link(from, cur) {
@@ -1140,6 +1169,7 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
         let mut link: *mut *mut u8 = &raw mut self.free;
         let mut from = 0;
         loop {
+            self.ticks.tick();
             // SAFETY: `link` is the list head or the link of a free block (FF1).
             let cur = unsafe { load(link, key) };
             if cur == next {
