@@ -446,10 +446,12 @@ pub fn valgrind(report: &mut Report, tests: &[&str]) {
     }
 }
 
-/// The host interrupt model with a signal-mask critical section (its own package, see
-/// `crates/bareheap-testkit/isr/Cargo.toml`), in release: the SIGALRM handler must never find
-/// the heap busy. Its negative control (the `std` critical section, which must show
-/// re-entries) runs with the testkit's tests.
+/// The host interrupt model (its own package, see `crates/bareheap-testkit/isr/Cargo.toml`),
+/// in release: with a signal-mask critical section the SIGALRM handler must never find the heap
+/// busy (its negative control, the `std` critical section, which must show re-entries, runs
+/// with the testkit's tests); with `Spin::with_core_id` it must find the lock held by the
+/// context it interrupted, get null and never deadlock (a watchdog aborts on a stall; its
+/// control, the old two-word spin lock, must deadlock).
 pub fn isr(report: &mut Report) {
     let manifest = setup::root().join("crates/bareheap-testkit/isr/Cargo.toml");
     let mut cmd = Command::new(setup::cargo());
@@ -458,7 +460,10 @@ pub fn isr(report: &mut Report) {
         .args(["--", "--nocapture"])
         .env("CARGO_TARGET_DIR", setup::root().join("target").join("isr"))
         .current_dir(setup::root());
-    report.run("ISR model: SIGALRM handler vs main loop, sigmask critical section", cmd);
+    report.run(
+        "ISR model: SIGALRM handler vs main loop, sigmask critical section and Spin::with_core_id",
+        cmd,
+    );
 }
 
 /// Every reliability step of `cargo xtask test`, also runnable alone (`cargo xtask reliability`).
