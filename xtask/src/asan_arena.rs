@@ -27,6 +27,8 @@ const CONTROLS: &[&str] = &[
     "control_tlsf_one_byte_overflow_in_arena_is_reported",
     "control_first_fit_one_byte_overflow_in_arena_is_reported",
     "control_bump_one_byte_overflow_in_arena_is_reported",
+    "control_atomic_bump_one_byte_overflow_in_arena_is_reported",
+    "control_atomic_bump_use_after_free_in_arena_is_reported",
     "control_tlsf_overflow_into_free_neighbour_is_reported",
     "control_first_fit_overflow_into_free_neighbour_is_reported",
 ];

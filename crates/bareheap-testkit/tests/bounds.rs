@@ -21,7 +21,15 @@ use bareheap_testkit::{
 
 /// Operations per stress (override with `BAREHEAP_BOUND_OPS`, e.g. for `cargo xtask soak`).
 fn ops() -> usize {
-    let default = if cfg!(miri) { 2_000 } else { 100_000 };
+    // Fewer in debug builds (and under the sanitizers, which build in debug): the table is
+    // made from the release run.
+    let default = if cfg!(miri) {
+        2_000
+    } else if cfg!(debug_assertions) {
+        30_000
+    } else {
+        100_000
+    };
     std::env::var("BAREHEAP_BOUND_OPS").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
 }
 

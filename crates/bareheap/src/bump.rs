@@ -345,6 +345,9 @@ impl AtomicBump {
         if !atomic::compare_exchange_ptr(&self.base, ptr::null_mut(), region.base().as_ptr()) {
             return Err(RegionError::AlreadyClaimed);
         }
+        // SAFETY: the region is ours (R2) and unused: no allocation can start before the
+        // `len` store below publishes it.
+        unsafe { sanitize::poison(region.base().as_ptr(), region.len()) };
         self.len.store(region.len(), Ordering::Release);
         Ok(region.len())
     }
@@ -423,8 +426,15 @@ unsafe impl GlobalAlloc for AtomicBump {
                 return ptr::null_mut();
             };
             match atomic::compare_exchange_usize(&self.next, next, end) {
-                // SAFETY: `start < end <= len`: inside the claimed region (B1, B3).
-                Ok(()) => return unsafe { base.add(start) },
+                Ok(()) => {
+                    // SAFETY: `start < end <= len`: inside the claimed region (B1, B3).
+                    let p = unsafe { base.add(start) };
+                    // SAFETY: `[start, start + size)` is the block just won by the CAS, in
+                    // the region; padding before it and a zero-size block's byte stay
+                    // poisoned.
+                    unsafe { sanitize::unpoison(p, layout.size()) };
+                    return p;
+                }
                 Err(current) => next = current,
             }
         }
@@ -434,6 +444,13 @@ unsafe impl GlobalAlloc for AtomicBump {
         let base = self.base.load(Ordering::Relaxed);
         let Some(start) = ptr.addr().checked_sub(base.addr()) else { return };
         let Some(end) = start.checked_add(layout.size().max(1)) else { return };
+        if sanitize::ACTIVE && end <= self.len.load(Ordering::Acquire) {
+            // The block is dead whether or not it is reclaimed, so it is poisoned either way,
+            // and before the CAS below can hand its bytes to another allocation.
+            // SAFETY: `[start, end)` is in the region and is the caller's freed block, which
+            // no live allocation overlaps.
+            unsafe { sanitize::poison(ptr, end - start) };
+        }
         // Only the most recent block ends at `next`; if anyone allocated since, this fails
         // and the block is simply not reclaimed.
         let _ = atomic::compare_exchange_usize(&self.next, end, start);
