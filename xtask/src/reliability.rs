@@ -22,12 +22,12 @@ const ASAN_FLAGS: &str = "-Zsanitizer=address -Cunsafe-allow-abi-mismatch=saniti
 const CONTROLS: &[&str] =
     &["control_heap_buffer_overflow_is_reported", "control_use_after_free_is_reported"];
 
-fn fuzz_dir() -> PathBuf {
+pub(crate) fn fuzz_dir() -> PathBuf {
     setup::root().join("fuzz")
 }
 
 /// The fuzz targets: the file stems of `fuzz/fuzz_targets/*.rs`.
-fn fuzz_targets() -> Vec<String> {
+pub(crate) fn fuzz_targets() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(fuzz_dir().join("fuzz_targets"))
         .map(|rd| {
             rd.filter_map(|e| e.ok())
@@ -40,7 +40,7 @@ fn fuzz_targets() -> Vec<String> {
 }
 
 /// Makes sure `cargo fuzz` runs, installing cargo-fuzz from crates.io if needed.
-fn ensure_cargo_fuzz() -> Result<(), String> {
+pub(crate) fn ensure_cargo_fuzz() -> Result<(), String> {
     let works = || {
         Command::new(setup::cargo())
             .args(["fuzz", "--version"])
@@ -132,7 +132,7 @@ fn fuzz_one(report: &mut Report, target: &str, seconds: u64) {
 }
 
 /// The number after `key` on its line of libFuzzer's output.
-fn stat(output: &str, key: &str) -> Option<u64> {
+pub(crate) fn stat(output: &str, key: &str) -> Option<u64> {
     let line = output.lines().find(|l| l.starts_with(key))?;
     line[key.len()..].trim().parse().ok()
 }
