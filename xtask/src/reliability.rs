@@ -214,11 +214,11 @@ pub fn miri(report: &mut Report) {
         ],
         "-Zmiri-strict-provenance",
     );
-    expect_reported(
+    expect_planted(
         report,
         "Miri negative control: control_use_after_free_is_reported",
         control,
-        "Undefined Behavior",
+        Planted::Reported(&["Undefined Behavior"]),
     );
 }
 
@@ -246,11 +246,11 @@ pub fn asan(report: &mut Report) {
     for control in CONTROLS {
         let mut cmd = asan_cargo(&["test", "--test", "detector_controls"]);
         cmd.args(["--", "--ignored", "--exact", control]);
-        expect_reported(
+        expect_planted(
             report,
             &format!("ASan negative control: {control}"),
             cmd,
-            "AddressSanitizer",
+            Planted::Reported(&["AddressSanitizer"]),
         );
     }
 }
@@ -288,11 +288,11 @@ pub fn tsan(report: &mut Report) {
         .args(["--", "--ignored", "--exact", "control_relaxed_spin_lock_data_race_is_reported"])
         // Stop at the first report: one is the proof, the rest would take minutes.
         .env("TSAN_OPTIONS", "halt_on_error=1");
-    expect_reported(
+    expect_planted(
         report,
         "TSan negative control: control_relaxed_spin_lock_data_race_is_reported",
         control,
-        "ThreadSanitizer: data race",
+        Planted::Reported(&["ThreadSanitizer: data race"]),
     );
 }
 
@@ -329,9 +329,19 @@ fn ensure_nightly_with(components: &[&str]) -> Result<(), String> {
     }
 }
 
-/// Runs `cmd`, which executes a planted bug: passes only if it fails and its output names the
-/// detector (`marker`), i.e. the detector reported the bug.
-fn expect_reported(report: &mut Report, name: &str, mut cmd: Command, marker: &str) {
+/// What a planted-bug run must show.
+pub(crate) enum Planted<'a> {
+    /// The detector reports it: the command fails and a line of its output contains one of
+    /// these markers.
+    Reported(&'a [&'a str]),
+    /// The detector stays silent: the command passes its one test and no line contains this
+    /// marker (e.g. plain ASan on an error inside an arena it sees as one valid object).
+    Silent(&'a str),
+}
+
+/// Runs `cmd`, which executes a planted bug, and passes only if the detector did what
+/// `expect` says. Every negative control of `cargo xtask test` goes through here.
+pub(crate) fn expect_planted(report: &mut Report, name: &str, mut cmd: Command, expect: Planted) {
     println!("\n==> {name}");
     let start = Instant::now();
     let ok = match cmd.output() {
@@ -341,18 +351,34 @@ fn expect_reported(report: &mut Report, name: &str, mut cmd: Command, marker: &s
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
-            let found = text.lines().find(|l| l.contains(marker));
-            match found {
-                Some(line) if !out.status.success() => {
-                    println!("  reported as expected: {}", line.trim());
-                    true
+            let ok = match expect {
+                Planted::Reported(markers) => {
+                    let found = text.lines().find(|l| markers.iter().any(|m| l.contains(m)));
+                    match found {
+                        Some(line) if !out.status.success() => {
+                            println!("  reported as expected: {}", line.trim());
+                            true
+                        }
+                        _ => {
+                            println!("{text}");
+                            println!("  the planted bug was NOT reported ({markers:?})");
+                            false
+                        }
+                    }
                 }
-                _ => {
-                    println!("{text}");
-                    println!("  the planted bug was NOT reported by {marker}");
-                    false
+                Planted::Silent(marker) => {
+                    let ok =
+                        out.status.success() && text.contains("1 passed") && !text.contains(marker);
+                    if ok {
+                        println!("  not reported, as expected");
+                    } else {
+                        println!("{text}");
+                        println!("  expected a clean run without `{marker}`");
+                    }
+                    ok
                 }
-            }
+            };
+            ok
         }
         Err(e) => {
             eprintln!("could not start {cmd:?}: {e}");
@@ -442,7 +468,12 @@ pub fn valgrind(report: &mut Report, tests: &[&str]) {
         let mut cmd = valgrind_cmd(&valgrind, controls);
         cmd.args(["--ignored", "--exact", control]);
         // memcheck prefixes its reports with `==<pid>==`; an invalid access names itself.
-        expect_reported(report, &format!("valgrind negative control: {control}"), cmd, "Invalid ");
+        expect_planted(
+            report,
+            &format!("valgrind negative control: {control}"),
+            cmd,
+            Planted::Reported(&["Invalid "]),
+        );
     }
 }
 
@@ -512,7 +543,7 @@ pub fn all(report: &mut Report) {
 /// Operations per thread of the TSan run of the threaded stress.
 const TSAN_OPS_PER_THREAD: &str = "2500";
 /// Seconds per fuzz target in `cargo xtask test` (longer runs: `cargo xtask fuzz`).
-const FUZZ_SMOKE_SECONDS: u64 = 45;
+const FUZZ_SMOKE_SECONDS: u64 = 60;
 /// The testkit test binaries run under valgrind memcheck: the corpus replay drives every heap
 /// and the GlobalAlloc wrapper through the rig (about a minute under memcheck; `harness`, with
 /// its many should-panic tests, took four and a half).
@@ -631,4 +662,39 @@ fn cat_tests(text: &str) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{expect_planted, Planted};
+    use crate::report::Report;
+    use std::process::Command;
+
+    fn sh(script: &str) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]);
+        cmd
+    }
+
+    /// Whether `expect_planted` passes a command running `script`.
+    fn passes(script: &str, expect: Planted) -> bool {
+        let mut report = Report::new();
+        expect_planted(&mut report, "control", sh(script), expect);
+        !report.failed_any()
+    }
+
+    #[test]
+    fn expect_planted_passes_only_the_expected_detector_outcome() {
+        let reported = Planted::Reported(&["AddressSanitizer: use-after-poison"]);
+        assert!(passes("echo '==1==ERROR: AddressSanitizer: use-after-poison'; exit 1", reported));
+        let reported = Planted::Reported(&["AddressSanitizer: use-after-poison"]);
+        assert!(!passes("echo 'AddressSanitizer: use-after-poison'; exit 0", reported));
+        let reported = Planted::Reported(&["ThreadSanitizer: data race"]);
+        assert!(!passes("echo 'panicked'; exit 101", reported));
+        let silent = || Planted::Silent("ERROR: AddressSanitizer");
+        assert!(passes("echo 'test result: ok. 1 passed'", silent()));
+        assert!(!passes("echo 'ERROR: AddressSanitizer'; echo '1 passed'", silent()));
+        assert!(!passes("echo '1 passed'; exit 1", silent()));
+        assert!(!passes("echo '0 passed'", silent()));
+    }
 }
