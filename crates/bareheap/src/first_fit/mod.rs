@@ -223,6 +223,9 @@ pub struct FirstFitWith<const HARDENED: bool> {
     hi: usize,
     /// The number of regions (FF5).
     region_count: usize,
+    /// `(hi − lo) / G`: the payload positions between `lo` and `hi`, for the one-comparison
+    /// check on free (FF5).
+    positions: usize,
     /// The link key (FF6): 0 unless `HARDENED`; before the first claim, the seed.
     pub(crate) key: usize,
     /// Loop iterations (feature `loop-counters`; zero-sized otherwise, F6).
@@ -275,6 +278,7 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
             lo: 0,
             hi: 0,
             region_count: 0,
+            positions: 0,
             key,
             ticks: Ticks::new(),
         }
@@ -399,14 +403,17 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
     #[inline]
     fn used_block(&self, ptr: *mut u8) -> Result<(*mut u8, usize), FaultKind> {
         let addr = ptr.addr();
-        if addr % GRANULE != 0 {
-            return Err(FaultKind::Misaligned);
+        // Alignment and range in one comparison: the offset from the lowest payload position
+        // `lo + W`, rotated right by log2 G, moves misaligned low bits to the top, beyond
+        // every position count; below `lo + W` it wraps to a huge value. `lo` and `hi` are
+        // both `≡ W (mod G)` (FF4, FF5), so `hi − lo` is a whole number of positions (0 with
+        // no region: everything is refused).
+        let off = addr.wrapping_sub(self.lo.wrapping_add(HEADER));
+        if off.rotate_right(GRANULE.trailing_zeros()) >= self.positions {
+            return Err(misaligned_or_outside(addr));
         }
-        // `addr` is a non-zero multiple of `G`, so this does not wrap.
+        // `lo + W <= addr`, so this does not wrap; `lo <= hdr_addr < hi`.
         let hdr_addr = addr - HEADER;
-        if hdr_addr < self.lo || hdr_addr >= self.hi {
-            return Err(FaultKind::Outside);
-        }
         // One region: the hull is the region. Otherwise find the region that holds it.
         let limit = if self.region_count == 1 { self.hi } else { self.record_above(hdr_addr)? };
         let hdr = ptr.wrapping_sub(HEADER);
@@ -417,17 +424,21 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
         // SAFETY: `hdr` is word-aligned (`addr` is granule-aligned) and lies between a region's
         // first block and its end record, so it is heap memory (FF4).
         let word = unsafe { read_word(hdr) };
-        if word & USED == 0 {
-            return Err(FaultKind::NotAllocated);
+        // A used block's header is `size | USED`, `size` a multiple of `G` from `G` to the
+        // room left in the region, `limit − hdr_addr` (itself a multiple of `G`). All of it in
+        // one comparison, as above: `word − USED − G` rotated right by log2 G is below the
+        // room in granules only for such a header (other flag bits land at the top; a size
+        // of 0 or a free header wraps to a huge value).
+        let room = (limit - hdr_addr) / GRANULE;
+        if word.wrapping_sub(USED + GRANULE).rotate_right(GRANULE.trailing_zeros()) >= room {
+            // Free (a double free), or flags or a size no used block has.
+            return Err(if word & USED == 0 {
+                FaultKind::NotAllocated
+            } else {
+                FaultKind::BadHeader
+            });
         }
-        if word & FLAGS != USED {
-            return Err(FaultKind::BadHeader);
-        }
-        let size = word & !FLAGS;
-        if size == 0 || size > limit - hdr_addr {
-            return Err(FaultKind::BadHeader);
-        }
-        Ok((hdr, size))
+        Ok((hdr, word & !FLAGS))
     }
 
     /// The end record of the region whose blocks cover `addr` (an address `≡ W (mod G)`).
@@ -479,16 +490,15 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
         // `blk + size` is at most the region's end record: no overflow (caller contract).
         let end = blk.addr() + size;
         let (mut size, mut next) = (size, cur);
-        if !cur.is_null() {
-            if end > cur.addr() {
+        // Touching and overlapping share one comparison on the common path (a gap).
+        if !cur.is_null() && end >= cur.addr() {
+            if end != cur.addr() {
                 return Err(FaultKind::OverlapsFree);
             }
-            if end == cur.addr() {
-                // SAFETY: `cur` is a free block: header = size (FF3), link at `+W` (FF1).
-                size += unsafe { read_word(cur) };
-                // SAFETY: as above.
-                next = unsafe { load(header_to_link(cur), key) };
-            }
+            // SAFETY: `cur` is a free block: header = size (FF3), link at `+W` (FF1).
+            size += unsafe { read_word(cur) };
+            // SAFETY: as above.
+            next = unsafe { load(header_to_link(cur), key) };
         }
         // SAFETY: `[blk, blk + size)` is heap memory (caller contract) about to become free.
         unsafe { sanitize::unpoison(blk, size) };
@@ -496,10 +506,10 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
             // SAFETY: `prev` is a free block (FF1): its header is its size (FF3).
             let prev_size = unsafe { read_word(prev) };
             let prev_end = prev.addr() + prev_size;
-            if prev_end > blk.addr() {
-                return Err(FaultKind::OverlapsFree);
-            }
-            if prev_end == blk.addr() {
+            if prev_end >= blk.addr() {
+                if prev_end != blk.addr() {
+                    return Err(FaultKind::OverlapsFree);
+                }
                 // SAFETY: `prev` is a free block of this heap (FF1, FF3).
                 unsafe { write_word(prev, prev_size + size) };
                 // SAFETY: as above; `next` is the next free block after the merged range.
@@ -674,6 +684,16 @@ fn invalid_free(ptr: *mut u8, kind: FaultKind) {
     fault::report(HeapKind::FirstFit, kind, ptr.addr());
 }
 
+/// Why a pointer failed the combined alignment and range check of `used_block`.
+#[cold]
+fn misaligned_or_outside(addr: usize) -> FaultKind {
+    if addr % GRANULE != 0 {
+        FaultKind::Misaligned
+    } else {
+        FaultKind::Outside
+    }
+}
+
 /// A free-list link as stored: the address XOR `key` (FF6); provenance is kept.
 #[inline(always)]
 fn encode(p: *mut u8, key: usize) -> *mut u8 {
@@ -833,6 +853,7 @@ impl<const HARDENED: bool> Claim for FirstFitWith<HARDENED> {
             (self.lo.min(first), self.hi.max(record))
         };
         self.region_count += 1;
+        self.positions = (self.hi - self.lo) / GRANULE;
         // SAFETY: `[first, record)` is inside the new region and holds no block yet; its size
         // is a multiple of `G` of at least `G` (region_layout).
         let released = unsafe { self.release(base.with_addr(first), record - first) };
@@ -1142,7 +1163,9 @@ unsafe impl<const HARDENED: bool> Heap for FirstFitWith<HARDENED> {
         if !expect_free.is_null() {
             return bad("FF1: free list entry outside every region", expect_free.addr());
         }
-        if (count, lo, hi) != (self.region_count, self.lo, self.hi) {
+        if (count, lo, hi, hi.wrapping_sub(lo) / GRANULE)
+            != (self.region_count, self.lo, self.hi, self.positions)
+        {
             return bad("FF5: region count or bounds out of date", self.lo);
         }
         Ok(())
