@@ -8,11 +8,10 @@
 //! Runs on the stable toolchain with `RUSTC_BOOTSTRAP=1` (std stays uninstrumented, hence the
 //! ABI flag), x86_64 Linux only; elsewhere every check is SKIPPED.
 
-use std::process::Command;
-use std::time::Instant;
-
+use crate::reliability::{expect_planted, Planted};
 use crate::report::Report;
 use crate::setup;
+use std::process::Command;
 
 const HOST: &str = "x86_64-unknown-linux-gnu";
 
@@ -27,6 +26,8 @@ const CONTROLS: &[&str] = &[
     "control_tlsf_one_byte_overflow_in_arena_is_reported",
     "control_first_fit_one_byte_overflow_in_arena_is_reported",
     "control_bump_one_byte_overflow_in_arena_is_reported",
+    "control_atomic_bump_one_byte_overflow_in_arena_is_reported",
+    "control_atomic_bump_use_after_free_in_arena_is_reported",
     "control_tlsf_overflow_into_free_neighbour_is_reported",
     "control_first_fit_overflow_into_free_neighbour_is_reported",
 ];
@@ -69,48 +70,21 @@ pub fn asan_arena(report: &mut Report) {
     for control in CONTROLS {
         let mut cmd = asan_cargo(true, &["test", "--test", "asan_arena"]);
         cmd.args(["--", "--ignored", "--exact", control]);
-        expect(report, &format!("ASan arena control: {control}"), cmd, true);
+        expect_planted(
+            report,
+            &format!("ASan arena control: {control}"),
+            cmd,
+            Planted::Reported(KINDS),
+        );
     }
     // The same planted bug without the poisoning: plain ASan must stay silent.
     let control = CONTROLS[0];
     let mut cmd = asan_cargo(false, &["test", "--test", "asan_arena"]);
     cmd.args(["--", "--ignored", "--exact", control]);
-    expect(report, &format!("plain ASan (no poisoning) does NOT report {control}"), cmd, false);
-}
-
-/// Runs a planted bug. With `reported`, passes only if it fails with one of [`KINDS`];
-/// without, only if it runs to completion with no ASan report.
-fn expect(report: &mut Report, name: &str, mut cmd: Command, reported: bool) {
-    println!("\n==> {name}");
-    let start = Instant::now();
-    let ok = match cmd.output() {
-        Ok(out) => {
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let found = text.lines().find(|l| KINDS.iter().any(|k| l.contains(k)));
-            let any_report = text.contains("ERROR: AddressSanitizer");
-            let ok = if reported {
-                found.is_some() && !out.status.success()
-            } else {
-                !any_report && out.status.success() && text.contains("1 passed")
-            };
-            match (ok, found) {
-                (true, Some(line)) => println!("  reported as expected: {}", line.trim()),
-                (true, None) => println!("  not reported, as expected without poisoning"),
-                (false, _) => {
-                    println!("{text}");
-                    println!("  unexpected outcome (expected reported = {reported})");
-                }
-            }
-            ok
-        }
-        Err(e) => {
-            eprintln!("could not start {cmd:?}: {e}");
-            false
-        }
-    };
-    report.record(name, ok, start);
+    expect_planted(
+        report,
+        &format!("plain ASan (no poisoning) does NOT report {control}"),
+        cmd,
+        Planted::Silent("ERROR: AddressSanitizer"),
+    );
 }

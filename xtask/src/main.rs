@@ -11,6 +11,7 @@ mod reliability;
 mod report;
 mod setup;
 mod size;
+mod soak;
 
 use std::process::ExitCode;
 
@@ -52,6 +53,16 @@ enum Command {
     Reliability,
     /// Only the catalogue-coverage check: a `cat_<row>_` test for every applicable row.
     Catalogue,
+    /// Long campaigns outside `test`: shadow-model and bound stresses with new seeds, threads,
+    /// the interrupt model and fuzzing, within a time budget; the log goes to results/soak/.
+    Soak {
+        /// The time budget in minutes.
+        #[arg(long, default_value_t = 10)]
+        minutes: u64,
+        /// The log file (default: results/soak/<UTC time>-<N>min.log).
+        #[arg(long)]
+        log: Option<std::path::PathBuf>,
+    },
     /// Fuzz every heap, the GlobalAlloc wrapper and region init (cargo-fuzz, ASan).
     Fuzz {
         /// Seconds per target.
@@ -74,6 +85,7 @@ fn main() -> ExitCode {
         Command::Size => bench::size(&mut report),
         Command::Reliability => reliability::all(&mut report),
         Command::Catalogue => reliability::catalogue(&mut report),
+        Command::Soak { minutes, log } => soak::soak(&mut report, minutes, log.as_deref()),
         Command::Fuzz { seconds, target } => {
             reliability::fuzz(&mut report, seconds, target.as_deref());
         }

@@ -22,12 +22,12 @@ const ASAN_FLAGS: &str = "-Zsanitizer=address -Cunsafe-allow-abi-mismatch=saniti
 const CONTROLS: &[&str] =
     &["control_heap_buffer_overflow_is_reported", "control_use_after_free_is_reported"];
 
-fn fuzz_dir() -> PathBuf {
+pub(crate) fn fuzz_dir() -> PathBuf {
     setup::root().join("fuzz")
 }
 
 /// The fuzz targets: the file stems of `fuzz/fuzz_targets/*.rs`.
-fn fuzz_targets() -> Vec<String> {
+pub(crate) fn fuzz_targets() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(fuzz_dir().join("fuzz_targets"))
         .map(|rd| {
             rd.filter_map(|e| e.ok())
@@ -40,7 +40,7 @@ fn fuzz_targets() -> Vec<String> {
 }
 
 /// Makes sure `cargo fuzz` runs, installing cargo-fuzz from crates.io if needed.
-fn ensure_cargo_fuzz() -> Result<(), String> {
+pub(crate) fn ensure_cargo_fuzz() -> Result<(), String> {
     let works = || {
         Command::new(setup::cargo())
             .args(["fuzz", "--version"])
@@ -132,7 +132,7 @@ fn fuzz_one(report: &mut Report, target: &str, seconds: u64) {
 }
 
 /// The number after `key` on its line of libFuzzer's output.
-fn stat(output: &str, key: &str) -> Option<u64> {
+pub(crate) fn stat(output: &str, key: &str) -> Option<u64> {
     let line = output.lines().find(|l| l.starts_with(key))?;
     line[key.len()..].trim().parse().ok()
 }
@@ -214,11 +214,11 @@ pub fn miri(report: &mut Report) {
         ],
         "-Zmiri-strict-provenance",
     );
-    expect_reported(
+    expect_planted(
         report,
         "Miri negative control: control_use_after_free_is_reported",
         control,
-        "Undefined Behavior",
+        Planted::Reported(&["Undefined Behavior"]),
     );
 }
 
@@ -246,11 +246,11 @@ pub fn asan(report: &mut Report) {
     for control in CONTROLS {
         let mut cmd = asan_cargo(&["test", "--test", "detector_controls"]);
         cmd.args(["--", "--ignored", "--exact", control]);
-        expect_reported(
+        expect_planted(
             report,
             &format!("ASan negative control: {control}"),
             cmd,
-            "AddressSanitizer",
+            Planted::Reported(&["AddressSanitizer"]),
         );
     }
 }
@@ -288,11 +288,11 @@ pub fn tsan(report: &mut Report) {
         .args(["--", "--ignored", "--exact", "control_relaxed_spin_lock_data_race_is_reported"])
         // Stop at the first report: one is the proof, the rest would take minutes.
         .env("TSAN_OPTIONS", "halt_on_error=1");
-    expect_reported(
+    expect_planted(
         report,
         "TSan negative control: control_relaxed_spin_lock_data_race_is_reported",
         control,
-        "ThreadSanitizer: data race",
+        Planted::Reported(&["ThreadSanitizer: data race"]),
     );
 }
 
@@ -329,9 +329,19 @@ fn ensure_nightly_with(components: &[&str]) -> Result<(), String> {
     }
 }
 
-/// Runs `cmd`, which executes a planted bug: passes only if it fails and its output names the
-/// detector (`marker`), i.e. the detector reported the bug.
-fn expect_reported(report: &mut Report, name: &str, mut cmd: Command, marker: &str) {
+/// What a planted-bug run must show.
+pub(crate) enum Planted<'a> {
+    /// The detector reports it: the command fails and a line of its output contains one of
+    /// these markers.
+    Reported(&'a [&'a str]),
+    /// The detector stays silent: the command passes its one test and no line contains this
+    /// marker (e.g. plain ASan on an error inside an arena it sees as one valid object).
+    Silent(&'a str),
+}
+
+/// Runs `cmd`, which executes a planted bug, and passes only if the detector did what
+/// `expect` says. Every negative control of `cargo xtask test` goes through here.
+pub(crate) fn expect_planted(report: &mut Report, name: &str, mut cmd: Command, expect: Planted) {
     println!("\n==> {name}");
     let start = Instant::now();
     let ok = match cmd.output() {
@@ -341,18 +351,34 @@ fn expect_reported(report: &mut Report, name: &str, mut cmd: Command, marker: &s
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
-            let found = text.lines().find(|l| l.contains(marker));
-            match found {
-                Some(line) if !out.status.success() => {
-                    println!("  reported as expected: {}", line.trim());
-                    true
+            let ok = match expect {
+                Planted::Reported(markers) => {
+                    let found = text.lines().find(|l| markers.iter().any(|m| l.contains(m)));
+                    match found {
+                        Some(line) if !out.status.success() => {
+                            println!("  reported as expected: {}", line.trim());
+                            true
+                        }
+                        _ => {
+                            println!("{text}");
+                            println!("  the planted bug was NOT reported ({markers:?})");
+                            false
+                        }
+                    }
                 }
-                _ => {
-                    println!("{text}");
-                    println!("  the planted bug was NOT reported by {marker}");
-                    false
+                Planted::Silent(marker) => {
+                    let ok =
+                        out.status.success() && text.contains("1 passed") && !text.contains(marker);
+                    if ok {
+                        println!("  not reported, as expected");
+                    } else {
+                        println!("{text}");
+                        println!("  expected a clean run without `{marker}`");
+                    }
+                    ok
                 }
-            }
+            };
+            ok
         }
         Err(e) => {
             eprintln!("could not start {cmd:?}: {e}");
@@ -442,14 +468,21 @@ pub fn valgrind(report: &mut Report, tests: &[&str]) {
         let mut cmd = valgrind_cmd(&valgrind, controls);
         cmd.args(["--ignored", "--exact", control]);
         // memcheck prefixes its reports with `==<pid>==`; an invalid access names itself.
-        expect_reported(report, &format!("valgrind negative control: {control}"), cmd, "Invalid ");
+        expect_planted(
+            report,
+            &format!("valgrind negative control: {control}"),
+            cmd,
+            Planted::Reported(&["Invalid "]),
+        );
     }
 }
 
-/// The host interrupt model with a signal-mask critical section (its own package, see
-/// `crates/bareheap-testkit/isr/Cargo.toml`), in release: the SIGALRM handler must never find
-/// the heap busy. Its negative control (the `std` critical section, which must show
-/// re-entries) runs with the testkit's tests.
+/// The host interrupt model (its own package, see `crates/bareheap-testkit/isr/Cargo.toml`),
+/// in release: with a signal-mask critical section the SIGALRM handler must never find the heap
+/// busy (its negative control, the `std` critical section, which must show re-entries, runs
+/// with the testkit's tests); with `Spin::with_core_id` it must find the lock held by the
+/// context it interrupted, get null and never deadlock (a watchdog aborts on a stall; its
+/// control, the old two-word spin lock, must deadlock).
 pub fn isr(report: &mut Report) {
     let manifest = setup::root().join("crates/bareheap-testkit/isr/Cargo.toml");
     let mut cmd = Command::new(setup::cargo());
@@ -458,7 +491,10 @@ pub fn isr(report: &mut Report) {
         .args(["--", "--nocapture"])
         .env("CARGO_TARGET_DIR", setup::root().join("target").join("isr"))
         .current_dir(setup::root());
-    report.run("ISR model: SIGALRM handler vs main loop, sigmask critical section", cmd);
+    report.run(
+        "ISR model: SIGALRM handler vs main loop, sigmask critical section and Spin::with_core_id",
+        cmd,
+    );
 }
 
 /// Every reliability step of `cargo xtask test`, also runnable alone (`cargo xtask reliability`).
@@ -507,7 +543,7 @@ pub fn all(report: &mut Report) {
 /// Operations per thread of the TSan run of the threaded stress.
 const TSAN_OPS_PER_THREAD: &str = "2500";
 /// Seconds per fuzz target in `cargo xtask test` (longer runs: `cargo xtask fuzz`).
-const FUZZ_SMOKE_SECONDS: u64 = 45;
+const FUZZ_SMOKE_SECONDS: u64 = 60;
 /// The testkit test binaries run under valgrind memcheck: the corpus replay drives every heap
 /// and the GlobalAlloc wrapper through the rig (about a minute under memcheck; `harness`, with
 /// its many should-panic tests, took four and a half).
@@ -626,4 +662,39 @@ fn cat_tests(text: &str) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{expect_planted, Planted};
+    use crate::report::Report;
+    use std::process::Command;
+
+    fn sh(script: &str) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]);
+        cmd
+    }
+
+    /// Whether `expect_planted` passes a command running `script`.
+    fn passes(script: &str, expect: Planted) -> bool {
+        let mut report = Report::new();
+        expect_planted(&mut report, "control", sh(script), expect);
+        !report.failed_any()
+    }
+
+    #[test]
+    fn expect_planted_passes_only_the_expected_detector_outcome() {
+        let reported = Planted::Reported(&["AddressSanitizer: use-after-poison"]);
+        assert!(passes("echo '==1==ERROR: AddressSanitizer: use-after-poison'; exit 1", reported));
+        let reported = Planted::Reported(&["AddressSanitizer: use-after-poison"]);
+        assert!(!passes("echo 'AddressSanitizer: use-after-poison'; exit 0", reported));
+        let reported = Planted::Reported(&["ThreadSanitizer: data race"]);
+        assert!(!passes("echo 'panicked'; exit 101", reported));
+        let silent = || Planted::Silent("ERROR: AddressSanitizer");
+        assert!(passes("echo 'test result: ok. 1 passed'", silent()));
+        assert!(!passes("echo 'ERROR: AddressSanitizer'; echo '1 passed'", silent()));
+        assert!(!passes("echo '1 passed'; exit 1", silent()));
+        assert!(!passes("echo '0 passed'", silent()));
+    }
 }

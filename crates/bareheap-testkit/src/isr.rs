@@ -182,6 +182,12 @@ extern "C" fn on_alarm(_signal: libc::c_int) {
     }
 }
 
+/// Signal deliveries handled so far in the current (or last) run: a watchdog that sees it
+/// stand still while the timer runs has found a handler that never returns (a deadlock).
+pub fn interrupts_so_far() -> u64 {
+    SHARED.interrupts.load(Ordering::Relaxed)
+}
+
 /// Sets the interval timer to `period` (zero stops it).
 fn set_timer(period: Duration) {
     let tv = libc::timeval {

@@ -39,6 +39,9 @@
 //!
 //! - `arbitrary` (default): [`decode`], `Op: arbitrary::Arbitrary` and the [`fuzzing`] entry
 //!   points, for fuzz targets.
+//! - `loop-counters` (default): turns on `bareheap/loop-counters`; the rig then holds every call
+//!   of a counting heap against its documented loop bound and records the most iterations per
+//!   operation in [`Stats`] (RELIABILITY.md F6).
 //! - `host-isr` (Unix): [`isr`], a SIGALRM model of an interrupt that allocates.
 //!
 //! Without default features the crate is `no_std` (it needs `alloc`), for firmware stress
@@ -73,4 +76,4 @@ pub use op::{program, GenConfig, Op, OpGen};
 pub use reference::RefHeap;
 pub use rig::{capacity_profile, run, Block, Config, RegionSpec, Rig, Stats};
 pub use shadow::Shadow;
-pub use subject::TestHeap;
+pub use subject::{BoundOp, TestHeap};

@@ -13,7 +13,7 @@ use bareheap::{Heap, RegionError};
 use crate::arena::Arena;
 use crate::op::Op;
 use crate::shadow::{Shadow, Violation};
-use crate::subject::TestHeap;
+use crate::subject::{BoundOp, TestHeap};
 
 /// How a [`Rig`] runs.
 #[derive(Clone, Debug)]
@@ -118,6 +118,11 @@ pub struct Stats {
     pub max_live_bytes: usize,
     /// Pristine checks passed (drain, then the same capacity as a fresh heap).
     pub pristine_checks: u64,
+    /// The most loop iterations one call took, indexed by [`BoundOp`] (allocate, deallocate,
+    /// grow, shrink); all 0 for a heap that does not count them (RELIABILITY.md F6).
+    pub max_iterations: [u64; 4],
+    /// Calls held against the heap's documented loop bound (all within it).
+    pub bound_checks: u64,
 }
 
 impl core::ops::AddAssign<&Stats> for Stats {
@@ -141,6 +146,10 @@ impl core::ops::AddAssign<&Stats> for Stats {
         self.max_live = self.max_live.max(o.max_live);
         self.max_live_bytes = self.max_live_bytes.max(o.max_live_bytes);
         self.pristine_checks += o.pristine_checks;
+        for (m, o) in self.max_iterations.iter_mut().zip(o.max_iterations) {
+            *m = (*m).max(o);
+        }
+        self.bound_checks += o.bound_checks;
     }
 }
 
@@ -170,7 +179,16 @@ impl fmt::Display for Stats {
             self.max_live,
             self.max_live_bytes,
             self.pristine_checks
-        )
+        )?;
+        if self.bound_checks > 0 {
+            let [a, d, g, s] = self.max_iterations;
+            write!(
+                f,
+                " loop_bound_checks={} max_loop_iterations(alloc {a}, free {d}, grow {g}, shrink {s})",
+                self.bound_checks
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -395,11 +413,35 @@ impl<H: TestHeap> Rig<H> {
         self.stats.validations += 1;
     }
 
+    /// Runs one heap call; for a heap that counts its loop iterations (F6), records them and
+    /// fails when they exceed the heap's documented bound for the state before the call.
+    /// Not under Miri, where the extra free-list walk per call would only cost time (the
+    /// bound is a property of the algorithm, checked natively in every build).
+    fn bounded<R>(&mut self, op: BoundOp, call: impl FnOnce(&mut H) -> R) -> R {
+        let Some(before) = self.heap.loop_iterations().filter(|_| !cfg!(miri)) else {
+            return call(&mut self.heap);
+        };
+        let bound = self.heap.loop_bound(op);
+        let r = call(&mut self.heap);
+        let n = self.heap.loop_iterations().unwrap_or(before).wrapping_sub(before);
+        let max = &mut self.stats.max_iterations[op as usize];
+        *max = (*max).max(n);
+        if let Some(bound) = bound {
+            if n > bound {
+                self.fail(&format!(
+                    "F6: {op:?} took {n} loop iterations, over its documented bound of {bound}"
+                ));
+            }
+            self.stats.bound_checks += 1;
+        }
+        r
+    }
+
     /// Allocates through the shadow. `None` is legal (counted); a returned block is checked
     /// and filled.
     pub fn alloc(&mut self, layout: Layout) -> Option<Block> {
         self.stats.allocs += 1;
-        let Some(ptr) = self.heap.allocate(layout) else {
+        let Some(ptr) = self.bounded(BoundOp::Allocate, |h| h.allocate(layout)) else {
             self.stats.alloc_failed += 1;
             self.after_op();
             return None;
@@ -448,7 +490,7 @@ impl<H: TestHeap> Rig<H> {
         self.check(removed);
         self.verify(b, b.layout.size(), "before free");
         // SAFETY: RG1: `b` is currently allocated with exactly `b.layout`.
-        unsafe { self.heap.deallocate(b.ptr, b.layout) };
+        self.bounded(BoundOp::Deallocate, |h| unsafe { h.deallocate(b.ptr, b.layout) });
         self.stats.frees += 1;
         self.after_op();
     }
@@ -484,11 +526,11 @@ impl<H: TestHeap> Rig<H> {
         let r = if growing {
             self.stats.grows += 1;
             // SAFETY: RG1: `b` is currently allocated with `b.layout`; `new_size >= old`.
-            unsafe { self.heap.grow(b.ptr, b.layout, new_size) }
+            self.bounded(BoundOp::Grow, |h| unsafe { h.grow(b.ptr, b.layout, new_size) })
         } else {
             self.stats.shrinks += 1;
             // SAFETY: RG1: `b` is currently allocated with `b.layout`; `new_size < old`.
-            unsafe { self.heap.shrink(b.ptr, b.layout, new_size) }
+            self.bounded(BoundOp::Shrink, |h| unsafe { h.shrink(b.ptr, b.layout, new_size) })
         };
         let Some(p) = r else {
             if growing {

@@ -44,6 +44,52 @@ pub trait TestHeap: Heap + Claim + Sized {
     unsafe fn reset(&mut self) -> bool {
         false
     }
+
+    /// The loop iterations the heap has run so far, if it counts them (feature
+    /// `loop-counters`; RELIABILITY.md F6). The rig takes the difference around each call.
+    fn loop_iterations(&self) -> Option<u64> {
+        None
+    }
+
+    /// The most loop iterations `op` may take in the heap's current state, by its documented
+    /// worst-case bound, if the heap counts them. The rig checks every call against it.
+    fn loop_bound(&self, op: BoundOp) -> Option<u64> {
+        let _ = op;
+        None
+    }
+}
+
+/// A heap operation whose loop iterations are bounded (RELIABILITY.md F6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BoundOp {
+    /// `Heap::allocate`.
+    Allocate,
+    /// `Heap::deallocate`.
+    Deallocate,
+    /// `Heap::grow` (in place or moving).
+    Grow,
+    /// `Heap::shrink`.
+    Shrink,
+}
+
+/// `FirstFit`'s documented bounds (first_fit/mod.rs, Properties) as loop passes, with `f` free
+/// blocks and `r` regions before the call: allocate walks the list once (`f + 1` passes, the
+/// last finding the end); deallocate and shrink look the region up (`r`) and walk the list to
+/// the block (`f + 1`); grow looks the region up, then either absorbs the next block (a walk
+/// to it) or moves: the failed absorb walk, an allocate, and a release on a list that the
+/// allocation may have split one block into two (`f + 2`).
+#[cfg(feature = "loop-counters")]
+pub fn first_fit_bound<const HARDENED: bool>(
+    heap: &bareheap::FirstFitWith<HARDENED>,
+    op: BoundOp,
+) -> u64 {
+    let (f, r) = heap.bound_inputs();
+    let (f, r) = (f as u64, r as u64);
+    match op {
+        BoundOp::Allocate => f + 1,
+        BoundOp::Deallocate | BoundOp::Shrink => r + f + 1,
+        BoundOp::Grow => r + (f + 1) + (f + 1) + (f + 2),
+    }
 }
 
 impl TestHeap for RefHeap {
@@ -101,6 +147,16 @@ impl TestHeap for FirstFit {
 
     fn free_bytes(&self) -> Option<usize> {
         Some(FirstFit::free_bytes(self))
+    }
+
+    #[cfg(feature = "loop-counters")]
+    fn loop_iterations(&self) -> Option<u64> {
+        Some(FirstFit::loop_iterations(self))
+    }
+
+    #[cfg(feature = "loop-counters")]
+    fn loop_bound(&self, op: BoundOp) -> Option<u64> {
+        Some(first_fit_bound(self, op))
     }
 }
 
@@ -164,6 +220,16 @@ mod hardened {
 
         fn free_bytes(&self) -> Option<usize> {
             Some(FirstFitWith::free_bytes(self))
+        }
+
+        #[cfg(feature = "loop-counters")]
+        fn loop_iterations(&self) -> Option<u64> {
+            Some(FirstFitWith::loop_iterations(self))
+        }
+
+        #[cfg(feature = "loop-counters")]
+        fn loop_bound(&self, op: super::BoundOp) -> Option<u64> {
+            Some(super::first_fit_bound(self, op))
         }
     }
 

@@ -16,7 +16,9 @@ use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 use std::hint::black_box;
 
-use bareheap::{Bump, Claim, FirstFit, Heap, Region, Tlsf};
+use core::alloc::GlobalAlloc;
+
+use bareheap::{AtomicBump, Bump, Claim, FirstFit, Heap, Region, Tlsf};
 
 const ARENA: usize = 64 * 1024;
 
@@ -69,6 +71,40 @@ fn overflow_into_free_neighbour<H: Heap + Claim + Default>() {
     black_box(p);
 }
 
+/// An `AtomicBump` over a leaked (so `'static`) arena.
+fn atomic_bump() -> &'static AtomicBump {
+    let mem = Box::leak(vec![MaybeUninit::<u8>::uninit(); ARENA].into_boxed_slice());
+    let bump = Box::leak(Box::new(AtomicBump::new()));
+    bump.claim(Region::from_static(mem).expect("arena region")).expect("claim");
+    bump
+}
+
+/// `AtomicBump`: writes one byte past a 20-byte allocation (into the unused tail).
+fn atomic_bump_one_byte_overflow() {
+    let bump = atomic_bump();
+    // SAFETY: a non-zero size.
+    let p = unsafe { bump.alloc(layout(20)) };
+    assert!(!p.is_null());
+    // SAFETY: none; this is the planted off-by-one write ASan must report.
+    unsafe { p.add(black_box(20)).write_volatile(0xee) };
+    black_box(p);
+}
+
+/// `AtomicBump`: reads a freed block that was not the last one (so not reclaimed).
+fn atomic_bump_use_after_free() {
+    let bump = atomic_bump();
+    // SAFETY: non-zero sizes; `a` is freed once with its layout.
+    let a = unsafe { bump.alloc(layout(64)) };
+    // SAFETY: as above.
+    let guard = unsafe { bump.alloc(layout(64)) };
+    assert!(!a.is_null() && !guard.is_null());
+    // SAFETY: `a` is live, freed once with its layout.
+    unsafe { bump.dealloc(a, layout(64)) };
+    // SAFETY: none; this is the planted use after free ASan must report.
+    let x = unsafe { a.add(black_box(32)).read_volatile() };
+    black_box((x, guard));
+}
+
 macro_rules! control {
     ($name:ident, $body:expr) => {
         #[test]
@@ -84,6 +120,11 @@ control!(control_first_fit_use_after_free_in_arena_is_reported, use_after_free::
 control!(control_tlsf_one_byte_overflow_in_arena_is_reported, one_byte_overflow::<Tlsf>());
 control!(control_first_fit_one_byte_overflow_in_arena_is_reported, one_byte_overflow::<FirstFit>());
 control!(control_bump_one_byte_overflow_in_arena_is_reported, one_byte_overflow::<Bump>());
+control!(
+    control_atomic_bump_one_byte_overflow_in_arena_is_reported,
+    atomic_bump_one_byte_overflow()
+);
+control!(control_atomic_bump_use_after_free_in_arena_is_reported, atomic_bump_use_after_free());
 control!(
     control_tlsf_overflow_into_free_neighbour_is_reported,
     overflow_into_free_neighbour::<Tlsf>()
@@ -168,6 +209,31 @@ mod shadow {
         // SAFETY: `q` is the last block, freed once.
         unsafe { h.deallocate(q, Layout::from_size_align(8, 64).expect("layout")) };
         assert!(poisoned(q.as_ptr()), "reclaimed block is addressable");
+    }
+
+    /// AtomicBump: the tail and padding are poisoned, a payload is exact, and a freed block is
+    /// poisoned whether reclaimed (the last one) or not.
+    #[test]
+    fn shadow_atomic_bump_tail_padding_and_freed_blocks_are_poisoned() {
+        let bump = atomic_bump();
+        let l20 = layout(20);
+        let l64 = Layout::from_size_align(8, 64).expect("layout");
+        // SAFETY: non-zero sizes; each block freed once with its layout.
+        unsafe {
+            let p = NonNull::new(bump.alloc(l20)).expect("p");
+            assert_exposed(p, 20, 4);
+            let q = NonNull::new(bump.alloc(l64)).expect("q");
+            assert_exposed(q, 8, 8);
+            assert!(poisoned(q.as_ptr().wrapping_sub(1)), "alignment padding is addressable");
+            bump.dealloc(p.as_ptr(), l20); // not the last block: not reclaimed, still dead
+            assert!(poisoned(p.as_ptr()), "a freed, unreclaimed block is addressable");
+            bump.dealloc(q.as_ptr(), l64); // the last block: reclaimed
+            assert!(poisoned(q.as_ptr()), "a reclaimed block is addressable");
+            let r = NonNull::new(bump.alloc(l64)).expect("r");
+            assert_eq!(r, q, "the reclaimed block is handed out again");
+            assert_exposed(r, 8, 8);
+        }
+        bump.validate().expect("valid");
     }
 
     /// A double free in the ASan build goes to the fault handler, not to an ASan report: the

@@ -305,6 +305,10 @@ pub struct AtomicBump {
     len: AtomicUsize,
     /// Offset of the first free byte (B1).
     next: AtomicUsize,
+    /// The most passes one `alloc` made through its compare-and-swap loop (feature
+    /// `loop-counters`, F6).
+    #[cfg(feature = "loop-counters")]
+    max_passes: core::sync::atomic::AtomicUsize,
 }
 
 impl AtomicBump {
@@ -315,6 +319,8 @@ impl AtomicBump {
             base: AtomicPtr::new(ptr::null_mut()),
             len: AtomicUsize::new(0),
             next: AtomicUsize::new(0),
+            #[cfg(feature = "loop-counters")]
+            max_passes: core::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -325,6 +331,8 @@ impl AtomicBump {
             base: AtomicPtr::new(ptr::null_mut()),
             len: AtomicUsize::new(0),
             next: AtomicUsize::new(0),
+            #[cfg(feature = "loop-counters")]
+            max_passes: core::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -337,6 +345,9 @@ impl AtomicBump {
         if !atomic::compare_exchange_ptr(&self.base, ptr::null_mut(), region.base().as_ptr()) {
             return Err(RegionError::AlreadyClaimed);
         }
+        // SAFETY: the region is ours (R2) and unused: no allocation can start before the
+        // `len` store below publishes it.
+        unsafe { sanitize::poison(region.base().as_ptr(), region.len()) };
         self.len.store(region.len(), Ordering::Release);
         Ok(region.len())
     }
@@ -359,6 +370,14 @@ impl AtomicBump {
     /// progress in another context (it could hand out memory the reset just reclaimed twice).
     pub unsafe fn reset(&self) {
         self.next.store(0, Ordering::Relaxed);
+    }
+
+    /// The most passes any one `alloc` has made through its compare-and-swap loop (feature
+    /// `loop-counters`, for tests of the worst-case bound, RELIABILITY.md F6): 1 when no
+    /// allocation ever lost a race.
+    #[cfg(feature = "loop-counters")]
+    pub fn max_loop_iterations(&self) -> usize {
+        self.max_passes.load(core::sync::atomic::Ordering::Relaxed)
     }
 
     /// Checks the invariants.
@@ -395,13 +414,27 @@ unsafe impl GlobalAlloc for AtomicBump {
         }
         let base = self.base.load(Ordering::Relaxed);
         let mut next = self.next.load(Ordering::Relaxed);
+        #[cfg(feature = "loop-counters")]
+        let mut passes = 0usize;
         loop {
+            #[cfg(feature = "loop-counters")]
+            {
+                passes += 1;
+                self.max_passes.fetch_max(passes, core::sync::atomic::Ordering::Relaxed);
+            }
             let Some((start, end)) = place(base.addr(), next, len, layout) else {
                 return ptr::null_mut();
             };
             match atomic::compare_exchange_usize(&self.next, next, end) {
-                // SAFETY: `start < end <= len`: inside the claimed region (B1, B3).
-                Ok(()) => return unsafe { base.add(start) },
+                Ok(()) => {
+                    // SAFETY: `start < end <= len`: inside the claimed region (B1, B3).
+                    let p = unsafe { base.add(start) };
+                    // SAFETY: `[start, start + size)` is the block just won by the CAS, in
+                    // the region; padding before it and a zero-size block's byte stay
+                    // poisoned.
+                    unsafe { sanitize::unpoison(p, layout.size()) };
+                    return p;
+                }
                 Err(current) => next = current,
             }
         }
@@ -411,6 +444,13 @@ unsafe impl GlobalAlloc for AtomicBump {
         let base = self.base.load(Ordering::Relaxed);
         let Some(start) = ptr.addr().checked_sub(base.addr()) else { return };
         let Some(end) = start.checked_add(layout.size().max(1)) else { return };
+        if sanitize::ACTIVE && end <= self.len.load(Ordering::Acquire) {
+            // The block is dead whether or not it is reclaimed, so it is poisoned either way,
+            // and before the CAS below can hand its bytes to another allocation.
+            // SAFETY: `[start, end)` is in the region and is the caller's freed block, which
+            // no live allocation overlaps.
+            unsafe { sanitize::poison(ptr, end - start) };
+        }
         // Only the most recent block ends at `next`; if anyone allocated since, this fails
         // and the block is simply not reclaimed.
         let _ = atomic::compare_exchange_usize(&self.next, end, start);

@@ -14,6 +14,7 @@ pub mod foreign;
 #[cfg(feature = "hardened")]
 pub mod hardened;
 pub mod heap;
+mod iterations;
 pub mod locked;
 pub mod oom;
 pub mod region;

@@ -17,7 +17,9 @@
 //!   unpoisoned memory.
 //! - An allocation's payload `[ptr, ptr + size)` is unpoisoned exactly; the rest of its block
 //!   (rounding slack, alignment slack) is poisoned. `grow`/`shrink` in place move that boundary.
-//! - `Bump`: the unused tail of each region.
+//! - `Bump`: the unused tail of each region, alignment padding, and a reclaimed last block.
+//! - `AtomicBump`: the same, and every freed block (reclaimed or not: it is dead either way),
+//!   poisoned before the compare-and-swap that may hand its bytes to another allocation.
 //!
 //! # Granularity: what is and is not detected
 //!

@@ -169,6 +169,7 @@ use core::ptr::{self, NonNull};
 use self::math::{GRANULE, HEADER, MIN_BLOCK, MIN_REGION, RECORD, WORD};
 use crate::fault::{self, FaultKind, HeapKind};
 use crate::heap::{Claim, Corruption, Heap};
+use crate::iterations::Ticks;
 use crate::sanitize;
 use crate::{Region, RegionError};
 
@@ -222,8 +223,13 @@ pub struct FirstFitWith<const HARDENED: bool> {
     hi: usize,
     /// The number of regions (FF5).
     region_count: usize,
+    /// `(hi − lo) / G`: the payload positions between `lo` and `hi`, for the one-comparison
+    /// check on free (FF5).
+    positions: usize,
     /// The link key (FF6): 0 unless `HARDENED`; before the first claim, the seed.
     pub(crate) key: usize,
+    /// Loop iterations (feature `loop-counters`; zero-sized otherwise, F6).
+    ticks: Ticks,
 }
 
 /// The first-fit heap: [`FirstFitWith`] without encoded links. See the [module
@@ -272,7 +278,9 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
             lo: 0,
             hi: 0,
             region_count: 0,
+            positions: 0,
             key,
+            ticks: Ticks::new(),
         }
     }
 
@@ -351,6 +359,26 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
         largest
     }
 
+    /// Loop iterations run so far by this heap's operations (feature `loop-counters`, for
+    /// tests of the worst-case bound, RELIABILITY.md F6): every pass of every loop in
+    /// allocate, deallocate, grow, shrink, claim and the free-list walks ticks it.
+    #[cfg(feature = "loop-counters")]
+    pub fn loop_iterations(&self) -> u64 {
+        self.ticks.get()
+    }
+
+    /// The number of free blocks and of regions, what the bounds of the module documentation's
+    /// table are stated in (feature `loop-counters`). Not counted in
+    /// [`loop_iterations`](Self::loop_iterations).
+    #[cfg(feature = "loop-counters")]
+    pub fn bound_inputs(&self) -> (usize, usize) {
+        let before = self.ticks.get();
+        let mut blocks = 0usize;
+        self.for_each_free(|_, _| blocks += 1);
+        self.ticks.set(before);
+        (blocks, self.region_count)
+    }
+
     /// Calls `f(block, size)` for every free block, in address order.
     fn for_each_free(&self, mut f: impl FnMut(*mut u8, usize)) {
         let key = self.key();
@@ -358,6 +386,7 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
         let mut from = 0;
         // A damaged link (hardened) ends the walk; `validate` names it.
         while !cur.is_null() && !self.bad_link(from, cur) {
+            self.ticks.tick();
             // SAFETY: `cur` is a free block (FF1), so its header is its size (FF3).
             let size = unsafe { read_word(cur) };
             f(cur, size);
@@ -374,14 +403,17 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
     #[inline]
     fn used_block(&self, ptr: *mut u8) -> Result<(*mut u8, usize), FaultKind> {
         let addr = ptr.addr();
-        if addr % GRANULE != 0 {
-            return Err(FaultKind::Misaligned);
+        // Alignment and range in one comparison: the offset from the lowest payload position
+        // `lo + W`, rotated right by log2 G, moves misaligned low bits to the top, beyond
+        // every position count; below `lo + W` it wraps to a huge value. `lo` and `hi` are
+        // both `≡ W (mod G)` (FF4, FF5), so `hi − lo` is a whole number of positions (0 with
+        // no region: everything is refused).
+        let off = addr.wrapping_sub(self.lo.wrapping_add(HEADER));
+        if off.rotate_right(GRANULE.trailing_zeros()) >= self.positions {
+            return Err(misaligned_or_outside(addr));
         }
-        // `addr` is a non-zero multiple of `G`, so this does not wrap.
+        // `lo + W <= addr`, so this does not wrap; `lo <= hdr_addr < hi`.
         let hdr_addr = addr - HEADER;
-        if hdr_addr < self.lo || hdr_addr >= self.hi {
-            return Err(FaultKind::Outside);
-        }
         // One region: the hull is the region. Otherwise find the region that holds it.
         let limit = if self.region_count == 1 { self.hi } else { self.record_above(hdr_addr)? };
         let hdr = ptr.wrapping_sub(HEADER);
@@ -392,23 +424,28 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
         // SAFETY: `hdr` is word-aligned (`addr` is granule-aligned) and lies between a region's
         // first block and its end record, so it is heap memory (FF4).
         let word = unsafe { read_word(hdr) };
-        if word & USED == 0 {
-            return Err(FaultKind::NotAllocated);
+        // A used block's header is `size | USED`, `size` a multiple of `G` from `G` to the
+        // room left in the region, `limit − hdr_addr` (itself a multiple of `G`). All of it in
+        // one comparison, as above: `word − USED − G` rotated right by log2 G is below the
+        // room in granules only for such a header (other flag bits land at the top; a size
+        // of 0 or a free header wraps to a huge value).
+        let room = (limit - hdr_addr) / GRANULE;
+        if word.wrapping_sub(USED + GRANULE).rotate_right(GRANULE.trailing_zeros()) >= room {
+            // Free (a double free), or flags or a size no used block has.
+            return Err(if word & USED == 0 {
+                FaultKind::NotAllocated
+            } else {
+                FaultKind::BadHeader
+            });
         }
-        if word & FLAGS != USED {
-            return Err(FaultKind::BadHeader);
-        }
-        let size = word & !FLAGS;
-        if size == 0 || size > limit - hdr_addr {
-            return Err(FaultKind::BadHeader);
-        }
-        Ok((hdr, size))
+        Ok((hdr, word & !FLAGS))
     }
 
     /// The end record of the region whose blocks cover `addr` (an address `≡ W (mod G)`).
     fn record_above(&self, addr: usize) -> Result<usize, FaultKind> {
         let mut rec = self.regions;
         while !rec.is_null() {
+            self.ticks.tick();
             // SAFETY: `rec` is an end record (FF5), which holds the region start at `+W` (FF4).
             let start = unsafe { record_to_start(rec).read() };
             if addr < start {
@@ -438,6 +475,7 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
         // SAFETY: `link` is the list head.
         let mut cur = unsafe { load(link, key) };
         loop {
+            self.ticks.tick();
             if self.bad_link(prev.addr(), cur) {
                 return Err(FaultKind::CorruptLink);
             }
@@ -452,16 +490,15 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
         // `blk + size` is at most the region's end record: no overflow (caller contract).
         let end = blk.addr() + size;
         let (mut size, mut next) = (size, cur);
-        if !cur.is_null() {
-            if end > cur.addr() {
+        // Touching and overlapping share one comparison on the common path (a gap).
+        if !cur.is_null() && end >= cur.addr() {
+            if end != cur.addr() {
                 return Err(FaultKind::OverlapsFree);
             }
-            if end == cur.addr() {
-                // SAFETY: `cur` is a free block: header = size (FF3), link at `+W` (FF1).
-                size += unsafe { read_word(cur) };
-                // SAFETY: as above.
-                next = unsafe { load(header_to_link(cur), key) };
-            }
+            // SAFETY: `cur` is a free block: header = size (FF3), link at `+W` (FF1).
+            size += unsafe { read_word(cur) };
+            // SAFETY: as above.
+            next = unsafe { load(header_to_link(cur), key) };
         }
         // SAFETY: `[blk, blk + size)` is heap memory (caller contract) about to become free.
         unsafe { sanitize::unpoison(blk, size) };
@@ -469,10 +506,10 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
             // SAFETY: `prev` is a free block (FF1): its header is its size (FF3).
             let prev_size = unsafe { read_word(prev) };
             let prev_end = prev.addr() + prev_size;
-            if prev_end > blk.addr() {
-                return Err(FaultKind::OverlapsFree);
-            }
-            if prev_end == blk.addr() {
+            if prev_end >= blk.addr() {
+                if prev_end != blk.addr() {
+                    return Err(FaultKind::OverlapsFree);
+                }
                 // SAFETY: `prev` is a free block of this heap (FF1, FF3).
                 unsafe { write_word(prev, prev_size + size) };
                 // SAFETY: as above; `next` is the next free block after the merged range.
@@ -647,6 +684,16 @@ fn invalid_free(ptr: *mut u8, kind: FaultKind) {
     fault::report(HeapKind::FirstFit, kind, ptr.addr());
 }
 
+/// Why a pointer failed the combined alignment and range check of `used_block`.
+#[cold]
+fn misaligned_or_outside(addr: usize) -> FaultKind {
+    if addr % GRANULE != 0 {
+        FaultKind::Misaligned
+    } else {
+        FaultKind::Outside
+    }
+}
+
 /// A free-list link as stored: the address XOR `key` (FF6); provenance is kept.
 #[inline(always)]
 fn encode(p: *mut u8, key: usize) -> *mut u8 {
@@ -766,6 +813,7 @@ impl<const HARDENED: bool> Claim for FirstFitWith<HARDENED> {
         let (mut before_pred, mut before) = (ptr::null_mut::<u8>(), ptr::null_mut::<u8>());
         let mut after = self.regions;
         while !after.is_null() {
+            self.ticks.tick();
             // SAFETY: `after` is an end record (FF5); start and end are at `+W`, `+2W` (FF4).
             let (s, e) = unsafe { (record_to_start(after).read(), record_to_end(after).read()) };
             if s < end && start < e {
@@ -805,6 +853,7 @@ impl<const HARDENED: bool> Claim for FirstFitWith<HARDENED> {
             (self.lo.min(first), self.hi.max(record))
         };
         self.region_count += 1;
+        self.positions = (self.hi - self.lo) / GRANULE;
         // SAFETY: `[first, record)` is inside the new region and holds no block yet; its size
         // is a multiple of `G` of at least `G` (region_layout).
         let released = unsafe { self.release(base.with_addr(first), record - first) };
@@ -858,6 +907,7 @@ unsafe impl<const HARDENED: bool> Heap for FirstFitWith<HARDENED> {
         let mut link: *mut *mut u8 = &raw mut self.free;
         let mut from = 0;
         loop {
+            self.ticks.tick();
             // SAFETY: `link` is the list head or the link of a free block (FF1).
             let cur = unsafe { load(link, key) };
             if self.bad_link(from, cur) {
@@ -1113,7 +1163,9 @@ unsafe impl<const HARDENED: bool> Heap for FirstFitWith<HARDENED> {
         if !expect_free.is_null() {
             return bad("FF1: free list entry outside every region", expect_free.addr());
         }
-        if (count, lo, hi) != (self.region_count, self.lo, self.hi) {
+        if (count, lo, hi, hi.wrapping_sub(lo) / GRANULE)
+            != (self.region_count, self.lo, self.hi, self.positions)
+        {
             return bad("FF5: region count or bounds out of date", self.lo);
         }
         Ok(())
@@ -1140,6 +1192,7 @@ impl<const HARDENED: bool> FirstFitWith<HARDENED> {
         let mut link: *mut *mut u8 = &raw mut self.free;
         let mut from = 0;
         loop {
+            self.ticks.tick();
             // SAFETY: `link` is the list head or the link of a free block (FF1).
             let cur = unsafe { load(link, key) };
             if cur == next {

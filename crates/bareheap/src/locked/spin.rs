@@ -1,13 +1,13 @@
 #[cfg(not(loom))]
 use core::hint::spin_loop;
 #[cfg(not(loom))]
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 // The loom models (crates/bareheap-testkit/loom) build this file with loom's atomics, whose
 // constructors are not `const`; nothing else changes.
 #[cfg(loom)]
 use loom::{
     hint::spin_loop,
-    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
+    sync::atomic::{AtomicUsize, Ordering},
 };
 
 use super::RawLock;
@@ -20,19 +20,28 @@ use super::RawLock;
 /// Without a core id, same-core re-entry deadlocks; prefer [`CriticalSection`] on MCUs, or
 /// mask interrupts around heap use.
 ///
+/// # Invariants
+///
+/// - **SP1** One word is the whole lock: `state` is 0 when free, otherwise the holder's
+///   `core_id() + 1` (or [`ANONYMOUS`] without a core id). Taking the lock and recording the
+///   owner is one compare-and-swap, releasing it one store, so an interrupt that arrives at
+///   any instruction of `acquire` or `release` sees either "free" or "held by me", never a
+///   held lock without its owner (which it would spin on forever).
+///
 /// [`CriticalSection`]: crate::CriticalSection
 pub struct Spin {
-    locked: AtomicBool,
-    /// `core_id() + 1` of the holder, or 0. Only the holder writes a non-zero value.
-    owner: AtomicUsize,
+    state: AtomicUsize,
     core_id: Option<fn() -> usize>,
 }
+
+/// `state` of a lock held by a context without a core id (never compared with an id).
+const ANONYMOUS: usize = usize::MAX;
 
 impl Spin {
     /// An unlocked spin lock without re-entry detection.
     #[cfg(not(loom))]
     pub const fn new() -> Self {
-        Spin { locked: AtomicBool::new(false), owner: AtomicUsize::new(0), core_id: None }
+        Spin { state: AtomicUsize::new(0), core_id: None }
     }
 
     /// An unlocked spin lock that detects re-entry: `core_id` returns an identifier of the
@@ -40,19 +49,19 @@ impl Spin {
     /// must be below `usize::MAX` and distinct for contexts that can run at the same time.
     #[cfg(not(loom))]
     pub const fn with_core_id(core_id: fn() -> usize) -> Self {
-        Spin { locked: AtomicBool::new(false), owner: AtomicUsize::new(0), core_id: Some(core_id) }
+        Spin { state: AtomicUsize::new(0), core_id: Some(core_id) }
     }
 
     /// [`Spin::new`] under loom (not `const`).
     #[cfg(loom)]
     pub fn new() -> Self {
-        Spin { locked: AtomicBool::new(false), owner: AtomicUsize::new(0), core_id: None }
+        Spin { state: AtomicUsize::new(0), core_id: None }
     }
 
     /// [`Spin::with_core_id`] under loom (not `const`).
     #[cfg(loom)]
     pub fn with_core_id(core_id: fn() -> usize) -> Self {
-        Spin { locked: AtomicBool::new(false), owner: AtomicUsize::new(0), core_id: Some(core_id) }
+        Spin { state: AtomicUsize::new(0), core_id: Some(core_id) }
     }
 }
 
@@ -62,10 +71,11 @@ impl Default for Spin {
     }
 }
 
-// SAFETY: `locked` goes false→true only through a successful `compare_exchange` (Acquire), and
-// back only in `release` (Release), so holders are exclusive and see each other's writes.
-// `owner` equals our id only if this context stored it while holding the lock and has not
-// released since: no other context stores our id, and our own stores are seen in order.
+// SAFETY: `state` goes from 0 to non-zero only through a successful `compare_exchange`
+// (Acquire), and back only in `release` (Release), so holders are exclusive and see each
+// other's writes. `state` equals our id only if this context's compare-and-swap stored it and
+// it has not released since (SP1): no other context stores our id, so `acquire` returns
+// `None` only to a context that holds the lock, and a context that holds it never spins on it.
 unsafe impl RawLock for Spin {
     #[cfg(not(loom))]
     const INIT: Self = Spin::new();
@@ -75,29 +85,26 @@ unsafe impl RawLock for Spin {
     type State = ();
 
     fn acquire(&self) -> Option<()> {
-        let me = self.core_id.map(|id| id().wrapping_add(1));
-        if let Some(me) = me {
-            if self.owner.load(Ordering::Relaxed) == me {
-                return None;
+        let me = match self.core_id {
+            Some(id) => {
+                let me = id().wrapping_add(1);
+                if self.state.load(Ordering::Relaxed) == me {
+                    return None;
+                }
+                me
             }
-        }
-        while self
-            .locked
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
+            None => ANONYMOUS,
+        };
+        while self.state.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed).is_err()
         {
-            while self.locked.load(Ordering::Relaxed) {
+            while self.state.load(Ordering::Relaxed) != 0 {
                 spin_loop();
             }
-        }
-        if let Some(me) = me {
-            self.owner.store(me, Ordering::Relaxed);
         }
         Some(())
     }
 
     unsafe fn release(&self, _: ()) {
-        self.owner.store(0, Ordering::Relaxed);
-        self.locked.store(false, Ordering::Release);
+        self.state.store(0, Ordering::Release);
     }
 }

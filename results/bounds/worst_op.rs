@@ -1,0 +1,45 @@
+//! One operation in a fragmented heap, for callgrind (see measure.sh): `holes` free blocks of
+//! 32 bytes sit below the only block large enough, then one allocation must pass them all
+//! (first-fit's worst case) and one free of a block above them must walk to it.
+use bareheap::{Claim, FirstFit, Heap, Region, Tlsf};
+use core::alloc::Layout;
+use core::mem::MaybeUninit;
+use core::ptr::NonNull;
+
+#[inline(never)]
+fn op_allocate<H: Heap>(h: &mut H, l: Layout) -> Option<NonNull<u8>> {
+    h.allocate(l)
+}
+
+#[inline(never)]
+fn op_deallocate<H: Heap>(h: &mut H, p: NonNull<u8>, l: Layout) {
+    // SAFETY: `p` is live with `l` (the caller's).
+    unsafe { h.deallocate(p, l) }
+}
+
+fn run<H: Heap + Claim + Default>(holes: usize) {
+    let mem: &'static mut [MaybeUninit<u8>] =
+        Box::leak(vec![MaybeUninit::uninit(); 16 << 20].into_boxed_slice());
+    let mut h = H::default();
+    h.claim(Region::from_static(mem).unwrap()).unwrap();
+    let small = Layout::from_size_align(32, 8).unwrap();
+    let blocks: Vec<_> = (0..2 * holes).map(|_| h.allocate(small).unwrap()).collect();
+    for b in blocks.iter().step_by(2) {
+        // SAFETY: live with `small`, freed once.
+        unsafe { h.deallocate(*b, small) };
+    }
+    let big = Layout::from_size_align(4096, 8).unwrap();
+    let p = op_allocate(&mut h, big).unwrap();
+    op_deallocate(&mut h, p, big);
+    h.validate().unwrap();
+}
+
+fn main() {
+    let heap = std::env::args().nth(1).expect("heap");
+    let holes: usize = std::env::args().nth(2).expect("holes").parse().unwrap();
+    match heap.as_str() {
+        "FirstFit" => run::<FirstFit>(holes),
+        "Tlsf" => run::<Tlsf>(holes),
+        _ => panic!("FirstFit or Tlsf"),
+    }
+}
