@@ -216,9 +216,7 @@ impl Results {
             Some(JobOutcome::Latency(Outcome::Ok(l))) if l.floor[k].count > 0 => {
                 Ok(l.floor[k].clone())
             }
-            Some(JobOutcome::Latency(Outcome::Ok(_))) => {
-                Err(Cell::Na("not recorded".into()))
-            }
+            Some(JobOutcome::Latency(Outcome::Ok(_))) => Err(Cell::Na("not recorded".into())),
             Some(JobOutcome::Latency(o)) => Err(cell_of(o, |_| Cell::Na(String::new()))),
             Some(JobOutcome::Crashed(e)) => Err(Cell::Failed(e.clone())),
             _ => Err(Cell::Na("not run".into())),

@@ -169,9 +169,11 @@ impl Samples {
     /// Keeps, for each operation, the smaller of its sample here and in `other` (a run of the
     /// same operations).
     fn keep_min(&mut self, other: &Samples) {
-        for (mine, theirs) in
-            [(&mut self.alloc, &other.alloc), (&mut self.free, &other.free), (&mut self.realloc, &other.realloc)]
-        {
+        for (mine, theirs) in [
+            (&mut self.alloc, &other.alloc),
+            (&mut self.free, &other.free),
+            (&mut self.realloc, &other.realloc),
+        ] {
             for (m, t) in mine.iter_mut().zip(theirs) {
                 *m = (*m).min(*t);
             }

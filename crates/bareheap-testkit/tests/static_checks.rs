@@ -295,19 +295,26 @@ fn fn_bodies(code: &str) -> Vec<(String, String)> {
     out
 }
 
-/// The body of the `impl` block whose header line contains `header` (e.g. `Heap for Bump`).
+/// The body of the `impl` block whose header (from `impl` to its `{`, possibly over several
+/// lines, whitespace collapsed) contains `header` (e.g. `Heap for Bump`).
 fn impl_block<'a>(code: &'a str, header: &str) -> &'a str {
-    let at = code
+    let open = code
         .lines()
         .scan(0, |pos, l| {
             let start = *pos;
             *pos += l.len() + 1;
             Some((start, l))
         })
-        .find(|(_, l)| l.contains("impl") && l.contains(header))
-        .map(|(start, _)| start)
+        .filter(|(_, l)| {
+            l.trim_start().starts_with("impl") || l.trim_start().starts_with("unsafe impl")
+        })
+        .filter_map(|(start, _)| {
+            let open = start + code[start..].find('{')?;
+            let head = code[start..open].split_whitespace().collect::<Vec<_>>().join(" ");
+            head.contains(header).then_some(open)
+        })
+        .next()
         .unwrap_or_else(|| panic!("no `impl … {header}` block"));
-    let open = at + code[at..].find('{').expect("impl body");
     &code[open..matching_brace(code, open)]
 }
 
