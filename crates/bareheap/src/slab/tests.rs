@@ -846,12 +846,12 @@ fn reciprocal_is_exact_for_every_class_size_and_slab_offset() {
 
 #[test]
 fn header_size_is_the_documented_figure() {
-    // 10 header words + 2 bits per possible slot (SLAB_SIZE / 16), rounded up to 16 bytes.
-    let expected = |slab: usize| (10 * size_of::<usize>() + 2 * slab / 16 / 8).next_multiple_of(16);
+    // 12 header words + 2 bits per possible slot (SLAB_SIZE / 16), rounded up to 16 bytes.
+    let expected = |slab: usize| (12 * size_of::<usize>() + 2 * slab / 16 / 8).next_multiple_of(16);
     assert_eq!(TSlab::header_size(), expected(4096));
     assert_eq!(Slab::<TestHeap, SmallClasses>::header_size(), expected(1024));
     #[cfg(target_pointer_width = "64")]
-    assert_eq!(TSlab::header_size(), 144);
+    assert_eq!(TSlab::header_size(), 160);
     #[cfg(target_pointer_width = "32")]
     assert_eq!(Slab::<TestHeap, SmallClasses>::header_size(), 64);
 }
@@ -991,5 +991,89 @@ fn validate_finds_a_damaged_span_head() {
         assert!(s.validate().is_err(), "span length");
         (&raw mut (*head).span_len).write(len);
     }
+    s.validate().unwrap();
+}
+
+#[test]
+fn free_into_full_slab_puts_it_back_on_the_partial_list() {
+    let mut s = slab(4);
+    let layout = l(1024, 8);
+    let slots = TSlab::slots_per_slab(1024).unwrap();
+    let mut v: Vec<_> = (0..slots).map(|_| s.allocate(layout).unwrap()).collect();
+    // The slab is full: on no list, still found by `validate` through its span.
+    assert!(s.classes[11].partial.is_null());
+    assert_eq!(s.slab_count(), 1);
+    s.validate().unwrap();
+    let p = v.swap_remove(1);
+    // SAFETY: live with `layout`.
+    unsafe { s.deallocate(p, layout) };
+    assert!(!s.classes[11].partial.is_null());
+    s.validate().unwrap();
+    // The refill takes the freed slot from the same slab, which leaves the list again.
+    assert_eq!(s.allocate(layout), Some(p));
+    assert!(s.classes[11].partial.is_null());
+    assert_eq!(s.slab_count(), 1);
+    s.validate().unwrap();
+}
+
+#[test]
+fn validate_finds_a_damaged_full_slab() {
+    let mut s = slab(4);
+    let layout = l(1024, 8);
+    let slots = TSlab::slots_per_slab(1024).unwrap();
+    let v: Vec<_> = (0..slots).map(|_| s.allocate(layout).unwrap()).collect();
+    s.validate().unwrap();
+    let hdr = v[0].as_ptr().map_addr(|a| a & !4095).cast::<SlabHdr>();
+    // SAFETY: planting a corruption in the header of the full slab (test only), then
+    // restoring it.
+    unsafe {
+        let live = (&raw const (*hdr).live).read();
+        (&raw mut (*hdr).live).write(live - 1);
+        assert!(s.validate().is_err(), "a slab with a free slot off the partial list");
+        (&raw mut (*hdr).live).write(live);
+        let (w, used, _) = TSlab::bits(hdr, 0);
+        w.write(w.read() & !used);
+        assert!(s.validate().is_err(), "used bitmap disagrees with the live count");
+        w.write(w.read() | used);
+    }
+    s.validate().unwrap();
+}
+
+#[test]
+fn cat_c5_corrupted_free_list_of_an_exhausted_slab_quarantines_it() {
+    let mut s = slab(4);
+    let layout = l(1024, 8);
+    let slots = TSlab::slots_per_slab(1024).unwrap();
+    let mut v: Vec<_> = (0..slots).map(|_| s.allocate(layout).unwrap()).collect();
+    let (a, b) = (v.pop().unwrap(), v.pop().unwrap());
+    // SAFETY: both live with `layout`.
+    unsafe {
+        s.deallocate(a, layout);
+        s.deallocate(b, layout);
+    }
+    // Write after free: the head's link points outside the slab.
+    // SAFETY: deliberately corrupting the freed slot's link word (the test owns the memory).
+    unsafe { b.as_ptr().cast::<usize>().write(1000) };
+    assert_eq!(s.allocate(layout), Some(b));
+    // The slab has no fresh slot left and a corrupted link: it is quarantined, and the
+    // allocation is served from a new slab.
+    let c = s.allocate(layout).unwrap();
+    assert_eq!(s.last_invalid_free(), Some(InvalidFree::CorruptFreeList));
+    assert_eq!(s.slab_count(), 2);
+    assert_ne!(c.as_ptr().addr() & !4095, b.as_ptr().addr() & !4095);
+    assert!(s.validate().is_err(), "a quarantined slab is reported");
+    // Frees into the quarantined slab still work; once empty it is pooled and reused.
+    let frees_before = s.invalid_frees();
+    v.push(b);
+    for p in v {
+        // SAFETY: live with `layout`.
+        unsafe { s.deallocate(p, layout) };
+    }
+    assert_eq!(s.invalid_frees(), frees_before);
+    assert_eq!(s.slab_count(), 1);
+    assert_eq!(s.pooled_slabs(), 1);
+    s.validate().unwrap();
+    // SAFETY: live with `layout`.
+    unsafe { s.deallocate(c, layout) };
     s.validate().unwrap();
 }
