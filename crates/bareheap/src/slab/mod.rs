@@ -243,8 +243,9 @@ const GRANULE: usize = 16;
 const LUT_LEN: usize = MAX_CLASS_SIZE / GRANULE + 1;
 const NO_CLASS: u8 = u8::MAX;
 const WORD_BITS: usize = usize::BITS as usize;
-/// Header magic, XORed with the slab's base address (S1).
-const SLAB_MAGIC: usize = 0x51ab_c0de_u32 as usize;
+/// Header magic, XORed with the slab's base address (S1): the magic is the complement of
+/// the base, which a check computes without loading a constant.
+const SLAB_MAGIC: usize = usize::MAX;
 /// The end of a free list (S5).
 const NO_SLOT: usize = usize::MAX;
 /// The `class` of a slab in the pool of empty slabs (S7).
@@ -340,8 +341,9 @@ struct Table {
     align: [usize; MAX_CLASSES],
     slots: [usize; MAX_CLASSES],
     /// `ceil(2^32 / size)`: `(n * recip) >> 32 == n / size` for every `n <= SLAB_SIZE`
-    /// (the error term `n * (recip * size - 2^32) < 2^16 * 2^11` stays below `2^32`).
-    recip: [u64; MAX_CLASSES],
+    /// (the error term `n * (recip * size - 2^32) < 2^16 * 2^11` stays below `2^32`). At most
+    /// `2^28` (sizes are at least 16), so one 32 × 32 → 64-bit multiply on 32-bit targets.
+    recip: [u32; MAX_CLASSES],
     /// `lut[ceil(size / 16)]` = the smallest class with a slot of at least `size` bytes.
     lut: [u8; LUT_LEN],
     /// Bitmap words: two bits per slot (used, lent).
@@ -389,7 +391,7 @@ impl Table {
             // Slots are packed against the slab end, which is SLAB_SIZE-aligned (S3).
             t.align[c] = 1 << size.trailing_zeros();
             t.slots[c] = slots;
-            t.recip[c] = (1u64 << 32).div_ceil(size as u64);
+            t.recip[c] = (1u64 << 32).div_ceil(size as u64) as u32;
             c += 1;
         }
         let mut g = 0;
@@ -553,7 +555,7 @@ impl<H, C: SlabConfig> Slab<H, C> {
         // Distance from the pointer to the slab end, in 1..=SLAB_SIZE <= 2^16.
         let from_end = C::SLAB_SIZE - off;
         // Division by the slot size as a multiplication (exact here, see `Table::recip`).
-        let q = ((from_end as u64 * t.recip[c]) >> 32) as usize;
+        let q = ((from_end as u64 * t.recip[c] as u64) >> 32) as usize;
         // `q - 1 < slots` also rejects `q == 0` (wrapping).
         let i = q.wrapping_sub(1);
         (q * t.size[c] == from_end && i < t.slots[c]).then_some(i)
@@ -587,6 +589,20 @@ impl<H, C: SlabConfig> Slab<H, C> {
         let p = unsafe { hdr.add(1).cast::<usize>().add(i / PER_WORD) };
         let used = 1 << (2 * (i % PER_WORD));
         (p, used, used << 1)
+    }
+
+    /// The bitmap word holding the bits of slot `i`, and the position of its `used` bit (its
+    /// `lent` bit is the next one up): `(word >> shift) & 3` is `lent << 1 | used`.
+    ///
+    /// # Safety
+    ///
+    /// `hdr` is a slab block of ours (S1) and `i < slots` of its class.
+    #[inline(always)]
+    unsafe fn bit_pos(hdr: *mut SlabHdr, i: usize) -> (*mut usize, usize) {
+        const PER_WORD: usize = WORD_BITS / 2;
+        // SAFETY: as in `bits`.
+        let p = unsafe { hdr.add(1).cast::<usize>().add(i / PER_WORD) };
+        (p, 2 * (i % PER_WORD))
     }
 
     /// Pushes `hdr` at the head of a list.
@@ -992,7 +1008,8 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
             unsafe { Self::pop_head(&mut class.partial, hdr) };
         }
         // Slot pointers are derived from the slab block's pointer, so they keep its provenance.
-        NonNull::new(slot)
+        // SAFETY: `slot` lies inside the slab block (S3), which does not start at null.
+        Some(unsafe { NonNull::new_unchecked(slot) })
     }
 
     /// The free list of the partial slab `hdr` of class `sc` is corrupted (a write after
@@ -1112,20 +1129,18 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
             return self.invalid_free(ptr.as_ptr(), InvalidFree::NotSlotStart);
         };
         // SAFETY: `i < slots(c)`.
-        let (w, used_m, lent_m) = unsafe { Self::bits(hdr, i) };
+        let (w, shift) = unsafe { Self::bit_pos(hdr, i) };
         // SAFETY: bitmap word of the live slab.
         let word = unsafe { w.read() };
-        // Handed out (used) to its own class (not lent).
-        if word & (used_m | lent_m) != used_m {
-            let reason = if word & used_m == 0 {
-                InvalidFree::NotAllocated
-            } else {
-                InvalidFree::WrongClass
-            };
+        // Handed out (used) to its own class (not lent): the bit pair reads 0b01.
+        let pair = (word >> shift) & 3;
+        if pair != 1 {
+            let reason =
+                if pair & 1 == 0 { InvalidFree::NotAllocated } else { InvalidFree::WrongClass };
             return self.invalid_free(ptr.as_ptr(), reason);
         }
         // SAFETY: all checks passed for slot `i` of the live slab `hdr` of class `c`.
-        unsafe { self.free_slot(hdr, ptr, i, w, word & !used_m, c) };
+        unsafe { self.free_slot(hdr, ptr, i, w, word ^ (1 << shift), c) };
     }
 
     /// A free whose layout maps to class `c` of a pointer in a slab of class `sc != c`: valid

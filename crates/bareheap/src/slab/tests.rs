@@ -838,6 +838,7 @@ fn reciprocal_is_exact_for_every_class_size_and_slab_offset() {
     let step = if cfg!(miri) { 4099 } else { 1 };
     for size in (GRANULE..=MAX_CLASS_SIZE).step_by(GRANULE) {
         let recip = (1u64 << 32).div_ceil(size as u64);
+        assert!(recip <= u64::from(u32::MAX), "the table stores it as u32");
         for n in (0..=65536u64).step_by(step) {
             assert_eq!((n * recip) >> 32, n / size as u64, "{n} / {size}");
         }
