@@ -388,7 +388,10 @@ fn empty_slabs_are_pooled_up_to_retain_then_returned() {
         // SAFETY: live with `layout`.
         unsafe { s.deallocate(p, layout) };
     }
-    assert_eq!(s.trim(), 1);
+    // The 512-byte and 64-byte classes each kept their last slab, empty (S10): `trim` pools
+    // and returns both.
+    assert_eq!(s.slab_count(), 2);
+    assert_eq!(s.trim(), 2);
     assert_eq!((s.slab_count(), s.pooled_slabs(), s.backing().pages_in_use()), (0, 0, 0));
     s.validate().unwrap();
 }
@@ -403,9 +406,11 @@ fn set_retain_lower_gives_back_the_excess() {
         // SAFETY: live with `layout`.
         unsafe { s.deallocate(p, layout) };
     }
-    assert_eq!((s.pooled_slabs(), s.backing().pages_in_use()), (4, 4));
+    // Three pooled; the class keeps its last slab (S10).
+    assert_eq!((s.pooled_slabs(), s.slab_count(), s.backing().pages_in_use()), (3, 1, 4));
+    s.validate().unwrap();
     s.set_retain(1);
-    assert_eq!((s.pooled_slabs(), s.backing().pages_in_use()), (1, 1));
+    assert_eq!((s.pooled_slabs(), s.slab_count(), s.backing().pages_in_use()), (1, 0, 1));
     s.validate().unwrap();
 }
 
@@ -741,8 +746,11 @@ fn validate_finds_planted_corruption() {
     }
     s.validate().unwrap();
     // A damaged pooled slab is found too.
-    // SAFETY: `p` is live with `layout`; its slab empties into the pool.
+    // SAFETY: `p` is live with `layout`; its slab empties and is kept by its class (S10).
     unsafe { s.deallocate(p, layout) };
+    assert_eq!((s.slab_count(), s.pooled_slabs()), (1, 0));
+    s.validate().unwrap();
+    assert_eq!(s.pool_kept_slabs(), 1);
     assert_eq!(s.pooled_slabs(), 1);
     s.validate().unwrap();
     // SAFETY: planting a corruption in the pooled header (test only).
@@ -1077,4 +1085,55 @@ fn cat_c5_corrupted_free_list_of_an_exhausted_slab_quarantines_it() {
     // SAFETY: live with `layout`.
     unsafe { s.deallocate(c, layout) };
     s.validate().unwrap();
+}
+
+#[test]
+fn class_drained_and_refilled_keeps_its_slab_out_of_the_pool() {
+    let mut s = slab(4);
+    let layout = l(48, 8);
+    for round in 0..3 {
+        let v: Vec<_> = (0..10).map(|_| s.allocate(layout).unwrap()).collect();
+        for p in v {
+            // SAFETY: live with `layout`.
+            unsafe { s.deallocate(p, layout) };
+        }
+        // S10: the class's only slab stays, empty, instead of being pooled and set up again.
+        assert_eq!((s.slab_count(), s.pooled_slabs()), (1, 0), "round {round}");
+        assert_eq!(s.backing().page_allocs, 1);
+        s.validate().unwrap();
+    }
+    // With no room left in the backing heap, another class gets the kept slab.
+    let big = l(1024, 8);
+    let per = TSlab::slots_per_slab(1024).unwrap();
+    let v: Vec<_> = (0..4 * per).map(|_| s.allocate(big).unwrap()).collect();
+    assert_eq!((s.backing().pages_in_use(), s.slab_count()), (4, 4));
+    assert!(s.classes[2].partial.is_null(), "the 48-byte class gave its slab up");
+    s.validate().unwrap();
+    for p in v {
+        // SAFETY: live with `big`.
+        unsafe { s.deallocate(p, big) };
+    }
+    assert_eq!(s.trim(), 4);
+    s.validate().unwrap();
+}
+
+#[test]
+fn validate_finds_an_empty_slab_beside_others_of_its_class() {
+    let mut s = slab(4);
+    let layout = l(1024, 8);
+    let per = TSlab::slots_per_slab(1024).unwrap();
+    let v: Vec<_> = (0..per + 1).map(|_| s.allocate(layout).unwrap()).collect();
+    s.validate().unwrap();
+    let hdr = v[per].as_ptr().map_addr(|a| a & !4095).cast::<SlabHdr>();
+    // SAFETY: planting an S10 violation (test only): the second slab's only slot marked free
+    // in both the count and the bitmap, leaving an empty slab beside a full one.
+    unsafe {
+        let i = TSlab::slot_index_in(v[per].as_ptr().addr() & 4095, 11).unwrap();
+        let (w, used, _) = TSlab::bits(hdr, i);
+        w.write(w.read() & !used);
+        (&raw mut (*hdr).live).write(0);
+        (&raw mut (*hdr).fresh).write(0);
+    }
+    let e = s.validate().unwrap_err();
+    assert!(e.what.starts_with("S10"), "{}", e.what);
 }
