@@ -197,7 +197,7 @@ impl Config {
                 replay_reps: 7,
                 small_n: 20_000,
                 small_reps: 21,
-                small_rounds: 7,
+                small_rounds: 21,
                 budget_secs: 3.0,
                 worker_timeout_secs: 300,
             }
