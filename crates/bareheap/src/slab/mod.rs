@@ -61,6 +61,11 @@
 //!   `set_retain` and a backing heap out of memory take them back. The pool never takes
 //!   more from the backing heap than the peak in use rounded up to spans; it delays giving
 //!   memory back after a peak.
+//! - AddressSanitizer builds (`--cfg bareheap_asan`, `src/sanitize.rs`): a slot's payload is
+//!   addressable exactly while it is handed out; its slack up to the class size, the slots
+//!   of a slab not handed out yet, and a freed slot past its link word are poisoned, so a use
+//!   after free or an overflow inside a slab is reported (controls in the testkit's
+//!   `asan_arena` tests).
 //! - Detection (catalogue J2, C1-C3, always on): a free into the wrong class, a pointer that is
 //!   not a slot start, a slot that is not allocated (double free, or never handed out), and a
 //!   pointer outside every slab are ignored without writing anything, and counted
@@ -179,6 +184,7 @@ use core::ptr::{self, NonNull};
 
 use crate::fault::{self, FaultKind, HeapKind};
 use crate::heap::{move_block, Claim, Corruption, Heap};
+use crate::sanitize;
 use crate::{Region, RegionError};
 
 #[cfg(test)]
@@ -615,6 +621,25 @@ impl<H, C: SlabConfig> Slab<H, C> {
         (p, 2 * (i % PER_WORD))
     }
 
+    /// ASan builds (`--cfg bareheap_asan`): makes `[p, p + size)` addressable and poisons the
+    /// rest of its slot (the slack up to the class size). A no-op otherwise.
+    ///
+    /// # Safety
+    ///
+    /// `p` is a live slot of ours, of a class at least `size` bytes.
+    unsafe fn expose(p: NonNull<u8>, size: usize) {
+        let hdr = p.as_ptr().map_addr(|a| a & Self::MASK).cast::<SlabHdr>();
+        // SAFETY: the slab of a live slot is live (S1); its class is a class index (S2).
+        let c = unsafe { (&raw const (*hdr).class).read() };
+        let slot = Self::TABLE.size[c % MAX_CLASSES];
+        // SAFETY: the slot is ours and live: its first `size` bytes are the caller's, the
+        // rest is slack no one may touch.
+        unsafe {
+            sanitize::unpoison(p.as_ptr(), size);
+            sanitize::poison(p.as_ptr().wrapping_add(size), slot.saturating_sub(size));
+        }
+    }
+
     /// Pushes `hdr` at the head of a list.
     ///
     /// # Safety
@@ -861,6 +886,9 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         }
         // SAFETY: `head` is the first slab of a live span, so it is on the span list (S9).
         unsafe { self.span_unlink(head) };
+        // SAFETY: the span is ours until the deallocation below; the backing heap poisons what
+        // it does not use itself.
+        unsafe { sanitize::unpoison(head.cast::<u8>(), len * C::SLAB_SIZE) };
         if let Ok(layout) = Layout::from_size_align(len * C::SLAB_SIZE, C::SLAB_SIZE) {
             // SAFETY: `head` is the base of a block allocated from `backing` with this layout
             // when the span was carved (S8).
@@ -941,6 +969,13 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         }
         // SAFETY: as above; the bitmap (`words` words) follows the header (S4: all clear).
         unsafe { hdr.add(1).cast::<usize>().write_bytes(0, Self::TABLE.words) };
+        // SAFETY: everything past the header and bitmap is slot space of this slab of ours,
+        // none of it handed out: poisoned until a slot is (the link words of a previous
+        // class's free slots included).
+        unsafe {
+            let slots = hdr.cast::<u8>().wrapping_add(Self::TABLE.header);
+            sanitize::poison(slots, C::SLAB_SIZE - Self::TABLE.header);
+        }
         let class = &mut self.classes[c % MAX_CLASSES];
         // SAFETY: `hdr` is a fresh live slab in no list.
         unsafe { Self::push(&mut class.partial, hdr) };
@@ -1242,6 +1277,17 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         unsafe { w.write(word) };
         // SAFETY: live slab header.
         let free = unsafe { (&raw const (*hdr).free).read() };
+        if sanitize::ACTIVE {
+            // The link word stays addressable (the slab reads it when it hands the slot out
+            // again); the rest of the slot is poisoned while it is free.
+            let size = Self::TABLE.size[sc % MAX_CLASSES];
+            const LINK: usize = size_of::<usize>();
+            // SAFETY: slot `i` of this slab, `size >= 16` bytes, ours while it is free.
+            unsafe {
+                sanitize::unpoison(ptr.as_ptr(), LINK);
+                sanitize::poison(ptr.as_ptr().wrapping_add(LINK), size - LINK);
+            }
+        }
         // SAFETY: `ptr` is slot `i` of this slab, allocated until now and 16-aligned: it
         // becomes the free-list head and stores the old head's index (S5).
         unsafe { ptr.as_ptr().cast::<usize>().write(free) };
@@ -1492,6 +1538,13 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
     }
 }
 
+impl<H: Default, C: SlabConfig> Default for Slab<H, C> {
+    /// A slab front end over `H::default()`.
+    fn default() -> Self {
+        Slab::new(H::default())
+    }
+}
+
 impl<H: Claim, C: SlabConfig> Claim for Slab<H, C> {
     /// Gives `region` to the backing heap.
     fn claim(&mut self, region: Region) -> Result<usize, RegionError> {
@@ -1514,7 +1567,14 @@ unsafe impl<H: Heap, C: SlabConfig> Heap for Slab<H, C> {
     #[inline]
     fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         match Self::class_for(layout) {
-            Some(c) => self.allocate_small(c, layout),
+            Some(c) => {
+                let p = self.allocate_small(c, layout);
+                if let (true, Some(p)) = (sanitize::ACTIVE, p) {
+                    // SAFETY: `p` is a slot just handed out for `layout`.
+                    unsafe { Self::expose(p, layout.size()) };
+                }
+                p
+            }
             None => self.backing.allocate(layout),
         }
     }
@@ -1544,7 +1604,13 @@ unsafe impl<H: Heap, C: SlabConfig> Heap for Slab<H, C> {
     ) -> Option<NonNull<u8>> {
         let new = Layout::from_size_align(new_size, old.align()).ok()?;
         match (Self::class_for(old), Self::class_for(new)) {
-            (Some(a), Some(b)) if a == b => Some(ptr),
+            (Some(a), Some(b)) if a == b => {
+                if sanitize::ACTIVE {
+                    // SAFETY: `ptr` is a live slot (caller contract), now of `new_size` bytes.
+                    unsafe { Self::expose(ptr, new_size) };
+                }
+                Some(ptr)
+            }
             // SAFETY: both layouts are pass-through, so the block is `backing`'s (caller
             // contract: `old` fits it).
             (None, None) => unsafe { self.backing.grow(ptr, old, new_size) },
@@ -1562,7 +1628,13 @@ unsafe impl<H: Heap, C: SlabConfig> Heap for Slab<H, C> {
     ) -> Option<NonNull<u8>> {
         let new = Layout::from_size_align(new_size, old.align()).ok()?;
         match (Self::class_for(old), Self::class_for(new)) {
-            (Some(a), Some(b)) if a == b => Some(ptr),
+            (Some(a), Some(b)) if a == b => {
+                if sanitize::ACTIVE {
+                    // SAFETY: `ptr` is a live slot (caller contract), now of `new_size` bytes.
+                    unsafe { Self::expose(ptr, new_size) };
+                }
+                Some(ptr)
+            }
             // SAFETY: both layouts are pass-through, so the block is `backing`'s.
             (None, None) => unsafe { self.backing.shrink(ptr, old, new_size) },
             // SAFETY: forwarded caller contract.
