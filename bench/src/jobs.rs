@@ -147,6 +147,10 @@ pub struct Config {
     /// Timed repetitions of workload 5.
     #[serde(default)]
     pub small_reps: usize,
+    /// Rounds the repetitions of workload 5 are split into (see [`spawn_rounds`]); 0 or 1:
+    /// one worker per allocator, as for the other workloads.
+    #[serde(default)]
+    pub small_rounds: usize,
     /// Time budget of one verification pass of workloads 1 and 3, seconds.
     pub budget_secs: f64,
     /// Worker time limit, seconds.
@@ -174,6 +178,7 @@ impl Config {
                 replay_reps: 1,
                 small_n: 5_000,
                 small_reps: 3,
+                small_rounds: 3,
                 budget_secs: 0.3,
                 worker_timeout_secs: 60,
             }
@@ -192,6 +197,7 @@ impl Config {
                 replay_reps: 7,
                 small_n: 20_000,
                 small_reps: 21,
+                small_rounds: 21,
                 budget_secs: 3.0,
                 worker_timeout_secs: 300,
             }
@@ -285,6 +291,84 @@ pub fn execute(alloc: &NamedAllocator, job: &Job) -> JobOutcome {
     }
 }
 
+/// Runs `job` (which takes `reps` repetitions) for every allocator in `rounds` interleaved
+/// rounds: each round runs one worker per allocator with its share of the repetitions, the
+/// allocators in an order rotated by one each round. The records hold every repetition.
+///
+/// Why: a small-object repetition takes a few milliseconds, and on a shared machine the speed
+/// of the same binary drifts by up to 1.7× between one second and the next (other processes'
+/// cache and memory traffic, the host's scheduling), while the heaps differ by 10–30 %. Run
+/// one after another, each allocator's repetitions would fall in one such period and the rows
+/// would compare periods; interleaved, every row samples the same periods. Each worker is
+/// still a fresh process with its own arena and check pass.
+pub fn spawn_rounds(
+    allocs: &[NamedAllocator],
+    job: &Job,
+    rounds: usize,
+    timeout: Duration,
+) -> Vec<Record> {
+    let Job::SmallObjects { reps, .. } = job else {
+        return allocs.iter().map(|a| spawn(a, job, timeout)).collect();
+    };
+    let (reps, rounds) = (*reps, rounds.clamp(1, (*reps).max(1)));
+    let mut merged: Vec<Option<Record>> = allocs.iter().map(|_| None).collect();
+    for round in 0..rounds {
+        let share = reps / rounds + usize::from(round < reps % rounds);
+        let mut part = job.clone();
+        if let Job::SmallObjects { reps, .. } = &mut part {
+            *reps = share;
+        }
+        for k in 0..allocs.len() {
+            let i = (k + round) % allocs.len();
+            // A failed or unavailable allocator is not run again.
+            if let Some(Record { outcome: JobOutcome::SmallObjects(o), .. }) = &merged[i] {
+                if !matches!(o, Outcome::Ok(_)) {
+                    continue;
+                }
+            }
+            let rec = spawn(&allocs[i], &part, timeout);
+            merged[i] = Some(match merged[i].take() {
+                None => rec,
+                Some(acc) => merge_small(acc, rec),
+            });
+        }
+    }
+    merged
+        .into_iter()
+        .map(|r| {
+            let mut r = r.expect("every allocator ran at least one round");
+            r.job = job.clone();
+            r
+        })
+        .collect()
+}
+
+/// Adds the repetitions of a later round to `acc`; a failure of any round is the outcome.
+fn merge_small(mut acc: Record, rec: Record) -> Record {
+    acc.wall_secs += rec.wall_secs;
+    acc.outcome = match (acc.outcome, rec.outcome) {
+        (
+            JobOutcome::SmallObjects(Outcome::Ok(mut a)),
+            JobOutcome::SmallObjects(Outcome::Ok(b)),
+        ) => {
+            a.ops_per_sec.extend(b.ops_per_sec);
+            a.max_request = a.max_request.max(b.max_request);
+            if a.heap_ops != b.heap_ops {
+                return Record {
+                    outcome: JobOutcome::SmallObjects(Outcome::Failed(format!(
+                        "rounds made different operation counts ({} and {})",
+                        a.heap_ops, b.heap_ops
+                    ))),
+                    ..acc
+                };
+            }
+            JobOutcome::SmallObjects(Outcome::Ok(a))
+        }
+        (_, other) => other,
+    };
+    acc
+}
+
 /// Runs one job for one allocator in a child process, with a time limit.
 pub fn spawn(alloc: &NamedAllocator, job: &Job, timeout: Duration) -> Record {
     let start = Instant::now();
@@ -341,4 +425,46 @@ pub fn worker(name: &str, job_json: &str) -> Result<(), String> {
     let outcome = execute(&alloc, &job);
     println!("{}", serde_json::to_string(&outcome).map_err(|e| e.to_string())?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(outcome: Outcome<SmallObjects>) -> Record {
+        Record {
+            alloc: "a".into(),
+            job: Job::SmallObjects {
+                program: small::Program::Tree,
+                n: 1,
+                reps: 1,
+                seed: 0,
+                arena: 1,
+            },
+            outcome: JobOutcome::SmallObjects(outcome),
+            wall_secs: 1.0,
+        }
+    }
+
+    fn ok(ops_per_sec: Vec<f64>, heap_ops: u64) -> Outcome<SmallObjects> {
+        Outcome::Ok(SmallObjects { ops_per_sec, heap_ops, max_request: 8 })
+    }
+
+    #[test]
+    fn merge_small_two_rounds_keeps_every_repetition() {
+        let m = merge_small(rec(ok(vec![1.0], 5)), rec(ok(vec![2.0, 3.0], 5)));
+        assert_eq!(m.wall_secs, 2.0);
+        match m.outcome {
+            JobOutcome::SmallObjects(Outcome::Ok(s)) => assert_eq!(s.ops_per_sec, [1.0, 2.0, 3.0]),
+            _ => panic!("merged outcome is not Ok"),
+        }
+    }
+
+    #[test]
+    fn merge_small_failed_or_diverging_round_fails_the_record() {
+        let m = merge_small(rec(ok(vec![1.0], 5)), rec(Outcome::Failed("x".into())));
+        assert!(matches!(m.outcome, JobOutcome::SmallObjects(Outcome::Failed(_))));
+        let m = merge_small(rec(ok(vec![1.0], 5)), rec(ok(vec![1.0], 6)));
+        assert!(matches!(m.outcome, JobOutcome::SmallObjects(Outcome::Failed(_))));
+    }
 }

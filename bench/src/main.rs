@@ -169,6 +169,22 @@ fn run(
         out.display()
     );
     for job in &job_list {
+        if matches!(job, jobs::Job::SmallObjects { .. }) && config.small_rounds > 1 {
+            // Interleaved rounds (see `jobs::spawn_rounds`); reported when all are done.
+            for rec in jobs::spawn_rounds(&allocs, job, config.small_rounds, timeout) {
+                println!(
+                    "[{:>3}/{total}] {:<26} {:<34} {} ({:.1} s, {} rounds)",
+                    records.len() + 1,
+                    rec.alloc,
+                    job_name(job),
+                    brief(&rec),
+                    rec.wall_secs,
+                    config.small_rounds
+                );
+                records.push(rec);
+            }
+            continue;
+        }
         for a in &allocs {
             let rec = jobs::spawn(a, job, timeout);
             println!(

@@ -457,8 +457,12 @@ impl Results {
             .max();
         let _ = writeln!(
             out,
-            "Million heap operations (alloc + free + realloc) per second, collection work included (median of {} runs, ± half the min–max range); higher is better. Largest request: {} bytes.\n",
+            "Million heap operations (alloc + free + realloc) per second, collection work included (median of {} runs{}, ± half the min–max range); higher is better. Largest request: {} bytes.\n",
             self.meta.config.small_reps,
+            match self.meta.config.small_rounds {
+                r if r > 1 => format!(" in {r} rounds that interleave the allocators"),
+                _ => String::new(),
+            },
             largest.map_or("–".into(), |b| b.to_string())
         );
         table(&mut out, &head, &rows);

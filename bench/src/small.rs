@@ -66,21 +66,36 @@ pub struct SmallObjects {
     pub max_request: usize,
 }
 
-/// The heap a [`Router`] forwards to, with its counters.
+/// The heap a [`Router`] forwards to, with the bounds it checks blocks against.
+#[derive(Clone, Copy)]
 struct Route {
     heap: *mut (dyn BenchHeap + 'static),
     lo: usize,
     hi: usize,
 }
 
-thread_local! {
-    static ROUTE: Cell<Option<Route>> = const { Cell::new(None) };
-    static OPS: Cell<u64> = const { Cell::new(0) };
-    static MAX_REQUEST: Cell<usize> = const { Cell::new(0) };
+/// The router's per-thread state, in one block: one thread-local address computation per
+/// call, the same few loads and stores for every heap.
+struct RouterState {
+    /// The routed heap, or `None` (the system allocator). Taken out while a call into the
+    /// heap runs: a heap that allocated from the global allocator itself (none does) would
+    /// get the system allocator instead of recursing.
+    route: Cell<Option<Route>>,
+    ops: Cell<u64>,
+    max_request: Cell<usize>,
     /// The first bad block the router saw (null, misaligned or outside the arena).
-    static BAD: Cell<Option<(usize, usize, usize)>> = const { Cell::new(None) };
-    /// Set by the router whenever it serves a routed request (proves it is installed).
-    static ROUTED: Cell<bool> = const { Cell::new(false) };
+    bad: Cell<Option<(usize, usize, usize)>>,
+}
+
+thread_local! {
+    static STATE: RouterState = const {
+        RouterState {
+            route: Cell::new(None),
+            ops: Cell::new(0),
+            max_request: Cell::new(0),
+            bad: Cell::new(None),
+        }
+    };
 }
 
 /// The global allocator of the `bench` binary: the system allocator, except inside
@@ -89,25 +104,36 @@ pub struct Router;
 
 impl Router {
     /// Runs `f` with the current route, if any.
-    fn routed<R>(f: impl FnOnce(&Route) -> R) -> Option<R> {
-        ROUTE.with(|r| {
-            let route = r.take()?;
-            // Taken out while `f` runs: a heap that allocates from the global allocator
-            // itself (none does) would get the system allocator instead of recursing.
-            let out = f(&route);
-            r.set(Some(route));
+    #[inline(always)]
+    fn routed<R>(f: impl FnOnce(&RouterState, Route) -> R) -> Option<R> {
+        STATE.with(|s| {
+            let route = s.route.take()?;
+            let out = f(s, route);
+            s.route.set(Some(route));
             Some(out)
         })
     }
 
-    fn admit(route: &Route, p: *mut u8, layout: Layout) {
-        ROUTED.set(true);
-        OPS.set(OPS.get() + 1);
-        MAX_REQUEST.set(MAX_REQUEST.get().max(layout.size()));
+    #[inline(always)]
+    fn admit(s: &RouterState, route: Route, p: *mut u8, layout: Layout) {
+        s.ops.set(s.ops.get() + 1);
+        s.max_request.set(s.max_request.get().max(layout.size()));
         let a = p.addr();
-        let inside = route.lo == route.hi || (a >= route.lo && a + layout.size() <= route.hi);
-        if (p.is_null() || !a.is_multiple_of(layout.align()) || !inside) && BAD.get().is_none() {
-            BAD.set(Some((a, layout.size(), layout.align())));
+        let inside =
+            route.lo == route.hi || (a >= route.lo && a.wrapping_add(layout.size()) <= route.hi);
+        // `Layout` alignments are powers of two: a mask, not a division.
+        let aligned = a & (layout.align() - 1) == 0;
+        if !(inside && aligned && !p.is_null()) {
+            Router::bad(s, a, layout);
+        }
+    }
+
+    /// Records the first bad block (out of line: it never happens in a valid run).
+    #[cold]
+    #[inline(never)]
+    fn bad(s: &RouterState, a: usize, layout: Layout) {
+        if s.bad.get().is_none() {
+            s.bad.set(Some((a, layout.size(), layout.align())));
         }
     }
 }
@@ -117,10 +143,10 @@ impl Router {
 // `with_heap` guarantees that every block allocated through the route is freed through it.
 unsafe impl GlobalAlloc for Router {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        Router::routed(|r| {
+        Router::routed(|s, r| {
             // SAFETY: `with_heap` keeps the heap alive and unaliased while the route is set.
             let p = unsafe { (*r.heap).alloc(layout) };
-            Router::admit(r, p, layout);
+            Router::admit(s, r, p, layout);
             p
         })
         // SAFETY: forwarded `GlobalAlloc` contract.
@@ -128,8 +154,8 @@ unsafe impl GlobalAlloc for Router {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let routed = Router::routed(|r| {
-            OPS.set(OPS.get() + 1);
+        let routed = Router::routed(|s, r| {
+            s.ops.set(s.ops.get() + 1);
             // SAFETY: blocks freed inside the route were allocated through it (`with_heap`).
             unsafe { (*r.heap).dealloc(ptr, layout) }
         });
@@ -140,11 +166,11 @@ unsafe impl GlobalAlloc for Router {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        Router::routed(|r| {
+        Router::routed(|s, r| {
             // SAFETY: as in `dealloc`; `new_size` is non-zero and valid for the alignment.
             let p = unsafe { (*r.heap).realloc(ptr, layout, new_size) };
             // SAFETY: `GlobalAlloc::realloc`'s contract makes this layout valid.
-            Router::admit(r, p, unsafe {
+            Router::admit(s, r, p, unsafe {
                 Layout::from_size_align_unchecked(new_size, layout.align())
             });
             p
@@ -168,14 +194,19 @@ fn with_heap<R>(
     // ends (below, and a panic aborts the worker: panics are caught by no one here).
     let raw: *mut (dyn BenchHeap + 'static) = unsafe { std::mem::transmute(raw) };
     let (lo, hi) = bounds.unwrap_or((0, 0));
-    OPS.set(0);
-    ROUTE.set(Some(Route { heap: raw, lo, hi }));
+    STATE.with(|s| {
+        s.ops.set(0);
+        s.route.set(Some(Route { heap: raw, lo, hi }));
+    });
     let out = f();
-    ROUTE.set(None);
-    if let Some((a, size, align)) = BAD.take() {
+    let (ops, bad) = STATE.with(|s| {
+        s.route.set(None);
+        (s.ops.get(), s.bad.take())
+    });
+    if let Some((a, size, align)) = bad {
         return Err(format!("bad block {a:#x} for {size} B aligned {align}"));
     }
-    Ok((out, OPS.get()))
+    Ok((out, ops))
 }
 
 /// True if [`Router`] is this binary's global allocator (it is in `bench`, not in tests).
@@ -190,7 +221,6 @@ fn router_installed() -> bool {
             std::ptr::null_mut()
         }
     }
-    ROUTED.set(false);
     let layout = Layout::new::<u64>();
     let _ = with_heap(&mut Nothing, None, || {
         // SAFETY: a valid non-zero layout; a null result is not used.
@@ -202,8 +232,12 @@ fn router_installed() -> bool {
             unsafe { std::alloc::dealloc(p, layout) };
         }
     });
-    BAD.set(None);
-    ROUTED.get()
+    // `with_heap` zeroed the count; a routed allocation counts even though `Nothing` returns
+    // null, one served by the system allocator does not.
+    STATE.with(|s| {
+        s.bad.set(None);
+        s.ops.get() > 0
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -394,7 +428,7 @@ pub fn small_objects(
         res?;
         Ok((secs, ops))
     };
-    MAX_REQUEST.set(0);
+    STATE.with(|s| s.max_request.set(0));
     if let Err(e) = run(true) {
         return Outcome::Failed(format!("check pass: {e}"));
     }
@@ -409,7 +443,11 @@ pub fn small_objects(
             Err(e) => return Outcome::Failed(e),
         }
     }
-    Outcome::Ok(SmallObjects { ops_per_sec, heap_ops, max_request: MAX_REQUEST.get() })
+    Outcome::Ok(SmallObjects {
+        ops_per_sec,
+        heap_ops,
+        max_request: STATE.with(|s| s.max_request.get()),
+    })
 }
 
 #[cfg(test)]

@@ -30,6 +30,9 @@ const CONTROLS: &[&str] = &[
     "control_atomic_bump_use_after_free_in_arena_is_reported",
     "control_tlsf_overflow_into_free_neighbour_is_reported",
     "control_first_fit_overflow_into_free_neighbour_is_reported",
+    "control_slab_use_after_free_in_arena_is_reported",
+    "control_slab_one_byte_overflow_in_arena_is_reported",
+    "control_slab_overflow_past_its_slot_is_reported",
 ];
 
 /// The error kinds poisoning produces: a fully poisoned granule, or the poisoned suffix of a

@@ -18,9 +18,12 @@ use std::hint::black_box;
 
 use core::alloc::GlobalAlloc;
 
-use bareheap::{AtomicBump, Bump, Claim, FirstFit, Heap, Region, Tlsf};
+use bareheap::{AtomicBump, Bump, Claim, FirstFit, Heap, Region, Slab, Tlsf};
 
 const ARENA: usize = 64 * 1024;
+
+/// The slab front end over a first-fit heap: every request of these tests is a slab slot.
+type SlabFf = Slab<FirstFit>;
 
 /// A fresh heap over a leaked (so `'static`) arena.
 fn heap<H: Heap + Claim + Default>() -> H {
@@ -133,6 +136,9 @@ control!(
     control_first_fit_overflow_into_free_neighbour_is_reported,
     overflow_into_free_neighbour::<FirstFit>()
 );
+control!(control_slab_use_after_free_in_arena_is_reported, use_after_free::<SlabFf>());
+control!(control_slab_one_byte_overflow_in_arena_is_reported, one_byte_overflow::<SlabFf>());
+control!(control_slab_overflow_past_its_slot_is_reported, overflow_into_free_neighbour::<SlabFf>());
 
 /// The byte-exact checks of the poisoning, without a report: only with the cfg.
 #[cfg(bareheap_asan)]
@@ -196,6 +202,20 @@ mod shadow {
     #[test]
     fn shadow_first_fit_free_space_and_slack_are_poisoned() {
         shadow_tracks_allocations::<FirstFit>(8);
+    }
+
+    /// Slab: a free slot keeps its link word (payload bytes 0..8); the slack up to the class
+    /// size is poisoned, and so are slots never handed out.
+    #[test]
+    fn shadow_slab_free_slots_and_slack_are_poisoned() {
+        shadow_tracks_allocations::<SlabFf>(8);
+        let mut h = heap::<SlabFf>();
+        let p = h.allocate(layout(100)).expect("p"); // the 128-byte class
+        assert_exposed(p, 100, 28);
+        // The slab's other slots (below the first, slots are packed against its end) were
+        // never handed out.
+        assert!(poisoned(p.as_ptr().wrapping_sub(64)), "a fresh slot is addressable");
+        h.validate().expect("valid");
     }
 
     /// Bump: the unused tail and a reclaimed last block are poisoned; alignment padding too.

@@ -15,16 +15,20 @@
 //!  ^ found in O(1) from any slot:      slots are packed against the end, so slot i
 //!    ptr & !(SLAB_SIZE - 1)            starts at base + SLAB_SIZE - (i + 1) * size
 //!
-//!  per class:  partial ──► slab ◄─► slab ◄─► ...   (at least one free slot)
-//!              full    ──► slab ◄─► ...            (every slot handed out)
+//!  per class:  partial ──► slab ◄─► slab ◄─► ...   (at least one free slot; full
+//!                                                   slabs are on no list)
 //!  per slab:   free ──► slot ──► slot ──► NO_SLOT  (freed slots, linked by index;
 //!                                                   never-used slots come from `fresh`)
+//!  per heap:   spans ──► span head ◄─► span head ◄─► ...   (every span, for `validate`)
 //! ```
 //!
 //! A request picks the smallest class whose slot size is at least `layout.size()` and whose
 //! slot alignment (the largest power of two dividing the slot size) is at least
 //! `layout.align()`. The first slot of the first partial slab is taken; a slab that fills up
-//! moves to the full list; a slot freed in a full slab moves it back. A slab whose last slot is
+//! leaves the partial list (it is its head: two stores), and a slot freed in a full slab
+//! pushes it back on. Full slabs are on no list, so when frees land in random full slabs (a
+//! map churning) each costs one push and the refill one pop, not a move between two
+//! doubly linked lists each way. A slab whose last slot is
 //! freed joins a pool of empty slabs that any class reuses; new slabs are carved only when the
 //! pool is empty, [`SlabConfig::SLABS_PER_CARVE`] at a time in one aligned block (a span).
 //! Once the pool holds more than [`SlabConfig::RETAIN`] slabs, a span whose slabs are all
@@ -37,11 +41,12 @@
 //!
 //! - Time: allocate and free of a slab-class request are O(1): a table look-up for the class
 //!   (plus at most [`MAX_CLASSES`] steps when the alignment forces a larger class), a
-//!   multiply-by-reciprocal for the slot index, one bitmap word update, and a list move only
-//!   when a slab fills up or drains. Carving or returning a slab costs one call to `H`.
+//!   multiply-by-reciprocal for the slot index, one bitmap word update, and a list push or
+//!   pop only when a slab fills up or stops being full (an unlink when it drains). Carving or
+//!   returning a slab costs one call to `H`.
 //!   Pass-through requests cost what `H` costs.
-//! - Overhead: no per-object header. Per slab, a header of [`Slab::header_size`] bytes (ten
-//!   words and two bits per possible slot, rounded to 16: 144 bytes for 4 KiB slabs on 64-bit
+//! - Overhead: no per-object header. Per slab, a header of [`Slab::header_size`] bytes (twelve
+//!   words and two bits per possible slot, rounded to 16: 160 bytes for 4 KiB slabs on 64-bit
 //!   targets, 64 bytes for 1 KiB slabs on 32-bit ones) and
 //!   the slack below the lowest slot.
 //!   Internal fragmentation is bounded by the class spacing (at most 50 % with the default
@@ -49,8 +54,18 @@
 //! - Memory kept: empty slabs stay pooled while at most `RETAIN` are (64 × 4 KiB for
 //!   [`DefaultClasses`], 4 × 1 KiB for [`SmallClasses`]; [`Slab::set_retain`]), and a span
 //!   is given back only whole, so up to `SLABS_PER_CARVE - 1` empty slabs per span in use
-//!   stay too, until [`Slab::trim`]. The pool never takes more from the backing heap than the
-//!   peak in use rounded up to spans; it delays giving memory back after a peak.
+//!   stay too, until [`Slab::trim`]. A class whose last object is freed keeps its one slab,
+//!   empty, while the pool has room (S10): a tree dropped and rebuilt reuses its slabs
+//!   without a trip through the pool (on the Cortex-M3 small-object sequence, 78 slab
+//!   set-ups instead of 225). So up to one empty slab per class is held besides the pool; `trim`,
+//!   `set_retain` and a backing heap out of memory take them back. The pool never takes
+//!   more from the backing heap than the peak in use rounded up to spans; it delays giving
+//!   memory back after a peak.
+//! - AddressSanitizer builds (`--cfg bareheap_asan`, `src/sanitize.rs`): a slot's payload is
+//!   addressable exactly while it is handed out; its slack up to the class size, the slots
+//!   of a slab not handed out yet, and a freed slot past its link word are poisoned, so a use
+//!   after free or an overflow inside a slab is reported (controls in the testkit's
+//!   `asan_arena` tests).
 //! - Detection (catalogue J2, C1-C3, always on): a free into the wrong class, a pointer that is
 //!   not a slot start, a slot that is not allocated (double free, or never handed out), and a
 //!   pointer outside every slab are ignored without writing anything, and counted
@@ -69,14 +84,15 @@
 //!   inside memory the backing heap handed out for a slab at some time. With several backing
 //!   regions separated by unmapped gaps, a wild pointer in such a gap can therefore fault.
 //! - A slab pointer freed with a pass-through (large) layout goes to `H` and is `H`'s to detect.
-//! - The checks cost instructions: where the backing heap is O(1) anyway (a first-fit heap
-//!   whose free list stays a block or two long, as when a tree is built and then dropped
-//!   whole), a slab allocation is not cheaper than the backing heap's. On the Cortex-M3
-//!   small-object sequence (`bench/cortex-m`, `small_*`, opt-level s) `Slab<FirstFit>` takes
-//!   about 63 instructions per allocation against `FirstFit`'s 58, and 79 per free against
-//!   105: about 12 % fewer per operation overall. Its gain grows with mixed lifetimes, which
-//!   make the first-fit walk long and not the slab's (61 against 89 per allocation on the
-//!   mixed sequence).
+//! - The checks cost instructions (the address hull, the magic, the class, the slot start
+//!   and the used/lent bits on every free): where the backing heap's own path is short, a
+//!   slab free is not cheaper. On the Cortex-M3 small-object sequence (`bench/cortex-m`,
+//!   `small_*`, opt-level s) a slab allocation takes 55 instructions on average against
+//!   `Tlsf`'s 101 and `FirstFit`'s 58, a free 69 against 70 and 92: 62 per operation
+//!   against 86 and 75. On the host, where a TLSF free that merges nothing is 49 x86
+//!   instructions against the slab's 80 (a `BTreeMap` churn, callgrind), the slab only wins
+//!   where the backing heap has to split or search (a tree built and dropped: 70 instructions
+//!   per operation against `Tlsf`'s 98).
 //!
 //! # Changes from the reference allocator
 //!
@@ -92,9 +108,11 @@
 //! - **S1** Every slab is `SLAB_SIZE` bytes of a span currently allocated from `backing`
 //!   (S8); its header sits at its base, which is `SLAB_SIZE`-aligned, and its `magic` is
 //!   `SLAB_MAGIC ^ base`. A slab given back has its magic cleared first.
-//! - **S2** A slab of class `c` is in exactly one list of class `c`: `partial` when
-//!   `live < slots(c)`, `full` when `live == slots(c)`; the lists are doubly linked through
-//!   `prev`/`next` and `classes[c].slabs` counts both.
+//! - **S2** A slab of class `c` with `live < slots(c)` is on the partial list of class `c`
+//!   (doubly linked through `prev`/`next`), unless it is quarantined (`fresh == QUARANTINED`:
+//!   its free list was found corrupted and it had no fresh slot left); a full slab
+//!   (`live == slots(c)`) and a quarantined one are on no list. `classes[c].slabs` counts
+//!   all slabs of class `c`.
 //! - **S3** Slot `i < slots(c)` starts at `base + SLAB_SIZE - (i + 1) * size(c)`, which is at or
 //!   above `base + header_size`; slots never overlap the header or each other.
 //! - **S4** `fresh <= slots(c)`; slots `fresh..` were never handed out and their bits are clear.
@@ -111,8 +129,15 @@
 //!   points to the first slab of its span, whose `span_len` is `n` and whose `span_pooled`
 //!   counts the span's slabs in the pool. A span is given back whole, only when all its slabs
 //!   are pooled.
+//! - **S9** The first slabs of all spans allocated from `backing` are doubly linked through
+//!   `span_prev`/`span_next` from `spans`, and number `span_count`.
+//! - **S10** A slab of a class with `live == 0` is the only slab of its class (kept on its
+//!   partial list when its last slot is freed while fewer than `retain` slabs are pooled,
+//!   instead of pooled). [`Slab::trim`], [`Slab::set_retain`], and a carve that finds
+//!   neither pooled slabs nor room in the backing heap pool such slabs.
 //!
-//! `validate()` checks S1-S8 for every slab, then the backing heap.
+//! `validate()` reaches every slab through the span list (S9) and checks S1-S9, then the
+//! backing heap.
 //!
 //! # Examples
 //!
@@ -159,6 +184,7 @@ use core::ptr::{self, NonNull};
 
 use crate::fault::{self, FaultKind, HeapKind};
 use crate::heap::{move_block, Claim, Corruption, Heap};
+use crate::sanitize;
 use crate::{Region, RegionError};
 
 #[cfg(test)]
@@ -233,12 +259,15 @@ const GRANULE: usize = 16;
 const LUT_LEN: usize = MAX_CLASS_SIZE / GRANULE + 1;
 const NO_CLASS: u8 = u8::MAX;
 const WORD_BITS: usize = usize::BITS as usize;
-/// Header magic, XORed with the slab's base address (S1).
-const SLAB_MAGIC: usize = 0x51ab_c0de_u32 as usize;
+/// Header magic, XORed with the slab's base address (S1): the magic is the complement of
+/// the base, which a check computes without loading a constant.
+const SLAB_MAGIC: usize = usize::MAX;
 /// The end of a free list (S5).
 const NO_SLOT: usize = usize::MAX;
 /// The `class` of a slab in the pool of empty slabs (S7).
 const POOL_CLASS: usize = usize::MAX;
+/// The `fresh` of a slab taken out of service after its free list was found corrupted (S2).
+const QUARANTINED: usize = usize::MAX;
 
 /// Why a free was refused. The slab wrote nothing when it refused it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -305,18 +334,21 @@ struct SlabHdr {
     span_len: usize,
     /// In a span's first slab: how many of its slabs are in the pool. 0 in the others.
     span_pooled: usize,
+    /// In a span's first slab: the neighbours in the list of spans (S9). Null in the others.
+    span_prev: *mut SlabHdr,
+    span_next: *mut SlabHdr,
 }
 
-/// The lists of one size class (S2).
+/// The state of one size class (S2).
 #[derive(Clone, Copy)]
 struct ClassState {
+    /// The slabs with a free slot.
     partial: *mut SlabHdr,
-    full: *mut SlabHdr,
+    /// All slabs of the class: partial, full and quarantined.
     slabs: usize,
 }
 
-const EMPTY_CLASS: ClassState =
-    ClassState { partial: ptr::null_mut(), full: ptr::null_mut(), slabs: 0 };
+const EMPTY_CLASS: ClassState = ClassState { partial: ptr::null_mut(), slabs: 0 };
 
 /// Derived per-class constants, computed at compile time from a [`SlabConfig`].
 struct Table {
@@ -325,8 +357,9 @@ struct Table {
     align: [usize; MAX_CLASSES],
     slots: [usize; MAX_CLASSES],
     /// `ceil(2^32 / size)`: `(n * recip) >> 32 == n / size` for every `n <= SLAB_SIZE`
-    /// (the error term `n * (recip * size - 2^32) < 2^16 * 2^11` stays below `2^32`).
-    recip: [u64; MAX_CLASSES],
+    /// (the error term `n * (recip * size - 2^32) < 2^16 * 2^11` stays below `2^32`). At most
+    /// `2^28` (sizes are at least 16), so one 32 × 32 → 64-bit multiply on 32-bit targets.
+    recip: [u32; MAX_CLASSES],
     /// `lut[ceil(size / 16)]` = the smallest class with a slot of at least `size` bytes.
     lut: [u8; LUT_LEN],
     /// Bitmap words: two bits per slot (used, lent).
@@ -374,7 +407,7 @@ impl Table {
             // Slots are packed against the slab end, which is SLAB_SIZE-aligned (S3).
             t.align[c] = 1 << size.trailing_zeros();
             t.slots[c] = slots;
-            t.recip[c] = (1u64 << 32).div_ceil(size as u64);
+            t.recip[c] = (1u64 << 32).div_ceil(size as u64) as u32;
             c += 1;
         }
         let mut g = 0;
@@ -402,6 +435,9 @@ pub struct Slab<H, C: SlabConfig = DefaultClasses> {
     /// Empty slabs kept for reuse, linked through `next` (S7).
     pool: *mut SlabHdr,
     pooled: usize,
+    /// First slabs of all spans, linked through `span_next` (S9), and their number.
+    spans: *mut SlabHdr,
+    span_count: usize,
     retain: usize,
     invalid_frees: usize,
     last_invalid: Option<InvalidFree>,
@@ -440,6 +476,8 @@ impl<H, C: SlabConfig> Slab<H, C> {
             hi: 0,
             pool: ptr::null_mut(),
             pooled: 0,
+            spans: ptr::null_mut(),
+            span_count: 0,
             retain: C::RETAIN,
             invalid_frees: 0,
             last_invalid: None,
@@ -533,7 +571,7 @@ impl<H, C: SlabConfig> Slab<H, C> {
         // Distance from the pointer to the slab end, in 1..=SLAB_SIZE <= 2^16.
         let from_end = C::SLAB_SIZE - off;
         // Division by the slot size as a multiplication (exact here, see `Table::recip`).
-        let q = ((from_end as u64 * t.recip[c]) >> 32) as usize;
+        let q = ((from_end as u64 * t.recip[c] as u64) >> 32) as usize;
         // `q - 1 < slots` also rejects `q == 0` (wrapping).
         let i = q.wrapping_sub(1);
         (q * t.size[c] == from_end && i < t.slots[c]).then_some(i)
@@ -569,18 +607,37 @@ impl<H, C: SlabConfig> Slab<H, C> {
         (p, used, used << 1)
     }
 
-    /// Moves `hdr` from one list to the head of another. Out of line: it runs once per slab
-    /// fill or drain, and keeping it out of the hot paths keeps them small.
+    /// The bitmap word holding the bits of slot `i`, and the position of its `used` bit (its
+    /// `lent` bit is the next one up): `(word >> shift) & 3` is `lent << 1 | used`.
     ///
     /// # Safety
     ///
-    /// `hdr` is a live slab in the list `from`; `to` is a list of live slabs (S2).
-    #[inline(never)]
-    unsafe fn move_list(from: &mut *mut SlabHdr, to: &mut *mut SlabHdr, hdr: *mut SlabHdr) {
-        // SAFETY: caller contract.
-        unsafe { Self::unlink(from, hdr) };
-        // SAFETY: `hdr` is live and now in no list.
-        unsafe { Self::push(to, hdr) };
+    /// `hdr` is a slab block of ours (S1) and `i < slots` of its class.
+    #[inline(always)]
+    unsafe fn bit_pos(hdr: *mut SlabHdr, i: usize) -> (*mut usize, usize) {
+        const PER_WORD: usize = WORD_BITS / 2;
+        // SAFETY: as in `bits`.
+        let p = unsafe { hdr.add(1).cast::<usize>().add(i / PER_WORD) };
+        (p, 2 * (i % PER_WORD))
+    }
+
+    /// ASan builds (`--cfg bareheap_asan`): makes `[p, p + size)` addressable and poisons the
+    /// rest of its slot (the slack up to the class size). A no-op otherwise.
+    ///
+    /// # Safety
+    ///
+    /// `p` is a live slot of ours, of a class at least `size` bytes.
+    unsafe fn expose(p: NonNull<u8>, size: usize) {
+        let hdr = p.as_ptr().map_addr(|a| a & Self::MASK).cast::<SlabHdr>();
+        // SAFETY: the slab of a live slot is live (S1); its class is a class index (S2).
+        let c = unsafe { (&raw const (*hdr).class).read() };
+        let slot = Self::TABLE.size[c % MAX_CLASSES];
+        // SAFETY: the slot is ours and live: its first `size` bytes are the caller's, the
+        // rest is slack no one may touch.
+        unsafe {
+            sanitize::unpoison(p.as_ptr(), size);
+            sanitize::poison(p.as_ptr().wrapping_add(size), slot.saturating_sub(size));
+        }
     }
 
     /// Pushes `hdr` at the head of a list.
@@ -588,6 +645,7 @@ impl<H, C: SlabConfig> Slab<H, C> {
     /// # Safety
     ///
     /// `hdr` is a live slab in no list; `head` is a list of live slabs (S2).
+    #[inline]
     unsafe fn push(head: &mut *mut SlabHdr, hdr: *mut SlabHdr) {
         let old = *head;
         // SAFETY: `hdr` is a live slab header (caller), written through raw field pointers.
@@ -600,6 +658,22 @@ impl<H, C: SlabConfig> Slab<H, C> {
             unsafe { (&raw mut (*old).prev).write(hdr) };
         }
         *head = hdr;
+    }
+
+    /// Takes `hdr`, the first slab of the list `head`, off it.
+    ///
+    /// # Safety
+    ///
+    /// `hdr` is the first slab of the list `head` (S2).
+    #[inline(always)]
+    unsafe fn pop_head(head: &mut *mut SlabHdr, hdr: *mut SlabHdr) {
+        // SAFETY: `hdr` is a live slab header (caller).
+        let next = unsafe { (&raw const (*hdr).next).read() };
+        *head = next;
+        if !next.is_null() {
+            // SAFETY: `next` follows `hdr` in the same list, a live slab (S2).
+            unsafe { (&raw mut (*next).prev).write(ptr::null_mut()) };
+        }
     }
 
     /// Unlinks `hdr` from the list `head`.
@@ -625,20 +699,49 @@ impl<H, C: SlabConfig> Slab<H, C> {
 }
 
 impl<H: Heap, C: SlabConfig> Slab<H, C> {
-    /// Gives back to the backing heap every span whose slabs are all empty and pooled.
-    /// Returns how many slabs were given back.
+    /// Gives back to the backing heap every span whose slabs are all empty, after pooling the
+    /// empty slab each class keeps (S10). Returns how many slabs were given back.
     ///
     /// # Time complexity
     ///
     /// O(pooled slabs × spans given back).
     pub fn trim(&mut self) -> usize {
+        self.pool_kept_slabs();
         self.release_pooled_spans(0)
     }
 
-    /// Sets how many empty slabs are kept for reuse, giving back fully pooled spans while more
-    /// than `retain` slabs are pooled.
+    /// Pools the empty slab that each class with no other slab keeps (S10); returns how
+    /// many were pooled.
+    ///
+    /// # Time complexity
+    ///
+    /// O(classes).
+    fn pool_kept_slabs(&mut self) -> usize {
+        let mut pooled = 0;
+        for c in 0..Self::TABLE.len {
+            let class = &mut self.classes[c % MAX_CLASSES];
+            let hdr = class.partial;
+            // S10: an empty slab on a partial list is the only slab of its class.
+            // SAFETY: a non-null partial head is a live slab header (S2).
+            if class.slabs != 1 || hdr.is_null() || unsafe { (&raw const (*hdr).live).read() } != 0
+            {
+                continue;
+            }
+            // SAFETY: `hdr` heads the partial list of `c`.
+            unsafe { Self::pop_head(&mut class.partial, hdr) };
+            class.slabs = 0;
+            // SAFETY: `hdr` is our empty slab (live 0, so no bit set: S4), now in no list.
+            unsafe { self.pool_push(hdr) };
+            pooled += 1;
+        }
+        pooled
+    }
+
+    /// Sets how many empty slabs are kept for reuse: pools the empty slab each class keeps
+    /// (S10), then gives back fully pooled spans while more than `retain` slabs are pooled.
     pub fn set_retain(&mut self, retain: usize) {
         self.retain = retain;
+        self.pool_kept_slabs();
         self.release_pooled_spans(retain);
     }
 
@@ -704,6 +807,49 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         }
     }
 
+    /// Puts the first slab of a new span at the head of the span list (S9).
+    ///
+    /// # Safety
+    ///
+    /// `head` is the first slab of a span of ours, in no span list.
+    unsafe fn span_link(&mut self, head: *mut SlabHdr) {
+        let old = self.spans;
+        // SAFETY: `head` is a slab header of ours (caller).
+        unsafe {
+            (&raw mut (*head).span_prev).write(ptr::null_mut());
+            (&raw mut (*head).span_next).write(old);
+        }
+        if !old.is_null() {
+            // SAFETY: `old` heads the span list, so it is a span's first slab (S9).
+            unsafe { (&raw mut (*old).span_prev).write(head) };
+        }
+        self.spans = head;
+        self.span_count += 1;
+    }
+
+    /// Takes the first slab of a span off the span list (S9).
+    ///
+    /// # Safety
+    ///
+    /// `head` is on the span list.
+    unsafe fn span_unlink(&mut self, head: *mut SlabHdr) {
+        // SAFETY: caller contract.
+        let (prev, next) = unsafe {
+            ((&raw const (*head).span_prev).read(), (&raw const (*head).span_next).read())
+        };
+        if prev.is_null() {
+            self.spans = next;
+        } else {
+            // SAFETY: `prev` is `head`'s neighbour on the span list (S9).
+            unsafe { (&raw mut (*prev).span_next).write(next) };
+        }
+        if !next.is_null() {
+            // SAFETY: as above for `next`.
+            unsafe { (&raw mut (*next).span_prev).write(prev) };
+        }
+        self.span_count -= 1;
+    }
+
     /// Takes a slab off the pool of empty slabs (S7).
     fn pop_pool(&mut self) -> Option<*mut SlabHdr> {
         let hdr = self.pool;
@@ -738,6 +884,11 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
             // SAFETY: our block until the deallocation below.
             unsafe { (&raw mut (*slab).magic).write(0) };
         }
+        // SAFETY: `head` is the first slab of a live span, so it is on the span list (S9).
+        unsafe { self.span_unlink(head) };
+        // SAFETY: the span is ours until the deallocation below; the backing heap poisons what
+        // it does not use itself.
+        unsafe { sanitize::unpoison(head.cast::<u8>(), len * C::SLAB_SIZE) };
         if let Ok(layout) = Layout::from_size_align(len * C::SLAB_SIZE, C::SLAB_SIZE) {
             // SAFETY: `head` is the base of a block allocated from `backing` with this layout
             // when the span was carved (S8).
@@ -786,10 +937,14 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
                         span: head,
                         span_len: if k == 0 { n } else { 0 },
                         span_pooled: 0,
+                        span_prev: ptr::null_mut(),
+                        span_next: ptr::null_mut(),
                     });
                     self.pool_push(slab);
                 }
             }
+            // SAFETY: `head` is the first slab of the new span, in no span list yet.
+            unsafe { self.span_link(head) };
             return true;
         }
         false
@@ -798,7 +953,9 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
     /// Sets up a slab for class `c`, from the pool of empty slabs (carving a new span into it
     /// when it is empty), and puts it on the partial list.
     fn carve(&mut self, c: usize) -> Option<*mut SlabHdr> {
-        if self.pool.is_null() && !self.carve_span() {
+        // The backing heap is asked first; the slabs that classes keep empty (S10) are the
+        // last resort before lending (class `c` keeps none: its partial list is empty).
+        if self.pool.is_null() && !self.carve_span() && self.pool_kept_slabs() == 0 {
             return None;
         }
         let hdr = self.pop_pool()?;
@@ -812,6 +969,13 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         }
         // SAFETY: as above; the bitmap (`words` words) follows the header (S4: all clear).
         unsafe { hdr.add(1).cast::<usize>().write_bytes(0, Self::TABLE.words) };
+        // SAFETY: everything past the header and bitmap is slot space of this slab of ours,
+        // none of it handed out: poisoned until a slot is (the link words of a previous
+        // class's free slots included).
+        unsafe {
+            let slots = hdr.cast::<u8>().wrapping_add(Self::TABLE.header);
+            sanitize::poison(slots, C::SLAB_SIZE - Self::TABLE.header);
+        }
         let class = &mut self.classes[c % MAX_CLASSES];
         // SAFETY: `hdr` is a fresh live slab in no list.
         unsafe { Self::push(&mut class.partial, hdr) };
@@ -819,17 +983,31 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         Some(hdr)
     }
 
-    /// Takes an empty slab of class `c` off the partial list and pools it; when more than
-    /// `retain` slabs are pooled and its whole span is now empty, gives the span back.
+    /// Takes an empty slab of class `c` off the partial list (unless it is quarantined,
+    /// hence on no list) and pools it; when more than `retain` slabs are pooled and its
+    /// whole span is now empty, gives the span back. The only slab of a class is kept
+    /// instead while the pool has room (S10).
     ///
     /// # Safety
     ///
-    /// `hdr` is a live slab of class `c` on the partial list with `live == 0`.
+    /// `hdr` is a live slab of class `c` with `live == 0`, on the partial list or
+    /// quarantined (S2).
     #[inline(never)]
     unsafe fn retire(&mut self, hdr: *mut SlabHdr, c: usize) {
         let class = &mut self.classes[c % MAX_CLASSES];
-        // SAFETY: caller contract.
-        unsafe { Self::unlink(&mut class.partial, hdr) };
+        // SAFETY: live slab header (caller).
+        if unsafe { (&raw const (*hdr).fresh).read() } != QUARANTINED {
+            if class.slabs == 1 && self.pooled < self.retain {
+                // S10: the only slab of its class stays on the partial list, empty, so that
+                // a class that drains and refills (a tree dropped and rebuilt) does not
+                // pool and set up a slab every time. Only while the pool has room: with
+                // `retain == 0` every empty slab goes back at once. (Decided here, out of
+                // line: inlined into the free path it cost that path two instructions.)
+                return;
+            }
+            // SAFETY: caller contract: not quarantined, so on the partial list.
+            unsafe { Self::unlink(&mut class.partial, hdr) };
+        }
         class.slabs -= 1;
         // SAFETY: `hdr` is our slab, now in no list.
         unsafe { self.pool_push(hdr) };
@@ -843,12 +1021,12 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
     }
 
     /// Takes a free slot from the partial slab `hdr` of class `sc`. `None` if its free list
-    /// turned out to be corrupted and it has no fresh slot left (the slab is then retired to
-    /// the full list).
+    /// turned out to be corrupted and it has no fresh slot left (the slab is then
+    /// quarantined, S2).
     ///
     /// # Safety
     ///
-    /// `hdr` is a live slab of class `sc` on its partial list.
+    /// `hdr` is a live slab of class `sc`, the first on its partial list.
     #[inline(always)]
     unsafe fn take_slot(
         &mut self,
@@ -909,23 +1087,25 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         // SAFETY: live slab header.
         unsafe { (&raw mut (*hdr).live).write(live) };
         if live == slots {
-            // S2: a full slab leaves the partial list.
+            // S2: a full slab leaves the partial list and is on none until a slot is freed.
             let class = &mut self.classes[sc % MAX_CLASSES];
-            // SAFETY: `hdr` is on the partial list of `sc` (caller).
-            unsafe { Self::move_list(&mut class.partial, &mut class.full, hdr) };
+            // SAFETY: `hdr` is the first slab on the partial list of `sc` (caller).
+            unsafe { Self::pop_head(&mut class.partial, hdr) };
         }
         // Slot pointers are derived from the slab block's pointer, so they keep its provenance.
-        NonNull::new(slot)
+        // SAFETY: `slot` lies inside the slab block (S3), which does not start at null.
+        Some(unsafe { NonNull::new_unchecked(slot) })
     }
 
     /// The free list of the partial slab `hdr` of class `sc` is corrupted (a write after
     /// free): reports it, abandons the list, and serves a fresh slot if one is left;
-    /// otherwise retires the slab to the full list, where no allocation looks (S2 is kept;
-    /// the lost slots stay visible to `validate`), and returns `None`.
+    /// otherwise quarantines the slab (S2: on no list, so no allocation looks at it; frees
+    /// into it still work, it is pooled when it empties, and `validate` reports it until
+    /// then) and returns `None`.
     ///
     /// # Safety
     ///
-    /// `hdr` is a live slab of class `sc` on its partial list.
+    /// `hdr` is a live slab of class `sc`, the first on its partial list.
     #[cold]
     #[inline(never)]
     unsafe fn corrupt_free_list(
@@ -945,8 +1125,10 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
             return unsafe { self.take_slot(hdr, sc, lent) };
         }
         let class = &mut self.classes[sc % MAX_CLASSES];
-        // SAFETY: `hdr` is on the partial list of `sc` (caller).
-        unsafe { Self::move_list(&mut class.partial, &mut class.full, hdr) };
+        // SAFETY: `hdr` is the first slab on the partial list of `sc` (caller).
+        unsafe { Self::pop_head(&mut class.partial, hdr) };
+        // SAFETY: live slab header; `fresh` is reset when the slab is set up again (`carve`).
+        unsafe { (&raw mut (*hdr).fresh).write(QUARANTINED) };
         None
     }
 
@@ -1032,20 +1214,18 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
             return self.invalid_free(ptr.as_ptr(), InvalidFree::NotSlotStart);
         };
         // SAFETY: `i < slots(c)`.
-        let (w, used_m, lent_m) = unsafe { Self::bits(hdr, i) };
+        let (w, shift) = unsafe { Self::bit_pos(hdr, i) };
         // SAFETY: bitmap word of the live slab.
         let word = unsafe { w.read() };
-        // Handed out (used) to its own class (not lent).
-        if word & (used_m | lent_m) != used_m {
-            let reason = if word & used_m == 0 {
-                InvalidFree::NotAllocated
-            } else {
-                InvalidFree::WrongClass
-            };
+        // Handed out (used) to its own class (not lent): the bit pair reads 0b01.
+        let pair = (word >> shift) & 3;
+        if pair != 1 {
+            let reason =
+                if pair & 1 == 0 { InvalidFree::NotAllocated } else { InvalidFree::WrongClass };
             return self.invalid_free(ptr.as_ptr(), reason);
         }
         // SAFETY: all checks passed for slot `i` of the live slab `hdr` of class `c`.
-        unsafe { self.free_slot(hdr, ptr, i, w, word & !used_m, c) };
+        unsafe { self.free_slot(hdr, ptr, i, w, word ^ (1 << shift), c) };
     }
 
     /// A free whose layout maps to class `c` of a pointer in a slab of class `sc != c`: valid
@@ -1097,6 +1277,17 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         unsafe { w.write(word) };
         // SAFETY: live slab header.
         let free = unsafe { (&raw const (*hdr).free).read() };
+        if sanitize::ACTIVE {
+            // The link word stays addressable (the slab reads it when it hands the slot out
+            // again); the rest of the slot is poisoned while it is free.
+            let size = Self::TABLE.size[sc % MAX_CLASSES];
+            const LINK: usize = size_of::<usize>();
+            // SAFETY: slot `i` of this slab, `size >= 16` bytes, ours while it is free.
+            unsafe {
+                sanitize::unpoison(ptr.as_ptr(), LINK);
+                sanitize::poison(ptr.as_ptr().wrapping_add(LINK), size - LINK);
+            }
+        }
         // SAFETY: `ptr` is slot `i` of this slab, allocated until now and 16-aligned: it
         // becomes the free-list head and stores the old head's index (S5).
         unsafe { ptr.as_ptr().cast::<usize>().write(free) };
@@ -1107,41 +1298,51 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         // SAFETY: live slab header.
         unsafe { (&raw mut (*hdr).live).write(live) };
         if live + 1 == Self::TABLE.slots[sc % MAX_CLASSES] {
-            // S2: the slab was full, now it has a free slot.
+            // S2: the slab was full, on no list; now it has a free slot. (A quarantined
+            // slab never gets here: it was not full when it was taken out of service.)
             let class = &mut self.classes[sc % MAX_CLASSES];
-            // SAFETY: a full slab is on the full list of its class.
-            unsafe { Self::move_list(&mut class.full, &mut class.partial, hdr) };
+            // SAFETY: `hdr` is a live slab in no list.
+            unsafe { Self::push(&mut class.partial, hdr) };
         }
         if live == 0 {
-            // SAFETY: an empty live slab of class `sc`, on the partial list (it has free slots).
+            // SAFETY: an empty live slab of class `sc`, partial or quarantined (S2).
             unsafe { self.retire(hdr, sc) };
         }
     }
 
-    /// Checks one slab (S1, S3-S5).
-    fn validate_slab(&self, hdr: *mut SlabHdr, c: usize, full: bool) -> Result<(), Corruption> {
-        let t = &Self::TABLE;
+    /// Reads the header of the slab at `hdr` after checking that it lies in the hull of
+    /// carved slabs, is aligned, and has its magic (S1, S6).
+    fn read_header(&self, hdr: *mut SlabHdr) -> Result<SlabHdr, Corruption> {
         let base = hdr.addr();
         let err = |what| Err(Corruption { what, addr: base });
         if base & !Self::MASK != 0 || base < self.lo || base >= self.hi {
             return err("S6: slab outside the hull of carved slabs or misaligned");
         }
-        // SAFETY: `hdr` is reached through the class lists, which hold live slabs (S2); the
-        // hull check above keeps even a corrupted link inside memory that held slabs.
+        // SAFETY: `base` is SLAB_SIZE-aligned inside the hull of carved slabs, so the header
+        // lies in memory that held a slab (S6); it is trusted only with its magic.
         let h = unsafe { hdr.read() };
         if h.magic != SLAB_MAGIC ^ base {
             return err("S1: slab header magic mismatch");
         }
+        Ok(h)
+    }
+
+    /// Checks one slab of class `c` (S1, S3-S5, S8).
+    fn validate_slab(&self, hdr: *mut SlabHdr, c: usize) -> Result<(), Corruption> {
+        let t = &Self::TABLE;
+        let base = hdr.addr();
+        let err = |what| Err(Corruption { what, addr: base });
+        let h = self.read_header(hdr)?;
         if h.class != c {
-            return err("S2: slab on the list of another class");
+            return err("S2: slab of another class");
         }
         self.validate_span(hdr, &h)?;
+        if h.fresh == QUARANTINED {
+            return err("S2: slab quarantined after a corrupted free list (write after free)");
+        }
         let slots = t.slots[c % MAX_CLASSES];
         if h.fresh > slots || h.live > h.fresh {
             return err("S4: live or fresh count out of range");
-        }
-        if full != (h.live == slots) {
-            return err("S2: slab on the wrong list for its fill level");
         }
         let mut used_count = 0;
         for i in 0..slots {
@@ -1240,30 +1441,107 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         Ok(())
     }
 
-    /// Walks one list of class `c` (S2).
-    fn validate_list(&self, head: *mut SlabHdr, c: usize, full: bool) -> Result<usize, Corruption> {
-        let mut hdr = head;
+    /// Walks the partial list of class `c`; returns its length (S2).
+    fn validate_partial(&self, c: usize) -> Result<usize, Corruption> {
+        let slots = Self::TABLE.slots[c % MAX_CLASSES];
+        let mut hdr = self.classes[c % MAX_CLASSES].partial;
         let mut prev = ptr::null_mut();
         let mut n = 0;
         while !hdr.is_null() {
+            let err = |what| Err(Corruption { what, addr: hdr.addr() });
             if n >= self.classes[c % MAX_CLASSES].slabs {
-                return Err(Corruption {
-                    what: "S2: more slabs on a list than counted",
-                    addr: hdr.addr(),
-                });
+                return err("S2: more slabs on a partial list than counted");
             }
-            self.validate_slab(hdr, c, full)?;
-            // SAFETY: `validate_slab` checked that `hdr` is a live slab header.
-            let (p, next) =
-                unsafe { ((&raw const (*hdr).prev).read(), (&raw const (*hdr).next).read()) };
-            if p != prev {
-                return Err(Corruption { what: "S2: broken prev link", addr: hdr.addr() });
+            let h = self.read_header(hdr)?;
+            if h.class != c || h.prev != prev {
+                return err("S2: partial list links a slab of another class, or a broken link");
+            }
+            if h.live >= slots || h.fresh == QUARANTINED {
+                return err("S2: full or quarantined slab on the partial list");
             }
             prev = hdr;
-            hdr = next;
+            hdr = h.next;
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Walks the span list and every slab of every span: checks each slab of a class
+    /// (S1, S3-S5), the span fields (S8, S9) and the pooled counts (S7). Returns, per class,
+    /// the slabs found and how many of them have a free slot.
+    #[allow(clippy::type_complexity)]
+    fn validate_spans(&self) -> Result<([usize; MAX_CLASSES], [usize; MAX_CLASSES]), Corruption> {
+        let t = &Self::TABLE;
+        let (mut total, mut open) = ([0; MAX_CLASSES], [0; MAX_CLASSES]);
+        let (mut head, mut prev, mut n, mut pooled) = (self.spans, ptr::null_mut(), 0, 0);
+        while !head.is_null() {
+            let err = |what| Err(Corruption { what, addr: head.addr() });
+            if n >= self.span_count {
+                return err("S9: more spans on the list than counted");
+            }
+            let h = self.read_header(head)?;
+            if h.span != head || h.span_prev != prev {
+                return err("S9: span list links a slab that is not a span head, or a broken link");
+            }
+            self.validate_span(head, &h)?;
+            let mut span_pooled = 0;
+            for k in 0..h.span_len {
+                // Inside the span's block (`span_len <= SLABS_PER_CARVE`, S8); `read_header`
+                // checks the hull before reading.
+                let slab = head.wrapping_byte_add(k * C::SLAB_SIZE);
+                let sh = self.read_header(slab)?;
+                if sh.span != head {
+                    return Err(Corruption {
+                        what: "S8: slab of a span names another head",
+                        addr: slab.addr(),
+                    });
+                }
+                if sh.class == POOL_CLASS {
+                    span_pooled += 1;
+                    continue;
+                }
+                let c = sh.class;
+                if c >= t.len {
+                    return Err(Corruption {
+                        what: "S2: slab of a class that does not exist",
+                        addr: slab.addr(),
+                    });
+                }
+                self.validate_slab(slab, c)?;
+                if sh.live == 0 && self.classes[c % MAX_CLASSES].slabs != 1 {
+                    return Err(Corruption {
+                        what: "S10: empty slab in a class with other slabs",
+                        addr: slab.addr(),
+                    });
+                }
+                total[c % MAX_CLASSES] += 1;
+                open[c % MAX_CLASSES] += usize::from(sh.live < t.slots[c % MAX_CLASSES]);
+            }
+            if span_pooled != h.span_pooled {
+                return err("S8: pooled count of a span is wrong");
+            }
+            pooled += span_pooled;
+            prev = head;
+            head = h.span_next;
+            n += 1;
+        }
+        if n != self.span_count {
+            return Err(Corruption { what: "S9: span count wrong", addr: 0 });
+        }
+        if pooled != self.pooled {
+            return Err(Corruption {
+                what: "S7: pooled slabs in spans disagree with the pool count",
+                addr: 0,
+            });
+        }
+        Ok((total, open))
+    }
+}
+
+impl<H: Default, C: SlabConfig> Default for Slab<H, C> {
+    /// A slab front end over `H::default()`.
+    fn default() -> Self {
+        Slab::new(H::default())
     }
 }
 
@@ -1289,7 +1567,14 @@ unsafe impl<H: Heap, C: SlabConfig> Heap for Slab<H, C> {
     #[inline]
     fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         match Self::class_for(layout) {
-            Some(c) => self.allocate_small(c, layout),
+            Some(c) => {
+                let p = self.allocate_small(c, layout);
+                if let (true, Some(p)) = (sanitize::ACTIVE, p) {
+                    // SAFETY: `p` is a slot just handed out for `layout`.
+                    unsafe { Self::expose(p, layout.size()) };
+                }
+                p
+            }
             None => self.backing.allocate(layout),
         }
     }
@@ -1319,7 +1604,13 @@ unsafe impl<H: Heap, C: SlabConfig> Heap for Slab<H, C> {
     ) -> Option<NonNull<u8>> {
         let new = Layout::from_size_align(new_size, old.align()).ok()?;
         match (Self::class_for(old), Self::class_for(new)) {
-            (Some(a), Some(b)) if a == b => Some(ptr),
+            (Some(a), Some(b)) if a == b => {
+                if sanitize::ACTIVE {
+                    // SAFETY: `ptr` is a live slot (caller contract), now of `new_size` bytes.
+                    unsafe { Self::expose(ptr, new_size) };
+                }
+                Some(ptr)
+            }
             // SAFETY: both layouts are pass-through, so the block is `backing`'s (caller
             // contract: `old` fits it).
             (None, None) => unsafe { self.backing.grow(ptr, old, new_size) },
@@ -1337,7 +1628,13 @@ unsafe impl<H: Heap, C: SlabConfig> Heap for Slab<H, C> {
     ) -> Option<NonNull<u8>> {
         let new = Layout::from_size_align(new_size, old.align()).ok()?;
         match (Self::class_for(old), Self::class_for(new)) {
-            (Some(a), Some(b)) if a == b => Some(ptr),
+            (Some(a), Some(b)) if a == b => {
+                if sanitize::ACTIVE {
+                    // SAFETY: `ptr` is a live slot (caller contract), now of `new_size` bytes.
+                    unsafe { Self::expose(ptr, new_size) };
+                }
+                Some(ptr)
+            }
             // SAFETY: both layouts are pass-through, so the block is `backing`'s.
             (None, None) => unsafe { self.backing.shrink(ptr, old, new_size) },
             // SAFETY: forwarded caller contract.
@@ -1345,28 +1642,23 @@ unsafe impl<H: Heap, C: SlabConfig> Heap for Slab<H, C> {
         }
     }
 
-    /// Checks every slab of every class and the pool (S1-S7), then the backing heap.
+    /// Checks every slab of every span (S1, S3-S6, S8, S9), the partial lists against them
+    /// (S2) and the pool (S7), then the backing heap.
     ///
     /// # Time complexity
     ///
     /// O(slabs × slots per slab) plus the backing heap's walk.
     fn validate(&self) -> Result<(), Corruption> {
-        for c in 0..Self::TABLE.len {
-            let class = &self.classes[c];
-            let n = self.validate_list(class.partial, c, false)?
-                + self.validate_list(class.full, c, true)?;
-            if n != class.slabs {
-                return Err(Corruption {
-                    what: "S2: slab count disagrees with the lists",
-                    addr: 0,
-                });
+        let (total, open) = self.validate_spans()?;
+        for (c, class) in self.classes.iter().enumerate() {
+            let err = |what| Err(Corruption { what, addr: 0 });
+            if total[c] != class.slabs {
+                return err("S2: slab count of a class disagrees with its slabs");
             }
-        }
-        if self.classes[Self::TABLE.len..].iter().any(|c| c.slabs != 0) {
-            return Err(Corruption {
-                what: "S2: slabs counted for a class that does not exist",
-                addr: 0,
-            });
+            let partial = if c < Self::TABLE.len { self.validate_partial(c)? } else { 0 };
+            if partial != open[c] {
+                return err("S2: a slab with a free slot is missing from the partial list");
+            }
         }
         self.validate_pool()?;
         self.backing.validate()

@@ -388,7 +388,10 @@ fn empty_slabs_are_pooled_up_to_retain_then_returned() {
         // SAFETY: live with `layout`.
         unsafe { s.deallocate(p, layout) };
     }
-    assert_eq!(s.trim(), 1);
+    // The 512-byte and 64-byte classes each kept their last slab, empty (S10): `trim` pools
+    // and returns both.
+    assert_eq!(s.slab_count(), 2);
+    assert_eq!(s.trim(), 2);
     assert_eq!((s.slab_count(), s.pooled_slabs(), s.backing().pages_in_use()), (0, 0, 0));
     s.validate().unwrap();
 }
@@ -403,9 +406,11 @@ fn set_retain_lower_gives_back_the_excess() {
         // SAFETY: live with `layout`.
         unsafe { s.deallocate(p, layout) };
     }
-    assert_eq!((s.pooled_slabs(), s.backing().pages_in_use()), (4, 4));
+    // Three pooled; the class keeps its last slab (S10).
+    assert_eq!((s.pooled_slabs(), s.slab_count(), s.backing().pages_in_use()), (3, 1, 4));
+    s.validate().unwrap();
     s.set_retain(1);
-    assert_eq!((s.pooled_slabs(), s.backing().pages_in_use()), (1, 1));
+    assert_eq!((s.pooled_slabs(), s.slab_count(), s.backing().pages_in_use()), (1, 0, 1));
     s.validate().unwrap();
 }
 
@@ -741,8 +746,11 @@ fn validate_finds_planted_corruption() {
     }
     s.validate().unwrap();
     // A damaged pooled slab is found too.
-    // SAFETY: `p` is live with `layout`; its slab empties into the pool.
+    // SAFETY: `p` is live with `layout`; its slab empties and is kept by its class (S10).
     unsafe { s.deallocate(p, layout) };
+    assert_eq!((s.slab_count(), s.pooled_slabs()), (1, 0));
+    s.validate().unwrap();
+    assert_eq!(s.pool_kept_slabs(), 1);
     assert_eq!(s.pooled_slabs(), 1);
     s.validate().unwrap();
     // SAFETY: planting a corruption in the pooled header (test only).
@@ -838,6 +846,7 @@ fn reciprocal_is_exact_for_every_class_size_and_slab_offset() {
     let step = if cfg!(miri) { 4099 } else { 1 };
     for size in (GRANULE..=MAX_CLASS_SIZE).step_by(GRANULE) {
         let recip = (1u64 << 32).div_ceil(size as u64);
+        assert!(recip <= u64::from(u32::MAX), "the table stores it as u32");
         for n in (0..=65536u64).step_by(step) {
             assert_eq!((n * recip) >> 32, n / size as u64, "{n} / {size}");
         }
@@ -846,12 +855,12 @@ fn reciprocal_is_exact_for_every_class_size_and_slab_offset() {
 
 #[test]
 fn header_size_is_the_documented_figure() {
-    // 10 header words + 2 bits per possible slot (SLAB_SIZE / 16), rounded up to 16 bytes.
-    let expected = |slab: usize| (10 * size_of::<usize>() + 2 * slab / 16 / 8).next_multiple_of(16);
+    // 12 header words + 2 bits per possible slot (SLAB_SIZE / 16), rounded up to 16 bytes.
+    let expected = |slab: usize| (12 * size_of::<usize>() + 2 * slab / 16 / 8).next_multiple_of(16);
     assert_eq!(TSlab::header_size(), expected(4096));
     assert_eq!(Slab::<TestHeap, SmallClasses>::header_size(), expected(1024));
     #[cfg(target_pointer_width = "64")]
-    assert_eq!(TSlab::header_size(), 144);
+    assert_eq!(TSlab::header_size(), 160);
     #[cfg(target_pointer_width = "32")]
     assert_eq!(Slab::<TestHeap, SmallClasses>::header_size(), 64);
 }
@@ -992,4 +1001,139 @@ fn validate_finds_a_damaged_span_head() {
         (&raw mut (*head).span_len).write(len);
     }
     s.validate().unwrap();
+}
+
+#[test]
+fn free_into_full_slab_puts_it_back_on_the_partial_list() {
+    let mut s = slab(4);
+    let layout = l(1024, 8);
+    let slots = TSlab::slots_per_slab(1024).unwrap();
+    let mut v: Vec<_> = (0..slots).map(|_| s.allocate(layout).unwrap()).collect();
+    // The slab is full: on no list, still found by `validate` through its span.
+    assert!(s.classes[11].partial.is_null());
+    assert_eq!(s.slab_count(), 1);
+    s.validate().unwrap();
+    let p = v.swap_remove(1);
+    // SAFETY: live with `layout`.
+    unsafe { s.deallocate(p, layout) };
+    assert!(!s.classes[11].partial.is_null());
+    s.validate().unwrap();
+    // The refill takes the freed slot from the same slab, which leaves the list again.
+    assert_eq!(s.allocate(layout), Some(p));
+    assert!(s.classes[11].partial.is_null());
+    assert_eq!(s.slab_count(), 1);
+    s.validate().unwrap();
+}
+
+#[test]
+fn validate_finds_a_damaged_full_slab() {
+    let mut s = slab(4);
+    let layout = l(1024, 8);
+    let slots = TSlab::slots_per_slab(1024).unwrap();
+    let v: Vec<_> = (0..slots).map(|_| s.allocate(layout).unwrap()).collect();
+    s.validate().unwrap();
+    let hdr = v[0].as_ptr().map_addr(|a| a & !4095).cast::<SlabHdr>();
+    // SAFETY: planting a corruption in the header of the full slab (test only), then
+    // restoring it.
+    unsafe {
+        let live = (&raw const (*hdr).live).read();
+        (&raw mut (*hdr).live).write(live - 1);
+        assert!(s.validate().is_err(), "a slab with a free slot off the partial list");
+        (&raw mut (*hdr).live).write(live);
+        let (w, used, _) = TSlab::bits(hdr, 0);
+        w.write(w.read() & !used);
+        assert!(s.validate().is_err(), "used bitmap disagrees with the live count");
+        w.write(w.read() | used);
+    }
+    s.validate().unwrap();
+}
+
+#[test]
+fn cat_c5_corrupted_free_list_of_an_exhausted_slab_quarantines_it() {
+    let mut s = slab(4);
+    let layout = l(1024, 8);
+    let slots = TSlab::slots_per_slab(1024).unwrap();
+    let mut v: Vec<_> = (0..slots).map(|_| s.allocate(layout).unwrap()).collect();
+    let (a, b) = (v.pop().unwrap(), v.pop().unwrap());
+    // SAFETY: both live with `layout`.
+    unsafe {
+        s.deallocate(a, layout);
+        s.deallocate(b, layout);
+    }
+    // Write after free: the head's link points outside the slab.
+    // SAFETY: deliberately corrupting the freed slot's link word (the test owns the memory).
+    unsafe { b.as_ptr().cast::<usize>().write(1000) };
+    assert_eq!(s.allocate(layout), Some(b));
+    // The slab has no fresh slot left and a corrupted link: it is quarantined, and the
+    // allocation is served from a new slab.
+    let c = s.allocate(layout).unwrap();
+    assert_eq!(s.last_invalid_free(), Some(InvalidFree::CorruptFreeList));
+    assert_eq!(s.slab_count(), 2);
+    assert_ne!(c.as_ptr().addr() & !4095, b.as_ptr().addr() & !4095);
+    assert!(s.validate().is_err(), "a quarantined slab is reported");
+    // Frees into the quarantined slab still work; once empty it is pooled and reused.
+    let frees_before = s.invalid_frees();
+    v.push(b);
+    for p in v {
+        // SAFETY: live with `layout`.
+        unsafe { s.deallocate(p, layout) };
+    }
+    assert_eq!(s.invalid_frees(), frees_before);
+    assert_eq!(s.slab_count(), 1);
+    assert_eq!(s.pooled_slabs(), 1);
+    s.validate().unwrap();
+    // SAFETY: live with `layout`.
+    unsafe { s.deallocate(c, layout) };
+    s.validate().unwrap();
+}
+
+#[test]
+fn class_drained_and_refilled_keeps_its_slab_out_of_the_pool() {
+    let mut s = slab(4);
+    let layout = l(48, 8);
+    for round in 0..3 {
+        let v: Vec<_> = (0..10).map(|_| s.allocate(layout).unwrap()).collect();
+        for p in v {
+            // SAFETY: live with `layout`.
+            unsafe { s.deallocate(p, layout) };
+        }
+        // S10: the class's only slab stays, empty, instead of being pooled and set up again.
+        assert_eq!((s.slab_count(), s.pooled_slabs()), (1, 0), "round {round}");
+        assert_eq!(s.backing().page_allocs, 1);
+        s.validate().unwrap();
+    }
+    // With no room left in the backing heap, another class gets the kept slab.
+    let big = l(1024, 8);
+    let per = TSlab::slots_per_slab(1024).unwrap();
+    let v: Vec<_> = (0..4 * per).map(|_| s.allocate(big).unwrap()).collect();
+    assert_eq!((s.backing().pages_in_use(), s.slab_count()), (4, 4));
+    assert!(s.classes[2].partial.is_null(), "the 48-byte class gave its slab up");
+    s.validate().unwrap();
+    for p in v {
+        // SAFETY: live with `big`.
+        unsafe { s.deallocate(p, big) };
+    }
+    assert_eq!(s.trim(), 4);
+    s.validate().unwrap();
+}
+
+#[test]
+fn validate_finds_an_empty_slab_beside_others_of_its_class() {
+    let mut s = slab(4);
+    let layout = l(1024, 8);
+    let per = TSlab::slots_per_slab(1024).unwrap();
+    let v: Vec<_> = (0..per + 1).map(|_| s.allocate(layout).unwrap()).collect();
+    s.validate().unwrap();
+    let hdr = v[per].as_ptr().map_addr(|a| a & !4095).cast::<SlabHdr>();
+    // SAFETY: planting an S10 violation (test only): the second slab's only slot marked free
+    // in both the count and the bitmap, leaving an empty slab beside a full one.
+    unsafe {
+        let i = TSlab::slot_index_in(v[per].as_ptr().addr() & 4095, 11).unwrap();
+        let (w, used, _) = TSlab::bits(hdr, i);
+        w.write(w.read() & !used);
+        (&raw mut (*hdr).live).write(0);
+        (&raw mut (*hdr).fresh).write(0);
+    }
+    let e = s.validate().unwrap_err();
+    assert!(e.what.starts_with("S10"), "{}", e.what);
 }
