@@ -776,8 +776,18 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     /// `ctrl` is the control block; `b` is a block of `size` bytes (TL1) that is in no list.
     #[inline(always)]
     unsafe fn link(ctrl: *mut usize, b: *mut u8, size: usize) {
-        let idx = floor_index(size >> Self::G_LOG2, Self::SL_LOG2);
-        // SAFETY: `size <= MAX_BLOCK` (TL1), so `idx < CLASSES`.
+        // SAFETY: caller contract; `size <= MAX_BLOCK` (TL1) gives `idx < CLASSES`.
+        unsafe { Self::link_in(ctrl, b, floor_index(size >> Self::G_LOG2, Self::SL_LOG2), size) }
+    }
+
+    /// [`link`](Self::link) into list `idx`, the class of `size`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`link`](Self::link), and `idx = floor_index(size / G)`.
+    #[inline(always)]
+    unsafe fn link_in(ctrl: *mut usize, b: *mut u8, idx: usize, size: usize) {
+        // SAFETY: `idx` is the class of `size <= MAX_BLOCK` (caller, TL1): `idx < CLASSES`.
         let head = unsafe { Self::head(ctrl, idx) };
         // SAFETY: `head` is in the control block; `b` has at least `MIN_BLOCK` bytes, so its
         // link words are inside it; a list's first block is a free block (TL6).
@@ -821,14 +831,15 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         }
     }
 
-    /// Finds and unlinks a free block of at least `units` granules (`units <= usize::MAX / 2`);
-    /// null if there is none. Small sizes have exact classes, so their search starts at their
-    /// own class without the rounding of [`ceil_index`]: a hit is an exact fit.
+    /// The class of a non-empty list whose first block has at least `units` granules
+    /// (`units <= usize::MAX / 2`), or `CLASSES` if there is none. Small sizes have exact
+    /// classes, so their search starts at their own class without the rounding of
+    /// [`ceil_index`]: a hit is an exact fit.
     #[inline(always)]
-    fn find(&mut self, units: usize) -> *mut u8 {
+    fn find(&mut self, units: usize) -> usize {
         let ctrl = self.ctrl;
         if ctrl.is_null() {
-            return ptr::null_mut();
+            return Self::CLASSES;
         }
         if units < 2 * SL {
             return self.search(ctrl, units, units, false);
@@ -843,47 +854,40 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
             let b = unsafe { Self::first(ctrl, own) };
             // SAFETY: a list's first block is a free block (TL6).
             if !b.is_null() && (unsafe { word_usize(b, 0) } & !FLAGS) >> Self::G_LOG2 >= units {
-                // SAFETY: list `own` is non-empty.
-                return unsafe { Self::pop(ctrl, own) };
+                return own;
             }
         }
         self.search(ctrl, ceil_index(units, Self::SL_LOG2), units, true)
     }
 
-    /// Takes the first block of the lowest non-empty class at or above `idx`, the first class
-    /// that guarantees `units` granules: two bitmap lookups (`idx`'s word, then the summary),
-    /// then, if `fallback`, the [`fallback`](Self::fallback). `ctrl` is the control block, not
+    /// The lowest non-empty class at or above `idx`, the first class that guarantees `units`
+    /// granules: two bitmap lookups (`idx`'s word, then the summary), then, if `fallback`, the
+    /// [`fallback`](Self::fallback); `CLASSES` if none fits. `ctrl` is the control block, not
     /// null.
     #[inline(always)]
-    fn search(&mut self, ctrl: *mut usize, idx: usize, units: usize, fallback: bool) -> *mut u8 {
-        let idx = 'found: {
-            if idx < Self::CLASSES {
-                let w = idx / Self::BITS;
-                // SAFETY: `w < WORDS` since `idx < CLASSES`; the control block exists.
-                let bits =
-                    unsafe { Self::bitmap(ctrl, w).read() } & (usize::MAX << (idx % Self::BITS));
-                if bits != 0 {
-                    break 'found w * Self::BITS + bits.trailing_zeros() as usize;
-                }
-                // Two shifts, each below `BITS`, since `w + 1` may be `BITS`.
-                // SAFETY: the control block exists.
-                let s = unsafe { Self::summary(ctrl).read() } & (usize::MAX << w << 1);
-                if s != 0 {
-                    let w = s.trailing_zeros() as usize;
-                    // SAFETY: summary bits are below `WORDS` (TL7).
-                    let bits = unsafe { Self::bitmap(ctrl, w).read() };
-                    break 'found w * Self::BITS + bits.trailing_zeros() as usize;
-                }
+    fn search(&mut self, ctrl: *mut usize, idx: usize, units: usize, fallback: bool) -> usize {
+        if idx < Self::CLASSES {
+            let w = idx / Self::BITS;
+            // SAFETY: `w < WORDS` since `idx < CLASSES`; the control block exists.
+            let bits = unsafe { Self::bitmap(ctrl, w).read() } & (usize::MAX << (idx % Self::BITS));
+            if bits != 0 {
+                return w * Self::BITS + bits.trailing_zeros() as usize;
             }
-            let idx = if fallback { self.fallback(units) } else { Self::CLASSES };
-            if idx >= Self::CLASSES {
-                return ptr::null_mut();
+            // Two shifts, each below `BITS`, since `w + 1` may be `BITS`.
+            // SAFETY: the control block exists.
+            let s = unsafe { Self::summary(ctrl).read() } & (usize::MAX << w << 1);
+            if s != 0 {
+                let w = s.trailing_zeros() as usize;
+                // SAFETY: summary bits are below `WORDS` (TL7).
+                let bits = unsafe { Self::bitmap(ctrl, w).read() };
+                return w * Self::BITS + bits.trailing_zeros() as usize;
             }
-            idx
-        };
-        // SAFETY: the bitmaps (or `fallback`) say list `idx` is non-empty (TL7), and
-        // `idx < CLASSES`, so the control block exists.
-        unsafe { Self::pop(ctrl, idx) }
+        }
+        if fallback {
+            self.fallback(units)
+        } else {
+            Self::CLASSES
+        }
     }
 
     /// Takes the first block of non-empty list `idx`; null (reported) if `HARDENED` finds
@@ -939,45 +943,81 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         Self::CLASSES
     }
 
-    /// Marks free, unlinked block `b` of `bsize` bytes used with `need <= bsize` bytes, files
-    /// the tail as a free block if it is large enough, and returns the payload.
+    /// Allocates `need` bytes from the front of the first block `b` of non-empty list `idx`
+    /// and returns the payload; `None` only if `HARDENED` finds `b`'s links damaged.
+    ///
+    /// The rest `r` becomes a free block when it has at least `MIN_BLOCK` bytes. When it is
+    /// still in class `idx` (a split of a large block, such as a fresh region), `r` simply
+    /// takes `b`'s place at the head of the list: no bitmap is touched and no class computed
+    /// twice. Otherwise `b` is popped and `r` filed in its own list.
     ///
     /// # Safety
     ///
-    /// A region has been claimed; `b` is a block of `bsize` bytes that was free and has just
-    /// been unlinked; `pf` is its `PREV_FREE` bit (TL3); `need` is a multiple of `G` and
-    /// `MIN_BLOCK <= need <= bsize`. The block after `b` has `PREV_FREE` set.
+    /// `ctrl` is the control block, list `idx < FL·SL` is non-empty and its first block has
+    /// at least `need` bytes; `need` is a multiple of `G`, at least `MIN_BLOCK`.
     #[inline(always)]
-    unsafe fn carve(
-        ctrl: *mut usize,
-        b: *mut u8,
-        bsize: usize,
-        need: usize,
-        pf: usize,
-    ) -> NonNull<u8> {
+    unsafe fn take(ctrl: *mut usize, idx: usize, need: usize) -> Option<NonNull<u8>> {
+        // SAFETY: `idx < CLASSES` (caller).
+        let head = unsafe { Self::head(ctrl, idx) };
+        // SAFETY: list `idx` is non-empty (caller): its first block is a free block, whose
+        // predecessor is used (TL4), so its flags are `FREE` alone (TL2, TL3).
+        let b = unsafe { Self::load(ctrl, head.cast(), 0) };
+        // SAFETY: as above.
+        let bsize = unsafe { word_usize(b, 0) } & !FLAGS;
         let rem = bsize - need;
-        if rem >= Self::MIN_BLOCK {
-            // SAFETY: `b` is a block (TL1).
-            unsafe { set_word_usize(b, 0, need | USED | pf) };
-            // SAFETY: `need + rem = bsize`: the tail is inside `b`.
-            let r = unsafe { b.add(need) };
-            // SAFETY: `r` is at a header position (TL1: `need` is a multiple of `G`) with `rem`
-            // bytes; the block after it already has `PREV_FREE` since `b` was free (TL3).
-            unsafe { set_word_usize(r, 0, rem | FREE) };
-            // SAFETY: as above; the footer is the last word of the tail (TL5).
-            unsafe { set_footer(r, rem) };
-            // SAFETY: the tail is a free block in no list.
-            unsafe { Self::link(ctrl, r, rem) };
-        } else {
-            // SAFETY: `b` is a block (TL1).
-            unsafe { set_word_usize(b, 0, bsize | USED | pf) };
-            // SAFETY: a block is followed by a block or the sentinel (TL1).
-            let n = unsafe { b.add(bsize) };
-            // SAFETY: as above: `n` is a header.
-            unsafe { set_word_usize(n, 0, word_usize(n, 0) & !PREV_FREE) };
+        if rem < Self::MIN_BLOCK {
+            // SAFETY: list `idx` is non-empty and `b` is its first block; once unlinked it
+            // becomes used as a whole, and the block after it (TL1) loses `PREV_FREE` (TL3).
+            unsafe {
+                if Self::pop(ctrl, idx).is_null() {
+                    return None;
+                }
+                set_word_usize(b, 0, bsize | USED);
+                let n = b.add(bsize);
+                set_word_usize(n, 0, word_usize(n, 0) & !PREV_FREE);
+                return Some(NonNull::new_unchecked(b.add(W)));
+            }
         }
-        // SAFETY: the payload starts one word into the block.
-        unsafe { NonNull::new_unchecked(b.add(W)) }
+        // SAFETY: `need + rem = bsize`: `r` is inside `b`, at a header position (TL1).
+        let r = unsafe { b.add(need) };
+        let ridx = floor_index(rem >> Self::G_LOG2, Self::SL_LOG2);
+        if ridx == idx {
+            // SAFETY: `b` is the first block of list `idx` (TL6); `r`, a free block of
+            // `rem` bytes in the same class, takes its place: same neighbours in the list,
+            // same non-empty list, so the bitmaps stay right (TL7).
+            unsafe {
+                if HARDENED && !Self::links_sound(ctrl, b) {
+                    Self::corrupt_link(b.addr());
+                    return None;
+                }
+                unpoison_block(b);
+                let n = Self::load(ctrl, b, NEXT);
+                Self::store(ctrl, r, NEXT, n);
+                Self::store(ctrl, r, PREV, Self::pseudo_node(head));
+                Self::store(ctrl, head.cast(), 0, r);
+                if !n.is_null() {
+                    Self::store(ctrl, n, PREV, r);
+                }
+                poison_free(r, rem);
+            }
+        } else {
+            // SAFETY: as above; `r` goes to the list of its class `ridx` (TL6).
+            unsafe {
+                if Self::pop(ctrl, idx).is_null() {
+                    return None;
+                }
+                Self::link_in(ctrl, r, ridx, rem);
+            }
+        }
+        // SAFETY: `b` keeps `need` bytes, used after a used block (TL3, TL4); `r` is a free
+        // block of `rem` bytes with its footer (TL2, TL5); the block after it already has
+        // `PREV_FREE`, since `b` was free (TL3).
+        unsafe {
+            set_word_usize(b, 0, need | USED);
+            set_word_usize(r, 0, rem | FREE);
+            set_footer(r, rem);
+            Some(NonNull::new_unchecked(b.add(W)))
+        }
     }
 
     /// Allocation with `align > G`. One search, for a block with room for the request, the
@@ -1005,7 +1045,12 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
             return None;
         }
         let units = need + Self::MIN_UNITS + ((align - 1) >> Self::G_LOG2);
-        let b = self.search(ctrl, ceil_index(units, Self::SL_LOG2), units, true);
+        let idx = self.search(ctrl, ceil_index(units, Self::SL_LOG2), units, true);
+        if idx >= Self::CLASSES {
+            return None;
+        }
+        // SAFETY: `search` found list `idx` non-empty (TL7).
+        let b = unsafe { Self::pop(ctrl, idx) };
         if b.is_null() {
             return None;
         }
@@ -1406,14 +1451,13 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bo
             return Some(unsafe { expose(p, layout.size()) });
         }
         let units = Self::units_for(layout.size());
-        let b = self.find(units);
-        if b.is_null() {
+        let idx = self.find(units);
+        if idx >= Self::CLASSES {
             return None;
         }
-        // SAFETY: `b` is a free block just unlinked (TL1); its predecessor is used (TL4).
-        let bsize = unsafe { word_usize(b, 0) } & !FLAGS;
-        // SAFETY: as above; `find` returned a block of at least `units` granules.
-        let p = unsafe { Self::carve(self.ctrl, b, bsize, units << Self::G_LOG2, 0) };
+        // SAFETY: `find` found list `idx` non-empty with a first block of at least `units`
+        // granules, so the control block exists.
+        let p = unsafe { Self::take(self.ctrl, idx, units << Self::G_LOG2) }?;
         // SAFETY: `p` is the payload of a block just allocated for `layout`.
         Some(unsafe { expose(p, layout.size()) })
     }
