@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Removes FirstFit's default-tier checks from a copy of crates/bareheap (the baseline of
-measure.sh): `used_block` reads the header and trusts it; `release` merges without the overlap
-tests. Fails loudly if the code it expects is not there."""
+"""Removes the default-tier checks from a copy of crates/bareheap (the baseline of measure.sh
+and measure_bench.sh). FirstFit: `used_block` reads the header and trusts it; `release` merges
+without the overlap tests. Tlsf: `deallocate` goes straight to `release` (no range, alignment
+or USED check; the null check stays, as a heap without a region must not read). Fails loudly if
+the code it expects is not there."""
 import re, sys
 
 path = sys.argv[1] + "/src/first_fit/mod.rs"
@@ -26,4 +28,19 @@ for old, new in [
     if old not in s:
         sys.exit("strip_checks.py: expected code not found; update the script: " + old[:40])
     s = s.replace(old, new)
+open(path, "w").write(s)
+
+path = sys.argv[1] + "/src/tlsf/mod.rs"
+s = open(path).read()
+old_start = "        let (lo, slots) = unsafe { (ctrl.add(C_LO).read(), ctrl.add(C_SLOTS).read()) };"
+old_end = "        // SAFETY: `b` is a used block and `hv` its header; a region exists since `slots > 0`."
+if old_start not in s or old_end not in s:
+    sys.exit("strip_checks.py: expected Tlsf code not found; update the script")
+at = s.index("    unsafe fn deallocate(&mut self, ptr: NonNull<u8>, _layout: Layout) {")
+i = s.index(old_start, at)
+j = s.index(old_end, at)
+s = s[:i] + """        let b = ptr.as_ptr().wrapping_sub(W);
+        // SAFETY: none: the baseline trusts the caller.
+        let hv = unsafe { word_usize(b, 0) };
+""" + s[j:]
 open(path, "w").write(s)
