@@ -23,7 +23,7 @@ use super::RawLock;
 /// # Invariants
 ///
 /// - **SP1** One word is the whole lock: `state` is 0 when free, otherwise the holder's
-///   `core_id() + 1` (or [`ANONYMOUS`] without a core id). Taking the lock and recording the
+///   `core_id() + 1` (or `ANONYMOUS` without a core id). Taking the lock and recording the
 ///   owner is one compare-and-swap, releasing it one store, so an interrupt that arrives at
 ///   any instruction of `acquire` or `release` sees either "free" or "held by me", never a
 ///   held lock without its owner (which it would spin on forever).
