@@ -208,10 +208,10 @@ fn random_ops_keep_trailers_intact_and_report_nothing() {
     });
 }
 
-/// A hardened first-fit heap with several free blocks (holes between live ones).
-fn fragmented() -> (FirstFitWith<true>, std::vec::Vec<NonNull<u8>>) {
-    let mut h = FirstFitWith::<true>::new();
-    h.claim(region(4096)).unwrap();
+/// `h` over a fresh region of `len` bytes with eight 48-byte blocks, the even ones freed:
+/// four free blocks isolated between live ones.
+fn with_holes<H: Heap + Claim>(mut h: H, len: usize) -> (H, std::vec::Vec<NonNull<u8>>) {
+    h.claim(region(len)).unwrap();
     let l = layout(48, 8);
     let blocks: std::vec::Vec<_> = (0..8).map(|_| h.allocate(l).unwrap()).collect();
     for &b in blocks.iter().step_by(2) {
@@ -220,6 +220,11 @@ fn fragmented() -> (FirstFitWith<true>, std::vec::Vec<NonNull<u8>>) {
     }
     h.validate().unwrap();
     (h, blocks)
+}
+
+/// A hardened first-fit heap with several free blocks (holes between live ones).
+fn fragmented() -> (FirstFitWith<true>, std::vec::Vec<NonNull<u8>>) {
+    with_holes(FirstFitWith::<true>::new(), 4096)
 }
 
 /// The link word of a freed first-fit block: its first payload word.
@@ -296,16 +301,7 @@ fn first_fit_random_link_overwrites_are_caught() {
 /// list runs `blocks[6] → blocks[4] → blocks[2] → blocks[0]` (the last freed is first).
 fn tlsf_fragmented(
 ) -> (TlsfWith<DEFAULT_FL, DEFAULT_SL, DEFAULT_G, true>, std::vec::Vec<NonNull<u8>>) {
-    let mut h = TlsfWith::<DEFAULT_FL, DEFAULT_SL, DEFAULT_G, true>::new();
-    h.claim(region(8192)).unwrap();
-    let l = layout(48, 8);
-    let blocks: std::vec::Vec<_> = (0..8).map(|_| h.allocate(l).unwrap()).collect();
-    for &b in blocks.iter().step_by(2) {
-        // SAFETY: live with `l`.
-        unsafe { h.deallocate(b, l) };
-    }
-    h.validate().unwrap();
-    (h, blocks)
+    with_holes(TlsfWith::new(), 8192)
 }
 
 /// The header of the block whose payload is `p`.
