@@ -23,10 +23,18 @@ fn replay(heap: &mut FirstFit, evs: &[Ev], slots: &mut [Option<(NonNull<u8>, Lay
     for e in evs {
         match *e {
             Ev::A(s, l) => { let p = heap.allocate(l).expect("oom"); slots[s] = Some((p, l)); n += 1; }
-            Ev::F(s) => { let (p, l) = slots[s].take().unwrap(); unsafe { heap.deallocate(p, l) }; }
+            Ev::F(s) => {
+                let (p, l) = slots[s].take().unwrap();
+                // SAFETY: the trace frees each slot's live block once, with its layout.
+                unsafe { heap.deallocate(p, l) };
+            }
             Ev::R(s, new) => {
                 let (p, l) = slots[s].unwrap();
-                let q = if new >= l.size() { unsafe { heap.grow(p, l, new) } } else { unsafe { heap.shrink(p, l, new) } }.expect("oom");
+                // SAFETY: `p` is the slot's live block with layout `l`; the slot takes the result.
+                let q = if new >= l.size() { unsafe { heap.grow(p, l, new) } } else {
+                    // SAFETY: as above.
+                    unsafe { heap.shrink(p, l, new) }
+                }.expect("oom");
                 slots[s] = Some((q, Layout::from_size_align(new, l.align()).unwrap()));
             }
         }
