@@ -204,11 +204,12 @@ mod shadow {
         shadow_tracks_allocations::<FirstFit>(8);
     }
 
-    /// Slab: a free slot keeps its link word (payload bytes 0..8); the slack up to the class
-    /// size is poisoned, and so are slots never handed out.
+    /// Slab: nothing of a free slot is the slab's (its bookkeeping is in the slab header), so
+    /// all of it is poisoned; the slack up to the class size is poisoned, and so are slots
+    /// never handed out.
     #[test]
     fn shadow_slab_free_slots_and_slack_are_poisoned() {
-        shadow_tracks_allocations::<SlabFf>(8);
+        shadow_tracks_allocations::<SlabFf>(0);
         let mut h = heap::<SlabFf>();
         let p = h.allocate(layout(100)).expect("p"); // the 128-byte class
         assert_exposed(p, 100, 28);

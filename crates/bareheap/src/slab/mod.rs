@@ -10,25 +10,26 @@
 //! ```text
 //!  slab (SLAB_SIZE bytes, SLAB_SIZE-aligned), class of 48-byte slots
 //!  base                                                              base + SLAB_SIZE
-//!  | header | used+lent bits |  (unused)  | slot n-1 | ... | slot 1 | slot 0 |
-//!  +--------+----------------+------------+----------+-----+--------+--------+
+//!  | header | free bits | lent bits | (unused) | slot n-1 | ... | slot 1 | slot 0 |
+//!  +--------+-----------+-----------+----------+----------+-----+--------+--------+
 //!  ^ found in O(1) from any slot:      slots are packed against the end, so slot i
 //!    ptr & !(SLAB_SIZE - 1)            starts at base + SLAB_SIZE - (i + 1) * size
 //!
-//!  per class:  partial ──► slab ◄─► slab ◄─► ...   (at least one free slot; full
-//!                                                   slabs are on no list)
-//!  per slab:   free ──► slot ──► slot ──► NO_SLOT  (freed slots, linked by index;
-//!                                                   never-used slots come from `fresh`)
+//!  per class:  partial ──► slab ◄─► slab ◄─► ... ◄── tail   (at least one free slot;
+//!                                                           full slabs are on no list)
+//!  per slab:   summary (bit k: free-bits word k is not 0) ──► free bits ──► lowest set bit
 //!  per heap:   spans ──► span head ◄─► span head ◄─► ...   (every span, for `validate`)
 //! ```
 //!
 //! A request picks the smallest class whose slot size is at least `layout.size()` and whose
 //! slot alignment (the largest power of two dividing the slot size) is at least
-//! `layout.align()`. The first slot of the first partial slab is taken; a slab that fills up
-//! leaves the partial list (it is its head: two stores), and a slot freed in a full slab
-//! pushes it back on. Full slabs are on no list, so when frees land in random full slabs (a
-//! map churning) each costs one push and the refill one pop, not a move between two
-//! doubly linked lists each way. A slab whose last slot is
+//! `layout.align()`. The lowest free slot of the first partial slab is taken: two
+//! count-trailing-zeros, one in the slab's summary word and one in the bitmap word it names.
+//! A slab that fills up leaves the partial list (it is its head), and a slot freed in a full
+//! slab appends it at the tail. Full slabs are on no list, so when frees land in random full
+//! slabs (a map churning) each costs one append and the refill one pop, not a move between
+//! two doubly linked lists each way. A slab keeps nothing in its free slots: all of its
+//! bookkeeping is in its header, so a write after free cannot corrupt it. A slab whose last slot is
 //! freed joins a pool of empty slabs that any class reuses; new slabs are carved only when the
 //! pool is empty, [`SlabConfig::SLABS_PER_CARVE`] at a time in one aligned block (a span).
 //! Once the pool holds more than [`SlabConfig::RETAIN`] slabs, a span whose slabs are all
@@ -39,13 +40,15 @@
 //!
 //! # Properties
 //!
-//! - Time: allocate and free of a slab-class request are O(1): a table look-up for the class
-//!   (plus at most [`MAX_CLASSES`] steps when the alignment forces a larger class), a
-//!   multiply-by-reciprocal for the slot index, one bitmap word update, and a list push or
-//!   pop only when a slab fills up or stops being full (an unlink when it drains). Carving or
-//!   returning a slab costs one call to `H`.
+//! - Time: allocate and free of a slab-class request are O(1), with no loop: a table look-up
+//!   for the class (plus at most [`MAX_CLASSES`] steps when the alignment forces a larger
+//!   class), two count-trailing-zeros to allocate, a multiply by the inverse of the slot size
+//!   (and a rotate) for the slot index of a free, one bitmap word update, and a list append
+//!   or pop only when a slab fills up or stops being full (an unlink when it drains). Setting
+//!   up a slab writes its two bitmaps (`2 * words` words, 8 for [`DefaultClasses`] on 64-bit
+//!   targets); carving or returning a span costs one call to `H`.
 //!   Pass-through requests cost what `H` costs.
-//! - Overhead: no per-object header. Per slab, a header of [`Slab::header_size`] bytes (twelve
+//! - Overhead: no per-object header. Per slab, a header of [`Slab::header_size`] bytes (eleven
 //!   words and two bits per possible slot, rounded to 16: 160 bytes for 4 KiB slabs on 64-bit
 //!   targets, 64 bytes for 1 KiB slabs on 32-bit ones) and
 //!   the slack below the lowest slot.
@@ -84,44 +87,49 @@
 //!   inside memory the backing heap handed out for a slab at some time. With several backing
 //!   regions separated by unmapped gaps, a wild pointer in such a gap can therefore fault.
 //! - A slab pointer freed with a pass-through (large) layout goes to `H` and is `H`'s to detect.
-//! - The checks cost instructions (the address hull, the magic, the class, the slot start
-//!   and the used/lent bits on every free): where the backing heap's own path is short, a
-//!   slab free is not cheaper. On the Cortex-M3 small-object sequence (`bench/cortex-m`,
-//!   `small_*`, opt-level s) a slab allocation takes 55 instructions on average against
-//!   `Tlsf`'s 101 and `FirstFit`'s 58, a free 69 against 70 and 92: 62 per operation
-//!   against 86 and 75. On the host, where a TLSF free that merges nothing is 49 x86
-//!   instructions against the slab's 80 (a `BTreeMap` churn, callgrind), the slab only wins
-//!   where the backing heap has to split or search (a tree built and dropped: 70 instructions
-//!   per operation against `Tlsf`'s 98).
+//! - The checks cost instructions on every free (the address hull, the magic, which also
+//!   carries the class, the slot start and the slot's bit): where the backing heap's own free
+//!   is short, a slab free is not cheaper. On the host a `Tlsf` free that merges nothing is
+//!   about as short as the slab's (a `BTreeMap` churn, x86-64, callgrind: 50 instructions
+//!   against 53); the slab wins on allocation (47 against 54) and wherever the backing heap
+//!   has to split, merge or search (a tree built and dropped: 46 per operation against 70).
+//!   BENCHMARKS.md has the measured figures, host and Cortex-M3.
+//! - A slot is taken from the lowest free position of a slab, not the most recently freed
+//!   one: the cache-warm slot a LIFO free list would return next is not preferred.
+//! - A [`SlabConfig`] on a 32-bit target has slabs of at most 16 KiB (one summary word covers
+//!   the bitmap); a larger one does not compile.
 //!
 //! # Changes from the reference allocator
 //!
 //! Redox's slab keeps one free list per class threaded through all of its slabs and never
-//! returns memory. Here each slab keeps its own free list and bitmap (Bonwick style), so an
-//! empty slab is detected in O(1) and pooled or returned, double frees are caught by the
-//! bitmap, free-list links are slot indices that a bounds check keeps inside the slab, and
-//! slots that were never used are handed out from a bump index, so setting up a slab is O(1)
-//! instead of threading a list through every slot.
+//! returns memory. Here each slab keeps its own bitmap of free slots with a summary word over
+//! it, in its header (Bonwick's per-slab state, with bits for links), so an empty slab is
+//! detected in O(1) and pooled or returned, a double free is caught by the bit, nothing in a
+//! free slot is ever read (a write after free damages no bookkeeping), and setting up a slab
+//! writes a few bitmap words instead of threading a list through every slot.
 //!
 //! # Invariants
 //!
 //! - **S1** Every slab is `SLAB_SIZE` bytes of a span currently allocated from `backing`
 //!   (S8); its header sits at its base, which is `SLAB_SIZE`-aligned, and its `magic` is
-//!   `SLAB_MAGIC ^ base`. A slab given back has its magic cleared first.
+//!   `SLAB_MAGIC ^ base ^ class`, where `class` is its class word: the class index, or
+//!   `POOL_CLASS`, with the `LENDING` and `QUARANTINED` flags. A slab given back has its magic
+//!   cleared first.
 //! - **S2** A slab of class `c` with `live < slots(c)` is on the partial list of class `c`
-//!   (doubly linked through `prev`/`next`), unless it is quarantined (`fresh == QUARANTINED`:
-//!   its free list was found corrupted and it had no fresh slot left); a full slab
-//!   (`live == slots(c)`) and a quarantined one are on no list. `classes[c].slabs` counts
-//!   all slabs of class `c`.
+//!   (from `partial[c]` to `tail[c]`, doubly linked through `prev`/`next`; the first slab's
+//!   `prev` is unused), unless it is quarantined (the `QUARANTINED` flag: its header was
+//!   found inconsistent while allocating); a full slab (`live == slots(c)`) and a
+//!   quarantined one are on no list. `slabs[c]` counts all slabs of class `c`.
 //! - **S3** Slot `i < slots(c)` starts at `base + SLAB_SIZE - (i + 1) * size(c)`, which is at or
 //!   above `base + header_size`; slots never overlap the header or each other.
-//! - **S4** `fresh <= slots(c)`; slots `fresh..` were never handed out and their bits are clear.
-//!   The `used` bit of slot `i` is set exactly while it is handed out; `live` counts those
-//!   slots; a `lent` bit (the slot serves a smaller class) is set only with its `used` bit.
-//! - **S5** The per-slab free list holds exactly the slots `< fresh` whose `used` bit is clear,
-//!   each once; its links are slot indices: `free` is the first (or `NO_SLOT`), and a slot on
-//!   the list stores the next index in its first word.
-//! - **S6** Every slab lies inside `[lo, hi)`, the hull of all slabs ever carved.
+//! - **S4** The `free` bit of slot `i < slots(c)` is set exactly while the slot is not handed
+//!   out; no bit past the last slot is set; `live` counts the slots handed out, so
+//!   `live + (free bits set) == slots(c)`. A `lent` bit (the slot serves a smaller class) is
+//!   set only on a handed-out slot, and only in a slab whose class word has `LENDING`.
+//! - **S5** Bit `k` of `summary` is set exactly when word `k` of the `free` bitmap is not
+//!   zero; no bit at or past `words` is set. So a slab has a free slot exactly when its
+//!   summary is not zero.
+//! - **S6** Every slab lies inside `[lo, lo + hull_len)`, the hull of all slabs ever carved.
 //! - **S7** Empty slabs in the pool are doubly linked through `prev`/`next`, have a valid magic
 //!   and `class == POOL_CLASS`, belong to no class list, and number `pooled`.
 //! - **S8** Slabs are carved in spans: one block of `n * SLAB_SIZE` bytes (`1 <= n <=
@@ -259,15 +267,27 @@ const GRANULE: usize = 16;
 const LUT_LEN: usize = MAX_CLASS_SIZE / GRANULE + 1;
 const NO_CLASS: u8 = u8::MAX;
 const WORD_BITS: usize = usize::BITS as usize;
-/// Header magic, XORed with the slab's base address (S1): the magic is the complement of
-/// the base, which a check computes without loading a constant.
+/// Header magic, XORed with the slab's base address and its class word (S1).
 const SLAB_MAGIC: usize = usize::MAX;
-/// The end of a free list (S5).
-const NO_SLOT: usize = usize::MAX;
+
+/// The magic of a live slab at `base` whose class word is `class` (S1). One comparison of
+/// the header's first word with it checks both that the slab is live and that it serves
+/// class `class`: the hot free path reads no other word before it trusts the header.
+#[inline(always)]
+const fn magic_of(base: usize, class: usize) -> usize {
+    SLAB_MAGIC ^ base ^ class
+}
+/// The class-index bits of a slab's `class` word; the two bits above are flags.
+const CLASS_MASK: usize = usize::MAX >> 2;
 /// The `class` of a slab in the pool of empty slabs (S7).
-const POOL_CLASS: usize = usize::MAX;
-/// The `fresh` of a slab taken out of service after its free list was found corrupted (S2).
-const QUARANTINED: usize = usize::MAX;
+const POOL_CLASS: usize = CLASS_MASK;
+/// Flag in a slab's `class` while it may hold slots lent to a smaller class (S4). A free of
+/// any of its slots then no longer matches the class on the hot path and takes the checked
+/// slow path, which reads the `lent` bitmap. Cleared when the slab is set up again.
+const LENDING: usize = 1 << (usize::BITS - 1);
+/// Flag in a slab's `class` once its header was found inconsistent while allocating (S2):
+/// the slab is taken out of service. Cleared when the slab is set up again.
+const QUARANTINED: usize = 1 << (usize::BITS - 2);
 
 /// Why a free was refused. The slab wrote nothing when it refused it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -282,9 +302,9 @@ pub enum InvalidFree {
     NotSlotStart,
     /// The slot is not allocated: a double free, or a slot never handed out.
     NotAllocated,
-    /// A free-list link was found corrupted while allocating (a write after free); the slab's
-    /// remaining free slots were abandoned.
-    CorruptFreeList,
+    /// A slab's header (its bitmap, summary or counts) was found inconsistent while
+    /// allocating (a stray write into it); the slab was taken out of service.
+    CorruptHeader,
 }
 
 impl InvalidFree {
@@ -295,7 +315,7 @@ impl InvalidFree {
             InvalidFree::WrongClass => FaultKind::WrongClass,
             InvalidFree::NotSlotStart => FaultKind::NotBlockStart,
             InvalidFree::NotAllocated => FaultKind::NotAllocated,
-            InvalidFree::CorruptFreeList => FaultKind::CorruptLink,
+            InvalidFree::CorruptHeader => FaultKind::BadHeader,
         }
     }
 }
@@ -307,25 +327,24 @@ impl fmt::Display for InvalidFree {
             InvalidFree::WrongClass => "layout does not match the slot's size class",
             InvalidFree::NotSlotStart => "pointer is not the start of a slot",
             InvalidFree::NotAllocated => "slot is not allocated (double free)",
-            InvalidFree::CorruptFreeList => "corrupted free-list link (write after free)",
+            InvalidFree::CorruptHeader => "slab header found inconsistent while allocating",
         })
     }
 }
 
-/// The header at the start of every slab (S1). Followed by the bitmap, `Table::words` words
-/// with two bits per slot: `used` (bit `2i`) and `lent` (bit `2i + 1`).
+/// The header at the start of every slab (S1). Followed by two bitmaps of `Table::words`
+/// words each, one bit per slot: `free` (S4, S5), then `lent` (read only on the rare lent
+/// paths, so the hot paths test and flip a single bit).
 #[repr(C)]
 struct SlabHdr {
-    /// `SLAB_MAGIC ^ base` while the slab is live.
+    /// `magic_of(base, class)` while the slab is live (S1).
     magic: usize,
-    /// Index of the size class.
+    /// Index of the size class, with the LENDING and QUARANTINED flags above it.
     class: usize,
     /// Slots handed out and not freed.
     live: usize,
-    /// Slots `fresh..` were never handed out (S4).
-    fresh: usize,
-    /// Index of the first freed slot (S5), or `NO_SLOT`.
-    free: usize,
+    /// Bit `k` set while word `k` of the `free` bitmap is not zero (S5).
+    summary: usize,
     prev: *mut SlabHdr,
     next: *mut SlabHdr,
     /// The first slab of the span this slab was carved with (S8).
@@ -339,30 +358,23 @@ struct SlabHdr {
     span_next: *mut SlabHdr,
 }
 
-/// The state of one size class (S2).
-#[derive(Clone, Copy)]
-struct ClassState {
-    /// The slabs with a free slot.
-    partial: *mut SlabHdr,
-    /// All slabs of the class: partial, full and quarantined.
-    slabs: usize,
-}
-
-const EMPTY_CLASS: ClassState = ClassState { partial: ptr::null_mut(), slabs: 0 };
-
 /// Derived per-class constants, computed at compile time from a [`SlabConfig`].
 struct Table {
     len: usize,
     size: [usize; MAX_CLASSES],
     align: [usize; MAX_CLASSES],
     slots: [usize; MAX_CLASSES],
-    /// `ceil(2^32 / size)`: `(n * recip) >> 32 == n / size` for every `n <= SLAB_SIZE`
-    /// (the error term `n * (recip * size - 2^32) < 2^16 * 2^11` stays below `2^32`). At most
-    /// `2^28` (sizes are at least 16), so one 32 × 32 → 64-bit multiply on 32-bit targets.
-    recip: [u32; MAX_CLASSES],
+    /// The inverse modulo `2^32` of the odd part of `size` (`size = odd << shift`): for
+    /// `n < 2^32`, `(n * inv).rotate_right(shift)` is `n / size` when `size` divides `n`, and
+    /// above `u32::MAX / size >= 2^21` (more than any slab has slots) when it does not. One
+    /// 32-bit multiply and a rotate both divide and check divisibility (see `slot_index_in`).
+    inv: [u32; MAX_CLASSES],
+    /// `size.trailing_zeros()`.
+    shift: [u32; MAX_CLASSES],
     /// `lut[ceil(size / 16)]` = the smallest class with a slot of at least `size` bytes.
     lut: [u8; LUT_LEN],
-    /// Bitmap words: two bits per slot (used, lent).
+    /// Words of each bitmap (one bit per possible slot), at most `WORD_BITS` (one summary
+    /// word covers them, S5).
     words: usize,
     /// Header plus both bitmaps.
     header: usize,
@@ -381,14 +393,19 @@ impl Table {
             !classes.is_empty() && classes.len() <= MAX_CLASSES,
             "SlabConfig: CLASSES must have 1..=16 entries"
         );
-        let words = (2 * slab_size / GRANULE).div_ceil(WORD_BITS);
-        let header = (size_of::<SlabHdr>() + words * size_of::<usize>()).next_multiple_of(16);
+        let words = (slab_size / GRANULE).div_ceil(WORD_BITS);
+        assert!(
+            words <= WORD_BITS,
+            "SlabConfig: SLAB_SIZE must be at most 16 KiB on 32-bit targets (one summary word)"
+        );
+        let header = (size_of::<SlabHdr>() + 2 * words * size_of::<usize>()).next_multiple_of(16);
         let mut t = Table {
             len: classes.len(),
             size: [0; MAX_CLASSES],
             align: [0; MAX_CLASSES],
             slots: [0; MAX_CLASSES],
-            recip: [0; MAX_CLASSES],
+            inv: [0; MAX_CLASSES],
+            shift: [0; MAX_CLASSES],
             lut: [NO_CLASS; LUT_LEN],
             words,
             header,
@@ -407,7 +424,8 @@ impl Table {
             // Slots are packed against the slab end, which is SLAB_SIZE-aligned (S3).
             t.align[c] = 1 << size.trailing_zeros();
             t.slots[c] = slots;
-            t.recip[c] = (1u64 << 32).div_ceil(size as u64) as u32;
+            t.shift[c] = size.trailing_zeros();
+            t.inv[c] = inverse_mod_2_32((size >> size.trailing_zeros()) as u32);
             c += 1;
         }
         let mut g = 0;
@@ -425,13 +443,33 @@ impl Table {
     }
 }
 
+/// The inverse of the odd number `d` modulo `2^32` (`d * inverse == 1`), by Newton's
+/// iteration: `d` is its own inverse modulo 8, and each step doubles the correct bits
+/// (3, 6, 12, 24, 48).
+const fn inverse_mod_2_32(d: u32) -> u32 {
+    let mut x = d;
+    let mut k = 0;
+    while k < 4 {
+        x = x.wrapping_mul(2u32.wrapping_sub(d.wrapping_mul(x)));
+        k += 1;
+    }
+    x
+}
+
 /// A slab front end over the backing heap `H` (see the [module docs](self)).
 pub struct Slab<H, C: SlabConfig = DefaultClasses> {
     backing: H,
-    classes: [ClassState; MAX_CLASSES],
-    /// Hull of all slabs ever carved (S6); `lo > hi` before the first.
+    /// Per class (S2), each in an array of its own, indexed like the class tables: the
+    /// first and last slab of its partial list (the slabs with a free slot; null when
+    /// empty), and the number of all its slabs, partial, full and quarantined.
+    partial: [*mut SlabHdr; MAX_CLASSES],
+    tail: [*mut SlabHdr; MAX_CLASSES],
+    slabs: [usize; MAX_CLASSES],
+    /// Start of the hull of all slabs ever carved (S6).
     lo: usize,
-    hi: usize,
+    /// `hi - lo`, the hull's length (0 before the first slab): a free checks its slab against
+    /// the hull with one subtraction and one comparison.
+    hull_len: usize,
     /// Empty slabs kept for reuse, linked through `next` (S7).
     pool: *mut SlabHdr,
     pooled: usize,
@@ -471,9 +509,11 @@ impl<H, C: SlabConfig> Slab<H, C> {
         let _ = Self::SPAN_LAYOUT;
         Slab {
             backing,
-            classes: [EMPTY_CLASS; MAX_CLASSES],
+            partial: [ptr::null_mut(); MAX_CLASSES],
+            tail: [ptr::null_mut(); MAX_CLASSES],
+            slabs: [0; MAX_CLASSES],
             lo: usize::MAX,
-            hi: 0,
+            hull_len: 0,
             pool: ptr::null_mut(),
             pooled: 0,
             spans: ptr::null_mut(),
@@ -508,7 +548,7 @@ impl<H, C: SlabConfig> Slab<H, C> {
 
     /// Slabs holding (or ready to hold) objects of some class.
     pub fn slab_count(&self) -> usize {
-        self.classes.iter().map(|c| c.slabs).sum()
+        self.slabs.iter().sum()
     }
 
     /// Empty slabs kept for reuse (at most [`retain`](Self::retain)).
@@ -540,6 +580,27 @@ impl<H, C: SlabConfig> Slab<H, C> {
         fault::report(HeapKind::Slab, reason.kind(), ptr.addr());
     }
 
+    /// Whether `addr` lies in the hull of all slabs ever carved (S6). One unsigned comparison
+    /// checks both bounds; before the first slab `hull_len` is 0 and nothing passes.
+    #[inline(always)]
+    fn in_hull(&self, addr: usize) -> bool {
+        addr.wrapping_sub(self.lo) < self.hull_len
+    }
+
+    /// Sets the class word of the live slab `hdr`, and its magic with it (S1).
+    ///
+    /// # Safety
+    ///
+    /// `hdr` is a slab of ours (S1, S8).
+    #[inline(always)]
+    unsafe fn set_class(hdr: *mut SlabHdr, class: usize) {
+        // SAFETY: caller contract.
+        unsafe {
+            (&raw mut (*hdr).class).write(class);
+            (&raw mut (*hdr).magic).write(magic_of(hdr.addr(), class));
+        }
+    }
+
     /// The class serving `layout`, or `None` for a pass-through request.
     #[inline]
     fn class_for(layout: Layout) -> Option<usize> {
@@ -568,13 +629,15 @@ impl<H, C: SlabConfig> Slab<H, C> {
     fn slot_index_in(off: usize, c: usize) -> Option<usize> {
         let t = &Self::TABLE;
         let c = c % MAX_CLASSES;
-        // Distance from the pointer to the slab end, in 1..=SLAB_SIZE <= 2^16.
-        let from_end = C::SLAB_SIZE - off;
-        // Division by the slot size as a multiplication (exact here, see `Table::recip`).
-        let q = ((from_end as u64 * t.recip[c] as u64) >> 32) as usize;
+        // Distance from the pointer to the slab end, in 1..SLAB_SIZE <= 2^16 (0 for the slab
+        // base, which is no slot: `q` is then 0 and rejected below).
+        let from_end = (off.wrapping_neg() & (C::SLAB_SIZE - 1)) as u32;
+        // Exact division and divisibility test in one (see `Table::inv`): `q` is the slot
+        // count from the end when `off` starts a slot, and above any slot count otherwise.
+        let q = from_end.wrapping_mul(t.inv[c]).rotate_right(t.shift[c]) as usize;
         // `q - 1 < slots` also rejects `q == 0` (wrapping).
         let i = q.wrapping_sub(1);
-        (q * t.size[c] == from_end && i < t.slots[c]).then_some(i)
+        (i < t.slots[c]).then_some(i)
     }
 
     /// The start of slot `i` of a slab of class `c` (S3).
@@ -589,36 +652,38 @@ impl<H, C: SlabConfig> Slab<H, C> {
         unsafe { hdr.cast::<u8>().add(off) }
     }
 
-    /// The bitmap word holding the bits of slot `i`, and the masks of its `used` and `lent`
-    /// bits.
-    ///
-    /// # Safety
-    ///
-    /// `hdr` is a slab block of ours (S1) and `i < slots` of its class.
-    #[inline]
-    unsafe fn bits(hdr: *mut SlabHdr, i: usize) -> (*mut usize, usize, usize) {
-        // Two bits per slot: slot `i` is in word `i / (WORD_BITS / 2)` (a shift, with no
-        // doubling first: fewer instructions on the hot paths).
-        const PER_WORD: usize = WORD_BITS / 2;
-        // SAFETY: the bitmap follows the header inside `Table::header` bytes of the slab;
-        // `2 * i < 2 * slots <= 2 * SLAB_SIZE / 16 <= words * WORD_BITS`.
-        let p = unsafe { hdr.add(1).cast::<usize>().add(i / PER_WORD) };
-        let used = 1 << (2 * (i % PER_WORD));
-        (p, used, used << 1)
-    }
-
-    /// The bitmap word holding the bits of slot `i`, and the position of its `used` bit (its
-    /// `lent` bit is the next one up): `(word >> shift) & 3` is `lent << 1 | used`.
+    /// The `free` bitmap word holding slot `i`'s bit, and the bit's mask.
     ///
     /// # Safety
     ///
     /// `hdr` is a slab block of ours (S1) and `i < slots` of its class.
     #[inline(always)]
-    unsafe fn bit_pos(hdr: *mut SlabHdr, i: usize) -> (*mut usize, usize) {
-        const PER_WORD: usize = WORD_BITS / 2;
-        // SAFETY: as in `bits`.
-        let p = unsafe { hdr.add(1).cast::<usize>().add(i / PER_WORD) };
-        (p, 2 * (i % PER_WORD))
+    unsafe fn free_bit(hdr: *mut SlabHdr, i: usize) -> (*mut usize, usize) {
+        // SAFETY: the bitmaps follow the header inside `Table::header` bytes of the slab;
+        // `i < slots <= SLAB_SIZE / 16 <= words * WORD_BITS`.
+        let p = unsafe { Self::bitmap(hdr).add(i / WORD_BITS) };
+        (p, 1 << (i % WORD_BITS))
+    }
+
+    /// The `free` and `lent` bitmap words holding slot `i`'s bits, and the bits' mask.
+    ///
+    /// # Safety
+    ///
+    /// `hdr` is a slab block of ours (S1) and `i < slots` of its class.
+    #[inline]
+    unsafe fn bits(hdr: *mut SlabHdr, i: usize) -> (*mut usize, *mut usize, usize) {
+        // SAFETY: as in `free_bit`.
+        let (free, mask) = unsafe { Self::free_bit(hdr, i) };
+        // SAFETY: the `lent` bitmap follows the `free` one, inside the header (`Table::header`).
+        (free, unsafe { free.add(Self::TABLE.words) }, mask)
+    }
+
+    /// The first word of the `free` bitmap of the slab at `hdr` (`words` words; the `lent`
+    /// bitmap follows).
+    #[inline(always)]
+    fn bitmap(hdr: *mut SlabHdr) -> *mut usize {
+        // Inside the slab: the bitmaps are part of its header (`Table::header` bytes).
+        hdr.wrapping_add(1).cast()
     }
 
     /// ASan builds (`--cfg bareheap_asan`): makes `[p, p + size)` addressable and poisons the
@@ -630,7 +695,7 @@ impl<H, C: SlabConfig> Slab<H, C> {
     unsafe fn expose(p: NonNull<u8>, size: usize) {
         let hdr = p.as_ptr().map_addr(|a| a & Self::MASK).cast::<SlabHdr>();
         // SAFETY: the slab of a live slot is live (S1); its class is a class index (S2).
-        let c = unsafe { (&raw const (*hdr).class).read() };
+        let c = unsafe { (&raw const (*hdr).class).read() } & CLASS_MASK;
         let slot = Self::TABLE.size[c % MAX_CLASSES];
         // SAFETY: the slot is ours and live: its first `size` bytes are the caller's, the
         // rest is slack no one may touch.
@@ -660,19 +725,88 @@ impl<H, C: SlabConfig> Slab<H, C> {
         *head = hdr;
     }
 
-    /// Takes `hdr`, the first slab of the list `head`, off it.
+    /// Puts `hdr` at the front of the partial list of `class`.
     ///
     /// # Safety
     ///
-    /// `hdr` is the first slab of the list `head` (S2).
+    /// `hdr` is a live slab of the class in no list (S2).
+    #[inline]
+    unsafe fn class_push_front(&mut self, c: usize, hdr: *mut SlabHdr) {
+        let c = c % MAX_CLASSES;
+        let old = self.partial[c];
+        // SAFETY: `hdr` is a live slab header (caller). The first slab's `prev` is unused.
+        unsafe { (&raw mut (*hdr).next).write(old) };
+        if old.is_null() {
+            self.tail[c] = hdr;
+        } else {
+            // SAFETY: `old` heads the list, a live slab (S2).
+            unsafe { (&raw mut (*old).prev).write(hdr) };
+        }
+        self.partial[c] = hdr;
+    }
+
+    /// Puts `hdr` at the back of the partial list of class `c`.
+    ///
+    /// # Safety
+    ///
+    /// `hdr` is a live slab of class `c` in no list (S2).
     #[inline(always)]
-    unsafe fn pop_head(head: &mut *mut SlabHdr, hdr: *mut SlabHdr) {
+    unsafe fn class_push_back(&mut self, c: usize, hdr: *mut SlabHdr) {
+        let c = c % MAX_CLASSES;
+        let last = self.tail[c];
+        // SAFETY: `hdr` is a live slab header (caller).
+        unsafe {
+            (&raw mut (*hdr).prev).write(last);
+            (&raw mut (*hdr).next).write(ptr::null_mut());
+        }
+        if last.is_null() {
+            self.partial[c] = hdr;
+        } else {
+            // SAFETY: `last` is the last slab of the list, a live slab (S2).
+            unsafe { (&raw mut (*last).next).write(hdr) };
+        }
+        self.tail[c] = hdr;
+    }
+
+    /// Takes `hdr`, the first slab of the partial list of class `c`, off it.
+    ///
+    /// # Safety
+    ///
+    /// `hdr` is the first slab of the partial list of class `c` (S2).
+    #[inline(always)]
+    unsafe fn class_pop_front(&mut self, c: usize, hdr: *mut SlabHdr) {
+        let c = c % MAX_CLASSES;
         // SAFETY: `hdr` is a live slab header (caller).
         let next = unsafe { (&raw const (*hdr).next).read() };
-        *head = next;
-        if !next.is_null() {
-            // SAFETY: `next` follows `hdr` in the same list, a live slab (S2).
-            unsafe { (&raw mut (*next).prev).write(ptr::null_mut()) };
+        // The new first slab's `prev` is left as it is: the first slab's is unused (S2).
+        self.partial[c] = next;
+        if next.is_null() {
+            self.tail[c] = ptr::null_mut();
+        }
+    }
+
+    /// Unlinks `hdr` from the partial list of class `c`.
+    ///
+    /// # Safety
+    ///
+    /// `hdr` is a live slab on the partial list of class `c` (S2).
+    unsafe fn class_unlink(&mut self, c: usize, hdr: *mut SlabHdr) {
+        let c = c % MAX_CLASSES;
+        if self.partial[c] == hdr {
+            // SAFETY: caller contract: `hdr` is the first slab.
+            return unsafe { self.class_pop_front(c, hdr) };
+        }
+        // SAFETY: `hdr` is a live slab header (caller); not the first, so `prev` is its
+        // neighbour in the list (S2).
+        let (prev, next) =
+            unsafe { ((&raw const (*hdr).prev).read(), (&raw const (*hdr).next).read()) };
+        // SAFETY: `prev` is a live slab of the list (S2).
+        unsafe { (&raw mut (*prev).next).write(next) };
+        if next.is_null() {
+            self.tail[c] = prev;
+        } else {
+            // SAFETY: `next` is a live slab of the list (S2).
+            unsafe { (&raw mut (*next).prev).write(prev) };
         }
     }
 
@@ -719,18 +853,19 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
     fn pool_kept_slabs(&mut self) -> usize {
         let mut pooled = 0;
         for c in 0..Self::TABLE.len {
-            let class = &mut self.classes[c % MAX_CLASSES];
-            let hdr = class.partial;
+            let hdr = self.partial[c % MAX_CLASSES];
             // S10: an empty slab on a partial list is the only slab of its class.
+            if self.slabs[c % MAX_CLASSES] != 1 || hdr.is_null() {
+                continue;
+            }
             // SAFETY: a non-null partial head is a live slab header (S2).
-            if class.slabs != 1 || hdr.is_null() || unsafe { (&raw const (*hdr).live).read() } != 0
-            {
+            if unsafe { (&raw const (*hdr).live).read() } != 0 {
                 continue;
             }
             // SAFETY: `hdr` heads the partial list of `c`.
-            unsafe { Self::pop_head(&mut class.partial, hdr) };
-            class.slabs = 0;
-            // SAFETY: `hdr` is our empty slab (live 0, so no bit set: S4), now in no list.
+            unsafe { self.class_pop_front(c, hdr) };
+            self.slabs[c % MAX_CLASSES] = 0;
+            // SAFETY: `hdr` is our empty slab (live 0: S4), now in no list.
             unsafe { self.pool_push(hdr) };
             pooled += 1;
         }
@@ -778,7 +913,7 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
     unsafe fn pool_push(&mut self, hdr: *mut SlabHdr) {
         // S7: a pooled slab belongs to no class, so a stale free into it is refused.
         // SAFETY: caller contract.
-        unsafe { (&raw mut (*hdr).class).write(POOL_CLASS) };
+        unsafe { Self::set_class(hdr, POOL_CLASS) };
         // SAFETY: `hdr` is in no list; the pool holds slabs of ours (S7).
         unsafe { Self::push(&mut self.pool, hdr) };
         self.pooled += 1;
@@ -917,9 +1052,16 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
                 unsafe { self.backing.deallocate(block, layout) };
                 return false;
             }
-            self.lo = self.lo.min(base);
-            // `base + len` is the end of an allocated block: no overflow.
-            self.hi = self.hi.max(base.wrapping_add(layout.size()));
+            // `base + len` is the end of an allocated block, and so is the hull's end: no
+            // overflow.
+            let end = base.wrapping_add(layout.size());
+            let (lo, hi) = if self.hull_len == 0 {
+                (base, end)
+            } else {
+                (self.lo.min(base), self.lo.wrapping_add(self.hull_len).max(end))
+            };
+            self.lo = lo;
+            self.hull_len = hi.wrapping_sub(lo);
             let head = block.as_ptr().cast::<SlabHdr>();
             for k in 0..n {
                 // SAFETY: slab `k < n` lies inside the new block; each slab is SLAB_SIZE bytes
@@ -927,11 +1069,10 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
                 unsafe {
                     let slab = head.byte_add(k * C::SLAB_SIZE);
                     slab.write(SlabHdr {
-                        magic: SLAB_MAGIC ^ slab.addr(),
+                        magic: magic_of(slab.addr(), POOL_CLASS),
                         class: POOL_CLASS,
                         live: 0,
-                        fresh: 0,
-                        free: NO_SLOT,
+                        summary: 0,
                         prev: ptr::null_mut(),
                         next: ptr::null_mut(),
                         span: head,
@@ -959,16 +1100,35 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
             return None;
         }
         let hdr = self.pop_pool()?;
+        let t = &Self::TABLE;
+        let slots = t.slots[c % MAX_CLASSES];
+        // Words of the `free` bitmap that hold a slot: 1..=words (`slots >= 2`).
+        let used_words = slots.div_ceil(WORD_BITS);
         // SAFETY: `hdr` came off the pool: a slab of ours in no list (S7, S8); the header and
-        // bitmap fit in `Table::header < SLAB_SIZE` bytes. The span fields are kept.
+        // bitmaps fit in `Table::header < SLAB_SIZE` bytes. The span fields are kept.
         unsafe {
-            (&raw mut (*hdr).class).write(c);
+            Self::set_class(hdr, c);
             (&raw mut (*hdr).live).write(0);
-            (&raw mut (*hdr).fresh).write(0);
-            (&raw mut (*hdr).free).write(NO_SLOT);
+            (&raw mut (*hdr).summary).write(usize::MAX >> (WORD_BITS - used_words));
         }
-        // SAFETY: as above; the bitmap (`words` words) follows the header (S4: all clear).
-        unsafe { hdr.add(1).cast::<usize>().write_bytes(0, Self::TABLE.words) };
+        // S4: every slot free, no bit past the last slot, nothing lent. `words` is a small
+        // constant of the configuration (4 for `DefaultClasses` on 64-bit targets).
+        let bitmap = Self::bitmap(hdr);
+        for k in 0..t.words {
+            let first = k * WORD_BITS;
+            let free = if slots >= first + WORD_BITS {
+                usize::MAX
+            } else if slots > first {
+                usize::MAX >> (WORD_BITS - (slots - first))
+            } else {
+                0
+            };
+            // SAFETY: words `k` and `words + k` of the bitmaps, inside the header.
+            unsafe {
+                bitmap.add(k).write(free);
+                bitmap.add(t.words + k).write(0);
+            }
+        }
         // SAFETY: everything past the header and bitmap is slot space of this slab of ours,
         // none of it handed out: poisoned until a slot is (the link words of a previous
         // class's free slots included).
@@ -976,10 +1136,9 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
             let slots = hdr.cast::<u8>().wrapping_add(Self::TABLE.header);
             sanitize::poison(slots, C::SLAB_SIZE - Self::TABLE.header);
         }
-        let class = &mut self.classes[c % MAX_CLASSES];
         // SAFETY: `hdr` is a fresh live slab in no list.
-        unsafe { Self::push(&mut class.partial, hdr) };
-        class.slabs += 1;
+        unsafe { self.class_push_front(c, hdr) };
+        self.slabs[c % MAX_CLASSES] += 1;
         Some(hdr)
     }
 
@@ -994,10 +1153,9 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
     /// quarantined (S2).
     #[inline(never)]
     unsafe fn retire(&mut self, hdr: *mut SlabHdr, c: usize) {
-        let class = &mut self.classes[c % MAX_CLASSES];
         // SAFETY: live slab header (caller).
-        if unsafe { (&raw const (*hdr).fresh).read() } != QUARANTINED {
-            if class.slabs == 1 && self.pooled < self.retain {
+        if unsafe { (&raw const (*hdr).class).read() } & QUARANTINED == 0 {
+            if self.slabs[c % MAX_CLASSES] == 1 && self.pooled < self.retain {
                 // S10: the only slab of its class stays on the partial list, empty, so that
                 // a class that drains and refills (a tree dropped and rebuilt) does not
                 // pool and set up a slab every time. Only while the pool has room: with
@@ -1006,9 +1164,9 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
                 return;
             }
             // SAFETY: caller contract: not quarantined, so on the partial list.
-            unsafe { Self::unlink(&mut class.partial, hdr) };
+            unsafe { self.class_unlink(c, hdr) };
         }
-        class.slabs -= 1;
+        self.slabs[c % MAX_CLASSES] -= 1;
         // SAFETY: `hdr` is our slab, now in no list.
         unsafe { self.pool_push(hdr) };
         if self.pooled > self.retain {
@@ -1020,9 +1178,9 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         }
     }
 
-    /// Takes a free slot from the partial slab `hdr` of class `sc`. `None` if its free list
-    /// turned out to be corrupted and it has no fresh slot left (the slab is then
-    /// quarantined, S2).
+    /// Takes a free slot from the partial slab `hdr` of class `sc`. `None`, with nothing
+    /// written, if its header turned out to be damaged (S4, S5): the caller then hands
+    /// the slab to `quarantine` (out of line, so this path makes no call).
     ///
     /// # Safety
     ///
@@ -1034,124 +1192,116 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         sc: usize,
         lent: bool,
     ) -> Option<NonNull<u8>> {
-        let slots = Self::TABLE.slots[sc % MAX_CLASSES];
+        let t = &Self::TABLE;
+        let slots = t.slots[sc % MAX_CLASSES];
         // SAFETY: `hdr` is a live slab header (caller).
-        let free = unsafe { (&raw const (*hdr).free).read() };
-        // The slot's bitmap word is read once and written once on either path: reading it
-        // again after the header store below would cost a reload (the compiler cannot tell
-        // that the two do not alias).
-        let (slot, w, word, set) = if free < slots {
-            // Links are slot indices: the bounds check above keeps a corrupted link inside
-            // the slab, and the used bit shows a slot that is not free (catalogue C5).
-            // SAFETY: `free < slots(sc)`.
-            let (w, used, lent_bit) = unsafe { Self::bits(hdr, free) };
-            // SAFETY: `w` is a bitmap word of the live slab.
-            let word = unsafe { w.read() };
-            if word & used != 0 {
-                // SAFETY: forwarded caller contract.
-                return unsafe { self.corrupt_free_list(hdr, sc, lent) };
-            }
-            // SAFETY: `free < slots(sc)`.
-            let slot = unsafe { Self::slot_ptr(hdr, sc, free) };
-            // SAFETY: a free slot's first word holds the next link (S5); slots are 16-aligned.
-            let next = unsafe { slot.cast::<usize>().read() };
-            // SAFETY: live slab header.
-            unsafe { (&raw mut (*hdr).free).write(next) };
-            (slot, w, word, if lent { used | lent_bit } else { used })
-        } else if free == NO_SLOT {
-            // SAFETY: live slab header.
-            let fresh = unsafe { (&raw const (*hdr).fresh).read() };
-            if fresh >= slots {
-                // A partial slab always has a free or a fresh slot (S2, S4, S5); only a
-                // corrupted header gets here.
-                // SAFETY: forwarded caller contract.
-                return unsafe { self.corrupt_free_list(hdr, sc, lent) };
-            }
-            // SAFETY: live slab header.
-            unsafe { (&raw mut (*hdr).fresh).write(fresh + 1) };
-            // SAFETY: `fresh < slots(sc)`.
-            let (w, used, lent_bit) = unsafe { Self::bits(hdr, fresh) };
-            // SAFETY: `w` is a bitmap word of the live slab.
-            let word = unsafe { w.read() };
-            // SAFETY: `fresh < slots(sc)`.
-            let slot = unsafe { Self::slot_ptr(hdr, sc, fresh) };
-            (slot, w, word, if lent { used | lent_bit } else { used })
-        } else {
-            // SAFETY: forwarded caller contract.
-            return unsafe { self.corrupt_free_list(hdr, sc, lent) };
-        };
-        // SAFETY: bitmap word of the live slab (S4: mark handed out).
-        unsafe { w.write(word | set) };
-        // SAFETY: live slab header.
-        let live = unsafe { (&raw const (*hdr).live).read() } + 1;
-        // SAFETY: live slab header.
-        unsafe { (&raw mut (*hdr).live).write(live) };
-        if live == slots {
-            // S2: a full slab leaves the partial list and is on none until a slot is freed.
-            let class = &mut self.classes[sc % MAX_CLASSES];
-            // SAFETY: `hdr` is the first slab on the partial list of `sc` (caller).
-            unsafe { Self::pop_head(&mut class.partial, hdr) };
+        let summary = unsafe { (&raw const (*hdr).summary).read() };
+        // The lowest bitmap word with a free slot (S5). A partial slab has one (S2): a summary
+        // of zero or past the bitmap is a damaged header. (Zero is tested before counting
+        // zeros, which then needs no special case for it.)
+        if summary == 0 {
+            return None;
         }
+        let k = summary.trailing_zeros() as usize;
+        if k >= t.words {
+            return None;
+        }
+        // SAFETY: `k < words`: a word of the `free` bitmap, inside the header.
+        let w = unsafe { Self::bitmap(hdr).add(k) };
+        // SAFETY: as above.
+        let word = unsafe { w.read() };
+        // The summary promises a free slot in word `k`, and no bit past the last slot is set
+        // (S4, S5): anything else is a damaged header, which must not yield a pointer
+        // outside the slots (S3).
+        if word == 0 {
+            return None;
+        }
+        let i = k * WORD_BITS + word.trailing_zeros() as usize;
+        if i >= slots {
+            return None;
+        }
+        let rest = word & (word - 1);
+        // SAFETY: as above (S4: slot `i` is handed out).
+        unsafe { w.write(rest) };
+        if rest == 0 {
+            // S5: word `k`, the summary's lowest set bit, has no free slot left.
+            let summary = summary & (summary - 1);
+            // SAFETY: live slab header.
+            unsafe { (&raw mut (*hdr).summary).write(summary) };
+            if summary == 0 {
+                // S2: no free slot left (S5), so the slab is full: it leaves the partial
+                // list and is on none until a slot is freed.
+                // SAFETY: `hdr` is the first slab on the partial list of `sc` (caller).
+                unsafe { self.class_pop_front(sc, hdr) };
+            }
+        }
+        // SAFETY: live slab header (S4: one more slot handed out; the slab's fullness was
+        // read off the summary above, so the count is only kept, not compared).
+        unsafe {
+            let live = (&raw const (*hdr).live).read();
+            (&raw mut (*hdr).live).write(live + 1);
+        }
+        if lent {
+            // SAFETY: the `lent` bitmap word of the same slot lies `words` words further
+            // (`bits`); from now on the slab's frees take the checked slow path (LENDING).
+            unsafe {
+                let lw = w.add(t.words);
+                lw.write(lw.read() | (word & !rest));
+                Self::set_class(hdr, sc | LENDING);
+            }
+        }
+        // SAFETY: `i < slots(sc)`.
+        let slot = unsafe { Self::slot_ptr(hdr, sc, i) };
         // Slot pointers are derived from the slab block's pointer, so they keep its provenance.
         // SAFETY: `slot` lies inside the slab block (S3), which does not start at null.
         Some(unsafe { NonNull::new_unchecked(slot) })
     }
 
-    /// The free list of the partial slab `hdr` of class `sc` is corrupted (a write after
-    /// free): reports it, abandons the list, and serves a fresh slot if one is left;
-    /// otherwise quarantines the slab (S2: on no list, so no allocation looks at it; frees
-    /// into it still work, it is pooled when it empties, and `validate` reports it until
-    /// then) and returns `None`.
+    /// The header of the partial slab `hdr` of class `sc` is inconsistent (a stray write into
+    /// it): reports it and quarantines the slab (S2: on no list, so no allocation looks at it;
+    /// frees into it still work, through the checked slow path, it is pooled when it empties,
+    /// and `validate` reports it until then).
     ///
     /// # Safety
     ///
     /// `hdr` is a live slab of class `sc`, the first on its partial list.
     #[cold]
     #[inline(never)]
-    unsafe fn corrupt_free_list(
-        &mut self,
-        hdr: *mut SlabHdr,
-        sc: usize,
-        lent: bool,
-    ) -> Option<NonNull<u8>> {
-        self.invalid_free(hdr.cast(), InvalidFree::CorruptFreeList);
-        // SAFETY: live slab header; the rest of the list is abandoned.
-        unsafe { (&raw mut (*hdr).free).write(NO_SLOT) };
-        let slots = Self::TABLE.slots[sc % MAX_CLASSES];
-        // SAFETY: live slab header.
-        let fresh = unsafe { (&raw const (*hdr).fresh).read() };
-        if fresh < slots {
-            // SAFETY: caller contract; the free list is now empty, so the fresh path runs.
-            return unsafe { self.take_slot(hdr, sc, lent) };
-        }
-        let class = &mut self.classes[sc % MAX_CLASSES];
+    unsafe fn quarantine(&mut self, hdr: *mut SlabHdr, sc: usize) {
+        self.invalid_free(hdr.cast(), InvalidFree::CorruptHeader);
         // SAFETY: `hdr` is the first slab on the partial list of `sc` (caller).
-        unsafe { Self::pop_head(&mut class.partial, hdr) };
-        // SAFETY: live slab header; `fresh` is reset when the slab is set up again (`carve`).
-        unsafe { (&raw mut (*hdr).fresh).write(QUARANTINED) };
-        None
+        unsafe { self.class_pop_front(sc, hdr) };
+        // SAFETY: live slab header; the flag is cleared when the slab is set up again (`carve`).
+        unsafe {
+            let key = (&raw const (*hdr).class).read();
+            Self::set_class(hdr, key | QUARANTINED);
+        }
     }
 
     /// Allocates a slot of class `c` for `layout`.
     #[inline(always)]
     fn allocate_small(&mut self, c: usize, layout: Layout) -> Option<NonNull<u8>> {
-        let hdr = self.classes[c % MAX_CLASSES].partial;
+        let hdr = self.partial[c % MAX_CLASSES];
         if !hdr.is_null() {
             // SAFETY: `hdr` is on the partial list of class `c`.
             if let Some(p) = unsafe { self.take_slot(hdr, c, false) } {
                 return Some(p);
             }
         }
-        self.allocate_small_slow(c, layout)
+        // Every other case (no partial slab, or a damaged one) is handled out of line, so
+        // the path above makes no call that returns to it. The slow path takes the layout
+        // alone, in the registers it came in, and looks the class up again.
+        self.allocate_small_slow(layout)
     }
 
-    /// No partial slab, or the first one had a corrupted free list.
+    /// No partial slab, or the first one has a damaged header.
     #[inline(never)]
-    fn allocate_small_slow(&mut self, c: usize, layout: Layout) -> Option<NonNull<u8>> {
-        // A slab whose free list is found corrupted is retired and the next one tried; two
+    fn allocate_small_slow(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        let c = Self::class_for(layout)?;
+        // A slab whose header is found damaged is quarantined and the next one tried; two
         // attempts bound the work.
         for _ in 0..2 {
-            let mut hdr = self.classes[c % MAX_CLASSES].partial;
+            let mut hdr = self.partial[c % MAX_CLASSES];
             if hdr.is_null() {
                 match self.carve(c) {
                     Some(h) => hdr = h,
@@ -1162,6 +1312,8 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
             if let Some(p) = unsafe { self.take_slot(hdr, c, false) } {
                 return Some(p);
             }
+            // SAFETY: as above; `take_slot` found its header damaged.
+            unsafe { self.quarantine(hdr, c) };
         }
         None
     }
@@ -1172,10 +1324,15 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
     fn allocate_lent(&mut self, c: usize, layout: Layout) -> Option<NonNull<u8>> {
         let t = &Self::TABLE;
         for bigger in c + 1..t.len {
-            let hdr = self.classes[bigger % MAX_CLASSES].partial;
+            let hdr = self.partial[bigger % MAX_CLASSES];
             if !hdr.is_null() && t.align[bigger % MAX_CLASSES] >= layout.align() {
                 // SAFETY: `hdr` is on the partial list of class `bigger`.
-                return unsafe { self.take_slot(hdr, bigger, true) };
+                let p = unsafe { self.take_slot(hdr, bigger, true) };
+                if p.is_none() {
+                    // SAFETY: as above; `take_slot` found its header damaged.
+                    unsafe { self.quarantine(hdr, bigger) };
+                }
+                return p;
             }
         }
         None
@@ -1191,51 +1348,55 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
     unsafe fn deallocate_small(&mut self, ptr: NonNull<u8>, c: usize) {
         let addr = ptr.as_ptr().addr();
         let base = addr & Self::MASK;
-        // S6: never read outside memory that has held a slab (C2). One unsigned comparison
-        // checks both bounds (before the first slab, `hi - lo` wraps to 1 and nothing passes).
-        if base.wrapping_sub(self.lo) >= self.hi.wrapping_sub(self.lo) {
+        // S6: never read outside memory that has held a slab (C2).
+        if !self.in_hull(base) {
             return self.invalid_free(ptr.as_ptr(), InvalidFree::NotOwned);
         }
         let hdr = ptr.as_ptr().with_addr(base).cast::<SlabHdr>();
         // SAFETY: `base` is SLAB_SIZE-aligned inside the hull of carved slabs, i.e. inside
         // memory the backing heap handed out as a slab (S6), so this word is readable; it is
-        // only trusted if it holds this slab's magic (S1).
+        // only trusted if it holds a live slab's magic (S1).
         let magic = unsafe { (&raw const (*hdr).magic).read() };
-        if magic != SLAB_MAGIC ^ base {
-            return self.invalid_free(ptr.as_ptr(), InvalidFree::NotOwned);
+        if magic != magic_of(base, c) {
+            // Not a live slab, a slab of another class, or one with lent slots (LENDING):
+            // the checked slow path tells them apart.
+            // SAFETY: forwarded; `hdr` lies in the hull (S6).
+            return unsafe { self.deallocate_other(ptr, hdr, c) };
         }
-        // SAFETY: the magic matches, so `hdr` is a live slab header (S1).
-        let sc = unsafe { (&raw const (*hdr).class).read() };
-        if sc != c {
-            // SAFETY: forwarded; `hdr` is the live slab header of `ptr`'s slab.
-            return unsafe { self.deallocate_lent(ptr, hdr, sc, c) };
-        }
+        // The magic matches: `hdr` is a live slab of class `c` with no flag (S1).
         let Some(i) = Self::slot_index_in(addr & !Self::MASK, c) else {
             return self.invalid_free(ptr.as_ptr(), InvalidFree::NotSlotStart);
         };
         // SAFETY: `i < slots(c)`.
-        let (w, shift) = unsafe { Self::bit_pos(hdr, i) };
+        let (w, mask) = unsafe { Self::free_bit(hdr, i) };
         // SAFETY: bitmap word of the live slab.
         let word = unsafe { w.read() };
-        // Handed out (used) to its own class (not lent): the bit pair reads 0b01.
-        let pair = (word >> shift) & 3;
-        if pair != 1 {
-            let reason =
-                if pair & 1 == 0 { InvalidFree::NotAllocated } else { InvalidFree::WrongClass };
-            return self.invalid_free(ptr.as_ptr(), reason);
+        if word & mask != 0 {
+            return self.invalid_free(ptr.as_ptr(), InvalidFree::NotAllocated);
         }
+        // A slab without LENDING in its class word has no lent slot (S4): this is a slot of
+        // class `c`, handed out as one.
         // SAFETY: all checks passed for slot `i` of the live slab `hdr` of class `c`.
-        unsafe { self.free_slot(hdr, ptr, i, w, word ^ (1 << shift), c) };
+        unsafe { self.free_slot(hdr, ptr, i, word, c, true) };
     }
 
-    /// A free whose layout maps to class `c` of a pointer in a slab of class `sc != c`: valid
-    /// only for a slot lent to a smaller class (J2 exhaustion fallback).
+    /// A free whose layout maps to class `c`, of a pointer whose slab base `hdr` (in the
+    /// hull) does not hold the magic of a live slab of class `c`: not a live slab at all, a
+    /// slab of another class (valid only for a slot lent to a smaller class, the J2
+    /// exhaustion fallback), or a slab that has lent slots (LENDING: any of its slots).
     ///
     /// # Safety
     ///
-    /// `hdr` is the live slab header (magic checked) of the slab `ptr` points into.
+    /// `hdr` is the SLAB_SIZE-aligned base below `ptr`, inside the hull of carved slabs (S6).
     #[cold]
-    unsafe fn deallocate_lent(&mut self, ptr: NonNull<u8>, hdr: *mut SlabHdr, sc: usize, c: usize) {
+    unsafe fn deallocate_other(&mut self, ptr: NonNull<u8>, hdr: *mut SlabHdr, c: usize) {
+        // SAFETY: inside the hull, so readable (S6); trusted only with a matching magic.
+        let (magic, key) =
+            unsafe { ((&raw const (*hdr).magic).read(), (&raw const (*hdr).class).read()) };
+        if magic != magic_of(hdr.addr(), key) {
+            return self.invalid_free(ptr.as_ptr(), InvalidFree::NotOwned);
+        }
+        let sc = key & CLASS_MASK;
         if sc >= Self::TABLE.len {
             return self.invalid_free(ptr.as_ptr(), InvalidFree::NotOwned);
         }
@@ -1243,67 +1404,69 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
             return self.invalid_free(ptr.as_ptr(), InvalidFree::NotSlotStart);
         };
         // SAFETY: `i < slots(sc)`.
-        let (w, used_m, lent_m) = unsafe { Self::bits(hdr, i) };
-        // SAFETY: bitmap word of the live slab.
-        let word = unsafe { w.read() };
-        if word & used_m == 0 {
+        let (w, lw, mask) = unsafe { Self::bits(hdr, i) };
+        // SAFETY: bitmap words of the live slab.
+        let (word, lent) = unsafe { (w.read(), lw.read() & mask != 0) };
+        if word & mask != 0 {
             return self.invalid_free(ptr.as_ptr(), InvalidFree::NotAllocated);
         }
-        // A lent slot serves a smaller class; anything else is a wrong-class free.
-        if word & lent_m == 0 || sc < c {
+        // A lent slot is freed with the smaller class it serves, any other with its own.
+        if (lent && sc <= c) || (!lent && sc != c) {
             return self.invalid_free(ptr.as_ptr(), InvalidFree::WrongClass);
         }
+        if lent {
+            // SAFETY: bitmap word of the live slab.
+            unsafe { lw.write(lw.read() & !mask) };
+        }
         // SAFETY: all checks passed for slot `i` of the live slab `hdr` of class `sc`.
-        unsafe { self.free_slot(hdr, ptr, i, w, word & !(used_m | lent_m), sc) };
+        unsafe { self.free_slot(hdr, ptr, i, word, sc, key & QUARANTINED == 0) };
     }
 
-    /// Puts checked slot `i` back: writes its bitmap word, links it, updates the lists.
+    /// Puts a checked slot back: sets its `free` bit, updates the summary and the lists.
     ///
     /// # Safety
     ///
-    /// `hdr` is a live slab of class `sc`, `ptr` its slot `i`, currently allocated, `w` the
-    /// slot's bitmap word and `word` its new value (the slot's bits cleared).
+    /// `hdr` is a live slab of class `sc`, `ptr` its slot `i`, currently allocated, and `word`
+    /// the value of the slot's `free` bitmap word (the slot's bit clear). `in_service` is
+    /// false for a quarantined slab (S2).
     #[inline(always)]
     unsafe fn free_slot(
         &mut self,
         hdr: *mut SlabHdr,
         ptr: NonNull<u8>,
         i: usize,
-        w: *mut usize,
         word: usize,
         sc: usize,
+        in_service: bool,
     ) {
-        // SAFETY: bitmap word of the live slab.
-        unsafe { w.write(word) };
-        // SAFETY: live slab header.
-        let free = unsafe { (&raw const (*hdr).free).read() };
-        if sanitize::ACTIVE {
-            // The link word stays addressable (the slab reads it when it hands the slot out
-            // again); the rest of the slot is poisoned while it is free.
-            let size = Self::TABLE.size[sc % MAX_CLASSES];
-            const LINK: usize = size_of::<usize>();
-            // SAFETY: slot `i` of this slab, `size >= 16` bytes, ours while it is free.
-            unsafe {
-                sanitize::unpoison(ptr.as_ptr(), LINK);
-                sanitize::poison(ptr.as_ptr().wrapping_add(LINK), size - LINK);
+        // SAFETY: `i < slots(sc)` (caller).
+        let (w, mask) = unsafe { Self::free_bit(hdr, i) };
+        // SAFETY: bitmap word of the live slab (S4: slot free).
+        unsafe { w.write(word | mask) };
+        if word == 0 {
+            // S5: the word had no free slot; now it has one.
+            // SAFETY: live slab header.
+            let summary = unsafe { (&raw const (*hdr).summary).read() };
+            // SAFETY: live slab header.
+            unsafe { (&raw mut (*hdr).summary).write(summary | 1 << (i / WORD_BITS)) };
+            if summary == 0 && in_service {
+                // S2: the slab had no free slot (S5), so it was full and on no list; now it
+                // has one. (A quarantined slab stays on no list.)
+                // SAFETY: `hdr` is a live slab in no list.
+                unsafe { self.class_push_back(sc, hdr) };
             }
         }
-        // SAFETY: `ptr` is slot `i` of this slab, allocated until now and 16-aligned: it
-        // becomes the free-list head and stores the old head's index (S5).
-        unsafe { ptr.as_ptr().cast::<usize>().write(free) };
+        if sanitize::ACTIVE {
+            // Nothing of a free slot is the slab's: all of it is poisoned while it is free.
+            // SAFETY: a slot of this slab, ours while it is free.
+            unsafe { sanitize::poison(ptr.as_ptr(), Self::TABLE.size[sc % MAX_CLASSES]) };
+        }
+        // `live >= 1` since slot `i` was handed out (S4); wrapping keeps a damaged count from
+        // panicking (`validate` reports it).
         // SAFETY: live slab header.
-        unsafe { (&raw mut (*hdr).free).write(i) };
-        // SAFETY: live slab header; `live >= 1` since slot `i` was handed out (S4).
-        let live = unsafe { (&raw const (*hdr).live).read() } - 1;
+        let live = unsafe { (&raw const (*hdr).live).read() }.wrapping_sub(1);
         // SAFETY: live slab header.
         unsafe { (&raw mut (*hdr).live).write(live) };
-        if live + 1 == Self::TABLE.slots[sc % MAX_CLASSES] {
-            // S2: the slab was full, on no list; now it has a free slot. (A quarantined
-            // slab never gets here: it was not full when it was taken out of service.)
-            let class = &mut self.classes[sc % MAX_CLASSES];
-            // SAFETY: `hdr` is a live slab in no list.
-            unsafe { Self::push(&mut class.partial, hdr) };
-        }
         if live == 0 {
             // SAFETY: an empty live slab of class `sc`, partial or quarantined (S2).
             unsafe { self.retire(hdr, sc) };
@@ -1315,13 +1478,13 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
     fn read_header(&self, hdr: *mut SlabHdr) -> Result<SlabHdr, Corruption> {
         let base = hdr.addr();
         let err = |what| Err(Corruption { what, addr: base });
-        if base & !Self::MASK != 0 || base < self.lo || base >= self.hi {
+        if base & !Self::MASK != 0 || !self.in_hull(base) {
             return err("S6: slab outside the hull of carved slabs or misaligned");
         }
         // SAFETY: `base` is SLAB_SIZE-aligned inside the hull of carved slabs, so the header
         // lies in memory that held a slab (S6); it is trusted only with its magic.
         let h = unsafe { hdr.read() };
-        if h.magic != SLAB_MAGIC ^ base {
+        if h.magic != magic_of(base, h.class) {
             return err("S1: slab header magic mismatch");
         }
         Ok(h)
@@ -1333,56 +1496,47 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         let base = hdr.addr();
         let err = |what| Err(Corruption { what, addr: base });
         let h = self.read_header(hdr)?;
-        if h.class != c {
+        if h.class & CLASS_MASK != c {
             return err("S2: slab of another class");
         }
         self.validate_span(hdr, &h)?;
-        if h.fresh == QUARANTINED {
-            return err("S2: slab quarantined after a corrupted free list (write after free)");
+        if h.class & QUARANTINED != 0 {
+            return err("S2: slab quarantined after its header was found damaged");
         }
         let slots = t.slots[c % MAX_CLASSES];
-        if h.fresh > slots || h.live > h.fresh {
-            return err("S4: live or fresh count out of range");
-        }
-        let mut used_count = 0;
-        for i in 0..slots {
-            // SAFETY: `i < slots(c)`.
-            let (w, um, lm) = unsafe { Self::bits(hdr, i) };
-            // SAFETY: bitmap word of a live slab.
-            let word = unsafe { w.read() };
-            let (u, l) = (word & um != 0, word & lm != 0);
-            if l && !u {
+        let bitmap = Self::bitmap(hdr);
+        let mut free = 0;
+        for k in 0..t.words {
+            // SAFETY: words `k` and `words + k` of the bitmaps of a live slab (S1).
+            let (word, lent) = unsafe { (bitmap.add(k).read(), bitmap.add(t.words + k).read()) };
+            // The bits of slots `k * WORD_BITS..slots` that exist in word `k`.
+            let first = k * WORD_BITS;
+            let valid = if slots >= first + WORD_BITS {
+                usize::MAX
+            } else if slots > first {
+                usize::MAX >> (WORD_BITS - (slots - first))
+            } else {
+                0
+            };
+            if (word | lent) & !valid != 0 {
+                return err("S4: bit set past the last slot");
+            }
+            if word & lent != 0 {
                 return err("S4: lent bit set on a free slot");
             }
-            if u && i >= h.fresh {
-                return err("S4: used bit set beyond fresh");
+            if lent != 0 && h.class & LENDING == 0 {
+                return err("S4: lent slot in a slab not marked as lending");
             }
-            used_count += usize::from(u);
+            if (word != 0) != (h.summary >> k & 1 != 0) {
+                return err("S5: summary bit disagrees with its bitmap word");
+            }
+            free += word.count_ones() as usize;
         }
-        if used_count != h.live {
-            return err("S4: used bitmap disagrees with the live count");
+        if t.words < WORD_BITS && h.summary >> t.words != 0 {
+            return err("S5: summary bit past the bitmap");
         }
-        let mut i = h.free;
-        let mut listed = 0;
-        while i != NO_SLOT {
-            if listed >= slots {
-                return err("S5: free list longer than the slab (cycle)");
-            }
-            if i >= slots {
-                return err("S5: free-list link is not a slot of this slab");
-            }
-            // SAFETY: `i < slots(c)`.
-            let (w, um, _) = unsafe { Self::bits(hdr, i) };
-            // SAFETY: bitmap word of a live slab.
-            if unsafe { w.read() } & um != 0 || i >= h.fresh {
-                return err("S5: allocated or never-used slot on the free list");
-            }
-            listed += 1;
-            // SAFETY: `i < slots(c)`; a free slot's first word is the next link (S5).
-            i = unsafe { Self::slot_ptr(hdr, c, i).cast::<usize>().read() };
-        }
-        if listed + h.live != h.fresh {
-            return err("S5: free list misses freed slots");
+        if free + h.live != slots {
+            return err("S4: free bitmap disagrees with the live count");
         }
         Ok(())
     }
@@ -1392,12 +1546,12 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         let err = |what| Err(Corruption { what, addr: hdr.addr() });
         let head = h.span;
         let start = head.addr();
-        if start & !Self::MASK != 0 || start < self.lo || start >= self.hi || start > hdr.addr() {
+        if start & !Self::MASK != 0 || !self.in_hull(start) || start > hdr.addr() {
             return err("S8: span head outside the hull, misaligned or above the slab");
         }
         // SAFETY: `head` is SLAB_SIZE-aligned inside the hull (S6), so its header is readable.
         let head_h = unsafe { head.read() };
-        if head_h.magic != SLAB_MAGIC ^ start || head_h.span != head {
+        if head_h.magic != magic_of(start, head_h.class) || head_h.span != head {
             return err("S8: span head header damaged");
         }
         let len = head_h.span_len;
@@ -1421,13 +1575,13 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
             if n >= self.pooled {
                 return err("S7: more slabs in the pool than counted");
             }
-            if base & !Self::MASK != 0 || base < self.lo || base >= self.hi {
+            if base & !Self::MASK != 0 || !self.in_hull(base) {
                 return err("S6: pooled slab outside the hull of carved slabs or misaligned");
             }
             // SAFETY: the hull check keeps the read inside memory that held slabs; the pool
             // links pooled slab headers (S7).
             let h = unsafe { hdr.read() };
-            if h.magic != SLAB_MAGIC ^ base || h.class != POOL_CLASS || h.prev != prev {
+            if h.magic != magic_of(base, h.class) || h.class != POOL_CLASS || h.prev != prev {
                 return err("S7: pooled slab header damaged");
             }
             self.validate_span(hdr, &h)?;
@@ -1444,24 +1598,31 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
     /// Walks the partial list of class `c`; returns its length (S2).
     fn validate_partial(&self, c: usize) -> Result<usize, Corruption> {
         let slots = Self::TABLE.slots[c % MAX_CLASSES];
-        let mut hdr = self.classes[c % MAX_CLASSES].partial;
+        let mut hdr = self.partial[c % MAX_CLASSES];
         let mut prev = ptr::null_mut();
         let mut n = 0;
         while !hdr.is_null() {
             let err = |what| Err(Corruption { what, addr: hdr.addr() });
-            if n >= self.classes[c % MAX_CLASSES].slabs {
+            if n >= self.slabs[c % MAX_CLASSES] {
                 return err("S2: more slabs on a partial list than counted");
             }
             let h = self.read_header(hdr)?;
-            if h.class != c || h.prev != prev {
+            // The first slab's `prev` is unused.
+            if h.class & CLASS_MASK != c || (n > 0 && h.prev != prev) {
                 return err("S2: partial list links a slab of another class, or a broken link");
             }
-            if h.live >= slots || h.fresh == QUARANTINED {
+            if h.live >= slots || h.class & QUARANTINED != 0 {
                 return err("S2: full or quarantined slab on the partial list");
             }
             prev = hdr;
             hdr = h.next;
             n += 1;
+        }
+        if self.tail[c % MAX_CLASSES] != prev {
+            return Err(Corruption {
+                what: "S2: partial list tail is not its last slab",
+                addr: prev.addr(),
+            });
         }
         Ok(n)
     }
@@ -1500,7 +1661,7 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
                     span_pooled += 1;
                     continue;
                 }
-                let c = sh.class;
+                let c = sh.class & CLASS_MASK;
                 if c >= t.len {
                     return Err(Corruption {
                         what: "S2: slab of a class that does not exist",
@@ -1508,7 +1669,7 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
                     });
                 }
                 self.validate_slab(slab, c)?;
-                if sh.live == 0 && self.classes[c % MAX_CLASSES].slabs != 1 {
+                if sh.live == 0 && self.slabs[c % MAX_CLASSES] != 1 {
                     return Err(Corruption {
                         what: "S10: empty slab in a class with other slabs",
                         addr: slab.addr(),
@@ -1650,9 +1811,9 @@ unsafe impl<H: Heap, C: SlabConfig> Heap for Slab<H, C> {
     /// O(slabs × slots per slab) plus the backing heap's walk.
     fn validate(&self) -> Result<(), Corruption> {
         let (total, open) = self.validate_spans()?;
-        for (c, class) in self.classes.iter().enumerate() {
+        for (c, &slabs) in self.slabs.iter().enumerate() {
             let err = |what| Err(Corruption { what, addr: 0 });
-            if total[c] != class.slabs {
+            if total[c] != slabs {
                 return err("S2: slab count of a class disagrees with its slabs");
             }
             let partial = if c < Self::TABLE.len { self.validate_partial(c)? } else { 0 };
