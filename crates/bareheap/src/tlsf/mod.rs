@@ -238,7 +238,7 @@ use crate::{Region, RegionError};
 
 #[cfg(test)]
 use self::mapping::class_base;
-use self::mapping::{ceil_index, floor_index};
+use self::mapping::{ceil_index, floor_index, floor_index_bytes};
 
 /// The word size: header, links and footer are one word each.
 const W: usize = size_of::<usize>();
@@ -568,6 +568,12 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         unsafe { ctrl.add(Self::C_HEADS + idx).cast() }
     }
 
+    /// The class of a block of `size` bytes: `floor_index(size / G)`.
+    #[inline(always)]
+    const fn class_of_bytes(size: usize) -> usize {
+        floor_index_bytes(size, Self::SL_LOG2, Self::G_LOG2)
+    }
+
     /// The pseudo-node of list `idx`: the address whose `NEXT` field is the list's head slot.
     /// The first block of a list has it as `prev` (TL6), so unlinking never needs the class.
     /// Only its `NEXT` field is ever accessed.
@@ -777,7 +783,7 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     #[inline(always)]
     unsafe fn link(ctrl: *mut usize, b: *mut u8, size: usize) {
         // SAFETY: caller contract; `size <= MAX_BLOCK` (TL1) gives `idx < CLASSES`.
-        unsafe { Self::link_in(ctrl, b, floor_index(size >> Self::G_LOG2, Self::SL_LOG2), size) }
+        unsafe { Self::link_in(ctrl, b, Self::class_of_bytes(size), size) }
     }
 
     /// [`link`](Self::link) into list `idx`, the class of `size`.
@@ -980,7 +986,7 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         }
         // SAFETY: `need + rem = bsize`: `r` is inside `b`, at a header position (TL1).
         let r = unsafe { b.add(need) };
-        let ridx = floor_index(rem >> Self::G_LOG2, Self::SL_LOG2);
+        let ridx = Self::class_of_bytes(rem);
         if ridx == idx {
             // SAFETY: `b` is the first block of list `idx` (TL6); `r`, a free block of
             // `rem` bytes in the same class, takes its place: same neighbours in the list,
