@@ -892,7 +892,16 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
                 let w = s.trailing_zeros() as usize;
                 // SAFETY: summary bits are below `WORDS` (TL7).
                 let bits = unsafe { Self::bitmap(ctrl, w).read() };
-                return w * Self::BITS + bits.trailing_zeros() as usize;
+                let found = w * Self::BITS + bits.trailing_zeros() as usize;
+                if !HARDENED {
+                    // SAFETY: TL7: summary bit `w` says `bitmap[w] != 0`, and no bitmap bit at
+                    // or above `CLASSES` is set. Told to the compiler so that the caller's
+                    // "nothing found" test (`CLASSES`) is not repeated on this path; the
+                    // hardened heap keeps it, as a damaged bitmap there must not index
+                    // beyond the list heads.
+                    unsafe { core::hint::assert_unchecked(found < Self::CLASSES) };
+                }
+                return found;
             }
         }
         if fallback {
