@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Removes the default-tier checks from a copy of crates/bareheap (the baseline of measure.sh
 and measure_bench.sh). FirstFit: `used_block` reads the header and trusts it; `release` merges
-without the overlap tests. Tlsf: `deallocate` goes straight to `release` (no range, alignment
-or USED check; the null check stays, as a heap without a region must not read). Fails loudly if
-the code it expects is not there."""
+without the overlap tests. Tlsf: `deallocate` (its body, `free_inline`) goes straight to
+`release` (no range, alignment or USED check; the null check stays, as a heap without a region
+must not read). Fails loudly if the code it expects is not there."""
 import re, sys
 
 path = sys.argv[1] + "/src/first_fit/mod.rs"
@@ -36,7 +36,7 @@ old_start = "        let (lo, slots) = unsafe { (ctrl.add(C_LO).read(), ctrl.add
 old_end = "        // SAFETY: `b` is a used block and `hv` its header; a region exists since `slots > 0`."
 if old_start not in s or old_end not in s:
     sys.exit("strip_checks.py: expected Tlsf code not found; update the script")
-at = s.index("    unsafe fn deallocate(&mut self, ptr: NonNull<u8>, _layout: Layout) {")
+at = s.index("    unsafe fn free_inline(&mut self, ptr: NonNull<u8>) {")
 i = s.index(old_start, at)
 j = s.index(old_end, at)
 s = s[:i] + """        let b = ptr.as_ptr().wrapping_sub(W);

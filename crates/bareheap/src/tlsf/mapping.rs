@@ -23,6 +23,17 @@ pub(crate) const fn floor_index(units: usize, sl_log2: u32) -> usize {
     ((s as usize) << sl_log2) + (units >> s)
 }
 
+/// [`floor_index`] of `bytes >> g_log2` (a block size in bytes, in granules of `2^g_log2`),
+/// computed from the bytes: with `t = s + g_log2` the index is `(t − g_log2)·SL + (bytes >> t)`,
+/// and `t = log2(bytes | SL << g_log2) − sl_log2` needs no shift of `bytes` first (two Cortex-M3
+/// instructions fewer than shifting to granules: the `OR` takes an immediate). The low
+/// `g_log2` bits of `bytes` do not matter. `sl_log2 + g_log2 < usize::BITS`.
+#[inline(always)]
+pub(crate) const fn floor_index_bytes(bytes: usize, sl_log2: u32, g_log2: u32) -> usize {
+    let t = (usize::BITS - 1 - (bytes | (1 << (sl_log2 + g_log2))).leading_zeros()) - sl_log2;
+    ((t as usize) << sl_log2) + (bytes >> t) - ((g_log2 as usize) << sl_log2)
+}
+
 /// The first class all of whose blocks have at least `units` granules: the smallest index whose
 /// [`class_base`] is `>= units`. Equals [`floor_index`] for the exact classes (`units < 2·SL`).
 ///

@@ -238,7 +238,7 @@ use crate::{Region, RegionError};
 
 #[cfg(test)]
 use self::mapping::class_base;
-use self::mapping::{ceil_index, floor_index};
+use self::mapping::{ceil_index, floor_index, floor_index_bytes};
 
 /// The word size: header, links and footer are one word each.
 const W: usize = size_of::<usize>();
@@ -512,13 +512,17 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     /// `isize::MAX + W + G` fits in `usize`.
     #[inline(always)]
     const fn units_for(size: usize) -> usize {
-        let units = (size + W + G - 1) >> Self::G_LOG2;
-        if units < Self::MIN_UNITS {
-            Self::MIN_UNITS
-        } else {
-            units
-        }
+        // Raising the size to `MIN_SIZE` instead of the result to `MIN_UNITS` is the same
+        // (both are monotonic and meet at `MIN_SIZE`) and one Cortex-M3 instruction shorter:
+        // the rounding constant then folds into the addition.
+        let size = if size < Self::MIN_SIZE { Self::MIN_SIZE } else { size };
+        (size + W + G - 1) >> Self::G_LOG2
     }
+
+    /// The sizes up to this one all take a smallest block: `(MIN_SIZE + W + G − 1) / G` is
+    /// `MIN_UNITS` (0 when even a 0-byte request needs `MIN_UNITS` granules only after
+    /// rounding, i.e. `MIN_BLOCK = G`).
+    const MIN_SIZE: usize = (Self::MIN_BLOCK + 1).saturating_sub(W + G);
 
     /// [`units_for`](Self::units_for) for a size the caller did not bound (realloc targets).
     #[inline(always)]
@@ -566,6 +570,12 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         // SAFETY: `C_HEADS + idx < CTRL_WORDS` (caller: `idx < CLASSES`); heads are
         // pointer-sized words.
         unsafe { ctrl.add(Self::C_HEADS + idx).cast() }
+    }
+
+    /// The class of a block of `size` bytes: `floor_index(size / G)`.
+    #[inline(always)]
+    const fn class_of_bytes(size: usize) -> usize {
+        floor_index_bytes(size, Self::SL_LOG2, Self::G_LOG2)
     }
 
     /// The pseudo-node of list `idx`: the address whose `NEXT` field is the list's head slot.
@@ -731,6 +741,9 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     /// `ctrl` is the control block and `idx < FL·SL`.
     #[inline(always)]
     unsafe fn set_bits(ctrl: *mut usize, idx: usize) {
+        // SAFETY: caller contract. Told to the compiler, so that `1 << w` needs no masking of
+        // `w` to the word width (`w < WORDS <= BITS`).
+        unsafe { core::hint::assert_unchecked(idx < Self::CLASSES) };
         let w = idx / Self::BITS;
         // SAFETY: `w < WORDS` because `idx < FL·SL` (caller); both words are in the control
         // block.
@@ -754,6 +767,9 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     /// `ctrl` is the control block and `idx < FL·SL`.
     #[inline(always)]
     unsafe fn clear_bits(ctrl: *mut usize, idx: usize) {
+        // SAFETY: caller contract. Told to the compiler, so that `1 << w` needs no masking of
+        // `w` to the word width (`w < WORDS <= BITS`).
+        unsafe { core::hint::assert_unchecked(idx < Self::CLASSES) };
         let w = idx / Self::BITS;
         // SAFETY: `w < WORDS` because `idx < FL·SL` (caller); both words are in the control
         // block.
@@ -777,7 +793,7 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     #[inline(always)]
     unsafe fn link(ctrl: *mut usize, b: *mut u8, size: usize) {
         // SAFETY: caller contract; `size <= MAX_BLOCK` (TL1) gives `idx < CLASSES`.
-        unsafe { Self::link_in(ctrl, b, floor_index(size >> Self::G_LOG2, Self::SL_LOG2), size) }
+        unsafe { Self::link_in(ctrl, b, Self::class_of_bytes(size), size) }
     }
 
     /// [`link`](Self::link) into list `idx`, the class of `size`.
@@ -880,7 +896,16 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
                 let w = s.trailing_zeros() as usize;
                 // SAFETY: summary bits are below `WORDS` (TL7).
                 let bits = unsafe { Self::bitmap(ctrl, w).read() };
-                return w * Self::BITS + bits.trailing_zeros() as usize;
+                let found = w * Self::BITS + bits.trailing_zeros() as usize;
+                if !HARDENED {
+                    // SAFETY: TL7: summary bit `w` says `bitmap[w] != 0`, and no bitmap bit at
+                    // or above `CLASSES` is set. Told to the compiler so that the caller's
+                    // "nothing found" test (`CLASSES`) is not repeated on this path; the
+                    // hardened heap keeps it, as a damaged bitmap there must not index
+                    // beyond the list heads.
+                    unsafe { core::hint::assert_unchecked(found < Self::CLASSES) };
+                }
+                return found;
             }
         }
         if fallback {
@@ -980,7 +1005,7 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         }
         // SAFETY: `need + rem = bsize`: `r` is inside `b`, at a header position (TL1).
         let r = unsafe { b.add(need) };
-        let ridx = floor_index(rem >> Self::G_LOG2, Self::SL_LOG2);
+        let ridx = Self::class_of_bytes(rem);
         if ridx == idx {
             // SAFETY: `b` is the first block of list `idx` (TL6); `r`, a free block of
             // `rem` bytes in the same class, takes its place: same neighbours in the list,
@@ -1099,10 +1124,10 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     ///
     /// # Safety
     ///
-    /// `ctrl` is the control block; `b` is a used block with header `hv`; `need` is a multiple
-    /// of `G` and at least `MIN_BLOCK`.
+    /// `b` is a used block with header `hv`; `need` is a multiple of `G` and at least
+    /// `MIN_BLOCK`.
     #[inline(never)]
-    unsafe fn shrink_block(ctrl: *mut usize, b: *mut u8, hv: usize, need: usize) {
+    unsafe fn shrink_block(&mut self, b: *mut u8, hv: usize, need: usize) {
         let bsize = hv & !FLAGS;
         if need >= bsize {
             return;
@@ -1116,38 +1141,26 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         }
         // SAFETY: `need` is a multiple of `G`, at least `MIN_BLOCK`: `b` stays a block, and the
         // tail `[b + need, b + bsize)` becomes a used block after a used one (TL1, TL3),
-        // released at once: it joins a free successor, or has at least `MIN_BLOCK` bytes.
+        // released at once: it joins a free successor, or has at least `MIN_BLOCK` bytes. Its
+        // payload is in the heap's range (TL8) and its header says used, so `free_ptr`'s checks
+        // pass.
         unsafe {
             set_word_usize(b, 0, need | (hv & FLAGS));
             let r = b.add(need);
             sanitize::unpoison(r, rem);
             set_word_usize(r, 0, rem | USED);
-            Self::release(ctrl, r, rem | USED);
+            self.free_ptr(NonNull::new_unchecked(r.add(W)));
         }
     }
 
-    /// Frees used block `b` whose header is `hv`, merging it with free neighbours. One copy
-    /// out of line, shared by every path that frees: [`release_inline`](Self::release_inline).
-    ///
-    /// # Safety
-    ///
-    /// As for [`release_inline`](Self::release_inline).
-    #[inline(never)]
-    unsafe fn release(ctrl: *mut usize, b: *mut u8, hv: usize) {
-        // SAFETY: caller contract.
-        unsafe { Self::release_inline(ctrl, b, hv) }
-    }
-
-    /// The body of [`release`](Self::release), inlined into `deallocate` on 64-bit targets,
-    /// where a few hundred bytes of code buy the call and its register moves on every free
-    /// (x86-64: about 5 instructions of about 55). 32-bit targets, microcontrollers, keep the
-    /// one shared copy.
+    /// Frees used block `b` whose header is `hv`, merging it with free neighbours, and files
+    /// the result. Inlined into [`free_inline`](Self::free_inline) only.
     ///
     /// # Safety
     ///
     /// A region has been claimed; `b` is a used block and `hv` its header.
     #[inline(always)]
-    unsafe fn release_inline(ctrl: *mut usize, b: *mut u8, hv: usize) {
+    unsafe fn release(ctrl: *mut usize, b: *mut u8, hv: usize) {
         // SAFETY: caller contract.
         if HARDENED && !unsafe { Self::neighbours_sound(ctrl, b, hv) } {
             // Merging would follow a damaged link: the block stays used (leaked), and nothing
@@ -1190,6 +1203,58 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         // SAFETY: the merged block is free and in no list; a merge stays inside one region, so
         // `size <= MAX_BLOCK` (TL1).
         unsafe { Self::link(ctrl, b, size) };
+    }
+
+    /// [`free_inline`](Self::free_inline) out of line: the one copy of the free path that
+    /// `claim`, `shrink` and, on 32-bit targets, `deallocate` call. Its checks cost the
+    /// internal callers a few instructions; one copy of the merge code instead of two saves
+    /// about 280 bytes of Cortex-M3 code, and `deallocate` makes one call instead of two
+    /// (checks inline, then a call to the merge code: 3 Cortex-M3 instructions more per free).
+    ///
+    /// # Safety
+    ///
+    /// As for [`deallocate`](Heap::deallocate).
+    #[inline(never)]
+    unsafe fn free_ptr(&mut self, ptr: NonNull<u8>) {
+        // SAFETY: caller contract.
+        unsafe { self.free_inline(ptr) }
+    }
+
+    /// [`deallocate`](Heap::deallocate)'s body: refuses a pointer that is not a used block's
+    /// payload, else [`release`](Self::release)s the block. Inlined into `deallocate` on
+    /// 64-bit targets, where a few hundred bytes of code buy the call and its register moves
+    /// on every free (x86-64: about 5 instructions of about 55); 32-bit targets,
+    /// microcontrollers, call the one shared copy, [`free_ptr`](Self::free_ptr).
+    ///
+    /// # Safety
+    ///
+    /// As for [`deallocate`](Heap::deallocate).
+    #[inline(always)]
+    unsafe fn free_inline(&mut self, ptr: NonNull<u8>) {
+        // One comparison for both range and alignment: rotating the offset moves any
+        // misaligned low bits to the top, beyond every slot number.
+        let ctrl = self.ctrl;
+        if ctrl.is_null() {
+            return self.refuse(ptr);
+        }
+        // SAFETY: the control block exists.
+        let (lo, slots) = unsafe { (ctrl.add(C_LO).read(), ctrl.add(C_SLOTS).read()) };
+        let off = ptr.as_ptr().addr().wrapping_sub(lo);
+        if off.rotate_right(Self::G_LOG2) >= slots {
+            return self.refuse(ptr);
+        }
+        let b = ptr.as_ptr().wrapping_sub(W);
+        if sanitize::is_poisoned(b) {
+            // Free space or slack (only with `--cfg bareheap_asan`): not a header.
+            return self.invalid_free(ptr, InvalidFree::NotUsed);
+        }
+        // SAFETY: `b` is a header (caller contract; TL1).
+        let hv = unsafe { word_usize(b, 0) };
+        if hv & USED == 0 {
+            return self.invalid_free(ptr, InvalidFree::NotUsed);
+        }
+        // SAFETY: `b` is a used block and `hv` its header; a region exists since `slots > 0`.
+        unsafe { Self::release(ctrl, b, hv) }
     }
 
     /// `deallocate` refused `ptr` before reading anything: say why.
@@ -1424,12 +1489,13 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool> Cla
         // SAFETY: `b` is a header position of a region (TL1) starting `size` bytes of ours,
         // followed by a block or sentinel whose `PREV_FREE` is clear, after a block whose state
         // `pf` gives: a used block; the control block exists. `cover` makes its payloads
-        // acceptable to `deallocate`.
+        // acceptable to `free_ptr`'s checks (and unpoisoning the block its header).
         unsafe {
             let hv = size | USED | pf;
+            sanitize::unpoison(b, size);
             set_word_usize(b, 0, hv);
             self.cover(b.addr() + W, b.addr() + size);
-            Self::release(self.ctrl, b, hv);
+            self.free_ptr(NonNull::new_unchecked(b.add(W)));
         }
         Ok(size - W)
     }
@@ -1468,34 +1534,12 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bo
     /// marked used (a double free) is ignored, and nothing is written.
     #[inline]
     unsafe fn deallocate(&mut self, ptr: NonNull<u8>, _layout: Layout) {
-        // One comparison for both range and alignment: rotating the offset moves any
-        // misaligned low bits to the top, beyond every slot number.
-        let ctrl = self.ctrl;
-        if ctrl.is_null() {
-            return self.refuse(ptr);
-        }
-        // SAFETY: the control block exists.
-        let (lo, slots) = unsafe { (ctrl.add(C_LO).read(), ctrl.add(C_SLOTS).read()) };
-        let off = ptr.as_ptr().addr().wrapping_sub(lo);
-        if off.rotate_right(Self::G_LOG2) >= slots {
-            return self.refuse(ptr);
-        }
-        let b = ptr.as_ptr().wrapping_sub(W);
-        if sanitize::is_poisoned(b) {
-            // Free space or slack (only with `--cfg bareheap_asan`): not a header.
-            return self.invalid_free(ptr, InvalidFree::NotUsed);
-        }
-        // SAFETY: `b` is a header (caller contract; TL1).
-        let hv = unsafe { word_usize(b, 0) };
-        if hv & USED == 0 {
-            return self.invalid_free(ptr, InvalidFree::NotUsed);
-        }
-        // SAFETY: `b` is a used block and `hv` its header; a region exists since `slots > 0`.
+        // SAFETY: caller contract.
         unsafe {
             if cfg!(target_pointer_width = "64") {
-                Self::release_inline(ctrl, b, hv)
+                self.free_inline(ptr)
             } else {
-                Self::release(ctrl, b, hv)
+                self.free_ptr(ptr)
             }
         }
     }
@@ -1536,7 +1580,7 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bo
                 set_word_usize(b, 0, hv);
                 let after = b.add(total);
                 set_word_usize(after, 0, word_usize(after, 0) & !PREV_FREE);
-                Self::shrink_block(self.ctrl, b, hv, need);
+                self.shrink_block(b, hv, need);
                 // `ptr`'s block now has room for `new_size` bytes.
                 return Some(expose(ptr, new_size));
             }
@@ -1562,7 +1606,7 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bo
         let b = ptr.as_ptr().wrapping_sub(W);
         // SAFETY: caller contract: `ptr` is a payload of ours, so `b` is a used block (TL1);
         // `need` is a multiple of `G` and at least `MIN_BLOCK`.
-        unsafe { Self::shrink_block(self.ctrl, b, word_usize(b, 0), need) };
+        unsafe { self.shrink_block(b, word_usize(b, 0), need) };
         // SAFETY: `ptr` is the payload of a used block with room for `new_size` bytes.
         Some(unsafe { expose(ptr, new_size) })
     }

@@ -2,7 +2,7 @@
 //! driven by random operations for a matrix of configurations, the catalogue rows that apply
 //! (`cat_<row>_*`), and planted corruptions that `validate` must find.
 
-use super::mapping::{ceil_index, class_base, floor_index};
+use super::mapping::{ceil_index, class_base, floor_index, floor_index_bytes};
 use super::*;
 
 use std::alloc::{alloc, alloc_zeroed, dealloc};
@@ -479,6 +479,13 @@ fn check_mapping_at(u: usize, sl_log2: u32) {
     if u < 2 << sl_log2 {
         assert_eq!((f, c), (u, u), "sizes below 2·SL granules are exact classes");
     }
+    for g_log2 in [3, 4, 5] {
+        if let Some(bytes) = u.checked_mul(1 << g_log2) {
+            for low in [0, (1 << g_log2) - 1] {
+                assert_eq!(floor_index_bytes(bytes | low, sl_log2, g_log2), f, "{u} << {g_log2}");
+            }
+        }
+    }
 }
 
 /// Every block size from 0 to `max_units` granules (step 1), checked incrementally: the floor
@@ -495,9 +502,11 @@ fn check_mapping_exhaustive(sl_log2: u32, max_units: usize) {
             next_base = class_base(f + 1, sl_log2);
             assert!(next_base > u);
             assert_eq!(floor_index(u, sl_log2), f, "u {u}");
+            assert_eq!(floor_index_bytes(u << 3, sl_log2, 3), f, "u {u}");
             assert_eq!(ceil_index(u, sl_log2), f, "u {u}");
         } else {
             assert_eq!(floor_index(u, sl_log2), f, "u {u}");
+            assert_eq!(floor_index_bytes(u << 3, sl_log2, 3), f, "u {u}");
             assert_eq!(ceil_index(u, sl_log2), f + 1, "u {u}");
         }
         u += 1;
