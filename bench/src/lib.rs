@@ -10,9 +10,11 @@
 //! - [`trace`]: the recorded-trace format;
 //! - [`timer`]: the per-operation clock;
 //! - [`jobs`]: what a run measures, and the worker processes that measure it;
+//! - [`instructions`]: exact instruction counts of the heap calls of workload 5, under callgrind;
 //! - [`report`] and [`plot`]: tables, CSV/JSON, `BENCHMARKS.md` and PNG plots.
 
 pub mod heaps;
+pub mod instructions;
 pub mod jobs;
 pub mod plot;
 pub mod report;

@@ -12,6 +12,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use bench::heaps::registry;
+use bench::instructions::{self, InstrRecord};
 use bench::jobs::{self, Config, JobOutcome, Record};
 use bench::report::{job_name, AllocInfo, Meta, Results, TraceInfo};
 use bench::timer::Clock;
@@ -199,6 +200,8 @@ fn run(
         }
     }
 
+    let (instructions, instructions_skipped) = instruction_counts(&allocs, &job_list, timeout);
+
     let meta = Meta {
         date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         commit: command_output(
@@ -215,10 +218,67 @@ fn run(
         config,
         trace: trace_info,
     };
-    let results = Results { meta, allocators: infos, records };
+    let results = Results { meta, allocators: infos, records, instructions, instructions_skipped };
     finish(&results, out, markdown)?;
     println!("bench: done in {:.0} s", results.meta.duration_secs);
     verdict(&results, out)
+}
+
+/// Runs every allocator's small-object jobs once more under callgrind, for exact instruction
+/// counts (see `bench::instructions`). Without valgrind, none, and the reason.
+fn instruction_counts(
+    allocs: &[bench::heaps::NamedAllocator],
+    job_list: &[jobs::Job],
+    timeout: Duration,
+) -> (Vec<InstrRecord>, Option<String>) {
+    let small: Vec<jobs::Job> = job_list
+        .iter()
+        .filter_map(|j| match j {
+            // One repetition: the counts do not vary between runs.
+            jobs::Job::SmallObjects { program, n, seed, arena, .. } => {
+                Some(jobs::Job::SmallObjects {
+                    program: *program,
+                    n: *n,
+                    reps: 1,
+                    seed: *seed,
+                    arena: *arena,
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    if small.is_empty() {
+        return (Vec::new(), None);
+    }
+    let Some(valgrind) = instructions::find_valgrind() else {
+        let why = "valgrind not found (set BENCH_VALGRIND or put it on PATH)".to_owned();
+        println!("SKIPPED instruction counts: {why}");
+        return (Vec::new(), Some(why));
+    };
+    // Callgrind runs a program some 50 times slower.
+    let timeout = timeout * 10;
+    let mut out = Vec::new();
+    for job in &small {
+        let jobs::Job::SmallObjects { program, n, .. } = job else { continue };
+        for a in allocs {
+            let start = Instant::now();
+            let outcome = instructions::measure(&valgrind, a.name, job, timeout);
+            let shown = match &outcome {
+                bench::run::Outcome::Ok(c) => {
+                    format!("{:.1} instructions per heap op", c.per_op().unwrap_or(0.0))
+                }
+                other => format!("{other:?}"),
+            };
+            println!(
+                "[callgrind] {:<26} {:<22} {shown} ({:.1} s)",
+                a.name,
+                program.name(),
+                start.elapsed().as_secs_f64()
+            );
+            out.push(InstrRecord { alloc: a.name.to_owned(), program: *program, n: *n, outcome });
+        }
+    }
+    (out, None)
 }
 
 /// Lists our heaps that could not run in `skipped.txt` (read by `cargo xtask bench`, which
@@ -238,6 +298,14 @@ fn verdict(results: &Results, out: &Path) -> Result<(), String> {
             if let Some(why) = failure(&r.outcome) {
                 failed.push(format!("{} — {}: {why}", r.alloc, job_name(&r.job)));
             }
+        }
+    }
+    if let Some(why) = &results.instructions_skipped {
+        skipped.push_str(&format!("instruction counts (callgrind): {why}\n"));
+    }
+    for r in results.instructions.iter().filter(|r| r.alloc.starts_with("bareheap")) {
+        if let bench::run::Outcome::Failed(why) = &r.outcome {
+            failed.push(format!("{} — {} under callgrind: {why}", r.alloc, r.program.name()));
         }
     }
     std::fs::write(out.join("skipped.txt"), skipped).map_err(|e| e.to_string())?;

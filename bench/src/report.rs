@@ -79,6 +79,13 @@ pub struct Results {
     pub allocators: Vec<AllocInfo>,
     /// One record per (allocator, job).
     pub records: Vec<Record>,
+    /// Instruction counts of workload 5 under callgrind (empty in results from before they
+    /// were measured).
+    #[serde(default)]
+    pub instructions: Vec<crate::instructions::InstrRecord>,
+    /// Why the instruction counts are missing, if they are (e.g. no valgrind).
+    #[serde(default)]
+    pub instructions_skipped: Option<String>,
 }
 
 /// Median, min and max of a sample.
@@ -492,6 +499,94 @@ impl Results {
             table(&mut out, &head, &rows);
         }
         self.reference_tables(&mut out, &head, &programs, |a, p| self.small_objects(a, p).0);
+        out.push_str(&self.instruction_tables(&programs, &slabs));
+        out
+    }
+
+    /// The callgrind counts of workload 5 (see `crate::instructions`), if measured: per heap
+    /// call of each kind, per heap operation, and each slab against its backing heap.
+    fn instruction_tables(&self, programs: &[small::Program], slabs: &[(&str, String)]) -> String {
+        use crate::instructions::HeapCalls;
+        let mut out = String::new();
+        if let Some(why) = &self.instructions_skipped {
+            let _ = writeln!(out, "\n**Instruction counts: SKIPPED** ({why}).\n");
+            return out;
+        }
+        if self.instructions.is_empty() {
+            return out;
+        }
+        let find = |a: &str, p: small::Program| {
+            self.instructions.iter().find(|r| r.alloc == a && r.program == p)
+        };
+        let n = self.instructions.first().map_or(0, |r| r.n);
+        let _ = writeln!(
+            out,
+            "\nExact x86-64 instructions per heap call, the same programs run once more under \
+             callgrind (n = {n}, same seed): the heap's own code, inclusive, not the router's. \
+             Deterministic for this build; not cycles (cache misses are not in them). Lower \
+             is better.\n"
+        );
+        let mut head = vec!["Allocator".to_owned()];
+        for p in programs {
+            for what in ["alloc", "free", "realloc", "per op"] {
+                head.push(format!("{} {what}", p.name()));
+            }
+        }
+        let per = |v: Option<f64>| v.map_or("–".to_owned(), |x| format!("{x:.1}"));
+        let counts = |a: &str, p| -> Result<HeapCalls, String> {
+            match find(a, p).map(|r| &r.outcome) {
+                Some(Outcome::Ok(c)) => Ok(*c),
+                Some(Outcome::Failed(_)) => Err("**FAILED**".into()),
+                Some(_) => Err("n/a".into()),
+                None => Err("–".into()),
+            }
+        };
+        let rows: Vec<Vec<String>> = self
+            .names()
+            .iter()
+            .map(|a| {
+                let mut r = vec![a.to_string()];
+                for &p in programs {
+                    match counts(a, p) {
+                        Ok(c) => r.extend([
+                            per(c.alloc.per_call()),
+                            per(c.free.per_call()),
+                            per(c.realloc.per_call()),
+                            per(c.per_op()),
+                        ]),
+                        Err(e) => r.extend(std::iter::repeat_n(e, 4)),
+                    }
+                }
+                r
+            })
+            .collect();
+        table(&mut out, &head, &rows);
+        if !slabs.is_empty() {
+            let _ = writeln!(
+                out,
+                "Each slab against its own backing heap (instructions per heap operation, \
+                 ratio; < 1 is fewer):\n"
+            );
+            let mut head = vec!["Allocator".to_owned()];
+            head.extend(programs.iter().map(|p| p.name().to_owned()));
+            let rows: Vec<Vec<String>> = slabs
+                .iter()
+                .map(|(a, backing)| {
+                    let mut r = vec![format!("{a} / {backing}")];
+                    r.extend(programs.iter().map(|&p| {
+                        match (
+                            counts(a, p).ok().and_then(|c| c.per_op()),
+                            counts(backing, p).ok().and_then(|c| c.per_op()),
+                        ) {
+                            (Some(x), Some(y)) if y > 0.0 => format!("{:.2}×", x / y),
+                            _ => "–".to_owned(),
+                        }
+                    }));
+                    r
+                })
+                .collect();
+            table(&mut out, &head, &rows);
+        }
         out
     }
 

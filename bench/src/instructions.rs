@@ -1,0 +1,287 @@
+//! Exact host instruction counts of each heap call, measured with callgrind (valgrind).
+//!
+//! Timed figures on a shared machine move by tens of percent between runs; instruction counts
+//! do not. For the small-object programs (workload 5) every allocator's worker runs once more
+//! under `valgrind --tool=callgrind`, and this module reads the call graph it writes: the
+//! instructions spent inside the heap's `alloc`, `dealloc` and `realloc` (inclusive, so a
+//! heap's own helpers count) and the number of calls, taken on the edges from the router
+//! (`small::Router`) into the heap. Calls a heap makes to itself (a peer's realloc done as
+//! alloc + copy + free) stay inside the caller's count. The router's own work, the same for
+//! every heap, is not counted.
+//!
+//! The counts are x86-64 instructions of the release build, deterministic for a given binary
+//! (same seeds, same program), but not cycles: cache misses and branch mispredictions are
+//! not in them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::jobs::Job;
+use crate::run::Outcome;
+use crate::small::Program;
+
+/// Calls of one kind and the instructions spent in them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Calls {
+    /// Number of calls.
+    pub calls: u64,
+    /// Instructions executed inside them, inclusive.
+    pub instructions: u64,
+}
+
+impl Calls {
+    /// Instructions per call, if there was a call.
+    pub fn per_call(self) -> Option<f64> {
+        (self.calls > 0).then(|| self.instructions as f64 / self.calls as f64)
+    }
+}
+
+/// The heap calls of one program run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeapCalls {
+    /// `alloc`.
+    pub alloc: Calls,
+    /// `dealloc`.
+    pub free: Calls,
+    /// `realloc`.
+    pub realloc: Calls,
+}
+
+impl HeapCalls {
+    /// Instructions per heap operation, all kinds together.
+    pub fn per_op(&self) -> Option<f64> {
+        let calls = self.alloc.calls + self.free.calls + self.realloc.calls;
+        let instructions =
+            self.alloc.instructions + self.free.instructions + self.realloc.instructions;
+        (calls > 0).then(|| instructions as f64 / calls as f64)
+    }
+}
+
+/// One allocator on one program, under callgrind.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InstrRecord {
+    /// Allocator name.
+    pub alloc: String,
+    /// The program.
+    pub program: Program,
+    /// Its live-set size.
+    pub n: usize,
+    /// The counts, or why there are none.
+    pub outcome: Outcome<HeapCalls>,
+}
+
+/// The `valgrind` to use: `$BENCH_VALGRIND`, else the first `valgrind` on `PATH`.
+pub fn find_valgrind() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("BENCH_VALGRIND") {
+        return Some(PathBuf::from(p));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("valgrind"))
+        .find(|p| p.is_file())
+}
+
+/// Runs the worker for `alloc` and `job` (a small-object job, one repetition) under
+/// callgrind and counts its heap calls.
+pub fn measure(valgrind: &Path, alloc: &str, job: &Job, timeout: Duration) -> Outcome<HeapCalls> {
+    match measure_inner(valgrind, alloc, job, timeout) {
+        Ok(o) => o,
+        Err(e) => Outcome::Failed(e),
+    }
+}
+
+fn measure_inner(
+    valgrind: &Path,
+    alloc: &str,
+    job: &Job,
+    timeout: Duration,
+) -> Result<Outcome<HeapCalls>, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let job_json = serde_json::to_string(job).map_err(|e| e.to_string())?;
+    let out_file = std::env::temp_dir().join(format!(
+        "bench-callgrind-{}-{}.out",
+        std::process::id(),
+        alloc_slug(alloc)
+    ));
+    let mut child = Command::new(valgrind)
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out_file.display()))
+        // Plain names and absolute positions: the file is read by `parse` below.
+        .args(["--compress-strings=no", "--compress-pos=no"])
+        .arg(&exe)
+        .args(["worker", "--alloc", alloc, "--job", &job_json])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not start {}: {e}", valgrind.display()))?;
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = std::fs::remove_file(&out_file);
+            return Err(format!("callgrind timed out after {} s", timeout.as_secs()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(&out_file);
+    let _ = std::fs::remove_file(&out_file);
+    if !status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+        return Err(format!("callgrind worker exited with {status}: {last}"));
+    }
+    // The worker prints its own outcome: a heap that does not apply (never frees) or could
+    // not run says so there, and that is the record.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let worker: crate::jobs::JobOutcome =
+        serde_json::from_str(stdout.trim()).map_err(|e| format!("worker output: {e}"))?;
+    match worker {
+        crate::jobs::JobOutcome::SmallObjects(Outcome::Ok(_)) => {}
+        crate::jobs::JobOutcome::SmallObjects(Outcome::Unavailable(e)) => {
+            return Ok(Outcome::Unavailable(e))
+        }
+        crate::jobs::JobOutcome::SmallObjects(Outcome::Oom { at, of, phase }) => {
+            return Ok(Outcome::Oom { at, of, phase })
+        }
+        other => return Err(format!("worker under callgrind: {other:?}")),
+    }
+    let text = text.map_err(|e| format!("{}: {e}", out_file.display()))?;
+    let calls = parse(&text)?;
+    if calls.alloc.calls == 0 {
+        return Err("no heap call found in the callgrind output".into());
+    }
+    Ok(Outcome::Ok(calls))
+}
+
+fn alloc_slug(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+}
+
+/// The heap method a function name is, if it is one of the measured heap's `BenchHeap`
+/// methods (`<bench::heaps::X as bench::heaps::BenchHeap>::alloc` and so on). The router's
+/// installation probe (`bench::small::router_installed::Nothing`) is not a measured heap.
+fn heap_method(name: &str) -> Option<&'static str> {
+    let rest = name.strip_prefix("<bench::heaps::")?;
+    let method = rest.rsplit_once(" as bench::heaps::BenchHeap>::")?.1;
+    ["alloc", "dealloc", "realloc"].into_iter().find(|m| *m == method)
+}
+
+/// Reads a callgrind output file written with `--compress-strings=no --compress-pos=no`:
+/// sums the calls and inclusive instructions of every call edge into a heap method whose
+/// caller is not itself a heap method (see the module docs).
+///
+/// The format: `fn=NAME` starts a function's block; in it, `cfn=NAME` names a callee, the
+/// next `calls=COUNT TARGET` line gives the call count, and the line after that is
+/// `POSITION INCLUSIVE_COST` (the first event, instructions, is the only one collected).
+pub fn parse(text: &str) -> Result<HeapCalls, String> {
+    let mut out = HeapCalls::default();
+    let mut caller_is_heap = false;
+    let mut callee: Option<&'static str> = None;
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some(name) = line.strip_prefix("fn=") {
+            caller_is_heap = heap_method(name).is_some();
+            callee = None;
+        } else if let Some(name) = line.strip_prefix("cfn=") {
+            callee = heap_method(name);
+        } else if let Some(rest) = line.strip_prefix("calls=") {
+            let Some(method) = callee.take() else { continue };
+            let count: u64 = rest
+                .split_whitespace()
+                .next()
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| format!("bad calls line: {line}"))?;
+            let cost_line = lines.next().ok_or("calls line at the end of the file")?;
+            let cost: u64 = cost_line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| format!("bad cost line after a call: {cost_line}"))?;
+            if caller_is_heap {
+                continue;
+            }
+            let slot = match method {
+                "alloc" => &mut out.alloc,
+                "dealloc" => &mut out.free,
+                _ => &mut out.realloc,
+            };
+            slot.calls += count;
+            slot.instructions += cost;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "\
+version: 1
+events: Ir
+fn=std::thread::local::LocalKey<T>::with
+148 10
+cfn=<bench::heaps::Ours<H> as bench::heaps::BenchHeap>::alloc
+calls=100 228 
+148 4700
+cfn=<bench::small::router_installed::Nothing as bench::heaps::BenchHeap>::alloc
+calls=1 218 
+148 2
+cfn=<bench::heaps::TalcHeap as bench::heaps::BenchHeap>::realloc
+calls=3 236 
+171 900
+fn=<bench::small::Router as core::alloc::global::GlobalAlloc>::dealloc
+cfn=<bench::heaps::Ours<H> as bench::heaps::BenchHeap>::dealloc
+calls=90 233 
+160 4500
+fn=<bench::heaps::TalcHeap as bench::heaps::BenchHeap>::realloc
+cfn=<bench::heaps::TalcHeap as bench::heaps::BenchHeap>::alloc
+calls=3 228 
+40 300
+";
+
+    #[test]
+    fn parse_counts_router_edges_only() {
+        let c = parse(SAMPLE).unwrap();
+        assert_eq!(
+            c.alloc,
+            Calls { calls: 100, instructions: 4700 },
+            "probe and nested alloc excluded"
+        );
+        assert_eq!(c.free, Calls { calls: 90, instructions: 4500 });
+        assert_eq!(c.realloc, Calls { calls: 3, instructions: 900 });
+        assert_eq!(c.alloc.per_call(), Some(47.0));
+        assert_eq!(c.per_op(), Some(10100.0 / 193.0));
+    }
+
+    #[test]
+    fn parse_rejects_a_truncated_call() {
+        let text =
+            "fn=x\ncfn=<bench::heaps::Ours<H> as bench::heaps::BenchHeap>::alloc\ncalls=5 1\n";
+        assert!(parse(text).is_err());
+    }
+
+    #[test]
+    fn heap_method_names() {
+        assert_eq!(
+            heap_method("<bench::heaps::Ours<H> as bench::heaps::BenchHeap>::dealloc"),
+            Some("dealloc")
+        );
+        assert_eq!(
+            heap_method("<bench::heaps::DlHeap as bench::heaps::BenchHeap>::realloc"),
+            Some("realloc")
+        );
+        assert_eq!(
+            heap_method("<bench::small::Router as core::alloc::global::GlobalAlloc>::alloc"),
+            None
+        );
+        assert_eq!(heap_method("<bench::heaps::Ours<H> as bench::heaps::BenchHeap>::name"), None);
+    }
+}
