@@ -512,17 +512,13 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     /// `isize::MAX + W + G` fits in `usize`.
     #[inline(always)]
     const fn units_for(size: usize) -> usize {
-        // Raising the size to `MIN_SIZE` instead of the result to `MIN_UNITS` is the same
-        // (both are monotonic and meet at `MIN_SIZE`) and one Cortex-M3 instruction shorter:
-        // the rounding constant then folds into the addition.
-        let size = if size < Self::MIN_SIZE { Self::MIN_SIZE } else { size };
-        (size + W + G - 1) >> Self::G_LOG2
+        let units = (size + W + G - 1) >> Self::G_LOG2;
+        if units < Self::MIN_UNITS {
+            Self::MIN_UNITS
+        } else {
+            units
+        }
     }
-
-    /// The sizes up to this one all take a smallest block: `(MIN_SIZE + W + G − 1) / G` is
-    /// `MIN_UNITS` (0 when even a 0-byte request needs `MIN_UNITS` granules only after
-    /// rounding, i.e. `MIN_BLOCK = G`).
-    const MIN_SIZE: usize = (Self::MIN_BLOCK + 1).saturating_sub(W + G);
 
     /// [`units_for`](Self::units_for) for a size the caller did not bound (realloc targets).
     #[inline(always)]
