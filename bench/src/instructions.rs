@@ -14,8 +14,8 @@
 //! not in them.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -105,41 +105,23 @@ fn measure_inner(
         std::process::id(),
         alloc_slug(alloc)
     ));
-    let mut child = Command::new(valgrind)
-        .arg("--tool=callgrind")
+    let mut cmd = Command::new(valgrind);
+    cmd.arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}", out_file.display()))
         // Plain names and absolute positions: the file is read by `parse` below.
         .args(["--compress-strings=no", "--compress-pos=no"])
         .arg(&exe)
-        .args(["worker", "--alloc", alloc, "--job", &job_json])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("could not start {}: {e}", valgrind.display()))?;
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let _ = std::fs::remove_file(&out_file);
-            return Err(format!("callgrind timed out after {} s", timeout.as_secs()));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+        .args(["worker", "--alloc", alloc, "--job", &job_json]);
+    let ran = crate::jobs::run_child(&mut cmd, timeout);
     let text = std::fs::read_to_string(&out_file);
     let _ = std::fs::remove_file(&out_file);
+    let (status, stdout, stderr) = ran.map_err(|e| format!("callgrind: {e}"))?;
     if !status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
         let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
         return Err(format!("callgrind worker exited with {status}: {last}"));
     }
     // The worker prints its own outcome: a heap that does not apply (never frees) or could
     // not run says so there, and that is the record.
-    let stdout = String::from_utf8_lossy(&output.stdout);
     let worker: crate::jobs::JobOutcome =
         serde_json::from_str(stdout.trim()).map_err(|e| format!("worker output: {e}"))?;
     match worker {

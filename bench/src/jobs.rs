@@ -384,12 +384,28 @@ pub fn spawn(alloc: &NamedAllocator, job: &Job, timeout: Duration) -> Record {
 fn spawn_inner(alloc: &NamedAllocator, job: &Job, timeout: Duration) -> Result<JobOutcome, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let job_json = serde_json::to_string(job).map_err(|e| e.to_string())?;
-    let mut child = Command::new(exe)
-        .args(["worker", "--alloc", alloc.name, "--job", &job_json])
+    let mut cmd = Command::new(exe);
+    cmd.args(["worker", "--alloc", alloc.name, "--job", &job_json]);
+    let (status, out, err) = run_child(&mut cmd, timeout)?;
+    if !status.success() {
+        let tail: String = err.lines().rev().take(3).collect::<Vec<_>>().join(" | ");
+        return Err(format!("worker died ({status}): {tail}"));
+    }
+    serde_json::from_str(out.trim()).map_err(|e| format!("unreadable worker output ({e}): {err}"))
+}
+
+/// Runs `cmd` to completion with its output captured, killing it after `timeout`: its exit
+/// status, standard output and standard error.
+pub fn run_child(
+    cmd: &mut Command,
+    timeout: Duration,
+) -> Result<(std::process::ExitStatus, String, String), String> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("could not start worker: {e}"))?;
+        .map_err(|e| format!("could not start {program}: {e}"))?;
     let deadline = Instant::now() + timeout;
     let status = loop {
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
@@ -410,11 +426,7 @@ fn spawn_inner(alloc: &NamedAllocator, job: &Job, timeout: Duration) -> Result<J
     if let Some(mut s) = child.stderr.take() {
         let _ = s.read_to_string(&mut err);
     }
-    if !status.success() {
-        let tail: String = err.lines().rev().take(3).collect::<Vec<_>>().join(" | ");
-        return Err(format!("worker died ({status}): {tail}"));
-    }
-    serde_json::from_str(out.trim()).map_err(|e| format!("unreadable worker output ({e}): {err}"))
+    Ok((status, out, err))
 }
 
 /// The worker entry point: runs `job` for the allocator named `name`, prints the JSON outcome.
