@@ -94,6 +94,12 @@
 //!   block of its own class if that one is large enough, else a block of the next non-empty
 //!   class up, so a block of the right size further down its own list can be missed.
 //!   Fragmentation is low but not minimal.
+//! - Tiny allocations cost a whole smallest block: four words (32 bytes on 64-bit, for any
+//!   request up to 24 bytes). On the benchmark's recorded serde_json trace, mostly requests
+//!   below 16 bytes, that alone puts the span of the blocks at 1.188 times the peak live
+//!   bytes (the peak of the sum of live block sizes); the heap measures 1.189, so the fit
+//!   itself loses under 0.1 % there. A lower ratio needs a smaller smallest block, not a
+//!   different fit.
 //! - The largest block is bounded by the configuration ([`Tlsf::MAX_ALLOCATION`]); the part of
 //!   a region beyond it is not used (claim a large area as several regions).
 //! - Code size: more than a first-fit allocator: about 2.3 KB of Cortex-M3 code at opt-level
