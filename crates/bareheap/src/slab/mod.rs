@@ -40,14 +40,14 @@
 //!
 //! # Properties
 //!
-//! - Time: allocate and free of a slab-class request are O(1), with no loop: a table look-up
-//!   for the class (plus at most [`MAX_CLASSES`] steps when the alignment forces a larger
-//!   class), two count-trailing-zeros to allocate, a multiply by the inverse of the slot size
-//!   (and a rotate) for the slot index of a free, one bitmap word update, and a list append
-//!   or pop only when a slab fills up or stops being full (an unlink when it drains). Setting
-//!   up a slab writes its two bitmaps (`2 * words` words, 8 for [`DefaultClasses`] on 64-bit
-//!   targets); carving or returning a span costs one call to `H`.
-//!   Pass-through requests cost what `H` costs.
+//! - Time: allocate and free of a slab-class request are O(1), bounded by constants of the
+//!   configuration: a table look-up for the class (plus at most [`MAX_CLASSES`] steps when
+//!   the alignment forces a larger class), two count-trailing-zeros to allocate, a multiply
+//!   by the inverse of the slot size (and a rotate) for the slot index of a free, one bitmap
+//!   word update, and a list append or pop only when a slab fills up or stops being full (an
+//!   unlink when it drains). Setting up a slab writes its two bitmaps (`2 * words` words, 8
+//!   for [`DefaultClasses`] on 64-bit targets); carving or returning a span costs one call
+//!   to `H`. Pass-through requests cost what `H` costs.
 //! - Overhead: no per-object header. Per slab, a header of [`Slab::header_size`] bytes (eleven
 //!   words and two bits per possible slot, rounded to 16: 160 bytes for 4 KiB slabs on 64-bit
 //!   targets, 64 bytes for 1 KiB slabs on 32-bit ones) and
