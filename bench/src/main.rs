@@ -255,7 +255,9 @@ fn instruction_counts(
         println!("SKIPPED instruction counts: {why}");
         return (Vec::new(), Some(why));
     };
-    // Callgrind runs a program some 50 times slower.
+    // Callgrind runs a program tens of times slower; one repetition under it takes about as
+    // long as the worker's timeout allows for all repetitions natively, with room to spare at
+    // ten times that (the slowest, FirstFit (hardened), takes 15 s of 3,000 in a full run).
     let timeout = timeout * 10;
     let mut out = Vec::new();
     for job in &small {

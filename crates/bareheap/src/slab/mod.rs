@@ -444,6 +444,18 @@ impl Table {
     }
 }
 
+/// The bits of bitmap word `k` that stand for slots of a slab with `slots` slots.
+const fn slot_bits(slots: usize, k: usize) -> usize {
+    let first = k * WORD_BITS;
+    if slots >= first + WORD_BITS {
+        usize::MAX
+    } else if slots > first {
+        usize::MAX >> (WORD_BITS - (slots - first))
+    } else {
+        0
+    }
+}
+
 /// The inverse of the odd number `d` modulo `2^32` (`d * inverse == 1`), by Newton's
 /// iteration: `d` is its own inverse modulo 8, and each step doubles the correct bits
 /// (3, 6, 12, 24, 48).
@@ -724,26 +736,6 @@ impl<H, C: SlabConfig> Slab<H, C> {
             unsafe { (&raw mut (*old).prev).write(hdr) };
         }
         *head = hdr;
-    }
-
-    /// Puts `hdr` at the front of the partial list of `class`.
-    ///
-    /// # Safety
-    ///
-    /// `hdr` is a live slab of the class in no list (S2).
-    #[inline]
-    unsafe fn class_push_front(&mut self, c: usize, hdr: *mut SlabHdr) {
-        let c = c % MAX_CLASSES;
-        let old = self.partial[c];
-        // SAFETY: `hdr` is a live slab header (caller). The first slab's `prev` is unused.
-        unsafe { (&raw mut (*hdr).next).write(old) };
-        if old.is_null() {
-            self.tail[c] = hdr;
-        } else {
-            // SAFETY: `old` heads the list, a live slab (S2).
-            unsafe { (&raw mut (*old).prev).write(hdr) };
-        }
-        self.partial[c] = hdr;
     }
 
     /// Puts `hdr` at the back of the partial list of class `c`.
@@ -1116,29 +1108,23 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         // constant of the configuration (4 for `DefaultClasses` on 64-bit targets).
         let bitmap = Self::bitmap(hdr);
         for k in 0..t.words {
-            let first = k * WORD_BITS;
-            let free = if slots >= first + WORD_BITS {
-                usize::MAX
-            } else if slots > first {
-                usize::MAX >> (WORD_BITS - (slots - first))
-            } else {
-                0
-            };
             // SAFETY: words `k` and `words + k` of the bitmaps, inside the header.
             unsafe {
-                bitmap.add(k).write(free);
+                bitmap.add(k).write(slot_bits(slots, k));
                 bitmap.add(t.words + k).write(0);
             }
         }
         // SAFETY: everything past the header and bitmap is slot space of this slab of ours,
-        // none of it handed out: poisoned until a slot is (the link words of a previous
-        // class's free slots included).
+        // none of it handed out: poisoned until a slot is (what a previous class left there
+        // included).
         unsafe {
             let slots = hdr.cast::<u8>().wrapping_add(Self::TABLE.header);
             sanitize::poison(slots, C::SLAB_SIZE - Self::TABLE.header);
         }
-        // SAFETY: `hdr` is a fresh live slab in no list.
-        unsafe { self.class_push_front(c, hdr) };
+        // The class has no partial slab (the only caller, `allocate_small_slow`, carves when
+        // it has none), so this makes `hdr` its first.
+        // SAFETY: `hdr` is a newly set-up live slab in no list.
+        unsafe { self.class_push_back(c, hdr) };
         self.slabs[c % MAX_CLASSES] += 1;
         Some(hdr)
     }
@@ -1240,7 +1226,8 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         // read off the summary above, so the count is only kept, not compared).
         unsafe {
             let live = (&raw const (*hdr).live).read();
-            (&raw mut (*hdr).live).write(live + 1);
+            // Wrapping: a damaged count must not panic here (`validate` reports it).
+            (&raw mut (*hdr).live).write(live.wrapping_add(1));
         }
         if lent {
             // SAFETY: the `lent` bitmap word of the same slot lies `words` words further
@@ -1510,16 +1497,7 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         for k in 0..t.words {
             // SAFETY: words `k` and `words + k` of the bitmaps of a live slab (S1).
             let (word, lent) = unsafe { (bitmap.add(k).read(), bitmap.add(t.words + k).read()) };
-            // The bits of slots `k * WORD_BITS..slots` that exist in word `k`.
-            let first = k * WORD_BITS;
-            let valid = if slots >= first + WORD_BITS {
-                usize::MAX
-            } else if slots > first {
-                usize::MAX >> (WORD_BITS - (slots - first))
-            } else {
-                0
-            };
-            if (word | lent) & !valid != 0 {
+            if (word | lent) & !slot_bits(slots, k) != 0 {
                 return err("S4: bit set past the last slot");
             }
             if word & lent != 0 {
