@@ -1173,29 +1173,30 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         let mut size = hv & !FLAGS;
         // SAFETY: `b` is a block of `size` bytes (TL1); its slack may be poisoned.
         unsafe { sanitize::unpoison(b, size) };
-        // SAFETY: a block is followed by a block or the sentinel (TL1).
-        let n = unsafe { b.add(size) };
-        // SAFETY: `n` is a header.
-        let nv = unsafe { word_usize(n, 0) };
-        if nv & FREE != 0 {
-            let nsize = nv & !FLAGS;
-            // SAFETY: `n` is a free block of `nsize` bytes in its list (TL6).
-            unsafe { Self::unlink(ctrl, n) };
-            // The block after `n` already has `PREV_FREE` (TL3).
-            size += nsize;
-        } else {
-            // SAFETY: `n` is a header (TL1); `b` becomes free (TL3).
-            unsafe { set_word_usize(n, 0, nv | PREV_FREE) };
-        }
+        // The previous block first: then only `b` and `size` stay live, which spares
+        // registers (and their saves) on 32-bit targets.
         if hv & PREV_FREE != 0 {
             // SAFETY: the previous block is free, so the word before `b` is its footer (TL3, TL5).
             let p = unsafe { footer_before(b) };
             // SAFETY: `p` is a free block's header.
-            let psize = unsafe { word_usize(p, 0) } & !FLAGS;
-            // SAFETY: `p` is a free block of `psize` bytes in its list (TL6).
-            unsafe { Self::unlink(ctrl, p) };
-            size += psize;
+            size += unsafe { word_usize(p, 0) } & !FLAGS;
             b = p;
+            // SAFETY: `p` is a free block in its list (TL6).
+            unsafe { Self::unlink(ctrl, p) };
+        }
+        // SAFETY: a block is followed by a block or the sentinel (TL1); `b + size` is the end
+        // of the freed block.
+        let n = unsafe { b.add(size) };
+        // SAFETY: `n` is a header.
+        let nv = unsafe { word_usize(n, 0) };
+        if nv & FREE != 0 {
+            // The block after `n` already has `PREV_FREE` (TL3).
+            size += nv & !FLAGS;
+            // SAFETY: `n` is a free block in its list (TL6).
+            unsafe { Self::unlink(ctrl, n) };
+        } else {
+            // SAFETY: `n` is a header (TL1); `b` becomes free (TL3).
+            unsafe { set_word_usize(n, 0, nv | PREV_FREE) };
         }
         // The merged block's predecessor is used (TL4), so `PREV_FREE` is clear.
         // SAFETY: `b` is a header of a block of `size` bytes (merged neighbours are adjacent).
