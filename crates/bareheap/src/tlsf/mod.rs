@@ -1372,18 +1372,29 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool> Cla
                 if start < t_end && t_base < end {
                     return Err(RegionError::Overlap);
                 }
-                // SAFETY: `t` is a sentinel (TL8).
-                let mergeable = region.may_merge() && unsafe { word_usize(t, 0) } & NO_MERGE == 0;
-                if mergeable && t_end == start {
+                // At most one region ends at `start` and one begins at `end` (TL8): whether
+                // they may merge is asked after the walk, once (a smaller loop).
+                if t_end == start {
                     append = Some((link, t));
                 }
-                if mergeable && t_base == end && !(t_base <= ctrl.addr() && ctrl.addr() < t_end) {
+                if t_base == end {
                     prepend = Some(t);
                 }
                 // SAFETY: `t` is a trailer; its next field is a link.
                 link = unsafe { t.add(T_NEXT).cast() };
             }
         }
+        // SAFETY: `t` is a sentinel (TL8).
+        let mergeable =
+            |t: *mut u8| region.may_merge() && unsafe { word_usize(t, 0) } & NO_MERGE == 0;
+        let append = append.filter(|&(_, t)| mergeable(t));
+        let prepend = prepend.filter(|&t| {
+            // SAFETY: `t` is a trailer.
+            let (t_base, t_end) = unsafe { (word_usize(t, T_BASE), word_usize(t, T_END)) };
+            // Never in front of the first region: its control block comes before its first
+            // block (TL8).
+            mergeable(t) && !(t_base <= ctrl.addr() && ctrl.addr() < t_end)
+        });
 
         // The new memory becomes one used block `[b, b + size)` with `PREV_FREE` bit `pf`,
         // which `give` then frees: it merges with a free neighbour like any freed block.
