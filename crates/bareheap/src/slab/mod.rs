@@ -1184,15 +1184,12 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         // SAFETY: `hdr` is a live slab header (caller).
         let summary = unsafe { (&raw const (*hdr).summary).read() };
         // The lowest bitmap word with a free slot (S5). A partial slab has one (S2): a summary
-        // of zero or past the bitmap is a damaged header. (Zero is tested before counting
-        // zeros, which then needs no special case for it.)
-        if summary == 0 {
+        // with no bit below `words` (zero, or only bits past the bitmap) is a damaged header.
+        // One test covers both, before counting zeros (`1 <= words <= WORD_BITS`).
+        if summary & (usize::MAX >> (WORD_BITS - t.words)) == 0 {
             return None;
         }
         let k = summary.trailing_zeros() as usize;
-        if k >= t.words {
-            return None;
-        }
         // SAFETY: `k < words`: a word of the `free` bitmap, inside the header.
         let w = unsafe { Self::bitmap(hdr).add(k) };
         // SAFETY: as above.
@@ -1266,9 +1263,10 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         }
     }
 
-    /// Allocates a slot of class `c` for `layout`.
+    /// Allocates a slot of class `c` for a request aligned to at most `GRANULE` (which every
+    /// slot is, S3).
     #[inline(always)]
-    fn allocate_small(&mut self, c: usize, layout: Layout) -> Option<NonNull<u8>> {
+    fn allocate_small(&mut self, c: usize) -> Option<NonNull<u8>> {
         let hdr = self.partial[c % MAX_CLASSES];
         if !hdr.is_null() {
             // SAFETY: `hdr` is on the partial list of class `c`.
@@ -1277,15 +1275,16 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
             }
         }
         // Every other case (no partial slab, or a damaged one) is handled out of line, so
-        // the path above makes no call that returns to it. The slow path takes the layout
-        // alone, in the registers it came in, and looks the class up again.
-        self.allocate_small_slow(layout)
+        // the path above makes no call that returns to it. The slow path takes the class
+        // alone, the one value this path keeps besides its own (Cortex-M3: passing the
+        // layout instead kept two more registers live here, which cost spills).
+        self.allocate_small_slow(c, GRANULE)
     }
 
-    /// No partial slab, or the first one has a damaged header.
+    /// Allocates a slot of class `c` for a request aligned to `align`: no partial slab, the
+    /// first one has a damaged header, or an alignment above `GRANULE` (rare).
     #[inline(never)]
-    fn allocate_small_slow(&mut self, layout: Layout) -> Option<NonNull<u8>> {
-        let c = Self::class_for(layout)?;
+    fn allocate_small_slow(&mut self, c: usize, align: usize) -> Option<NonNull<u8>> {
         // A slab whose header is found damaged is quarantined and the next one tried; two
         // attempts bound the work.
         for _ in 0..2 {
@@ -1293,7 +1292,7 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
             if hdr.is_null() {
                 match self.carve(c) {
                     Some(h) => hdr = h,
-                    None => return self.allocate_lent(c, layout),
+                    None => return self.allocate_lent(c, align),
                 }
             }
             // SAFETY: `hdr` is on the partial list of class `c`.
@@ -1307,13 +1306,13 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
     }
 
     /// The backing heap has no room for a new slab of class `c`: lend a slot of a larger class
-    /// that fits `layout` and has one free (catalogue J2, exhaustion).
+    /// aligned to `align` that has one free (catalogue J2, exhaustion).
     #[cold]
-    fn allocate_lent(&mut self, c: usize, layout: Layout) -> Option<NonNull<u8>> {
+    fn allocate_lent(&mut self, c: usize, align: usize) -> Option<NonNull<u8>> {
         let t = &Self::TABLE;
         for bigger in c + 1..t.len {
             let hdr = self.partial[bigger % MAX_CLASSES];
-            if !hdr.is_null() && t.align[bigger % MAX_CLASSES] >= layout.align() {
+            if !hdr.is_null() && t.align[bigger % MAX_CLASSES] >= align {
                 // SAFETY: `hdr` is on the partial list of class `bigger`.
                 let p = unsafe { self.take_slot(hdr, bigger, true) };
                 if p.is_none() {
@@ -1708,7 +1707,11 @@ unsafe impl<H: Heap, C: SlabConfig> Heap for Slab<H, C> {
     fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         match Self::class_for(layout) {
             Some(c) => {
-                let p = self.allocate_small(c, layout);
+                let p = if layout.align() <= GRANULE {
+                    self.allocate_small(c)
+                } else {
+                    self.allocate_small_slow(c, layout.align())
+                };
                 if let (true, Some(p)) = (sanitize::ACTIVE, p) {
                     // SAFETY: `p` is a slot just handed out for `layout`.
                     unsafe { Self::expose(p, layout.size()) };
