@@ -653,18 +653,6 @@ impl<H, C: SlabConfig> Slab<H, C> {
         (i < t.slots[c]).then_some(i)
     }
 
-    /// The start of slot `i` of a slab of class `c` (S3).
-    ///
-    /// # Safety
-    ///
-    /// `hdr` is a live slab of class `c` (S1) and `i < slots(c)`.
-    #[inline]
-    unsafe fn slot_ptr(hdr: *mut SlabHdr, c: usize, i: usize) -> *mut u8 {
-        let off = C::SLAB_SIZE - (i + 1) * Self::TABLE.size[c % MAX_CLASSES];
-        // SAFETY: `off < SLAB_SIZE` (S3), inside the slab block of the caller's contract.
-        unsafe { hdr.cast::<u8>().add(off) }
-    }
-
     /// The `free` bitmap word holding slot `i`'s bit, and the bit's mask.
     ///
     /// # Safety
@@ -1180,7 +1168,7 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
         lent: bool,
     ) -> Option<NonNull<u8>> {
         let t = &Self::TABLE;
-        let slots = t.slots[sc % MAX_CLASSES];
+        let size = t.size[sc % MAX_CLASSES];
         // SAFETY: `hdr` is a live slab header (caller).
         let summary = unsafe { (&raw const (*hdr).summary).read() };
         // The lowest bitmap word with a free slot (S5). A partial slab has one (S2): a summary
@@ -1201,7 +1189,13 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
             return None;
         }
         let i = k * WORD_BITS + word.trailing_zeros() as usize;
-        if i >= slots {
+        // Slot `i` starts `(i + 1) * size` bytes before the slab end (S3), and it is a slot
+        // (`i < slots = (SLAB_SIZE - header) / size`) exactly when that distance is at most
+        // `SLAB_SIZE - header`: one test against a constant, and the distance is the slot's
+        // address below. No overflow: `i < words * WORD_BITS <= WORD_BITS^2` and
+        // `size <= MAX_CLASS_SIZE`.
+        let from_end = (i + 1).wrapping_mul(size);
+        if from_end > C::SLAB_SIZE - t.header {
             return None;
         }
         let rest = word & (word - 1);
@@ -1235,8 +1229,9 @@ impl<H: Heap, C: SlabConfig> Slab<H, C> {
                 Self::set_class(hdr, sc | LENDING);
             }
         }
-        // SAFETY: `i < slots(sc)`.
-        let slot = unsafe { Self::slot_ptr(hdr, sc, i) };
+        // SAFETY: `header <= SLAB_SIZE - from_end < SLAB_SIZE`: slot `i` of the slab block
+        // (S3).
+        let slot = unsafe { hdr.cast::<u8>().add(C::SLAB_SIZE - from_end) };
         // Slot pointers are derived from the slab block's pointer, so they keep its provenance.
         // SAFETY: `slot` lies inside the slab block (S3), which does not start at null.
         Some(unsafe { NonNull::new_unchecked(slot) })

@@ -1059,6 +1059,41 @@ fn validate_finds_a_damaged_full_slab() {
     s.validate().unwrap();
 }
 
+/// A partial slab of 1024-byte slots whose header is then damaged by `damage`; the next
+/// allocation must quarantine it and come from a new slab, never from outside its slots.
+fn allocate_after_header_damage(damage: impl FnOnce(*mut SlabHdr, usize)) {
+    let mut s = slab(4);
+    let layout = l(1024, 8);
+    let slots = TSlab::slots_per_slab(1024).unwrap();
+    let v: Vec<_> = (0..slots).map(|_| s.allocate(layout).unwrap()).collect();
+    // SAFETY: live with `layout`.
+    unsafe { s.deallocate(v[0], layout) };
+    let hdr = v[0].as_ptr().map_addr(|x| x & !4095).cast::<SlabHdr>();
+    damage(hdr, slots);
+    let c = s.allocate(layout).unwrap();
+    assert_eq!(s.last_invalid_free(), Some(InvalidFree::CorruptHeader));
+    assert_ne!(c.as_ptr().addr() & !4095, hdr.addr());
+    assert!(s.validate().is_err(), "a quarantined slab is reported");
+}
+
+#[test]
+fn cat_c5_free_bit_past_the_last_slot_quarantines_the_slab() {
+    allocate_after_header_damage(|hdr, slots| {
+        // SAFETY: deliberately damaging the slab's header (test only): the one free slot's
+        // bit replaced by the bit of a slot that does not exist.
+        unsafe { TSlab::bitmap(hdr).write(1 << slots) };
+    });
+}
+
+#[test]
+fn cat_c5_summary_past_the_bitmap_quarantines_the_slab() {
+    allocate_after_header_damage(|hdr, _| {
+        // SAFETY: deliberately damaging the slab's header (test only): the summary names a
+        // word past the bitmap only.
+        unsafe { (&raw mut (*hdr).summary).write(1 << TSlab::TABLE.words) };
+    });
+}
+
 #[test]
 fn cat_c5_damaged_header_quarantines_the_slab() {
     let mut s = slab(4);
