@@ -215,11 +215,15 @@ fn run(
         }
     }
 
-    let (instructions, instructions_skipped) = instruction_counts(&allocs, &job_list, timeout);
+    let (instructions, mut instructions_skipped) = instruction_counts(&allocs, &job_list, timeout);
     let throughput_instructions = if instructions_skipped.is_some() {
         Vec::new()
     } else {
-        throughput_instruction_counts(&allocs, &config, &records, timeout)
+        throughput_instruction_counts(&allocs, &config, &records, timeout).unwrap_or_else(|why| {
+            println!("SKIPPED instruction counts: {why}");
+            instructions_skipped = Some(why);
+            Vec::new()
+        })
     };
 
     let meta = Meta {
@@ -257,9 +261,14 @@ fn run(
 /// average out does not change its place.
 const ROUND_LIMIT_SECS: f64 = 1.0;
 
+/// What a worker costs whatever the heap: starting the process, generating the program,
+/// mapping and pre-faulting the arena (about 0.08 s natively for the smallest program).
+const WORKER_FIXED_SECS: f64 = 0.08;
+
 /// Whether `alloc` runs all repetitions of the throughput `job` in one worker: when its worker
-/// at the previous live-set size of the same variant, scaled by the ratio of the sizes (a
-/// first-fit heap's time grows with the live set), would take over [`ROUND_LIMIT_SECS`].
+/// would take over [`ROUND_LIMIT_SECS`], predicted from its worker at the previous live-set
+/// size of the same variant, the part above [`WORKER_FIXED_SECS`] scaled by the ratio of the
+/// sizes (a first-fit heap's time per operation grows with the live set).
 fn runs_alone(
     last_worker: &std::collections::HashMap<(String, bool), (usize, f64)>,
     alloc: &str,
@@ -267,7 +276,8 @@ fn runs_alone(
 ) -> bool {
     let jobs::Job::Throughput { n, realloc, .. } = job else { return false };
     last_worker.get(&(alloc.to_owned(), *realloc)).is_some_and(|&(prev_n, secs)| {
-        secs * (*n as f64 / prev_n.max(1) as f64).max(1.0) > ROUND_LIMIT_SECS
+        let ratio = (*n as f64 / prev_n.max(1) as f64).max(1.0);
+        WORKER_FIXED_SECS + (secs - WORKER_FIXED_SECS).max(0.0) * ratio > ROUND_LIMIT_SECS
     })
 }
 
@@ -282,13 +292,22 @@ const CALLGRIND_PROGRAM_LIMIT_SECS: f64 = 10.0;
 /// callgrind, one worker per allocator (see `bench::instructions::measure_throughput`). A
 /// program is left out, with the reason, when its native run did not complete uncut or when
 /// one native timed pass × [`CALLGRIND_SLOWDOWN`] exceeds [`CALLGRIND_PROGRAM_LIMIT_SECS`].
+/// Without valgrind, the reason, if there was a program to count.
 fn throughput_instruction_counts(
     allocs: &[bench::heaps::NamedAllocator],
     config: &Config,
     records: &[Record],
     timeout: Duration,
-) -> Vec<ThroughputInstr> {
-    let Some(valgrind) = instructions::find_valgrind() else { return Vec::new() };
+) -> Result<Vec<ThroughputInstr>, String> {
+    let counted = records.iter().any(|r| {
+        matches!(r.job, jobs::Job::Throughput { n, .. } if config.instr_live_sizes.contains(&n))
+    });
+    if !counted {
+        return Ok(Vec::new());
+    }
+    let Some(valgrind) = instructions::find_valgrind() else {
+        return Err("valgrind not found (set BENCH_VALGRIND or put it on PATH)".to_owned());
+    };
     let mut out = Vec::new();
     for a in allocs {
         let mut planned: Vec<(usize, bool, jobs::Job)> = Vec::new();
@@ -355,7 +374,7 @@ fn throughput_instruction_counts(
         }
         println!("[callgrind] {:<26} random actions: {secs:.1} s", a.name);
     }
-    out
+    Ok(out)
 }
 
 /// A one-line account of an outcome that is not a figure.
@@ -670,10 +689,12 @@ mod tests {
         let mut last = std::collections::HashMap::new();
         assert!(!runs_alone(&last, "a", &job(200, true)), "no history: in rounds");
         last.insert(("a".to_owned(), true), (3000, 0.4));
-        assert!(runs_alone(&last, "a", &job(10000, true)), "0.4 s × 10000/3000 > 1 s");
+        assert!(runs_alone(&last, "a", &job(10000, true)), "0.08 + 0.32 s × 10/3 > 1 s");
         assert!(!runs_alone(&last, "a", &job(10000, false)), "the other variant has no history");
-        last.insert(("a".to_owned(), true), (3000, 0.2));
-        assert!(!runs_alone(&last, "a", &job(10000, true)), "0.2 s × 10000/3000 < 1 s");
+        last.insert(("a".to_owned(), true), (3000, 0.3));
+        assert!(!runs_alone(&last, "a", &job(10000, true)), "0.08 + 0.22 s × 10/3 < 1 s");
+        last.insert(("a".to_owned(), true), (1000, 0.15));
+        assert!(!runs_alone(&last, "a", &job(10000, true)), "a fast heap: 0.08 + 0.07 × 10");
         assert!(!runs_alone(&last, "a", &jobs::Job::Efficiency { arena: 1, seeds: 1 }));
     }
 }

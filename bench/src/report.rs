@@ -460,7 +460,7 @@ impl Results {
         if rounds > 1 {
             let _ = writeln!(
                 out,
-                "‡ All {} runs in one worker: this allocator's worker at the previous live-set size, scaled by the size ratio, would take over 1 s, and repeating its verification pass in every round would cost more than the measurement. Such a cell samples one period of the machine only: compare it with care (for the first-fit and linked-list heaps it is tens of times off the others, far beyond the drift).\n",
+                "‡ All {} runs in one worker: this allocator's worker would take over 1 s (its worker at the previous live-set size, the part above a process's fixed cost scaled by the size ratio), and repeating its verification pass in every round would cost more than the measurement. Such a cell samples one period of the machine only: compare it with care (for the first-fit and linked-list heaps it is tens of times off the others, far beyond the drift).\n",
                 c.throughput_reps
             );
         }
