@@ -11,9 +11,12 @@
 //!
 //! The random-actions programs (workload 1) are counted the same way, but only in their steady
 //! phase: one process per allocator runs each selected program once (one timed pass, no
-//! verification pass: the native run verified the same program), callgrind collects only inside
-//! `bench::run::timed_steady` (the steady phase of a timed pass; not the fill, not the drain)
-//! and writes one dump per program as that function returns.
+//! verification pass: the native run verified the same program), and callgrind writes a dump
+//! as `bench::run::timed_steady` (the steady phase of a timed pass) is entered and another as
+//! it returns: the second holds exactly the steady phase, not the fill, not the drain. Each such
+//! dump must hold one heap call per steady operation, or the count is reported as failed.
+//! (`--toggle-collect` on that function is not used: it limits the instructions collected but
+//! not the call counts, which then include the fill's.)
 //!
 //! The counts are x86-64 instructions of the release build, deterministic for a given binary
 //! (same seeds, same program), but not cycles: cache misses and branch mispredictions are
@@ -92,8 +95,8 @@ pub struct ThroughputInstr {
     pub outcome: Outcome<HeapCalls>,
 }
 
-/// The function callgrind collects in, and dumps after, for workload 1: its demangled name,
-/// exactly (`--dump-after` takes no wildcard; valgrind 3.19).
+/// The function callgrind dumps before and after, for workload 1: its demangled name, exactly
+/// (`--dump-before`/`--dump-after` take no wildcard; valgrind 3.19).
 const STEADY_FN: &str = "bench::run::timed_steady";
 
 /// The `valgrind` to use: `$BENCH_VALGRIND`, else the first `valgrind` on `PATH`.
@@ -208,18 +211,18 @@ fn measure_throughput_inner(
 ) -> Result<Vec<Outcome<HeapCalls>>, String> {
     let jobs_json = serde_json::to_string(jobs).map_err(|e| e.to_string())?;
     let base = out_file(alloc, "throughput");
-    let toggle = format!("--toggle-collect={STEADY_FN}");
-    let dump = format!("--dump-after={STEADY_FN}");
-    let extra = ["--collect-atstart=no", toggle.as_str(), dump.as_str()];
-    let ran = run_callgrind(valgrind, &base, &extra, alloc, &jobs_json, timeout);
-    // Callgrind numbers its dumps `BASE.1`, `BASE.2`, ... and writes the rest at exit to `BASE`.
+    let before = format!("--dump-before={STEADY_FN}");
+    let after = format!("--dump-after={STEADY_FN}");
+    let ran = run_callgrind(valgrind, &base, &[&before, &after], alloc, &jobs_json, timeout);
+    // Callgrind numbers its dumps `BASE.1`, `BASE.2`, ... and writes the rest at exit to `BASE`:
+    // dump 2i - 1 runs up to the i-th steady phase, dump 2i is that phase.
     let dumps: Vec<Result<String, String>> = (1..=jobs.len())
         .map(|i| {
-            let path = PathBuf::from(format!("{}.{i}", base.display()));
+            let path = PathBuf::from(format!("{}.{}", base.display(), 2 * i));
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
         })
         .collect();
-    for i in 0..=jobs.len() + 1 {
+    for i in 0..=2 * jobs.len() + 1 {
         let path = match i {
             0 => base.clone(),
             i => PathBuf::from(format!("{}.{i}", base.display())),
@@ -238,11 +241,10 @@ fn measure_throughput_inner(
         .into_iter()
         .zip(dumps)
         .map(|(o, dump)| match o {
-            // Dump i belongs to job i only when every job reached its steady phase.
-            crate::jobs::JobOutcome::Throughput(Outcome::Ok(_)) if all_ok => {
+            // Dump 2i belongs to job i only when every job reached its steady phase.
+            crate::jobs::JobOutcome::Throughput(Outcome::Ok(t)) if all_ok => {
                 match dump.and_then(|text| parse(&text)) {
-                    Ok(c) if c.alloc.calls + c.free.calls + c.realloc.calls > 0 => Outcome::Ok(c),
-                    Ok(_) => Outcome::Failed("no heap call in the steady phase's dump".into()),
+                    Ok(c) => steady_counts(c, t.ops),
                     Err(e) => Outcome::Failed(e),
                 }
             }
@@ -256,6 +258,17 @@ fn measure_throughput_inner(
             other => Outcome::Failed(format!("worker under callgrind: {other:?}")),
         })
         .collect())
+}
+
+/// The counts of a steady phase of `ops` operations, each of which is one heap call: a dump
+/// holding any other number of calls is not that phase.
+fn steady_counts(c: HeapCalls, ops: usize) -> Outcome<HeapCalls> {
+    let calls = c.alloc.calls + c.free.calls + c.realloc.calls;
+    if calls == ops as u64 {
+        Outcome::Ok(c)
+    } else {
+        Outcome::Failed(format!("{calls} heap calls counted in a steady phase of {ops} operations"))
+    }
 }
 
 fn alloc_slug(name: &str) -> String {
@@ -357,6 +370,13 @@ calls=3 228
         assert_eq!(c.realloc, Calls { calls: 3, instructions: 900 });
         assert_eq!(c.alloc.per_call(), Some(47.0));
         assert_eq!(c.per_op(), Some(10100.0 / 193.0));
+    }
+
+    #[test]
+    fn steady_counts_must_match_the_operations() {
+        let c = parse(SAMPLE).unwrap();
+        assert!(matches!(steady_counts(c, 193), Outcome::Ok(_)));
+        assert!(matches!(steady_counts(c, 183), Outcome::Failed(_)), "a dump with the fill in it");
     }
 
     #[test]
