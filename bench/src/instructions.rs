@@ -9,6 +9,15 @@
 //! alloc + copy + free) stay inside the caller's count. The router's own work, the same for
 //! every heap, is not counted.
 //!
+//! The random-actions programs (workload 1) are counted the same way, but only in their steady
+//! phase: one process per allocator runs each selected program once (one timed pass, no
+//! verification pass: the native run verified the same program), and callgrind writes a dump
+//! as `bench::run::timed_steady` (the steady phase of a timed pass) is entered and another as
+//! it returns: the second holds exactly the steady phase, not the fill, not the drain. Each such
+//! dump must hold one heap call per steady operation, or the count is reported as failed.
+//! (`--toggle-collect` on that function is not used: it limits the instructions collected but
+//! not the call counts, which then include the fill's.)
+//!
 //! The counts are x86-64 instructions of the release build, deterministic for a given binary
 //! (same seeds, same program), but not cycles: cache misses and branch mispredictions are
 //! not in them.
@@ -73,6 +82,23 @@ pub struct InstrRecord {
     pub outcome: Outcome<HeapCalls>,
 }
 
+/// One allocator on one random-actions program (workload 1), under callgrind.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ThroughputInstr {
+    /// Allocator name.
+    pub alloc: String,
+    /// Live-set size.
+    pub n: usize,
+    /// Whether 20 % of the steady operations are reallocs.
+    pub realloc: bool,
+    /// The counts of the steady phase, or why there are none.
+    pub outcome: Outcome<HeapCalls>,
+}
+
+/// The function callgrind dumps before and after, for workload 1: its demangled name, exactly
+/// (`--dump-before`/`--dump-after` take no wildcard; valgrind 3.19).
+const STEADY_FN: &str = "bench::run::timed_steady";
+
 /// The `valgrind` to use: `$BENCH_VALGRIND`, else the first `valgrind` on `PATH`.
 pub fn find_valgrind() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("BENCH_VALGRIND") {
@@ -98,28 +124,12 @@ fn measure_inner(
     job: &Job,
     timeout: Duration,
 ) -> Result<Outcome<HeapCalls>, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let job_json = serde_json::to_string(job).map_err(|e| e.to_string())?;
-    let out_file = std::env::temp_dir().join(format!(
-        "bench-callgrind-{}-{}.out",
-        std::process::id(),
-        alloc_slug(alloc)
-    ));
-    let mut cmd = Command::new(valgrind);
-    cmd.arg("--tool=callgrind")
-        .arg(format!("--callgrind-out-file={}", out_file.display()))
-        // Plain names and absolute positions: the file is read by `parse` below.
-        .args(["--compress-strings=no", "--compress-pos=no"])
-        .arg(&exe)
-        .args(["worker", "--alloc", alloc, "--job", &job_json]);
-    let ran = crate::jobs::run_child(&mut cmd, timeout);
+    let out_file = out_file(alloc, "small");
+    let ran = run_callgrind(valgrind, &out_file, &[], alloc, &job_json, timeout);
     let text = std::fs::read_to_string(&out_file);
     let _ = std::fs::remove_file(&out_file);
-    let (status, stdout, stderr) = ran.map_err(|e| format!("callgrind: {e}"))?;
-    if !status.success() {
-        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-        return Err(format!("callgrind worker exited with {status}: {last}"));
-    }
+    let stdout = ran?;
     // The worker prints its own outcome: a heap that does not apply (never frees) or could
     // not run says so there, and that is the record.
     let worker: crate::jobs::JobOutcome =
@@ -140,6 +150,125 @@ fn measure_inner(
         return Err("no heap call found in the callgrind output".into());
     }
     Ok(Outcome::Ok(calls))
+}
+
+/// Runs the worker for `alloc` with `job_json` under callgrind (writing `out_file`, with
+/// `extra` options); its standard output.
+fn run_callgrind(
+    valgrind: &Path,
+    out_file: &Path,
+    extra: &[&str],
+    alloc: &str,
+    job_json: &str,
+    timeout: Duration,
+) -> Result<String, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(valgrind);
+    cmd.arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out_file.display()))
+        // Plain names and absolute positions: the file is read by `parse` below.
+        .args(["--compress-strings=no", "--compress-pos=no"])
+        .args(extra)
+        .arg(&exe)
+        .args(["worker", "--alloc", alloc, "--job", job_json]);
+    let (status, stdout, stderr) =
+        crate::jobs::run_child(&mut cmd, timeout).map_err(|e| format!("callgrind: {e}"))?;
+    if !status.success() {
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+        return Err(format!("callgrind worker exited with {status}: {last}"));
+    }
+    Ok(stdout)
+}
+
+fn out_file(alloc: &str, what: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "bench-callgrind-{}-{}-{what}.out",
+        std::process::id(),
+        alloc_slug(alloc)
+    ))
+}
+
+/// Runs the random-actions `jobs` (workload 1, one timed pass each, no verification pass) for
+/// `alloc` in one worker under callgrind and counts the heap calls of each one's steady phase:
+/// one outcome per job, in order.
+pub fn measure_throughput(
+    valgrind: &Path,
+    alloc: &str,
+    jobs: &[Job],
+    timeout: Duration,
+) -> Vec<Outcome<HeapCalls>> {
+    match measure_throughput_inner(valgrind, alloc, jobs, timeout) {
+        Ok(v) => v,
+        Err(e) => jobs.iter().map(|_| Outcome::Failed(e.clone())).collect(),
+    }
+}
+
+fn measure_throughput_inner(
+    valgrind: &Path,
+    alloc: &str,
+    jobs: &[Job],
+    timeout: Duration,
+) -> Result<Vec<Outcome<HeapCalls>>, String> {
+    let jobs_json = serde_json::to_string(jobs).map_err(|e| e.to_string())?;
+    let base = out_file(alloc, "throughput");
+    let before = format!("--dump-before={STEADY_FN}");
+    let after = format!("--dump-after={STEADY_FN}");
+    let ran = run_callgrind(valgrind, &base, &[&before, &after], alloc, &jobs_json, timeout);
+    // Callgrind numbers its dumps `BASE.1`, `BASE.2`, ... and writes the rest at exit to `BASE`:
+    // dump 2i - 1 runs up to the i-th steady phase, dump 2i is that phase.
+    let dumps: Vec<Result<String, String>> = (1..=jobs.len())
+        .map(|i| {
+            let path = PathBuf::from(format!("{}.{}", base.display(), 2 * i));
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+        })
+        .collect();
+    for i in 0..=2 * jobs.len() + 1 {
+        let path = match i {
+            0 => base.clone(),
+            i => PathBuf::from(format!("{}.{i}", base.display())),
+        };
+        let _ = std::fs::remove_file(path);
+    }
+    let stdout = ran?;
+    let outcomes: Vec<crate::jobs::JobOutcome> =
+        serde_json::from_str(stdout.trim()).map_err(|e| format!("worker output: {e}"))?;
+    if outcomes.len() != jobs.len() {
+        return Err(format!("worker gave {} outcomes for {} jobs", outcomes.len(), jobs.len()));
+    }
+    let all_ok =
+        outcomes.iter().all(|o| matches!(o, crate::jobs::JobOutcome::Throughput(Outcome::Ok(_))));
+    Ok(outcomes
+        .into_iter()
+        .zip(dumps)
+        .map(|(o, dump)| match o {
+            // Dump 2i belongs to job i only when every job reached its steady phase.
+            crate::jobs::JobOutcome::Throughput(Outcome::Ok(t)) if all_ok => {
+                match dump.and_then(|text| parse(&text)) {
+                    Ok(c) => steady_counts(c, t.ops),
+                    Err(e) => Outcome::Failed(e),
+                }
+            }
+            crate::jobs::JobOutcome::Throughput(Outcome::Ok(_)) => Outcome::Failed(
+                "not counted: another program of the same worker did not finish".into(),
+            ),
+            crate::jobs::JobOutcome::Throughput(Outcome::Oom { at, of, phase }) => {
+                Outcome::Oom { at, of, phase }
+            }
+            crate::jobs::JobOutcome::Throughput(Outcome::Unavailable(e)) => Outcome::Unavailable(e),
+            other => Outcome::Failed(format!("worker under callgrind: {other:?}")),
+        })
+        .collect())
+}
+
+/// The counts of a steady phase of `ops` operations, each of which is one heap call: a dump
+/// holding any other number of calls is not that phase.
+fn steady_counts(c: HeapCalls, ops: usize) -> Outcome<HeapCalls> {
+    let calls = c.alloc.calls + c.free.calls + c.realloc.calls;
+    if calls == ops as u64 {
+        Outcome::Ok(c)
+    } else {
+        Outcome::Failed(format!("{calls} heap calls counted in a steady phase of {ops} operations"))
+    }
 }
 
 fn alloc_slug(name: &str) -> String {
@@ -241,6 +370,13 @@ calls=3 228
         assert_eq!(c.realloc, Calls { calls: 3, instructions: 900 });
         assert_eq!(c.alloc.per_call(), Some(47.0));
         assert_eq!(c.per_op(), Some(10100.0 / 193.0));
+    }
+
+    #[test]
+    fn steady_counts_must_match_the_operations() {
+        let c = parse(SAMPLE).unwrap();
+        assert!(matches!(steady_counts(c, 193), Outcome::Ok(_)));
+        assert!(matches!(steady_counts(c, 183), Outcome::Failed(_)), "a dump with the fill in it");
     }
 
     #[test]

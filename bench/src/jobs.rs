@@ -39,6 +39,10 @@ pub enum Job {
         arena: usize,
         /// Time budget of the verification pass, seconds (see [`run::throughput`]).
         budget_secs: f64,
+        /// Whether the verification pass runs (false only in the callgrind re-run of a program
+        /// that passed it natively, see [`crate::instructions`]).
+        #[serde(default = "yes")]
+        verify: bool,
     },
     /// Workload 2.
     Efficiency {
@@ -112,8 +116,19 @@ pub struct Record {
     pub job: Job,
     /// What happened.
     pub outcome: JobOutcome,
-    /// Wall time of the worker, seconds.
+    /// Wall time of the worker, seconds (of all its workers, when run in rounds).
     pub wall_secs: f64,
+    /// Worker processes the record's repetitions come from (see [`spawn_rounds`]).
+    #[serde(default = "one")]
+    pub workers: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one() -> usize {
+    1
 }
 
 /// The sizes of a run.
@@ -127,6 +142,13 @@ pub struct Config {
     pub throughput_ops: usize,
     /// Timed repetitions of workload 1.
     pub throughput_reps: usize,
+    /// Rounds the repetitions of workload 1 are split into (see [`spawn_rounds`]); 0 or 1: one
+    /// worker per allocator.
+    #[serde(default)]
+    pub throughput_rounds: usize,
+    /// Live-set sizes of workload 1 also counted under callgrind (see [`crate::instructions`]).
+    #[serde(default)]
+    pub instr_live_sizes: Vec<usize>,
     /// Arena of workloads 1 and 3.
     pub big_arena: usize,
     /// Arena of workload 2.
@@ -168,7 +190,10 @@ impl Config {
                 mode: "quick".into(),
                 live_sizes: vec![200, 1000, 3000, 10000, 30000],
                 throughput_ops: 10_000,
-                throughput_reps: 1,
+                throughput_reps: 2,
+                throughput_rounds: 2,
+                // One size: valgrind's start-up (about 2.5 s per allocator) dominates here.
+                instr_live_sizes: vec![1000],
                 big_arena: 64 << 20,
                 efficiency_arena: 1 << 20,
                 efficiency_seeds: 20,
@@ -188,6 +213,8 @@ impl Config {
                 live_sizes: vec![200, 1000, 3000, 10000, 30000],
                 throughput_ops: 100_000,
                 throughput_reps: 5,
+                throughput_rounds: 5,
+                instr_live_sizes: vec![1000, 10000],
                 big_arena: 64 << 20,
                 efficiency_arena: 1 << 20,
                 efficiency_seeds: 32,
@@ -217,6 +244,7 @@ impl Config {
                     seed: SEED + n as u64,
                     arena: self.big_arena,
                     budget_secs: self.budget_secs,
+                    verify: true,
                 });
             }
         }
@@ -253,11 +281,13 @@ pub fn trace_arena(trace: &Trace) -> usize {
 /// Runs one job for one allocator in this process (the worker side).
 pub fn execute(alloc: &NamedAllocator, job: &Job) -> JobOutcome {
     match job {
-        Job::Throughput { n, realloc, ops, reps, seed, arena, budget_secs } => {
+        Job::Throughput { n, realloc, ops, reps, seed, arena, budget_secs, verify } => {
             let program = workload::random_actions(*seed, *n, *ops, *realloc);
             let mut arena = Arena::new(*arena);
             let budget = Some(Duration::from_secs_f64(*budget_secs));
-            JobOutcome::Throughput(run::throughput(alloc, &mut arena, &program, *reps, budget))
+            JobOutcome::Throughput(run::throughput(
+                alloc, &mut arena, &program, *reps, budget, *verify,
+            ))
         }
         Job::Efficiency { arena, seeds } => {
             let mut arena = Arena::new(*arena);
@@ -294,42 +324,47 @@ pub fn execute(alloc: &NamedAllocator, job: &Job) -> JobOutcome {
 /// Runs `job` (which takes `reps` repetitions) for every allocator in `rounds` interleaved
 /// rounds: each round runs one worker per allocator with its share of the repetitions, the
 /// allocators in an order rotated by one each round. The records hold every repetition.
+/// An allocator for which `alone` is true runs all its repetitions in one worker, in the first
+/// round (for a slow heap, whose every worker repeats a verification pass of seconds).
 ///
-/// Why: a small-object repetition takes a few milliseconds, and on a shared machine the speed
-/// of the same binary drifts by up to 1.7× between one second and the next (other processes'
-/// cache and memory traffic, the host's scheduling), while the heaps differ by 10–30 %. Run
-/// one after another, each allocator's repetitions would fall in one such period and the rows
-/// would compare periods; interleaved, every row samples the same periods. Each worker is
-/// still a fresh process with its own arena and check pass.
+/// Why: a repetition takes a few milliseconds, and on a shared machine the speed of the same
+/// binary drifts by up to 1.7× between one second and the next (other processes' cache and
+/// memory traffic, the host's scheduling), while the heaps differ by 10–30 %. Run one after
+/// another, each allocator's repetitions would fall in one such period and the rows would
+/// compare periods; interleaved, every row samples the same periods. Each worker is still a
+/// fresh process with its own arena and verification pass.
+///
+/// A throughput job whose verification pass hit the time budget in the first round times
+/// that same prefix in the later ones (they verify the prefix whole, without a budget).
 pub fn spawn_rounds(
     allocs: &[NamedAllocator],
     job: &Job,
     rounds: usize,
     timeout: Duration,
+    alone: &dyn Fn(&NamedAllocator) -> bool,
 ) -> Vec<Record> {
-    let Job::SmallObjects { reps, .. } = job else {
+    let Some(reps) = reps_of(job) else {
         return allocs.iter().map(|a| spawn(a, job, timeout)).collect();
     };
-    let (reps, rounds) = (*reps, rounds.clamp(1, (*reps).max(1)));
+    let rounds = rounds.clamp(1, reps.max(1));
     let mut merged: Vec<Option<Record>> = allocs.iter().map(|_| None).collect();
     for round in 0..rounds {
         let share = reps / rounds + usize::from(round < reps % rounds);
-        let mut part = job.clone();
-        if let Job::SmallObjects { reps, .. } = &mut part {
-            *reps = share;
-        }
         for k in 0..allocs.len() {
             let i = (k + round) % allocs.len();
-            // A failed or unavailable allocator is not run again.
-            if let Some(Record { outcome: JobOutcome::SmallObjects(o), .. }) = &merged[i] {
-                if !matches!(o, Outcome::Ok(_)) {
-                    continue;
-                }
-            }
+            let alone = alone(&allocs[i]);
+            let part = match &merged[i] {
+                // Done in one worker.
+                Some(_) if alone => continue,
+                // A failed or unavailable allocator is not run again.
+                Some(acc) if !outcome_ok(&acc.outcome) => continue,
+                Some(acc) => later_round(job, share, &acc.outcome),
+                None => with_reps(job, if alone { reps } else { share }),
+            };
             let rec = spawn(&allocs[i], &part, timeout);
             merged[i] = Some(match merged[i].take() {
                 None => rec,
-                Some(acc) => merge_small(acc, rec),
+                Some(acc) => merge(acc, rec),
             });
         }
     }
@@ -343,26 +378,80 @@ pub fn spawn_rounds(
         .collect()
 }
 
-/// Adds the repetitions of a later round to `acc`; a failure of any round is the outcome.
-fn merge_small(mut acc: Record, rec: Record) -> Record {
+/// The repetitions of a job that has them in rounds (workloads 1 and 5).
+fn reps_of(job: &Job) -> Option<usize> {
+    match job {
+        Job::Throughput { reps, .. } | Job::SmallObjects { reps, .. } => Some(*reps),
+        _ => None,
+    }
+}
+
+/// `job` with `share` repetitions.
+fn with_reps(job: &Job, share: usize) -> Job {
+    let mut part = job.clone();
+    if let Job::Throughput { reps, .. } | Job::SmallObjects { reps, .. } = &mut part {
+        *reps = share;
+    }
+    part
+}
+
+/// The job of a later round, after a first round that ended with `first`: `share`
+/// repetitions, and, if the first round's verification pass was cut by the time budget, the
+/// same prefix of the program, verified whole.
+fn later_round(job: &Job, share: usize, first: &JobOutcome) -> Job {
+    let mut part = with_reps(job, share);
+    if let (Job::Throughput { ops, budget_secs, .. }, JobOutcome::Throughput(Outcome::Ok(t))) =
+        (&mut part, first)
+    {
+        if t.ops < t.of {
+            // The program's first `t.ops` steady operations are the whole program of that
+            // length (`workload::random_actions` draws them in order).
+            *ops = t.ops;
+            *budget_secs = 1e6;
+        }
+    }
+    part
+}
+
+fn outcome_ok(o: &JobOutcome) -> bool {
+    matches!(o, JobOutcome::Throughput(Outcome::Ok(_)) | JobOutcome::SmallObjects(Outcome::Ok(_)))
+}
+
+/// Adds the repetitions of a later round to `acc`; a failure of any round is the outcome, and
+/// so is a round that did different work.
+fn merge(mut acc: Record, rec: Record) -> Record {
     acc.wall_secs += rec.wall_secs;
+    acc.workers += rec.workers;
+    let diverged =
+        |what: &str, a: u64, b: u64| format!("rounds made different {what} ({a} and {b})");
     acc.outcome = match (acc.outcome, rec.outcome) {
         (
             JobOutcome::SmallObjects(Outcome::Ok(mut a)),
             JobOutcome::SmallObjects(Outcome::Ok(b)),
         ) => {
-            a.ops_per_sec.extend(b.ops_per_sec);
-            a.max_request = a.max_request.max(b.max_request);
             if a.heap_ops != b.heap_ops {
-                return Record {
-                    outcome: JobOutcome::SmallObjects(Outcome::Failed(format!(
-                        "rounds made different operation counts ({} and {})",
-                        a.heap_ops, b.heap_ops
-                    ))),
-                    ..acc
-                };
+                JobOutcome::SmallObjects(Outcome::Failed(diverged(
+                    "operation counts",
+                    a.heap_ops,
+                    b.heap_ops,
+                )))
+            } else {
+                a.ops_per_sec.extend(b.ops_per_sec);
+                a.max_request = a.max_request.max(b.max_request);
+                JobOutcome::SmallObjects(Outcome::Ok(a))
             }
-            JobOutcome::SmallObjects(Outcome::Ok(a))
+        }
+        (JobOutcome::Throughput(Outcome::Ok(mut a)), JobOutcome::Throughput(Outcome::Ok(b))) => {
+            if a.ops != b.ops {
+                JobOutcome::Throughput(Outcome::Failed(diverged(
+                    "timed operation counts",
+                    a.ops as u64,
+                    b.ops as u64,
+                )))
+            } else {
+                a.ops_per_sec.extend(b.ops_per_sec);
+                JobOutcome::Throughput(Outcome::Ok(a))
+            }
         }
         (_, other) => other,
     };
@@ -378,6 +467,7 @@ pub fn spawn(alloc: &NamedAllocator, job: &Job, timeout: Duration) -> Record {
         job: job.clone(),
         outcome,
         wall_secs: start.elapsed().as_secs_f64(),
+        workers: 1,
     }
 }
 
@@ -430,12 +520,21 @@ pub fn run_child(
 }
 
 /// The worker entry point: runs `job` for the allocator named `name`, prints the JSON outcome.
+/// A JSON array of jobs runs each in turn, in this process, and prints the array of outcomes
+/// (the callgrind re-run of workload 1, which pays valgrind's start-up once per allocator).
 pub fn worker(name: &str, job_json: &str) -> Result<(), String> {
-    let job: Job = serde_json::from_str(job_json).map_err(|e| format!("bad job: {e}"))?;
     let alloc =
         registry().into_iter().find(|a| a.name == name).ok_or(format!("no allocator {name:?}"))?;
-    let outcome = execute(&alloc, &job);
-    println!("{}", serde_json::to_string(&outcome).map_err(|e| e.to_string())?);
+    let json = if job_json.trim_start().starts_with('[') {
+        let jobs: Vec<Job> =
+            serde_json::from_str(job_json).map_err(|e| format!("bad jobs: {e}"))?;
+        let outcomes: Vec<JobOutcome> = jobs.iter().map(|j| execute(&alloc, j)).collect();
+        serde_json::to_string(&outcomes)
+    } else {
+        let job: Job = serde_json::from_str(job_json).map_err(|e| format!("bad job: {e}"))?;
+        serde_json::to_string(&execute(&alloc, &job))
+    };
+    println!("{}", json.map_err(|e| e.to_string())?);
     Ok(())
 }
 
@@ -455,6 +554,7 @@ mod tests {
             },
             outcome: JobOutcome::SmallObjects(outcome),
             wall_secs: 1.0,
+            workers: 1,
         }
     }
 
@@ -464,7 +564,7 @@ mod tests {
 
     #[test]
     fn merge_small_two_rounds_keeps_every_repetition() {
-        let m = merge_small(rec(ok(vec![1.0], 5)), rec(ok(vec![2.0, 3.0], 5)));
+        let m = merge(rec(ok(vec![1.0], 5)), rec(ok(vec![2.0, 3.0], 5)));
         assert_eq!(m.wall_secs, 2.0);
         match m.outcome {
             JobOutcome::SmallObjects(Outcome::Ok(s)) => assert_eq!(s.ops_per_sec, [1.0, 2.0, 3.0]),
@@ -474,9 +574,77 @@ mod tests {
 
     #[test]
     fn merge_small_failed_or_diverging_round_fails_the_record() {
-        let m = merge_small(rec(ok(vec![1.0], 5)), rec(Outcome::Failed("x".into())));
+        let m = merge(rec(ok(vec![1.0], 5)), rec(Outcome::Failed("x".into())));
         assert!(matches!(m.outcome, JobOutcome::SmallObjects(Outcome::Failed(_))));
-        let m = merge_small(rec(ok(vec![1.0], 5)), rec(ok(vec![1.0], 6)));
+        let m = merge(rec(ok(vec![1.0], 5)), rec(ok(vec![1.0], 6)));
         assert!(matches!(m.outcome, JobOutcome::SmallObjects(Outcome::Failed(_))));
+    }
+
+    fn tp(ops_per_sec: Vec<f64>, ops: usize, of: usize) -> Record {
+        Record {
+            outcome: JobOutcome::Throughput(Outcome::Ok(Throughput { ops_per_sec, ops, of })),
+            ..rec(ok(vec![], 0))
+        }
+    }
+
+    fn throughput_job() -> Job {
+        Job::Throughput {
+            n: 10,
+            realloc: false,
+            ops: 100,
+            reps: 5,
+            seed: 1,
+            arena: 1 << 20,
+            budget_secs: 3.0,
+            verify: true,
+        }
+    }
+
+    #[test]
+    fn merge_throughput_two_rounds_keeps_every_repetition_and_counts_workers() {
+        let m = merge(tp(vec![1.0, 2.0], 100, 100), tp(vec![3.0], 100, 100));
+        assert_eq!(m.workers, 2);
+        match m.outcome {
+            JobOutcome::Throughput(Outcome::Ok(t)) => {
+                assert_eq!(t.ops_per_sec, [1.0, 2.0, 3.0]);
+                assert_eq!((t.ops, t.of), (100, 100));
+            }
+            _ => panic!("merged outcome is not Ok"),
+        }
+    }
+
+    #[test]
+    fn merge_throughput_rounds_timing_different_prefixes_fail_the_record() {
+        let m = merge(tp(vec![1.0], 50, 100), tp(vec![1.0], 60, 100));
+        assert!(matches!(m.outcome, JobOutcome::Throughput(Outcome::Failed(_))));
+    }
+
+    #[test]
+    fn later_round_after_a_cut_times_the_same_prefix_without_budget() {
+        let first = JobOutcome::Throughput(Outcome::Ok(Throughput {
+            ops_per_sec: vec![1.0],
+            ops: 40,
+            of: 100,
+        }));
+        match later_round(&throughput_job(), 2, &first) {
+            Job::Throughput { ops, reps, budget_secs, verify, .. } => {
+                assert_eq!((ops, reps), (40, 2));
+                assert!(budget_secs >= 1e6 && verify);
+            }
+            other => panic!("{other:?}"),
+        }
+        let uncut = JobOutcome::Throughput(Outcome::Ok(Throughput {
+            ops_per_sec: vec![1.0],
+            ops: 100,
+            of: 100,
+        }));
+        assert_eq!(later_round(&throughput_job(), 1, &uncut), with_reps(&throughput_job(), 1));
+    }
+
+    #[test]
+    fn throughput_job_without_verify_field_reads_as_verified() {
+        let json = r#"{"kind":"Throughput","n":10,"realloc":false,"ops":100,"reps":5,"seed":1,"arena":1048576,"budget_secs":3.0}"#;
+        let job: Job = serde_json::from_str(json).unwrap();
+        assert_eq!(job, throughput_job());
     }
 }

@@ -12,7 +12,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use bench::heaps::registry;
-use bench::instructions::{self, InstrRecord};
+use bench::instructions::{self, InstrRecord, ThroughputInstr};
 use bench::jobs::{self, Config, JobOutcome, Record};
 use bench::report::{job_name, AllocInfo, Meta, Results, TraceInfo};
 use bench::timer::Clock;
@@ -169,19 +169,34 @@ fn run(
         job_list.len(),
         out.display()
     );
+    // Workload 1: each allocator's seconds per worker at the last live-set size of each variant
+    // (see `runs_alone`).
+    let mut last_worker: std::collections::HashMap<(String, bool), (usize, f64)> =
+        std::collections::HashMap::new();
     for job in &job_list {
-        if matches!(job, jobs::Job::SmallObjects { .. }) && config.small_rounds > 1 {
+        let rounds = match job {
+            jobs::Job::SmallObjects { .. } => config.small_rounds,
+            jobs::Job::Throughput { .. } => config.throughput_rounds,
+            _ => 1,
+        };
+        if rounds > 1 {
             // Interleaved rounds (see `jobs::spawn_rounds`); reported when all are done.
-            for rec in jobs::spawn_rounds(&allocs, job, config.small_rounds, timeout) {
+            let alone = |a: &bench::heaps::NamedAllocator| runs_alone(&last_worker, a.name, job);
+            for rec in jobs::spawn_rounds(&allocs, job, rounds, timeout, &alone) {
                 println!(
-                    "[{:>3}/{total}] {:<26} {:<34} {} ({:.1} s, {} rounds)",
+                    "[{:>3}/{total}] {:<26} {:<34} {} ({:.1} s, {} worker{})",
                     records.len() + 1,
                     rec.alloc,
                     job_name(job),
                     brief(&rec),
                     rec.wall_secs,
-                    config.small_rounds
+                    rec.workers,
+                    if rec.workers == 1 { "" } else { "s" }
                 );
+                if let jobs::Job::Throughput { n, realloc, .. } = job {
+                    let per_worker = rec.wall_secs / rec.workers.max(1) as f64;
+                    last_worker.insert((rec.alloc.clone(), *realloc), (*n, per_worker));
+                }
                 records.push(rec);
             }
             continue;
@@ -200,7 +215,16 @@ fn run(
         }
     }
 
-    let (instructions, instructions_skipped) = instruction_counts(&allocs, &job_list, timeout);
+    let (instructions, mut instructions_skipped) = instruction_counts(&allocs, &job_list, timeout);
+    let throughput_instructions = if instructions_skipped.is_some() {
+        Vec::new()
+    } else {
+        throughput_instruction_counts(&allocs, &config, &records, timeout).unwrap_or_else(|why| {
+            println!("SKIPPED instruction counts: {why}");
+            instructions_skipped = Some(why);
+            Vec::new()
+        })
+    };
 
     let meta = Meta {
         date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
@@ -218,10 +242,152 @@ fn run(
         config,
         trace: trace_info,
     };
-    let results = Results { meta, allocators: infos, records, instructions, instructions_skipped };
+    let results = Results {
+        meta,
+        allocators: infos,
+        records,
+        instructions,
+        instructions_skipped,
+        throughput_instructions,
+    };
     finish(&results, out, markdown)?;
     println!("bench: done in {:.0} s", results.meta.duration_secs);
     verdict(&results, out)
+}
+
+/// Seconds per worker above which an allocator's throughput job is not split into rounds: each
+/// worker repeats the verification pass, which for a heap this slow costs more than the timed
+/// passes, and such a heap's figures are far enough from the others' that the drift the rounds
+/// average out does not change its place.
+const ROUND_LIMIT_SECS: f64 = 1.0;
+
+/// What a worker costs whatever the heap: starting the process, generating the program,
+/// mapping and pre-faulting the arena (about 0.08 s natively for the smallest program).
+const WORKER_FIXED_SECS: f64 = 0.08;
+
+/// Whether `alloc` runs all repetitions of the throughput `job` in one worker: when its worker
+/// would take over [`ROUND_LIMIT_SECS`], predicted from its worker at the previous live-set
+/// size of the same variant, the part above [`WORKER_FIXED_SECS`] scaled by the ratio of the
+/// sizes (a first-fit heap's time per operation grows with the live set).
+fn runs_alone(
+    last_worker: &std::collections::HashMap<(String, bool), (usize, f64)>,
+    alloc: &str,
+    job: &jobs::Job,
+) -> bool {
+    let jobs::Job::Throughput { n, realloc, .. } = job else { return false };
+    last_worker.get(&(alloc.to_owned(), *realloc)).is_some_and(|&(prev_n, secs)| {
+        let ratio = (*n as f64 / prev_n.max(1) as f64).max(1.0);
+        WORKER_FIXED_SECS + (secs - WORKER_FIXED_SECS).max(0.0) * ratio > ROUND_LIMIT_SECS
+    })
+}
+
+/// Callgrind runs a program about this many times slower than natively (measured on the
+/// random-actions programs: 30–60×); used to leave out programs that would take too long.
+const CALLGRIND_SLOWDOWN: f64 = 60.0;
+
+/// The longest a random-actions program may be expected to take under callgrind, seconds.
+const CALLGRIND_PROGRAM_LIMIT_SECS: f64 = 10.0;
+
+/// Runs the random-actions programs at `config.instr_live_sizes` (both variants) once more under
+/// callgrind, one worker per allocator (see `bench::instructions::measure_throughput`). A
+/// program is left out, with the reason, when its native run did not complete uncut or when
+/// one native timed pass × [`CALLGRIND_SLOWDOWN`] exceeds [`CALLGRIND_PROGRAM_LIMIT_SECS`].
+/// Without valgrind, the reason, if there was a program to count.
+fn throughput_instruction_counts(
+    allocs: &[bench::heaps::NamedAllocator],
+    config: &Config,
+    records: &[Record],
+    timeout: Duration,
+) -> Result<Vec<ThroughputInstr>, String> {
+    let counted = records.iter().any(|r| {
+        matches!(r.job, jobs::Job::Throughput { n, .. } if config.instr_live_sizes.contains(&n))
+    });
+    if !counted {
+        return Ok(Vec::new());
+    }
+    let Some(valgrind) = instructions::find_valgrind() else {
+        return Err("valgrind not found (set BENCH_VALGRIND or put it on PATH)".to_owned());
+    };
+    let mut out = Vec::new();
+    for a in allocs {
+        let mut planned: Vec<(usize, bool, jobs::Job)> = Vec::new();
+        for realloc in [false, true] {
+            for &n in &config.instr_live_sizes {
+                let native = records.iter().find(|r| {
+                    r.alloc == a.name
+                        && matches!(r.job, jobs::Job::Throughput { n: jn, realloc: jr, .. } if jn == n && jr == realloc)
+                });
+                let skip = match native.map(|r| (&r.job, &r.outcome)) {
+                    Some((job, JobOutcome::Throughput(bench::run::Outcome::Ok(t)))) => {
+                        let pass = bench::report::Summary::of(&t.ops_per_sec).median;
+                        let est = t.ops as f64 / pass * CALLGRIND_SLOWDOWN;
+                        if t.ops < t.of {
+                            Some(format!(
+                                "its native run was cut by the time budget ({} of {} operations)",
+                                t.ops, t.of
+                            ))
+                        } else if est > CALLGRIND_PROGRAM_LIMIT_SECS {
+                            Some(format!("too slow for callgrind: about {est:.0} s expected ({:.0} ms per native pass × {CALLGRIND_SLOWDOWN:.0})", t.ops as f64 / pass * 1e3))
+                        } else {
+                            let mut j = job.clone();
+                            if let jobs::Job::Throughput { reps, verify, .. } = &mut j {
+                                *reps = 1;
+                                *verify = false;
+                            }
+                            planned.push((n, realloc, j));
+                            None
+                        }
+                    }
+                    Some((_, o)) => Some(format!("no native figure ({})", short_outcome(o))),
+                    None => None,
+                };
+                if let Some(why) = skip {
+                    out.push(ThroughputInstr {
+                        alloc: a.name.to_owned(),
+                        n,
+                        realloc,
+                        outcome: bench::run::Outcome::Unavailable(why),
+                    });
+                }
+            }
+        }
+        if planned.is_empty() {
+            continue;
+        }
+        let start = Instant::now();
+        let list: Vec<jobs::Job> = planned.iter().map(|p| p.2.clone()).collect();
+        let counted = instructions::measure_throughput(&valgrind, a.name, &list, timeout * 10);
+        let secs = start.elapsed().as_secs_f64();
+        for ((n, realloc, _), outcome) in planned.into_iter().zip(counted) {
+            let shown = match &outcome {
+                bench::run::Outcome::Ok(c) => {
+                    format!("{:.1} instructions per heap op", c.per_op().unwrap_or(0.0))
+                }
+                other => format!("{other:?}"),
+            };
+            println!(
+                "[callgrind] {:<26} random actions N={n}{} {shown}",
+                a.name,
+                if realloc { " with realloc" } else { "" }
+            );
+            out.push(ThroughputInstr { alloc: a.name.to_owned(), n, realloc, outcome });
+        }
+        println!("[callgrind] {:<26} random actions: {secs:.1} s", a.name);
+    }
+    Ok(out)
+}
+
+/// A one-line account of an outcome that is not a figure.
+fn short_outcome(o: &JobOutcome) -> String {
+    use bench::run::Outcome;
+    match o {
+        JobOutcome::Throughput(Outcome::Oom { phase, .. }) => {
+            format!("out of memory in the {phase}")
+        }
+        JobOutcome::Throughput(Outcome::Failed(_)) | JobOutcome::Crashed(_) => "failed".into(),
+        JobOutcome::Throughput(Outcome::Unavailable(_)) => "unavailable".into(),
+        _ => "not measured".into(),
+    }
 }
 
 /// Runs every allocator's small-object jobs once more under callgrind, for exact instruction
@@ -308,6 +474,16 @@ fn verdict(results: &Results, out: &Path) -> Result<(), String> {
     for r in results.instructions.iter().filter(|r| r.alloc.starts_with("bareheap")) {
         if let bench::run::Outcome::Failed(why) = &r.outcome {
             failed.push(format!("{} — {} under callgrind: {why}", r.alloc, r.program.name()));
+        }
+    }
+    for r in results.throughput_instructions.iter().filter(|r| r.alloc.starts_with("bareheap")) {
+        if let bench::run::Outcome::Failed(why) = &r.outcome {
+            failed.push(format!(
+                "{} — random actions N={}{} under callgrind: {why}",
+                r.alloc,
+                r.n,
+                if r.realloc { " with realloc" } else { "" }
+            ));
         }
     }
     std::fs::write(out.join("skipped.txt"), skipped).map_err(|e| e.to_string())?;
@@ -489,4 +665,36 @@ fn loadavg() -> f64 {
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
         .unwrap_or(f64::NAN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(n: usize, realloc: bool) -> jobs::Job {
+        jobs::Job::Throughput {
+            n,
+            realloc,
+            ops: 10,
+            reps: 5,
+            seed: 0,
+            arena: 0,
+            budget_secs: 1.0,
+            verify: true,
+        }
+    }
+
+    #[test]
+    fn runs_alone_scales_the_last_worker_time_by_the_live_set_ratio() {
+        let mut last = std::collections::HashMap::new();
+        assert!(!runs_alone(&last, "a", &job(200, true)), "no history: in rounds");
+        last.insert(("a".to_owned(), true), (3000, 0.4));
+        assert!(runs_alone(&last, "a", &job(10000, true)), "0.08 + 0.32 s × 10/3 > 1 s");
+        assert!(!runs_alone(&last, "a", &job(10000, false)), "the other variant has no history");
+        last.insert(("a".to_owned(), true), (3000, 0.3));
+        assert!(!runs_alone(&last, "a", &job(10000, true)), "0.08 + 0.22 s × 10/3 < 1 s");
+        last.insert(("a".to_owned(), true), (1000, 0.15));
+        assert!(!runs_alone(&last, "a", &job(10000, true)), "a fast heap: 0.08 + 0.07 × 10");
+        assert!(!runs_alone(&last, "a", &jobs::Job::Efficiency { arena: 1, seeds: 1 }));
+    }
 }

@@ -86,6 +86,10 @@ pub struct Results {
     /// Why the instruction counts are missing, if they are (e.g. no valgrind).
     #[serde(default)]
     pub instructions_skipped: Option<String>,
+    /// Instruction counts of workload 1's steady phase under callgrind (empty in results from
+    /// before they were measured, and when `instructions_skipped` says why).
+    #[serde(default)]
+    pub throughput_instructions: Vec<crate::instructions::ThroughputInstr>,
 }
 
 /// Median, min and max of a sample.
@@ -162,6 +166,12 @@ impl Results {
             Some(JobOutcome::Crashed(e)) => Cell::Failed(e.clone()),
             _ => Cell::Na("not run".into()),
         }
+    }
+
+    /// Worker processes a workload-1 cell's repetitions came from, if it was run.
+    pub fn throughput_workers(&self, alloc: &str, n: usize, realloc: bool) -> Option<usize> {
+        self.find(alloc, |j| matches!(j, Job::Throughput { n: jn, realloc: jr, .. } if *jn == n && *jr == realloc))
+            .map(|r| r.workers)
     }
 
     /// `(timed, total)` steady ops when the time budget cut a workload-1 cell short.
@@ -344,6 +354,12 @@ fn mops(v: f64) -> String {
 /// The reference allocators of the ratio columns.
 pub const REFERENCES: [&str; 2] = ["bareheap FirstFit", "talc"];
 
+/// The flagship heap, compared call by call with [`FLAGSHIP_PEERS`] in the instruction tables.
+pub const FLAGSHIP: &str = "bareheap Tlsf";
+
+/// The peers the flagship's targets name.
+pub const FLAGSHIP_PEERS: [&str; 2] = ["talc", "rlsf"];
+
 /// A Markdown table; the first column is left-aligned, the others right-aligned (numbers).
 fn table(out: &mut String, head: &[String], rows: &[Vec<String>]) {
     table_aligned(out, head, rows, false);
@@ -403,6 +419,7 @@ impl Results {
     /// Workload 1 tables for one variant.
     pub fn throughput_tables(&self, realloc: bool) -> String {
         let sizes = &self.meta.config.live_sizes;
+        let rounds = self.meta.config.throughput_rounds.min(self.meta.config.throughput_reps);
         let mut out = String::new();
         let mut head = vec!["Allocator".to_owned()];
         head.extend(sizes.iter().map(|n| format!("N={n}")));
@@ -414,13 +431,39 @@ impl Results {
                 r.extend(sizes.iter().map(|&n| {
                     let cut =
                         if self.throughput_cut(a, n, realloc).is_some() { " †" } else { "" };
-                    fmt_cell(&self.throughput(a, n, realloc), mops) + cut
+                    let alone = if rounds > 1
+                        && self.throughput_workers(a, n, realloc) == Some(1)
+                        && matches!(self.throughput(a, n, realloc), Cell::Value(..))
+                    {
+                        " ‡"
+                    } else {
+                        ""
+                    };
+                    fmt_cell(&self.throughput(a, n, realloc), mops) + cut + alone
                 }));
                 r
             })
             .collect();
-        let _ = writeln!(out, "Million operations per second (median of {} runs, ± half the min–max range); higher is better.\n", self.meta.config.throughput_reps);
+        let c = &self.meta.config;
+        let _ = writeln!(
+            out,
+            "Million operations per second (median of {} runs{}, ± half the min–max range); higher is better.\n",
+            c.throughput_reps,
+            match rounds {
+                r if r > 1 => format!(
+                    " in {r} rounds that interleave the allocators, one worker process per allocator and round"
+                ),
+                _ => String::new(),
+            }
+        );
         table(&mut out, &head, &rows);
+        if rounds > 1 {
+            let _ = writeln!(
+                out,
+                "‡ All {} runs in one worker: this allocator's worker would take over 1 s (its worker at the previous live-set size, the part above a process's fixed cost scaled by the size ratio), and repeating its verification pass in every round would cost more than the measurement. Such a cell samples one period of the machine only: compare it with care (for the first-fit and linked-list heaps it is tens of times off the others, far beyond the drift).\n",
+                c.throughput_reps
+            );
+        }
         let cuts: Vec<String> = self
             .names()
             .iter()
@@ -587,6 +630,124 @@ impl Results {
                 .collect();
             table(&mut out, &head, &rows);
         }
+        out
+    }
+
+    /// The callgrind counts of workload 1's steady phase (see `crate::instructions`): per heap
+    /// call of each kind and per operation, at each counted live-set size and variant, then the
+    /// flagship's ratio to each of [`FLAGSHIP_PEERS`].
+    pub fn throughput_instruction_tables(&self) -> String {
+        use crate::instructions::HeapCalls;
+        let mut out = String::new();
+        if let Some(why) = &self.instructions_skipped {
+            let _ = writeln!(out, "**Instruction counts: SKIPPED** ({why}).");
+            return out;
+        }
+        if self.throughput_instructions.is_empty() {
+            let _ = writeln!(out, "_Not measured in this run._");
+            return out;
+        }
+        let mut sizes: Vec<usize> = self.throughput_instructions.iter().map(|r| r.n).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        let find = |a: &str, n: usize, realloc: bool| {
+            self.throughput_instructions
+                .iter()
+                .find(|r| r.alloc == a && r.n == n && r.realloc == realloc)
+                .map(|r| &r.outcome)
+        };
+        let counts = |a: &str, n, realloc| -> Result<HeapCalls, String> {
+            match find(a, n, realloc) {
+                Some(Outcome::Ok(c)) => Ok(*c),
+                Some(Outcome::Failed(_)) => Err("**FAILED**".into()),
+                Some(Outcome::Oom { .. }) => Err("OOM".into()),
+                Some(Outcome::Unavailable(_)) => Err("skipped".into()),
+                None => Err("–".into()),
+            }
+        };
+        let per = |v: Option<f64>| v.map_or("–".to_owned(), |x| format!("{x:.1}"));
+        let _ = writeln!(
+            out,
+            "Exact x86-64 instructions per heap call in the steady phase (the timed operations; \
+             not the fill, not the final frees), each program run once more under callgrind \
+             (same seed, one pass): the heap's own code, inclusive. Deterministic for this \
+             build; not cycles (cache misses and branch mispredictions are not in them). Lower \
+             is better.\n"
+        );
+        let mut skipped = Vec::new();
+        for realloc in [false, true] {
+            let _ =
+                writeln!(out, "{}:\n", if realloc { "With reallocs" } else { "Without reallocs" });
+            let kinds: &[&str] = if realloc {
+                &["alloc", "free", "realloc", "per op"]
+            } else {
+                &["alloc", "free", "per op"]
+            };
+            let mut head = vec!["Allocator".to_owned()];
+            for n in &sizes {
+                head.extend(kinds.iter().map(|k| format!("N={n} {k}")));
+            }
+            let rows: Vec<Vec<String>> = self
+                .names()
+                .iter()
+                .map(|a| {
+                    let mut r = vec![a.to_string()];
+                    for &n in &sizes {
+                        match counts(a, n, realloc) {
+                            Ok(c) => {
+                                r.push(per(c.alloc.per_call()));
+                                r.push(per(c.free.per_call()));
+                                if realloc {
+                                    r.push(per(c.realloc.per_call()));
+                                }
+                                r.push(per(c.per_op()));
+                            }
+                            Err(e) => r.extend(std::iter::repeat_n(e, kinds.len())),
+                        }
+                        if let Some(Outcome::Unavailable(why)) = find(a, n, realloc) {
+                            skipped.push(format!(
+                                "{a} at N={n}{}: {why}",
+                                if realloc { " with reallocs" } else { "" }
+                            ));
+                        }
+                    }
+                    r
+                })
+                .collect();
+            table(&mut out, &head, &rows);
+        }
+        if !skipped.is_empty() {
+            let _ = writeln!(out, "Skipped: {}.\n", skipped.join("; "));
+        }
+        let mut head = vec!["Ratio (instructions; < 1 is fewer)".to_owned()];
+        for realloc in [false, true] {
+            for n in &sizes {
+                head.push(format!("N={n}{}", if realloc { " realloc" } else { "" }));
+            }
+        }
+        let mut rows = Vec::new();
+        for peer in FLAGSHIP_PEERS {
+            for (what, pick) in [
+                ("alloc", (|c: &HeapCalls| c.alloc.per_call()) as fn(&HeapCalls) -> Option<f64>),
+                ("free", |c: &HeapCalls| c.free.per_call()),
+                ("realloc", |c: &HeapCalls| c.realloc.per_call()),
+                ("per op", |c: &HeapCalls| c.per_op()),
+            ] {
+                let mut r = vec![format!("{FLAGSHIP} / {peer}, {what}")];
+                for realloc in [false, true] {
+                    for &n in &sizes {
+                        let x = counts(FLAGSHIP, n, realloc).ok().and_then(|c| pick(&c));
+                        let y = counts(peer, n, realloc).ok().and_then(|c| pick(&c));
+                        r.push(match (x, y) {
+                            (Some(x), Some(y)) if y > 0.0 => format!("{:.2}×", x / y),
+                            _ => "–".to_owned(),
+                        });
+                    }
+                }
+                rows.push(r);
+            }
+        }
+        table(&mut out, &head, &rows);
         out
     }
 
@@ -1059,6 +1220,7 @@ impl Results {
         vars.insert("summary", self.summary_table());
         vars.insert("throughput_realloc", self.throughput_tables(true));
         vars.insert("throughput_plain", self.throughput_tables(false));
+        vars.insert("throughput_instructions", self.throughput_instruction_tables());
         vars.insert("efficiency", self.efficiency_table());
         vars.insert("latency", self.latency_tables());
         vars.insert("replay", self.replay_table());
@@ -1086,6 +1248,7 @@ impl Results {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::instructions::ThroughputInstr;
 
     #[test]
     fn summary_of_even_and_odd_samples() {
@@ -1093,5 +1256,127 @@ mod tests {
         assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
         assert_eq!(Summary::of(&[4.0, 1.0, 2.0, 3.0]).median, 2.5);
         assert!((Summary::of(&[9.0, 10.0, 11.0]).spread_pct() - 10.0).abs() < 1e-9);
+    }
+
+    fn results(allocs: &[&str]) -> Results {
+        Results {
+            meta: Meta {
+                date: String::new(),
+                commit: String::new(),
+                rustc: String::new(),
+                cpu: String::new(),
+                cores: 2,
+                hypervisor: String::new(),
+                load: (0.0, 0.0),
+                duration_secs: 0.0,
+                clock: Clock {
+                    ticks_per_ns: 1.0,
+                    overhead_ticks: 0,
+                    resolution_ticks: 1,
+                    source: "rdtsc".into(),
+                },
+                config: Config::new(false),
+                trace: TraceInfo {
+                    path: String::new(),
+                    events: 0,
+                    counts: [0; 3],
+                    peak_live: 0,
+                    file_bytes: 0,
+                    arena: 0,
+                },
+            },
+            allocators: allocs
+                .iter()
+                .map(|a| AllocInfo {
+                    name: (*a).into(),
+                    krate: String::new(),
+                    version: String::new(),
+                    note: String::new(),
+                    uses_arena: true,
+                })
+                .collect(),
+            records: Vec::new(),
+            instructions: Vec::new(),
+            instructions_skipped: None,
+            throughput_instructions: Vec::new(),
+        }
+    }
+
+    fn counted(alloc: &str, n: usize, realloc: bool, alloc_instr: u64) -> ThroughputInstr {
+        let calls = |c, i| crate::instructions::Calls { calls: c, instructions: i };
+        ThroughputInstr {
+            alloc: alloc.into(),
+            n,
+            realloc,
+            outcome: Outcome::Ok(crate::instructions::HeapCalls {
+                alloc: calls(10, alloc_instr),
+                free: calls(10, 400),
+                realloc: calls(if realloc { 5 } else { 0 }, if realloc { 500 } else { 0 }),
+            }),
+        }
+    }
+
+    #[test]
+    fn throughput_instruction_tables_show_per_call_counts_and_flagship_ratios() {
+        let mut r = results(&["bareheap Tlsf", "talc", "rlsf", "slow"]);
+        for realloc in [false, true] {
+            r.throughput_instructions.push(counted("bareheap Tlsf", 1000, realloc, 500));
+            r.throughput_instructions.push(counted("talc", 1000, realloc, 1000));
+            r.throughput_instructions.push(counted("rlsf", 1000, realloc, 250));
+        }
+        r.throughput_instructions.push(ThroughputInstr {
+            alloc: "slow".into(),
+            n: 1000,
+            realloc: false,
+            outcome: Outcome::Unavailable("too slow for callgrind".into()),
+        });
+        let md = r.throughput_instruction_tables();
+        // Tlsf without reallocs: 50 per alloc, 40 per free, 45 per op.
+        assert!(md.contains("| bareheap Tlsf | 50.0 | 40.0 | 45.0 |"), "{md}");
+        // With reallocs: 50, 40, 100 per realloc, (500 + 400 + 500) / 25 = 56 per op.
+        assert!(md.contains("| bareheap Tlsf | 50.0 | 40.0 | 100.0 | 56.0 |"), "{md}");
+        assert!(md.contains("| bareheap Tlsf / talc, alloc | 0.50× | 0.50× |"), "{md}");
+        assert!(md.contains("| bareheap Tlsf / rlsf, alloc | 2.00× | 2.00× |"), "{md}");
+        assert!(md.contains("| bareheap Tlsf / talc, realloc | – | 1.00× |"), "{md}");
+        assert!(md.contains("slow at N=1000: too slow for callgrind"), "{md}");
+    }
+
+    #[test]
+    fn throughput_instruction_tables_without_valgrind_say_skipped() {
+        let mut r = results(&["bareheap Tlsf"]);
+        r.instructions_skipped = Some("valgrind not found".into());
+        assert!(r.throughput_instruction_tables().contains("SKIPPED"));
+    }
+
+    #[test]
+    fn throughput_tables_mark_cells_from_a_single_worker_when_in_rounds() {
+        let mut r = results(&["fast", "slow"]);
+        let job = |n| Job::Throughput {
+            n,
+            realloc: false,
+            ops: 10,
+            reps: 5,
+            seed: 0,
+            arena: 0,
+            budget_secs: 1.0,
+            verify: true,
+        };
+        for (alloc, workers) in [("fast", 5), ("slow", 1)] {
+            r.records.push(Record {
+                alloc: alloc.into(),
+                job: job(200),
+                outcome: JobOutcome::Throughput(Outcome::Ok(crate::run::Throughput {
+                    ops_per_sec: vec![1e6; 5],
+                    ops: 10,
+                    of: 10,
+                })),
+                wall_secs: 1.0,
+                workers,
+            });
+        }
+        let md = r.throughput_tables(false);
+        assert!(md.contains("in 5 rounds"), "{md}");
+        let row = |a: &str| md.lines().find(|l| l.starts_with(&format!("| {a} "))).unwrap();
+        assert!(row("slow").contains('‡') && !row("fast").contains('‡'), "{md}");
     }
 }

@@ -267,6 +267,20 @@ fn run_ops<const FULL: bool, const TIMED: bool>(
     Ok(())
 }
 
+/// The steady phase of a timed pass: [`run_ops`] under a name of its own, never inlined, so
+/// that callgrind can count the heap calls of exactly this phase (`--toggle-collect` on this
+/// function; see `crate::instructions`): not the fill, the verification pass or the drain.
+#[inline(never)]
+fn timed_steady<const FULL: bool, const TIMED: bool>(
+    heap: &mut dyn BenchHeap,
+    ops: &[Op],
+    live: &mut Vec<Block>,
+    chk: &mut Checker,
+    samples: &mut Samples,
+) -> Result<(), (u64, Stop)> {
+    run_ops::<FULL, TIMED>(heap, ops, live, chk, samples)
+}
+
 /// Frees every live block (checking each), untimed.
 fn drain<const FULL: bool>(heap: &mut dyn BenchHeap, live: &mut Vec<Block>) -> Result<(), String> {
     while let Some(b) = live.pop() {
@@ -325,7 +339,7 @@ fn program_pass<const FULL: bool, const TIMED: bool>(
     let r = match budget {
         None => {
             done = steady.len();
-            run_ops::<FULL, TIMED>(&mut *heap, steady, &mut live, &mut chk, samples)
+            timed_steady::<FULL, TIMED>(&mut *heap, steady, &mut live, &mut chk, samples)
         }
         Some(budget) => {
             let mut r = Ok(());
@@ -391,7 +405,9 @@ fn verify<U>(
         .map(|(_, done)| done)
 }
 
-/// Workload 1: random actions. One full-pattern verification pass, then `reps` timed passes.
+/// Workload 1: random actions. One full-pattern verification pass (unless `verify` is false:
+/// the callgrind re-run of a program already verified natively, see `crate::instructions`),
+/// then `reps` timed passes.
 ///
 /// # Time budget
 ///
@@ -406,11 +422,16 @@ pub fn throughput(
     program: &Program,
     reps: usize,
     budget: Option<Duration>,
+    verify_first: bool,
 ) -> Outcome<Throughput> {
     guarded(|| {
-        let k = match verify(alloc, arena, program, budget) {
-            Ok(k) => k,
-            Err(o) => return o,
+        let k = if verify_first {
+            match verify(alloc, arena, program, budget) {
+                Ok(k) => k,
+                Err(o) => return o,
+            }
+        } else {
+            program.steady.len()
         };
         let steady = &program.steady[..k];
         let mut ops_per_sec = Vec::with_capacity(reps);
@@ -785,7 +806,7 @@ mod tests {
         let program = workload::random_actions(1, 300, 3000, true);
         let mut arena = Arena::new(8 << 20);
         for a in crate::heaps::registry() {
-            match throughput(&a, &mut arena, &program, 1, None) {
+            match throughput(&a, &mut arena, &program, 1, None, true) {
                 Outcome::Ok(t) => assert_eq!(t.ops_per_sec.len(), 1),
                 Outcome::Unavailable(_) => {}
                 Outcome::Oom { .. } if !a.frees => {}

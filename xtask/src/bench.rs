@@ -8,8 +8,9 @@ use crate::report::Report;
 ///
 /// The host part builds `bench` in release mode and runs every allocator on every workload.
 /// - full: results into `bench/results/` (committed) and `BENCHMARKS.md` regenerated;
-/// - both also count the exact instructions of the small-object programs' heap calls under
-///   callgrind (valgrind, installed if missing);
+/// - both also count the exact instructions of the heap calls of the small-object programs
+///   and of the random-actions programs' steady phase (two live-set sizes) under callgrind
+///   (valgrind, installed if missing);
 /// - quick: the same workloads at smoke-test sizes, into `target/bench-quick/` (never over the
 ///   committed results), including a rendered `BENCHMARKS.md` there so the template is exercised.
 pub fn bench(report: &mut Report, quick: bool) {
@@ -33,8 +34,9 @@ fn host(report: &mut Report, quick: bool) {
     }
     let exe = root.join("target/release/bench");
     let mut cmd = Command::new(&exe);
-    // The small-object programs also run under callgrind, for exact instruction counts; the
-    // run reports them SKIPPED (in skipped.txt, read below) if valgrind cannot be had.
+    // The small-object and random-actions programs also run under callgrind, for exact
+    // instruction counts; the run reports them SKIPPED (in skipped.txt, read below) if
+    // valgrind cannot be had.
     match crate::setup::ensure_program("valgrind", "valgrind") {
         Ok(valgrind) => {
             cmd.env("BENCH_VALGRIND", valgrind);
