@@ -252,8 +252,16 @@ const W: usize = size_of::<usize>();
 /// Header flag: the block is free and in a list (TL2, TL6).
 const FREE: usize = 1;
 /// Header flag: the block physically before this one is free, so the word before this header is
-/// its footer (TL3, TL5). Also set on a sentinel.
+/// its footer (TL3, TL5), unless `PREV_MIN` is set too. Also set on a sentinel.
 const PREV_FREE: usize = 2;
+/// Header flag of a block that is not free (used, or a sentinel) with `PREV_FREE`: the free
+/// block before it is a smallest block of three words, which has no room for a footer, so it
+/// starts `MIN_BLOCK` bytes before this header (TL3, TL5). The same bit as `FREE`: a free block
+/// always follows a used one (TL4), so its own `PREV_FREE` and `PREV_MIN` are clear, and a
+/// header after a used block (the only one the free path tests for `FREE`) has `PREV_MIN`
+/// clear. Only configurations with a three-word smallest block set it (`MIN_BLOCK < 4W`, such
+/// as the 64-bit default); the others compile it away.
+const PREV_MIN: usize = 1;
 /// Header flag: the block is allocated (TL2). Never set on a sentinel, so a pointer just past a
 /// region's last block is not taken for an allocation.
 const USED: usize = 4;
@@ -298,9 +306,9 @@ const C_SL_BITMAPS: usize = 5;
 
 #[cfg(target_pointer_width = "64")]
 mod defaults {
-    pub(super) const FL: usize = 30;
+    pub(super) const FL: usize = 31;
     pub(super) const SL: usize = 8;
-    pub(super) const G: usize = 16;
+    pub(super) const G: usize = 8;
 }
 #[cfg(not(target_pointer_width = "64"))]
 mod defaults {
@@ -429,9 +437,17 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     const BITS: usize = usize::BITS as usize;
     /// Bitmap words: one bit per class.
     const WORDS: usize = Self::CLASSES.div_ceil(Self::BITS);
-    /// Smallest block: header, two links and a footer, rounded up to the granule.
-    const MIN_BLOCK: usize = (4 * W).next_multiple_of(G);
+    /// Smallest block: a header and two links, rounded up to the granule. A free block of
+    /// three words has no footer; the header after it says so with `PREV_MIN` (TL3, TL5).
+    const MIN_BLOCK: usize = (3 * W).next_multiple_of(G);
     const MIN_UNITS: usize = Self::MIN_BLOCK >> Self::G_LOG2;
+    /// Whether the smallest block has no room for a footer (three words: `G < 4W`, the 64-bit
+    /// default), so that `PREV_MIN` is in use. A constant: the 32-bit default's smallest block
+    /// is four words and compiles every `PREV_MIN` test away.
+    const TINY: bool = Self::MIN_BLOCK < 4 * W;
+    /// The header bits that describe the block before: `PREV_FREE`, and `PREV_MIN` when
+    /// [`TINY`](Self::TINY).
+    const PREV_BITS: usize = if Self::TINY { PREV_FREE | PREV_MIN } else { PREV_FREE };
     /// Alignment slack behind an over-aligned payload below this many bytes stays in the
     /// allocated block (it is less than the alignment) instead of becoming a free block: one
     /// list insertion fewer for the small alignments that are common, while a large slack
@@ -695,16 +711,17 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     }
 
     /// With `HARDENED`: whether the free neighbours that freeing used block `b` (header `hv`)
-    /// merges with are sound: the footer before `b` names a free block that ends at `b`
-    /// (TL5), and both neighbours' links pass [`links_sound`](Self::links_sound).
+    /// merges with are sound: the footer before `b` (or `PREV_MIN`) names a free block that
+    /// ends at `b` (TL3, TL5), and both neighbours' links pass
+    /// [`links_sound`](Self::links_sound).
     ///
     /// # Safety
     ///
     /// `ctrl` is the control block; `b` is a used block and `hv` its header.
     #[inline(never)]
     unsafe fn neighbours_sound(ctrl: *mut usize, b: *mut u8, hv: usize) -> bool {
-        // SAFETY: a block is followed by a block or the sentinel (TL1); the footer before a
-        // block with `PREV_FREE` is a word of the heap (TL5), followed only once in range.
+        // SAFETY: a block is followed by a block or the sentinel (TL1); the block before a
+        // block with `PREV_FREE` is found in the heap (TL3, TL5), followed only once in range.
         unsafe {
             let n = b.add(hv & !FLAGS);
             if word_usize(n, 0) & FREE != 0 && !Self::links_sound(ctrl, n) {
@@ -713,7 +730,7 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
             if hv & PREV_FREE == 0 {
                 return true;
             }
-            let p = footer_before(b);
+            let p = Self::prev_free(b, hv);
             if !Self::in_range(ctrl, p) {
                 return false;
             }
@@ -721,6 +738,48 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
             pv & FREE != 0
                 && p.addr().wrapping_add(pv & !FLAGS) == b.addr()
                 && Self::links_sound(ctrl, p)
+        }
+    }
+
+    /// The header of the free block before block `b`, whose header `hv` has `PREV_FREE`:
+    /// `MIN_BLOCK` bytes back when `PREV_MIN` says it is a smallest block without a footer,
+    /// else where its footer points (TL3, TL5).
+    ///
+    /// # Safety
+    ///
+    /// `b` is a header with `PREV_FREE` set in `hv` (its header), so the word before it is heap
+    /// memory.
+    #[inline(always)]
+    unsafe fn prev_free(b: *mut u8, hv: usize) -> *mut u8 {
+        if Self::TINY && hv & PREV_MIN != 0 {
+            b.wrapping_sub(Self::MIN_BLOCK)
+        } else {
+            // SAFETY: caller contract: the word before `b` is the footer (TL5).
+            unsafe { footer_before(b) }
+        }
+    }
+
+    /// Writes the end mark of free block `b` of `size` bytes that the next block uses to find
+    /// it (TL3, TL5): the footer, or, for a smallest block without room for one
+    /// ([`TINY`](Self::TINY)), `PREV_MIN` in the header after it, which must already have
+    /// `PREV_FREE` and not `PREV_MIN`. In a block of more than three words the footer is not a
+    /// link word, so this may come before or after filing `b`.
+    ///
+    /// # Safety
+    ///
+    /// `b` is a block of `size >= MIN_BLOCK` bytes that is becoming free, followed by a header
+    /// (TL1).
+    #[inline(always)]
+    unsafe fn set_end(b: *mut u8, size: usize) {
+        if Self::TINY && size == Self::MIN_BLOCK {
+            // SAFETY: caller contract: `b + size` is the next header.
+            unsafe {
+                let n = b.add(size);
+                set_word_usize(n, 0, word_usize(n, 0) | PREV_MIN);
+            }
+        } else {
+            // SAFETY: caller contract.
+            unsafe { set_footer(b, size) }
         }
     }
 
@@ -994,14 +1053,15 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         let rem = bsize - need;
         if rem < Self::MIN_BLOCK {
             // SAFETY: list `idx` is non-empty and `b` is its first block; once unlinked it
-            // becomes used as a whole, and the block after it (TL1) loses `PREV_FREE` (TL3).
+            // becomes used as a whole, and the block after it (TL1) loses `PREV_FREE` and
+            // `PREV_MIN` (TL3).
             unsafe {
                 if Self::pop(ctrl, idx).is_null() {
                     return None;
                 }
                 set_word_usize(b, 0, bsize | USED);
                 let n = b.add(bsize);
-                set_word_usize(n, 0, word_usize(n, 0) & !PREV_FREE);
+                set_word_usize(n, 0, word_usize(n, 0) & !Self::PREV_BITS);
                 return Some(NonNull::new_unchecked(b.add(W)));
             }
         }
@@ -1037,12 +1097,13 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
             }
         }
         // SAFETY: `b` keeps `need` bytes, used after a used block (TL3, TL4); `r` is a free
-        // block of `rem` bytes with its footer (TL2, TL5); the block after it already has
-        // `PREV_FREE`, since `b` was free (TL3).
+        // block of `rem` bytes with its end mark (TL2, TL3, TL5); the block after it already
+        // has `PREV_FREE`, since `b` was free, and not `PREV_MIN`, since `b` was larger than
+        // a smallest block (TL3).
         unsafe {
             set_word_usize(b, 0, need | USED);
             set_word_usize(r, 0, rem | FREE);
-            set_footer(r, rem);
+            Self::set_end(r, rem);
             Some(NonNull::new_unchecked(b.add(W)))
         }
     }
@@ -1076,6 +1137,18 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         if idx >= Self::CLASSES {
             return None;
         }
+        if Self::TINY {
+            // With an 8-byte granule on 64-bit targets, `align = 2·G` (16, for `u128`) is
+            // common, and half the blocks found are aligned already: such a block is cut like
+            // a plain allocation, from its front, with no front block to file.
+            // SAFETY: `search` found list `idx < CLASSES` non-empty (TL7).
+            let b = unsafe { Self::first(ctrl, idx) };
+            if (b.addr() + W) & (align - 1) == 0 {
+                // SAFETY: list `idx` is non-empty and its first block has at least `units >
+                // need` granules; `need` granules is a multiple of `G`, at least `MIN_BLOCK`.
+                return unsafe { Self::take(ctrl, idx, need << Self::G_LOG2) };
+            }
+        }
         // SAFETY: `search` found list `idx` non-empty (TL7).
         let b = unsafe { Self::pop(ctrl, idx) };
         if b.is_null() {
@@ -1104,8 +1177,6 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         // do), and the block at `end` records whether a free block now precedes it (TL3).
         unsafe {
             set_word_usize(b, 0, front | FREE);
-            set_footer(b, front);
-            Self::link(ctrl, b, front);
             let n = b.add(bsize);
             if slack >= Self::KEEP_SLACK {
                 set_word_usize(a, 0, need | USED | PREV_FREE);
@@ -1115,8 +1186,11 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
                 Self::link(ctrl, r, slack);
             } else {
                 set_word_usize(a, 0, (end - a.addr()) | USED | PREV_FREE);
-                set_word_usize(n, 0, word_usize(n, 0) & !PREV_FREE);
+                set_word_usize(n, 0, word_usize(n, 0) & !Self::PREV_BITS);
             }
+            // After `a`'s header: a front of a smallest block marks it with `PREV_MIN`.
+            Self::set_end(b, front);
+            Self::link(ctrl, b, front);
             Some(NonNull::new_unchecked(a.add(W)))
         }
     }
@@ -1177,19 +1251,32 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         let n = unsafe { b.add(size) };
         // SAFETY: `n` is a header.
         let nv = unsafe { word_usize(n, 0) };
+        // `n` follows used block `b`, so its `PREV_MIN` is clear and the `FREE` bit is its own
+        // (TL3).
         if nv & FREE != 0 {
             let nsize = nv & !FLAGS;
             // SAFETY: `n` is a free block of `nsize` bytes in its list (TL6).
             unsafe { Self::unlink(ctrl, n) };
-            // The block after `n` already has `PREV_FREE` (TL3).
+            // The block after `n` already has `PREV_FREE` (TL3); it loses `PREV_MIN` if `n`
+            // was a smallest block, as the merged block is larger.
+            if Self::TINY && nv == Self::MIN_BLOCK | FREE {
+                // SAFETY: `n` is a block of `nsize` bytes, followed by a header (TL1).
+                unsafe {
+                    let a = n.add(nsize);
+                    set_word_usize(a, 0, word_usize(a, 0) & !PREV_MIN);
+                }
+            }
             size += nsize;
         } else {
+            // `b` stays a smallest block, with no footer, exactly when it is one and its
+            // predecessor is used: no merge on either side.
+            let min = if Self::TINY && hv == Self::MIN_BLOCK | USED { PREV_MIN } else { 0 };
             // SAFETY: `n` is a header (TL1); `b` becomes free (TL3).
-            unsafe { set_word_usize(n, 0, nv | PREV_FREE) };
+            unsafe { set_word_usize(n, 0, nv | PREV_FREE | min) };
         }
         if hv & PREV_FREE != 0 {
-            // SAFETY: the previous block is free, so the word before `b` is its footer (TL3, TL5).
-            let p = unsafe { footer_before(b) };
+            // SAFETY: the previous block is free (TL3).
+            let p = unsafe { Self::prev_free(b, hv) };
             // SAFETY: `p` is a free block's header.
             let psize = unsafe { word_usize(p, 0) } & !FLAGS;
             // SAFETY: `p` is a free block of `psize` bytes in its list (TL6).
@@ -1200,7 +1287,9 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         // The merged block's predecessor is used (TL4), so `PREV_FREE` is clear.
         // SAFETY: `b` is a header of a block of `size` bytes (merged neighbours are adjacent).
         unsafe { set_word_usize(b, 0, size | FREE) };
-        // SAFETY: as above (TL5).
+        // SAFETY: as above (TL5). A smallest block's end mark, `PREV_MIN`, is set above; the
+        // footer written here is then its `PREV` link word, which `link` writes next: one
+        // store spent instead of a branch.
         unsafe { set_footer(b, size) };
         // SAFETY: the merged block is free and in no list; a merge stays inside one region, so
         // `size <= MAX_BLOCK` (TL1).
@@ -1398,7 +1487,7 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool> Cla
                     // SAFETY: `[t, s + TRAILER)` is the old trailer followed by the new
                     // region, all ours: the trailer moves to the new sentinel `sp` (header
                     // positions, TL1), and the old sentinel becomes the block's header,
-                    // keeping its `PREV_FREE` (TL3).
+                    // keeping its `PREV_FREE` and `PREV_MIN` (TL3).
                     let sv = unsafe {
                         sanitize::unpoison(sp, TRAILER);
                         set_word(sp, T_NEXT, word(t, T_NEXT));
@@ -1409,7 +1498,7 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool> Cla
                         link.write(sp);
                         word_usize(t, 0)
                     };
-                    break 'new (t, s - t.addr(), sv & PREV_FREE);
+                    break 'new (t, s - t.addr(), sv & Self::PREV_BITS);
                 }
             }
             if let Some(t) = prepend {
@@ -1576,12 +1665,13 @@ unsafe impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bo
             }
             let hv = total | (hv & FLAGS);
             // SAFETY: `n` is a free block in its list (TL6); `b` absorbs it, so the block after
-            // `n` (used, TL4) now follows a used block (TL3); then the tail is cut off again.
+            // `n` (used, TL4) now follows a used block (TL3: no `PREV_FREE`, no `PREV_MIN`);
+            // then the tail is cut off again.
             unsafe {
                 Self::unlink(self.ctrl, n);
                 set_word_usize(b, 0, hv);
                 let after = b.add(total);
-                set_word_usize(after, 0, word_usize(after, 0) & !PREV_FREE);
+                set_word_usize(after, 0, word_usize(after, 0) & !Self::PREV_BITS);
                 self.shrink_block(b, hv, need);
                 // `ptr`'s block now has room for `new_size` bytes.
                 return Some(expose(ptr, new_size));
@@ -1758,6 +1848,8 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
             }
             let mut b = first;
             let mut prev_free = false;
+            // Whether the block before is a free smallest block without a footer (TL3, TL5).
+            let mut prev_min = false;
             while b.addr() < s {
                 // SAFETY: `b` is in `[first, s)`, a header position reached by whole blocks.
                 let hv = unsafe { word_usize(b, 0) };
@@ -1765,9 +1857,10 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
                 if size < Self::MIN_BLOCK || size % G != 0 || size > s - b.addr() {
                     return bad("TL1: block size out of range", b.addr());
                 }
-                let free = hv & FREE != 0;
-                if free == (hv & USED != 0) {
-                    return bad("TL2: block neither free nor used, or both", b.addr());
+                // A used header's `FREE` bit is `PREV_MIN` (TL2, TL3).
+                let free = hv & USED == 0;
+                if free && hv & FREE == 0 {
+                    return bad("TL2: block neither free nor used", b.addr());
                 }
                 if (hv & PREV_FREE != 0) != prev_free {
                     return bad("TL3: PREV_FREE disagrees with the previous block", b.addr());
@@ -1776,11 +1869,15 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
                     if prev_free {
                         return bad("TL4: adjacent free blocks", b.addr());
                     }
+                    let min = Self::TINY && size == Self::MIN_BLOCK;
                     // SAFETY: the footer is the last word of the block, inside `[b, s)`.
-                    if unsafe { word(b, size - W) } != b {
+                    if !min && unsafe { word(b, size - W) } != b {
                         return bad("TL5: footer does not point to its header", b.addr());
                     }
                     free_blocks += 1;
+                    prev_min = min;
+                } else if (hv & PREV_MIN != 0) != (prev_free && prev_min) {
+                    return bad("TL3: PREV_MIN disagrees with the previous block", b.addr());
                 }
                 prev_free = free;
                 // SAFETY: `size <= s − b`: stays in the region.
@@ -1791,7 +1888,10 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
             }
             // SAFETY: `s` is the sentinel.
             let sv = unsafe { word_usize(t, 0) };
-            if sv & !(PREV_FREE | NO_MERGE) != 0 || (sv & PREV_FREE != 0) != prev_free {
+            if sv & !(Self::PREV_BITS | NO_MERGE) != 0
+                || (sv & PREV_FREE != 0) != prev_free
+                || (sv & PREV_MIN != 0) != (prev_free && prev_min)
+            {
                 return bad("TL2: bad sentinel", s);
             }
             // SAFETY: `t` is a trailer.
@@ -1842,7 +1942,7 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
                     // SAFETY: `b` is a header position inside a region (just checked).
                     let hv = unsafe { word_usize(b, 0) };
                     let size = hv & !FLAGS;
-                    if hv & FREE == 0 || size < Self::MIN_BLOCK || size > Self::MAX_BLOCK {
+                    if hv & FLAGS != FREE || size < Self::MIN_BLOCK || size > Self::MAX_BLOCK {
                         return bad("TL6: list entry is not a free block", b.addr());
                     }
                     if floor_index(size >> Self::G_LOG2, Self::SL_LOG2) != idx {

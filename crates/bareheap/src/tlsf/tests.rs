@@ -1500,7 +1500,9 @@ macro_rules! suite {
     };
 }
 
-suite!(cfg_64bit_default_30_8_16, 30, 8, 16);
+suite!(cfg_64bit_default_31_8_8, 31, 8, 8);
+#[cfg(not(miri))]
+suite!(cfg_64bit_previous_30_8_16, 30, 8, 16);
 #[cfg(not(miri))]
 suite!(cfg_64bit_wide_28_32_16, 28, 32, 16);
 suite!(cfg_32bit_default_20_8_8, 20, 8, 8);
@@ -1525,9 +1527,12 @@ fn default_parameters_are_the_documented_ones() {
     let _: TlsfWith<DEFAULT_FL, DEFAULT_SL, DEFAULT_G> = Tlsf::new();
     #[cfg(target_pointer_width = "64")]
     {
-        assert_eq!((DEFAULT_FL, DEFAULT_SL, DEFAULT_G), (30, 8, 16));
-        assert_eq!(Tlsf::CONTROL_BLOCK_SIZE, 1992);
-        assert_eq!(Tlsf::MAX_ALLOCATION, (64 << 30) - 16 - 8);
+        assert_eq!((DEFAULT_FL, DEFAULT_SL, DEFAULT_G), (31, 8, 8));
+        // 248 classes, 4 bitmap words.
+        assert_eq!(Tlsf::CONTROL_BLOCK_SIZE, (5 + 4 + 31 * 8) * 8);
+        assert_eq!(Tlsf::CONTROL_BLOCK_SIZE, 2056);
+        assert_eq!(Tlsf::MAX_ALLOCATION, (64 << 30) - 8 - 8);
+        assert_eq!(Tlsf::block_size(1), Some(24));
     }
     assert_eq!(core::mem::size_of::<Tlsf>(), W + core::mem::size_of::<Probe>());
     // The 32-bit default's figures, computed with 4-byte words: 160 classes, 5 bitmap words.
