@@ -1167,12 +1167,21 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     #[inline(never)]
     fn allocate_2g(&mut self, size: usize) -> Option<NonNull<u8>> {
         let units = Self::units_for(size);
+        let ctrl = self.ctrl;
+        if units < 2 * SL && units < Self::CLASSES && !ctrl.is_null() {
+            // An exact class (`mapping`): its first block fits exactly, if it is aligned.
+            // SAFETY: `units < CLASSES`; the control block exists.
+            let b = unsafe { Self::first(ctrl, units) };
+            if !b.is_null() && (b.addr() + W) & G == 0 {
+                // SAFETY: list `units` is non-empty; its blocks have exactly `units` granules.
+                return unsafe { Self::take(ctrl, units, units << Self::G_LOG2) };
+            }
+        }
         // No overflow: `units <= isize::MAX / G + 2`.
         let idx = self.find(units + Self::MIN_UNITS + 1);
         if idx >= Self::CLASSES {
             return None;
         }
-        let ctrl = self.ctrl;
         // SAFETY: `find` found list `idx` non-empty, so the control block exists.
         let b = unsafe { Self::first(ctrl, idx) };
         if (b.addr() + W) & G != 0 {
