@@ -1715,6 +1715,11 @@ fn heap_stats_largest_free_block_is_exactly_allocatable() {
 /// A configuration whose smallest block is three words (the 64-bit default: `G = 8`).
 type Tiny<const HARDENED: bool = false> = TlsfWith<31, 8, 8, HARDENED>;
 
+/// Block sizes of three, six and nine words.
+const W3: usize = 3 * W;
+const W6: usize = 6 * W;
+const W9: usize = 9 * W;
+
 /// The header value of the block whose payload is `p`.
 fn hdr(p: NonNull<u8>) -> usize {
     // SAFETY: `p` is a payload of a test heap: the word before it is its block's header.
@@ -1733,7 +1738,7 @@ fn smallest_blocks<const HARDENED: bool>(
     arena: &Arena,
     n: usize,
 ) -> (Tiny<HARDENED>, Vec<NonNull<u8>>) {
-    assert!(Tiny::<HARDENED>::TINY && Tiny::<HARDENED>::MIN_BLOCK == 3 * W);
+    const { assert!(Tiny::<HARDENED>::TINY && Tiny::<HARDENED>::MIN_BLOCK == 3 * W) };
     let (mut h, _) = Tiny::<HARDENED>::on(arena);
     let l = Layout::from_size_align(1, 1).unwrap();
     let ps: Vec<NonNull<u8>> = (0..n).map(|_| h.allocate(l).unwrap()).collect();
@@ -1751,11 +1756,11 @@ fn free_smallest_block_between_used_ones_sets_prev_min_and_is_reused() {
     // SAFETY: live with `l`.
     unsafe { h.deallocate(ps[1], l) };
     h.validate().unwrap();
-    assert_eq!(hdr(ps[1]), 3 * W | FREE, "a free smallest block");
-    assert_eq!(hdr(ps[2]), 3 * W | USED | PREV_FREE | PREV_MIN, "the next header says so");
+    assert_eq!(hdr(ps[1]), W3 | FREE, "a free smallest block");
+    assert_eq!(hdr(ps[2]), W3 | USED | PREV_FREE | PREV_MIN, "the next header says so");
     // The exact class hands it back, and the flags go.
     assert_eq!(h.allocate(l), Some(ps[1]));
-    assert_eq!(hdr(ps[2]), 3 * W | USED);
+    assert_eq!(hdr(ps[2]), W3 | USED);
     h.validate().unwrap();
 }
 
@@ -1770,8 +1775,8 @@ fn free_block_after_smallest_free_block_merges_backwards() {
         h.deallocate(ps[2], l);
     }
     h.validate().unwrap();
-    assert_eq!(hdr(ps[1]), 6 * W | FREE, "found through PREV_MIN, merged");
-    assert_eq!(hdr(ps[3]), 3 * W | USED | PREV_FREE, "a larger block before: a footer, no PREV_MIN");
+    assert_eq!(hdr(ps[1]), W6 | FREE, "found through PREV_MIN, merged");
+    assert_eq!(hdr(ps[3]), W3 | USED | PREV_FREE, "a larger block before: a footer, no PREV_MIN");
     let footer = ps[3].as_ptr().wrapping_sub(2 * W);
     // SAFETY: the word before `ps[3]`'s header: the merged free block's footer.
     assert_eq!(unsafe { word(footer, 0) }, ps[1].as_ptr().wrapping_sub(W));
@@ -1791,8 +1796,8 @@ fn free_block_before_smallest_free_block_merges_forward_and_clears_prev_min() {
         h.deallocate(ps[1], l);
     }
     h.validate().unwrap();
-    assert_eq!(hdr(ps[1]), 6 * W | FREE);
-    assert_eq!(hdr(ps[3]), 3 * W | USED | PREV_FREE, "PREV_MIN cleared by the merge");
+    assert_eq!(hdr(ps[1]), W6 | FREE);
+    assert_eq!(hdr(ps[3]), W3 | USED | PREV_FREE, "PREV_MIN cleared by the merge");
     // Both sides at once: a smallest free block before and after.
     let (mut h, ps) = smallest_blocks::<false>(&Arena::new(64 << 10), 5);
     // SAFETY: live with `l`, each freed once.
@@ -1802,8 +1807,8 @@ fn free_block_before_smallest_free_block_merges_forward_and_clears_prev_min() {
         h.deallocate(ps[2], l);
     }
     h.validate().unwrap();
-    assert_eq!(hdr(ps[1]), 9 * W | FREE);
-    assert_eq!(hdr(ps[4]), 3 * W | USED | PREV_FREE);
+    assert_eq!(hdr(ps[1]), W9 | FREE);
+    assert_eq!(hdr(ps[4]), W3 | USED | PREV_FREE);
 }
 
 #[test]
@@ -1816,21 +1821,21 @@ fn grow_into_and_shrink_to_smallest_free_block_keep_prev_min_right() {
     // `ps[1]` absorbs the smallest free block after it: `ps[3]` loses both flags.
     // SAFETY: `ps[1]` is live with `l`.
     assert_eq!(unsafe { h.grow(ps[1], l, 5 * W) }, Some(ps[1]));
-    assert_eq!(hdr(ps[1]), 6 * W | USED);
-    assert_eq!(hdr(ps[3]), 3 * W | USED);
+    assert_eq!(hdr(ps[1]), W6 | USED);
+    assert_eq!(hdr(ps[3]), W3 | USED);
     h.validate().unwrap();
     // Shrinking it back leaves a smallest free tail, marked in `ps[3]`'s header.
     let big = Layout::from_size_align(5 * W, 1).unwrap();
     // SAFETY: `ps[1]` is live with `big`.
     assert_eq!(unsafe { h.shrink(ps[1], big, 1) }, Some(ps[1]));
-    assert_eq!(hdr(ps[3]), 3 * W | USED | PREV_FREE | PREV_MIN);
+    assert_eq!(hdr(ps[3]), W3 | USED | PREV_FREE | PREV_MIN);
     h.validate().unwrap();
     // A split that leaves a smallest remainder: a 6-word hole, 3 words taken.
     // SAFETY: live with `l`.
     unsafe { h.deallocate(ps[1], l) };
-    assert_eq!(hdr(ps[1]), 6 * W | FREE);
+    assert_eq!(hdr(ps[1]), W6 | FREE);
     assert_eq!(h.allocate(l), Some(ps[1]));
-    assert_eq!(hdr(ps[3]), 3 * W | USED | PREV_FREE | PREV_MIN);
+    assert_eq!(hdr(ps[3]), W3 | USED | PREV_FREE | PREV_MIN);
     h.validate().unwrap();
 }
 
