@@ -1117,24 +1117,27 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
                     Self::store(ctrl, n, PREV, r);
                 }
                 poison_free(r, rem);
+                // A class spans less than a factor of two, so `r` is not a smallest block
+                // (`b` has twice its size at least): it has a footer (TL5).
+                set_footer(r, rem);
             }
         } else {
-            // SAFETY: as above; `r` goes to the list of its class `ridx` (TL6).
+            // SAFETY: as above; `r` goes to the list of its class `ridx` (TL6), with its end
+            // mark (TL3, TL5): the block after it already has `PREV_FREE`, since `b` was free,
+            // and not `PREV_MIN`, since `b` was larger than a smallest block.
             unsafe {
                 if Self::pop(ctrl, idx).is_null() {
                     return None;
                 }
                 Self::link_in(ctrl, r, ridx, rem);
+                Self::set_end(r, rem);
             }
         }
         // SAFETY: `b` keeps `need` bytes, used after a used block (TL3, TL4); `r` is a free
-        // block of `rem` bytes with its end mark (TL2, TL3, TL5); the block after it already
-        // has `PREV_FREE`, since `b` was free, and not `PREV_MIN`, since `b` was larger than
-        // a smallest block (TL3).
+        // block of `rem` bytes (TL2).
         unsafe {
             set_word_usize(b, 0, need | USED);
             set_word_usize(r, 0, rem | FREE);
-            Self::set_end(r, rem);
             Some(NonNull::new_unchecked(b.add(W)))
         }
     }
@@ -1391,13 +1394,18 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
             unsafe { Self::unlink(ctrl, p) };
             size += psize;
             b = p;
+        } else if Self::TINY && size == Self::MIN_BLOCK {
+            // No merge on either side (a merge makes a larger block): `b` stays a smallest
+            // block, which has no footer; `n`, with `PREV_FREE` set above, says so (TL3).
+            // SAFETY: `n` is a header (TL1).
+            unsafe { set_word_usize(n, 0, word_usize(n, 0) | PREV_MIN) };
         }
         // The merged block's predecessor is used (TL4), so `PREV_FREE` is clear.
         // SAFETY: `b` is a header of a block of `size` bytes (merged neighbours are adjacent).
         unsafe { set_word_usize(b, 0, size | FREE) };
-        // SAFETY: as above (TL3, TL5). A merged block is larger than a smallest one, so a
-        // smallest block here had no merge: `n` follows it, with `PREV_FREE` set above.
-        unsafe { Self::set_end(b, size) };
+        // SAFETY: as above (TL5). In a smallest block, this last word is the `PREV` link, which
+        // `link` writes next: one store spent instead of a test on every free.
+        unsafe { set_footer(b, size) };
         // SAFETY: the merged block is free and in no list; a merge stays inside one region, so
         // `size <= MAX_BLOCK` (TL1).
         unsafe { Self::link(ctrl, b, size) };
