@@ -1799,7 +1799,8 @@ fn free_block_before_smallest_free_block_merges_forward_and_clears_prev_min() {
     assert_eq!(hdr(ps[1]), W6 | FREE);
     assert_eq!(hdr(ps[3]), W3 | USED | PREV_FREE, "PREV_MIN cleared by the merge");
     // Both sides at once: a smallest free block before and after.
-    let (mut h, ps) = smallest_blocks::<false>(&Arena::new(64 << 10), 5);
+    let arena = Arena::new(64 << 10);
+    let (mut h, ps) = smallest_blocks::<false>(&arena, 5);
     // SAFETY: live with `l`, each freed once.
     unsafe {
         h.deallocate(ps[1], l);
