@@ -1368,21 +1368,22 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         // (TL3).
         if nv & FREE != 0 {
             let nsize = nv & !FLAGS;
-            // SAFETY: `n` is a free block of `nsize` bytes in its list (TL6).
-            unsafe { Self::unlink(ctrl, n) };
             // The block after `n` already has `PREV_FREE` (TL3); it loses `PREV_MIN` if `n`
-            // was a smallest block, as the merged block is larger.
+            // was a smallest block, as the merged block is larger. (Before the unlink, so
+            // that `n` need not live across it.)
             if Self::TINY && nv == Self::MIN_BLOCK | FREE {
-                // SAFETY: `n` is a block of `nsize` bytes, followed by a header (TL1).
+                // SAFETY: `n` is a smallest block, followed by a header (TL1).
                 unsafe {
-                    let a = n.add(nsize);
+                    let a = n.add(Self::MIN_BLOCK);
                     set_word_usize(a, 0, word_usize(a, 0) & !PREV_MIN);
                 }
             }
+            // SAFETY: `n` is a free block of `nsize` bytes in its list (TL6).
+            unsafe { Self::unlink(ctrl, n) };
             size += nsize;
         } else {
             // SAFETY: `n` is a header (TL1); `b` becomes free (TL3). `PREV_MIN`, if `b` stays
-            // a smallest block, is set with the end mark below.
+            // a smallest block, is set below.
             unsafe { set_word_usize(n, 0, nv | PREV_FREE) };
         }
         if hv & PREV_FREE != 0 {
@@ -1397,8 +1398,12 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         } else if Self::TINY && size == Self::MIN_BLOCK {
             // No merge on either side (a merge makes a larger block): `b` stays a smallest
             // block, which has no footer; `n`, with `PREV_FREE` set above, says so (TL3).
-            // SAFETY: `n` is a header (TL1).
-            unsafe { set_word_usize(n, 0, word_usize(n, 0) | PREV_MIN) };
+            // SAFETY: `n = b + MIN_BLOCK` is a header (TL1); recomputed from `b`, so that `n`
+            // need not live across the merges.
+            unsafe {
+                let n = b.add(Self::MIN_BLOCK);
+                set_word_usize(n, 0, word_usize(n, 0) | PREV_MIN);
+            }
         }
         // The merged block's predecessor is used (TL4), so `PREV_FREE` is clear.
         // SAFETY: `b` is a header of a block of `size` bytes (merged neighbours are adjacent).
