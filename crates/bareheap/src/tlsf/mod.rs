@@ -109,13 +109,15 @@
 //!   16`, 32 bytes for any request up to 24 bytes), which alone put the serde_json trace's
 //!   block span at 1.188 times its peak live bytes (measured 1.189; now 1.135).
 //! - Payloads are only 8-aligned on 64-bit targets: a request with 16-byte alignment (`u128`)
-//!   searches for a block two granules and a smallest block larger, cut from the front when
-//!   its payload happens to be aligned, else from the end with the front filed as a free
-//!   block. The format change cost x86-64 instructions (callgrind, the host benchmark's
-//!   random actions at 3,000 live blocks, 7 % of them 16-aligned): allocate 56.6 → 64.8 and
-//!   free 49.1 → 55.6 per call, from the 16-aligned requests (about 80 instead of about 60),
-//!   more splits and merges of small blocks, and the `PREV_MIN` tests (two instructions per
-//!   free). 32-bit targets compile `PREV_MIN` away: Cortex-M3 code and counts are unchanged.
+//!   first tries the first block of its exact class, then searches for a block one granule
+//!   and a smallest block larger, cut from the front when its payload happens to be aligned,
+//!   else from the end with the front filed as a free block. The format change cost x86-64
+//!   instructions (callgrind, per call): on the host benchmark's random actions at 3,000 live
+//!   blocks (7 % of them 16-aligned) allocate went from 56.6 to 61.7 and free from 49.1 to
+//!   51.5; on the BTreeMap program (no 16-aligned requests) from 52.9 to 54.1 and 49.0 to
+//!   50.8. A 16-aligned request costs about 83 instead of about 57, the rest is more splits
+//!   and merges of small blocks and the `PREV_MIN` tests. 32-bit targets compile `PREV_MIN`
+//!   away: Cortex-M3 instruction counts are unchanged.
 //! - The largest block is bounded by the configuration ([`Tlsf::MAX_ALLOCATION`]); the part of
 //!   a region beyond it is not used (claim a large area as several regions).
 //! - Code size: more than a first-fit allocator: about 2.3 KB of Cortex-M3 code at opt-level
@@ -1190,14 +1192,15 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
 
     /// Allocation of `size` bytes with `align = 2·G` in a [`TINY`](Self::TINY) configuration:
     /// 16-byte alignment with the 64-bit default's 8-byte granule, common (`u128`,
-    /// `max_align_t`: 7 % of the host benchmark's requests). A `G`-aligned payload is either
-    /// `2·G`-aligned or one granule off, so a block with room for a smallest block in front
-    /// and one granule of slack serves the request either way: when its payload is aligned
-    /// (half the time), the block is cut from the front like a plain allocation, by
+    /// `max_align_t`: 7 % of the host benchmark's requests). First the first block of the
+    /// request's exact class, if it is aligned (an exact fit). Else: a `G`-aligned payload is
+    /// either `2·G`-aligned or one granule off, so a block with room for a smallest block in
+    /// front and one granule of slack serves the request either way: when its payload is
+    /// aligned, the block is cut from the front like a plain allocation, by
     /// [`take`](Self::take); else the request goes at its end ([`carve_end`](Self::carve_end))
     /// and the front is filed. A plain allocation's search and cut inlined, out of the plain
-    /// path: the general [`allocate_aligned`](Self::allocate_aligned) cost these requests
-    /// about 100 x86-64 instructions each.
+    /// path: about 83 x86-64 instructions per request on the host benchmark, where the general
+    /// [`allocate_aligned`](Self::allocate_aligned) cost about 106.
     #[inline(never)]
     fn allocate_2g(&mut self, size: usize) -> Option<NonNull<u8>> {
         let units = Self::units_for(size);
