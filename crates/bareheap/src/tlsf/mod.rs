@@ -120,15 +120,17 @@
 //!   away: Cortex-M3 instruction counts are unchanged.
 //! - The largest block is bounded by the configuration ([`Tlsf::MAX_ALLOCATION`]); the part of
 //!   a region beyond it is not used (claim a large area as several regions).
-//! - Code size: more than a first-fit allocator: about 2.3 KB of Cortex-M3 code at opt-level
-//!   `s` for `allocate`, `deallocate`, `grow`, `shrink` and `claim` (about 0.55 KB of it the
+//! - Code size: more than a first-fit allocator: about 2.15 KB of Cortex-M3 code at opt-level
+//!   `s` for `allocate`, `deallocate`, `grow`, `shrink` and `claim` (about 0.45 KB of it the
 //!   over-aligned path with its own search, 0.6 KB `claim`), plus about 0.5 KB when
 //!   [`validate`](Heap::validate) is linked (`cargo xtask size`, `bench/cortex-m`).
 //! - Alignments above `G` search for `size + align − G + MIN_BLOCK` and place the block at
 //!   the end of the block found, so a nearly full heap may refuse an aligned request that a
 //!   scan would satisfy. The slack behind the payload (less than `align`) is filed as a
 //!   second free block when it has at least `8·G` bytes (smaller slack stays in the block), so
-//!   an over-aligned allocation costs up to two insertions.
+//!   an over-aligned allocation costs up to two insertions; on 32-bit targets the second one
+//!   goes through the free path (a call and its checks: about 30 Cortex-M3 instructions
+//!   more, for about 90 bytes less code).
 //!
 //! # Changes from the reference algorithm
 //!
@@ -1152,7 +1154,8 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     /// free block when it has at least [`KEEP_SLACK`](Self::KEEP_SLACK) bytes. Keeping every
     /// slack in the block saved that insertion but cost 3–4 points of heap efficiency (up to
     /// 4 KiB held per block); keeping only small ones costs nearly nothing. The worst case is
-    /// one search, one removal and two insertions.
+    /// one search, one removal and two insertions, the second through
+    /// [`free_ptr`](Self::free_ptr) on 32-bit targets.
     ///
     /// The search is a second copy of the plain path's, inlined: an out-of-line one shared
     /// with the plain path saved about 60 bytes and cost every over-aligned allocation about
@@ -1187,7 +1190,7 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         }
         // SAFETY: `search` found list `idx` non-empty, its first block with at least `units`
         // granules (TL7).
-        unsafe { Self::carve_end(ctrl, idx, need, align) }
+        unsafe { self.carve_end(idx, need, align) }
     }
 
     /// Allocation of `size` bytes with `align = 2·G` in a [`TINY`](Self::TINY) configuration:
@@ -1224,7 +1227,7 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         if (b.addr() + W) & G != 0 {
             // SAFETY: list `idx` is non-empty with a first block of at least `units +
             // MIN_UNITS + (2·G − 1) / G` granules; `2·G > G` is a power of two.
-            return unsafe { Self::carve_end_cold(ctrl, idx, units, 2 * G) };
+            return unsafe { self.carve_end_cold(idx, units, 2 * G) };
         }
         // SAFETY: as above; the first block has at least `units` granules, a multiple of `G`
         // at least `MIN_BLOCK` once shifted.
@@ -1239,13 +1242,13 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     #[cold]
     #[inline(never)]
     unsafe fn carve_end_cold(
-        ctrl: *mut usize,
+        &mut self,
         idx: usize,
         need: usize,
         align: usize,
     ) -> Option<NonNull<u8>> {
         // SAFETY: caller contract.
-        unsafe { Self::carve_end(ctrl, idx, need, align) }
+        unsafe { self.carve_end(idx, need, align) }
     }
 
     /// Takes the first block `b` of list `idx` and places an allocation of `need` granules at
@@ -1255,16 +1258,12 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     ///
     /// # Safety
     ///
-    /// `ctrl` is the control block; list `idx < FL·SL` is non-empty and its first block has at
+    /// A region has been claimed; list `idx < FL·SL` is non-empty and its first block has at
     /// least `need + MIN_UNITS + (align − 1) / G` granules; `align > G` is a power of two and
     /// `need >= MIN_UNITS`.
     #[inline(always)]
-    unsafe fn carve_end(
-        ctrl: *mut usize,
-        idx: usize,
-        need: usize,
-        align: usize,
-    ) -> Option<NonNull<u8>> {
+    unsafe fn carve_end(&mut self, idx: usize, need: usize, align: usize) -> Option<NonNull<u8>> {
+        let ctrl = self.ctrl;
         // SAFETY: caller contract: list `idx` is non-empty (TL7).
         let b = unsafe { Self::pop(ctrl, idx) };
         if b.is_null() {
@@ -1297,9 +1296,19 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
             if slack >= Self::KEEP_SLACK {
                 set_word_usize(a, 0, need | USED | PREV_FREE);
                 let r = a.add(need);
-                set_word_usize(r, 0, slack | FREE);
-                set_footer(r, slack);
-                Self::link(ctrl, r, slack);
+                if cfg!(target_pointer_width = "64") {
+                    set_word_usize(r, 0, slack | FREE);
+                    set_footer(r, slack);
+                    Self::link(ctrl, r, slack);
+                } else {
+                    // Released like a freed block, which files it (its neighbours are used):
+                    // on 32-bit targets a call instead of a second inlined insertion, about 90
+                    // bytes less Cortex-M3 code for about 30 instructions more on a large
+                    // alignment (x86-64 keeps the copy: 0.5 instructions per allocation on
+                    // the host benchmark's mix).
+                    set_word_usize(r, 0, slack | USED);
+                    self.free_ptr(NonNull::new_unchecked(r.add(W)));
+                }
             } else {
                 set_word_usize(a, 0, (end - a.addr()) | USED | PREV_FREE);
                 set_word_usize(n, 0, word_usize(n, 0) & !Self::PREV_BITS);
@@ -1363,50 +1372,43 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         let mut size = hv & !FLAGS;
         // SAFETY: `b` is a block of `size` bytes (TL1); its slack may be poisoned.
         unsafe { sanitize::unpoison(b, size) };
-        // SAFETY: a block is followed by a block or the sentinel (TL1).
+        // The previous block first: then only `b` and `size` stay live, which spares
+        // registers (and their saves) on 32-bit targets.
+        if hv & PREV_FREE != 0 {
+            // SAFETY: the previous block is free (TL3).
+            let p = unsafe { Self::prev_free(b, hv) };
+            // SAFETY: `p` is a free block's header.
+            size += unsafe { word_usize(p, 0) } & !FLAGS;
+            b = p;
+            // SAFETY: `p` is a free block in its list (TL6).
+            unsafe { Self::unlink(ctrl, p) };
+        }
+        // SAFETY: a block is followed by a block or the sentinel (TL1); `b + size` is the end
+        // of the freed block.
         let n = unsafe { b.add(size) };
         // SAFETY: `n` is a header.
         let nv = unsafe { word_usize(n, 0) };
-        // `n` follows used block `b`, so its `PREV_MIN` is clear and the `FREE` bit is its own
-        // (TL3).
+        // `n` follows the used block being freed, so its `PREV_MIN` is clear and the `FREE`
+        // bit is its own (TL3).
         if nv & FREE != 0 {
-            let nsize = nv & !FLAGS;
             // The block after `n` already has `PREV_FREE` (TL3); it loses `PREV_MIN` if `n`
-            // was a smallest block, as the merged block is larger. (Before the unlink, so
-            // that `n` need not live across it.)
+            // was a smallest block, as the merged block is larger.
+            size += nv & !FLAGS;
+            // SAFETY: `n` is a free block in its list (TL6).
+            unsafe { Self::unlink(ctrl, n) };
             if Self::TINY && nv == Self::MIN_BLOCK | FREE {
-                // SAFETY: `n` is a smallest block, followed by a header (TL1).
+                // SAFETY: `n` was a smallest block, followed by a header (TL1).
                 unsafe {
                     let a = n.add(Self::MIN_BLOCK);
                     set_word_usize(a, 0, word_usize(a, 0) & !PREV_MIN);
                 }
             }
-            // SAFETY: `n` is a free block of `nsize` bytes in its list (TL6).
-            unsafe { Self::unlink(ctrl, n) };
-            size += nsize;
         } else {
-            // SAFETY: `n` is a header (TL1); `b` becomes free (TL3). `PREV_MIN`, if `b` stays
-            // a smallest block, is set below.
-            unsafe { set_word_usize(n, 0, nv | PREV_FREE) };
-        }
-        if hv & PREV_FREE != 0 {
-            // SAFETY: the previous block is free (TL3).
-            let p = unsafe { Self::prev_free(b, hv) };
-            // SAFETY: `p` is a free block's header.
-            let psize = unsafe { word_usize(p, 0) } & !FLAGS;
-            // SAFETY: `p` is a free block of `psize` bytes in its list (TL6).
-            unsafe { Self::unlink(ctrl, p) };
-            size += psize;
-            b = p;
-        } else if Self::TINY && size == Self::MIN_BLOCK {
-            // No merge on either side (a merge makes a larger block): `b` stays a smallest
-            // block, which has no footer; `n`, with `PREV_FREE` set above, says so (TL3).
-            // SAFETY: `n = b + MIN_BLOCK` is a header (TL1); recomputed from `b`, so that `n`
-            // need not live across the merges.
-            unsafe {
-                let n = b.add(Self::MIN_BLOCK);
-                set_word_usize(n, 0, word_usize(n, 0) | PREV_MIN);
-            }
+            // `b` becomes free (TL3); if it is a smallest block (no merge: a merge makes a
+            // larger one), it has no footer, and `n` says so with `PREV_MIN`.
+            let min = if Self::TINY && size == Self::MIN_BLOCK { PREV_MIN } else { 0 };
+            // SAFETY: `n` is a header (TL1).
+            unsafe { set_word_usize(n, 0, nv | PREV_FREE | min) };
         }
         // The merged block's predecessor is used (TL4), so `PREV_FREE` is clear.
         // SAFETY: `b` is a header of a block of `size` bytes (merged neighbours are adjacent).
@@ -1581,18 +1583,29 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool> Cla
                 if start < t_end && t_base < end {
                     return Err(RegionError::Overlap);
                 }
-                // SAFETY: `t` is a sentinel (TL8).
-                let mergeable = region.may_merge() && unsafe { word_usize(t, 0) } & NO_MERGE == 0;
-                if mergeable && t_end == start {
+                // At most one region ends at `start` and one begins at `end` (TL8): whether
+                // they may merge is asked after the walk, once (a smaller loop).
+                if t_end == start {
                     append = Some((link, t));
                 }
-                if mergeable && t_base == end && !(t_base <= ctrl.addr() && ctrl.addr() < t_end) {
+                if t_base == end {
                     prepend = Some(t);
                 }
                 // SAFETY: `t` is a trailer; its next field is a link.
                 link = unsafe { t.add(T_NEXT).cast() };
             }
         }
+        // SAFETY: `t` is a sentinel (TL8).
+        let mergeable =
+            |t: *mut u8| region.may_merge() && unsafe { word_usize(t, 0) } & NO_MERGE == 0;
+        let append = append.filter(|&(_, t)| mergeable(t));
+        let prepend = prepend.filter(|&t| {
+            // SAFETY: `t` is a trailer.
+            let (t_base, t_end) = unsafe { (word_usize(t, T_BASE), word_usize(t, T_END)) };
+            // Never in front of the first region: its control block comes before its first
+            // block (TL8).
+            mergeable(t) && !(t_base <= ctrl.addr() && ctrl.addr() < t_end)
+        });
 
         // The new memory becomes one used block `[b, b + size)` with `PREV_FREE` bit `pf`,
         // which `give` then frees: it merges with a free neighbour like any freed block.
