@@ -1406,9 +1406,13 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         } else {
             // `b` becomes free (TL3); if it is a smallest block (no merge: a merge makes a
             // larger one), it has no footer, and `n` says so with `PREV_MIN`.
-            let min = if Self::TINY && size == Self::MIN_BLOCK { PREV_MIN } else { 0 };
-            // SAFETY: `n` is a header (TL1).
-            unsafe { set_word_usize(n, 0, nv | PREV_FREE | min) };
+            if Self::TINY && size == Self::MIN_BLOCK {
+                // SAFETY: `n` is a header (TL1).
+                unsafe { set_word_usize(n, 0, nv | PREV_FREE | PREV_MIN) };
+            } else {
+                // SAFETY: `n` is a header (TL1).
+                unsafe { set_word_usize(n, 0, nv | PREV_FREE) };
+            }
         }
         // The merged block's predecessor is used (TL4), so `PREV_FREE` is clear.
         // SAFETY: `b` is a header of a block of `size` bytes (merged neighbours are adjacent).
