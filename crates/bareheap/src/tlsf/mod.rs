@@ -113,9 +113,9 @@
 //!   and a smallest block larger, cut from the front when its payload happens to be aligned,
 //!   else from the end with the front filed as a free block. The format change cost x86-64
 //!   instructions (callgrind, per call): on the host benchmark's random actions at 3,000 live
-//!   blocks (7 % of them 16-aligned) allocate went from 56.6 to 61.7 and free from 49.1 to
-//!   51.5; on the BTreeMap program (no 16-aligned requests) from 52.9 to 54.1 and 49.0 to
-//!   50.8. A 16-aligned request costs about 83 instead of about 57, the rest is more splits
+//!   blocks (7 % of them 16-aligned) allocate went from 56.6 to 61.7 and free from 47.2 to
+//!   49.7; on the BTreeMap program (no 16-aligned requests) from 52.9 to 54.1 and 47.1 to
+//!   49.1. A 16-aligned request costs about 83 instead of about 57, the rest is more splits
 //!   and merges of small blocks and the `PREV_MIN` tests. 32-bit targets compile `PREV_MIN`
 //!   away: Cortex-M3 instruction counts are unchanged.
 //! - The largest block is bounded by the configuration ([`Tlsf::MAX_ALLOCATION`]); the part of
