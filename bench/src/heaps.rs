@@ -117,6 +117,7 @@ pub struct NamedAllocator {
 pub fn registry() -> Vec<NamedAllocator> {
     vec![
         named("bareheap Tlsf", "bareheap", |a| ours(Tlsf::new(), a), true, "its `Heap` trait: allocate/deallocate/grow/shrink; control block inside the arena"),
+        named("bareheap Tlsf G=16", "bareheap", |a| ours(bareheap::TlsfWith::<30, 8, 16>::new(), a), true, "`TlsfWith<30, 8, 16>`: the 64-bit default before the 24-byte smallest block, kept for comparison: 16-byte granule (every payload 16-aligned), 32-byte smallest block; fewer instructions, more memory"),
         named("bareheap FirstFit", "bareheap", |a| ours(FirstFit::new(), a), true, ""),
         named("bareheap Slab<FirstFit>", "bareheap", |a| ours(Slab::<FirstFit>::new(FirstFit::new()), a), true, "`Slab<FirstFit, DefaultClasses>`: 4 KiB slabs, classes 16..=1024 B; larger requests go to the FirstFit behind it"),
         named("bareheap Slab<Tlsf>", "bareheap", |a| ours(Slab::<Tlsf>::new(Tlsf::new()), a), true, "`Slab<Tlsf, DefaultClasses>`, as above over Tlsf"),

@@ -1500,7 +1500,9 @@ macro_rules! suite {
     };
 }
 
-suite!(cfg_64bit_default_30_8_16, 30, 8, 16);
+suite!(cfg_64bit_default_31_8_8, 31, 8, 8);
+#[cfg(not(miri))]
+suite!(cfg_64bit_previous_30_8_16, 30, 8, 16);
 #[cfg(not(miri))]
 suite!(cfg_64bit_wide_28_32_16, 28, 32, 16);
 suite!(cfg_32bit_default_20_8_8, 20, 8, 8);
@@ -1525,9 +1527,12 @@ fn default_parameters_are_the_documented_ones() {
     let _: TlsfWith<DEFAULT_FL, DEFAULT_SL, DEFAULT_G> = Tlsf::new();
     #[cfg(target_pointer_width = "64")]
     {
-        assert_eq!((DEFAULT_FL, DEFAULT_SL, DEFAULT_G), (30, 8, 16));
-        assert_eq!(Tlsf::CONTROL_BLOCK_SIZE, 1992);
-        assert_eq!(Tlsf::MAX_ALLOCATION, (64 << 30) - 16 - 8);
+        assert_eq!((DEFAULT_FL, DEFAULT_SL, DEFAULT_G), (31, 8, 8));
+        // 248 classes, 4 bitmap words.
+        assert_eq!(Tlsf::CONTROL_BLOCK_SIZE, (5 + 4 + 31 * 8) * 8);
+        assert_eq!(Tlsf::CONTROL_BLOCK_SIZE, 2056);
+        assert_eq!(Tlsf::MAX_ALLOCATION, (64 << 30) - 8 - 8);
+        assert_eq!(Tlsf::block_size(1), Some(24));
     }
     assert_eq!(core::mem::size_of::<Tlsf>(), W + core::mem::size_of::<Probe>());
     // The 32-bit default's figures, computed with 4-byte words: 160 classes, 5 bitmap words.
@@ -1703,4 +1708,247 @@ fn heap_stats_largest_free_block_is_exactly_allocatable() {
         unsafe { h.deallocate(p, layout) };
     }
     assert_eq!((h.free_bytes(), h.largest_free_block()), (usable, usable));
+}
+
+// ---- the three-word smallest block (PREV_MIN) -------------------------------------------------
+
+/// A configuration whose smallest block is three words (the 64-bit default: `G = 8`).
+type Tiny<const HARDENED: bool = false> = TlsfWith<31, 8, 8, HARDENED>;
+
+/// Block sizes of three, six and nine words.
+const W3: usize = 3 * W;
+const W6: usize = 6 * W;
+const W9: usize = 9 * W;
+
+/// The header value of the block whose payload is `p`.
+fn hdr(p: NonNull<u8>) -> usize {
+    // SAFETY: `p` is a payload of a test heap: the word before it is its block's header.
+    unsafe { word_usize(p.as_ptr().wrapping_sub(W), 0) }
+}
+
+/// Overwrites the header of the block whose payload is `p`.
+fn set_hdr(p: NonNull<u8>, v: usize) {
+    // SAFETY: as for `hdr`; the write is what the test is about.
+    unsafe { set_word_usize(p.as_ptr().wrapping_sub(W), 0, v) }
+}
+
+/// A heap of the [`Tiny`] configuration and `n` neighbouring smallest blocks, allocated in
+/// address order from the start of a fresh region.
+fn smallest_blocks<const HARDENED: bool>(
+    arena: &Arena,
+    n: usize,
+) -> (Tiny<HARDENED>, Vec<NonNull<u8>>) {
+    const { assert!(Tiny::<HARDENED>::TINY && Tiny::<HARDENED>::MIN_BLOCK == 3 * W) };
+    let (mut h, _) = Tiny::<HARDENED>::on(arena);
+    let l = Layout::from_size_align(1, 1).unwrap();
+    let ps: Vec<NonNull<u8>> = (0..n).map(|_| h.allocate(l).unwrap()).collect();
+    for w in ps.windows(2) {
+        assert_eq!(w[1].as_ptr().addr() - w[0].as_ptr().addr(), 3 * W, "neighbours");
+    }
+    (h, ps)
+}
+
+#[test]
+fn free_smallest_block_between_used_ones_sets_prev_min_and_is_reused() {
+    let arena = Arena::new(64 << 10);
+    let (mut h, ps) = smallest_blocks::<false>(&arena, 4);
+    let l = Layout::from_size_align(1, 1).unwrap();
+    // SAFETY: live with `l`.
+    unsafe { h.deallocate(ps[1], l) };
+    h.validate().unwrap();
+    assert_eq!(hdr(ps[1]), W3 | FREE, "a free smallest block");
+    assert_eq!(hdr(ps[2]), W3 | USED | PREV_FREE | PREV_MIN, "the next header says so");
+    // The exact class hands it back, and the flags go.
+    assert_eq!(h.allocate(l), Some(ps[1]));
+    assert_eq!(hdr(ps[2]), W3 | USED);
+    h.validate().unwrap();
+}
+
+#[test]
+fn free_block_after_smallest_free_block_merges_backwards() {
+    let arena = Arena::new(64 << 10);
+    let (mut h, ps) = smallest_blocks::<false>(&arena, 4);
+    let l = Layout::from_size_align(1, 1).unwrap();
+    // SAFETY: live with `l`, each freed once.
+    unsafe {
+        h.deallocate(ps[1], l);
+        h.deallocate(ps[2], l);
+    }
+    h.validate().unwrap();
+    assert_eq!(hdr(ps[1]), W6 | FREE, "found through PREV_MIN, merged");
+    assert_eq!(hdr(ps[3]), W3 | USED | PREV_FREE, "a larger block before: a footer, no PREV_MIN");
+    let footer = ps[3].as_ptr().wrapping_sub(2 * W);
+    // SAFETY: the word before `ps[3]`'s header: the merged free block's footer.
+    assert_eq!(unsafe { word(footer, 0) }, ps[1].as_ptr().wrapping_sub(W));
+    let l2 = Layout::from_size_align(5 * W, 8).unwrap();
+    assert_eq!(h.allocate(l2), Some(ps[1]), "the merged block is one block again");
+    h.validate().unwrap();
+}
+
+#[test]
+fn free_block_before_smallest_free_block_merges_forward_and_clears_prev_min() {
+    let arena = Arena::new(64 << 10);
+    let (mut h, ps) = smallest_blocks::<false>(&arena, 4);
+    let l = Layout::from_size_align(1, 1).unwrap();
+    // SAFETY: live with `l`, each freed once.
+    unsafe {
+        h.deallocate(ps[2], l);
+        h.deallocate(ps[1], l);
+    }
+    h.validate().unwrap();
+    assert_eq!(hdr(ps[1]), W6 | FREE);
+    assert_eq!(hdr(ps[3]), W3 | USED | PREV_FREE, "PREV_MIN cleared by the merge");
+    // Both sides at once: a smallest free block before and after.
+    let arena = Arena::new(64 << 10);
+    let (mut h, ps) = smallest_blocks::<false>(&arena, 5);
+    // SAFETY: live with `l`, each freed once.
+    unsafe {
+        h.deallocate(ps[1], l);
+        h.deallocate(ps[3], l);
+        h.deallocate(ps[2], l);
+    }
+    h.validate().unwrap();
+    assert_eq!(hdr(ps[1]), W9 | FREE);
+    assert_eq!(hdr(ps[4]), W3 | USED | PREV_FREE);
+}
+
+#[test]
+fn grow_into_and_shrink_to_smallest_free_block_keep_prev_min_right() {
+    let arena = Arena::new(64 << 10);
+    let (mut h, ps) = smallest_blocks::<false>(&arena, 4);
+    let l = Layout::from_size_align(1, 1).unwrap();
+    // SAFETY: live with `l`.
+    unsafe { h.deallocate(ps[2], l) };
+    // `ps[1]` absorbs the smallest free block after it: `ps[3]` loses both flags.
+    // SAFETY: `ps[1]` is live with `l`.
+    assert_eq!(unsafe { h.grow(ps[1], l, 5 * W) }, Some(ps[1]));
+    assert_eq!(hdr(ps[1]), W6 | USED);
+    assert_eq!(hdr(ps[3]), W3 | USED);
+    h.validate().unwrap();
+    // Shrinking it back leaves a smallest free tail, marked in `ps[3]`'s header.
+    let big = Layout::from_size_align(5 * W, 1).unwrap();
+    // SAFETY: `ps[1]` is live with `big`.
+    assert_eq!(unsafe { h.shrink(ps[1], big, 1) }, Some(ps[1]));
+    assert_eq!(hdr(ps[3]), W3 | USED | PREV_FREE | PREV_MIN);
+    h.validate().unwrap();
+    // A split that leaves a smallest remainder: a 6-word hole, 3 words taken.
+    // SAFETY: live with `l`.
+    unsafe { h.deallocate(ps[1], l) };
+    assert_eq!(hdr(ps[1]), W6 | FREE);
+    assert_eq!(h.allocate(l), Some(ps[1]));
+    assert_eq!(hdr(ps[3]), W3 | USED | PREV_FREE | PREV_MIN);
+    h.validate().unwrap();
+}
+
+#[test]
+fn allocate_align_2g_from_either_half_keeps_heap_valid() {
+    let arena = Arena::new(64 << 10);
+    let (mut h, _) = Tiny::<false>::on(&arena);
+    let mut live = Vec::new();
+    for i in 0..200 {
+        let size = 1 + (i * 7) % 64;
+        let layout = Layout::from_size_align(size, if i % 3 == 0 { 16 } else { 8 }).unwrap();
+        let p = h.allocate(layout).unwrap();
+        assert_eq!(p.as_ptr().addr() % layout.align(), 0);
+        live.push((p, layout));
+        if i % 4 == 1 {
+            let (p, layout) = live.swap_remove(i % live.len());
+            // SAFETY: live with `layout`, freed once.
+            unsafe { h.deallocate(p, layout) };
+        }
+        h.validate().unwrap();
+    }
+    for (p, layout) in live {
+        // SAFETY: live with `layout`, freed once.
+        unsafe { h.deallocate(p, layout) };
+    }
+    h.validate().unwrap();
+    assert_eq!(h.census().free, 1, "drained to one block");
+}
+
+#[test]
+fn validate_reports_wrong_prev_min() {
+    let l = Layout::from_size_align(1, 1).unwrap();
+    // Missing: the header after a smallest free block without PREV_MIN.
+    let arena = Arena::new(64 << 10);
+    let (mut h, ps) = smallest_blocks::<false>(&arena, 4);
+    // SAFETY: live with `l`.
+    unsafe { h.deallocate(ps[1], l) };
+    set_hdr(ps[2], hdr(ps[2]) & !PREV_MIN);
+    let err = h.validate().unwrap_err();
+    assert!(err.what.starts_with("TL3: PREV_MIN"), "{err}");
+    // Spurious: PREV_MIN after a larger free block, and after a used one.
+    let arena = Arena::new(64 << 10);
+    let (mut h, ps) = smallest_blocks::<false>(&arena, 4);
+    // SAFETY: live with `l`, each freed once.
+    unsafe {
+        h.deallocate(ps[1], l);
+        h.deallocate(ps[2], l);
+    }
+    h.validate().unwrap();
+    set_hdr(ps[3], hdr(ps[3]) | PREV_MIN);
+    let err = h.validate().unwrap_err();
+    assert!(err.what.starts_with("TL3: PREV_MIN"), "{err}");
+    let arena = Arena::new(64 << 10);
+    let (h, ps) = smallest_blocks::<false>(&arena, 4);
+    set_hdr(ps[2], hdr(ps[2]) | PREV_MIN);
+    let err = h.validate().unwrap_err();
+    assert!(err.what.starts_with("TL3: PREV_MIN"), "{err}");
+    // The sentinel after a smallest free block carries PREV_MIN too; without it, it is bad.
+    let arena = Arena::new(64 << 10);
+    let (mut h, _) = Tiny::<false>::on(&arena);
+    let rest = h.largest_free_block() - 3 * W;
+    let big = h.allocate(Layout::from_size_align(rest, 8).unwrap()).unwrap();
+    let small = h.allocate(l).unwrap();
+    assert!(h.allocate(l).is_none(), "full");
+    // SAFETY: live with `l`: the region's last block becomes a smallest free block.
+    unsafe { h.deallocate(small, l) };
+    h.validate().unwrap();
+    let s = small.as_ptr().wrapping_add(2 * W);
+    // SAFETY: the sentinel header right after the last block.
+    unsafe {
+        assert_eq!(word_usize(s, 0) & FLAGS, PREV_FREE | PREV_MIN);
+        set_word_usize(s, 0, word_usize(s, 0) & !PREV_MIN);
+    }
+    assert!(h.validate().unwrap_err().what.starts_with("TL2: bad sentinel"));
+    let _ = big;
+}
+
+#[test]
+fn hardened_damaged_links_of_smallest_free_block_are_reported() {
+    let l = Layout::from_size_align(1, 1).unwrap();
+    for (case, value) in [(NEXT, 0x4141_4141usize), (PREV, 0), (NEXT, usize::MAX), (PREV, 8)] {
+        let hdr_of = |p: NonNull<u8>| p.as_ptr().addr() - W;
+        // Freeing the block after it (merge backwards through PREV_MIN) is refused.
+        let arena = Arena::new(64 << 10);
+        let (mut h, ps) = smallest_blocks::<true>(&arena, 4);
+        // SAFETY: live with `l`.
+        unsafe { h.deallocate(ps[1], l) };
+        let _ = crate::fault::tests::take();
+        // SAFETY: a link word of the free block `ps[1]`; the write is the bug under test.
+        unsafe { set_word_usize(ps[1].as_ptr().wrapping_sub(W), case, value) };
+        assert!(h.validate().is_err(), "{case} {value:#x}");
+        // SAFETY: `ps[2]` is live with `l`; the free must be refused.
+        unsafe { h.deallocate(ps[2], l) };
+        let seen: Vec<_> = crate::fault::tests::take().iter().map(|f| (f.kind, f.addr)).collect();
+        assert_eq!(seen, [(crate::fault::FaultKind::CorruptLink, hdr_of(ps[2]))]);
+        assert_eq!(hdr(ps[2]) & USED, USED, "nothing written: still used");
+        // Freeing the block before it (merge forwards) is refused too.
+        // SAFETY: `ps[0]` is live with `l`; the free must be refused.
+        unsafe { h.deallocate(ps[0], l) };
+        let seen: Vec<_> = crate::fault::tests::take().iter().map(|f| (f.kind, f.addr)).collect();
+        assert_eq!(seen, [(crate::fault::FaultKind::CorruptLink, hdr_of(ps[0]))]);
+    }
+    // A damaged PREV_MIN: the block after a smallest free block looks for a footer, which is
+    // the free block's `PREV` link, and the hardened free refuses it.
+    let arena = Arena::new(64 << 10);
+    let (mut h, ps) = smallest_blocks::<true>(&arena, 4);
+    // SAFETY: live with `l`.
+    unsafe { h.deallocate(ps[1], l) };
+    let _ = crate::fault::tests::take();
+    set_hdr(ps[2], hdr(ps[2]) & !PREV_MIN);
+    // SAFETY: `ps[2]` is live with `l`; the free must be refused.
+    unsafe { h.deallocate(ps[2], l) };
+    assert_eq!(crate::fault::tests::take().len(), 1);
+    assert_eq!(hdr(ps[2]) & USED, USED);
 }
