@@ -91,9 +91,9 @@
 //!   carries the class, the slot start and the slot's bit): where the backing heap's own free
 //!   is short, a slab free is not cheaper. On the host a `Tlsf` free that merges nothing is
 //!   shorter than the slab's (a `BTreeMap` churn, x86-64, callgrind: 49 instructions against
-//!   53); the slab wins on allocation (47 against 53), so per operation it is about even
-//!   there (50.1 against 51.0), and it wins wherever the backing heap has to split, merge or
-//!   search (a tree built and dropped: 50.7 per operation against 70.5). BENCHMARKS.md has
+//!   53); the slab wins on allocation (46 against 54), so per operation it is slightly ahead
+//!   there (49.6 against 51.5), and it wins wherever the backing heap has to split, merge or
+//!   search (a tree built and dropped: 50.1 per operation against 71.9). BENCHMARKS.md has
 //!   the measured figures, host and Cortex-M3.
 //! - A slot is taken from the lowest free position of a slab, not the most recently freed
 //!   one: the cache-warm slot a LIFO free list would return next is not preferred.

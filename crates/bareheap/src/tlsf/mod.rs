@@ -120,7 +120,7 @@
 //!   away: Cortex-M3 instruction counts are unchanged.
 //! - The largest block is bounded by the configuration ([`Tlsf::MAX_ALLOCATION`]); the part of
 //!   a region beyond it is not used (claim a large area as several regions).
-//! - Code size: more than a first-fit allocator: about 2.12 KB of Cortex-M3 code at opt-level
+//! - Code size: more than a first-fit allocator: about 2.1 KB of Cortex-M3 code at opt-level
 //!   `s` for `allocate`, `deallocate`, `grow`, `shrink` and `claim` (about 0.45 KB of it the
 //!   over-aligned path with its own search, 0.6 KB `claim`), plus about 0.5 KB when
 //!   [`validate`](Heap::validate) is linked (`cargo xtask size`, `bench/cortex-m`).
