@@ -165,7 +165,9 @@ mod shadow {
         }
     }
 
-    fn shadow_tracks_allocations<H: Heap + Claim + Default>(first_poisoned: usize) {
+    /// `first_poisoned..64 - footer` of a freed 64-byte payload must be poisoned: the bytes
+    /// before are the heap's links, the `footer` bytes at the end its end mark.
+    fn shadow_tracks_allocations<H: Heap + Claim + Default>(first_poisoned: usize, footer: usize) {
         let mut h = heap::<H>();
         // Every size of a small block: payload exact, the rest of its 8-byte granule poisoned.
         for size in 1..=40 {
@@ -182,7 +184,7 @@ mod shadow {
         }
         // A freed block's payload is poisoned past the heap's own metadata.
         let a = freed_block(&mut h);
-        for i in first_poisoned..64 {
+        for i in first_poisoned..64 - footer {
             assert!(poisoned(a.as_ptr().wrapping_add(i)), "freed byte {i} is addressable");
         }
         // Allocated again, it is addressable again.
@@ -192,16 +194,17 @@ mod shadow {
         h.validate().expect("valid");
     }
 
-    /// Tlsf: a free block keeps its header, two links (payload bytes 0..16) and its footer.
+    /// Tlsf: a free block keeps its header, two links (payload bytes 0..16) and its footer: the
+    /// 64-byte payload's block is 72 bytes (8-byte granule), so the footer is its last 8 bytes.
     #[test]
     fn shadow_tlsf_free_space_and_slack_are_poisoned() {
-        shadow_tracks_allocations::<Tlsf>(16);
+        shadow_tracks_allocations::<Tlsf>(16, 8);
     }
 
     /// FirstFit: a free block keeps its header and one link (payload bytes 0..8).
     #[test]
     fn shadow_first_fit_free_space_and_slack_are_poisoned() {
-        shadow_tracks_allocations::<FirstFit>(8);
+        shadow_tracks_allocations::<FirstFit>(8, 0);
     }
 
     /// Slab: nothing of a free slot is the slab's (its bookkeeping is in the slab header), so
@@ -209,7 +212,7 @@ mod shadow {
     /// never handed out.
     #[test]
     fn shadow_slab_free_slots_and_slack_are_poisoned() {
-        shadow_tracks_allocations::<SlabFf>(0);
+        shadow_tracks_allocations::<SlabFf>(0, 0);
         let mut h = heap::<SlabFf>();
         let p = h.allocate(layout(100)).expect("p"); // the 128-byte class
         assert_exposed(p, 100, 28);
