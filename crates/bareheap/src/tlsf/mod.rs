@@ -954,7 +954,7 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
             return Self::CLASSES;
         }
         if units < 2 * SL {
-            return self.search(ctrl, units, units, false);
+            return self.find_exact(ctrl, units);
         }
         // Better fit first: the first block of the request's own class, if it is large enough.
         // Its bitmap word, shifted down to the class, says at once whether that list is
@@ -988,7 +988,49 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
             }
             return found;
         }
-        self.above(ctrl, own / Self::BITS)
+        let found = self.above(ctrl, own / Self::BITS);
+        if found < Self::CLASSES {
+            return found;
+        }
+        self.fallback(units)
+    }
+
+    /// [`find`](Self::find) for an exact class (`units < 2·SL`): the request's own class (an
+    /// exact fit), else the lowest non-empty class at least a smallest block larger, so that
+    /// the rest of the block is filed as a free block. The classes in between (one or two
+    /// granules larger) would leave a rest too small to be a block, which would stay in the
+    /// allocation until it is freed: on the benchmark's efficiency workload that slack held
+    /// 0.27 % of the heap at the first failure, and skipping those classes raised the payload
+    /// at the first failure from 95.85 % to 96.07 % (64-bit default; 95.27 % to 95.43 % with
+    /// `G = 16`). They are taken only when nothing else fits: a request never fails while a
+    /// block that fits is free in one of them. Same instruction count on the hit path: the
+    /// mask is one `AND` with a constant.
+    ///
+    /// `ctrl` is the control block, not null.
+    #[inline(always)]
+    fn find_exact(&mut self, ctrl: *mut usize, units: usize) -> usize {
+        if units >= Self::CLASSES {
+            return Self::CLASSES;
+        }
+        let w = units / Self::BITS;
+        // SAFETY: `w < WORDS` since `units < CLASSES`; the control block exists.
+        let bits = unsafe { Self::bitmap(ctrl, w).read() } >> (units % Self::BITS);
+        // Bit 0 (the own class) and the classes `MIN_UNITS` granules larger and up.
+        let fit = bits & (1 | usize::MAX << Self::MIN_UNITS);
+        if fit != 0 {
+            return units + fit.trailing_zeros() as usize;
+        }
+        let found = self.above(ctrl, w);
+        if found < Self::CLASSES {
+            return found;
+        }
+        // Nothing else: a class less than a smallest block larger, in word `w` (every word
+        // above it is empty).
+        let near = bits & ((1 << Self::MIN_UNITS) - 1);
+        if near != 0 {
+            return units + near.trailing_zeros() as usize;
+        }
+        Self::CLASSES
     }
 
     /// The lowest non-empty class at or above `idx`, the first class that guarantees `units`
@@ -1069,10 +1111,23 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         }
     }
 
-    /// When no class above the request has a block: the first block of the request's own
-    /// class may still be large enough (a fresh region, for one, is a single block of any
-    /// size). Returns that class if so, else `CLASSES`.
-    #[inline(always)]
+    /// The failure path of [`find`](Self::find) and of the over-aligned search: no class above
+    /// the request has a block, but one of the request's own class may still be large enough
+    /// (a class spans sizes up to twice its smallest; a fresh region is a single block of any
+    /// size). Looks at the first [`LOOK`](Self::LOOK) blocks of that list, and moves the first
+    /// that has `units` granules to the head of its list, where [`take`](Self::take) and
+    /// [`carve_end`](Self::carve_end) cut it. Returns its class, else `CLASSES` (also when
+    /// `HARDENED` finds a link damaged, reported). No loop: [`next_free`](Self::next_free) is
+    /// called twice.
+    ///
+    /// Out of line and cold: the plain path already tried the first block, so this runs only
+    /// when an allocation would fail. On the benchmark's efficiency workload it changes
+    /// nothing (the first failure is never a block further down a list: at most one seed in
+    /// 32, with an over-aligned request), but on heaps of many blocks of one class (small
+    /// regions, or a heap cut into equal pieces) a request no longer fails while the block
+    /// behind the first one fits.
+    #[cold]
+    #[inline(never)]
     fn fallback(&mut self, units: usize) -> usize {
         let idx = floor_index(units, Self::SL_LOG2);
         let ctrl = self.ctrl;
@@ -1083,14 +1138,61 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         {
             self.probe.fallbacks += 1;
         }
+        let fits = |b: *mut u8| {
+            // SAFETY: `b` is a free block of list `idx` (TL6): a header.
+            (unsafe { word_usize(b, 0) } & !FLAGS) >> Self::G_LOG2 >= units
+        };
         // SAFETY: `idx < CLASSES`, the control block exists; a list's first block is a free
         // block (TL6).
         let b = unsafe { Self::first(ctrl, idx) };
-        // SAFETY: as above: `b` is a header.
-        if !b.is_null() && (unsafe { word_usize(b, 0) } & !FLAGS) >> Self::G_LOG2 >= units {
+        if b.is_null() {
+            return Self::CLASSES;
+        }
+        if fits(b) {
             return idx;
         }
-        Self::CLASSES
+        // SAFETY: `b` is a free block of list `idx`.
+        let mut c = unsafe { Self::next_free(ctrl, b) };
+        if !c.is_null() && !fits(c) {
+            // SAFETY: `c` is a free block of list `idx`.
+            c = unsafe { Self::next_free(ctrl, c) };
+        }
+        if c.is_null() || !fits(c) {
+            return Self::CLASSES;
+        }
+        // SAFETY: `c` is a free block of list `idx` (TL6) and not its first (`b` is), so its
+        // `prev` is a free block; taken out and filed again at the head of the same list, which
+        // stays non-empty: the bitmaps stay right (TL7).
+        unsafe {
+            if HARDENED && !Self::links_sound(ctrl, c) {
+                Self::corrupt_link(c.addr());
+                return Self::CLASSES;
+            }
+            Self::unlink(ctrl, c);
+            Self::link_in(ctrl, c, idx, word_usize(c, 0) & !FLAGS);
+        }
+        idx
+    }
+
+    /// How many blocks of the request's own class [`fallback`](Self::fallback) looks at.
+    const LOOK: usize = 3;
+
+    /// The block after free block `b` in its list, or null at the end of the list (and, with
+    /// `HARDENED`, when `b`'s links are damaged: reported).
+    ///
+    /// # Safety
+    ///
+    /// `ctrl` is the control block and `b` a free block in a list.
+    #[inline(always)]
+    unsafe fn next_free(ctrl: *mut usize, b: *mut u8) -> *mut u8 {
+        // SAFETY: caller contract.
+        if HARDENED && !unsafe { Self::links_sound(ctrl, b) } {
+            Self::corrupt_link(b.addr());
+            return ptr::null_mut();
+        }
+        // SAFETY: `b` is a free block: its `NEXT` is null or a free block of its list (TL6),
+        // checked just above when `HARDENED`.
+        unsafe { Self::load(ctrl, b, NEXT) }
     }
 
     /// Allocates `need` bytes from the front of the first block `b` of non-empty list `idx`
@@ -1927,10 +2029,10 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool> Hea
     }
 
     /// O(1): exactly what [`allocate`](Heap::allocate) serves (at alignment `<= G`). A request
-    /// succeeds when a non-empty class lies at or above the first class that guarantees its
-    /// size, or when the first block of its own class fits it. The largest such request is the
-    /// first block of the highest non-empty class (every block of a class is at least the
-    /// class's smallest size); larger blocks behind it in that list are not reached.
+    /// succeeds when a non-empty class lies above its own class, or when one of the first
+    /// three blocks of its own class fits it. The largest such request is the largest of the
+    /// first three blocks of the highest non-empty class (every block of a class is at least
+    /// the class's smallest size); larger blocks further down that list are not reached.
     fn largest_free_block(&self) -> usize {
         let ctrl = self.ctrl;
         if ctrl.is_null() {
@@ -1946,9 +2048,22 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool> Hea
         let bits = unsafe { Self::bitmap(ctrl, w).read() };
         let idx = w * Self::BITS + (usize::BITS - 1 - bits.leading_zeros()) as usize;
         // SAFETY: list `idx` is non-empty (TL7, `bits != 0` since its summary bit is set);
-        // its first block is a free block.
-        let first = unsafe { word_usize(Self::first(ctrl, idx), 0) } & !FLAGS;
-        first - W
+        // its blocks are free blocks linked by `NEXT` (TL6), checked when `HARDENED`.
+        unsafe {
+            let mut b = Self::first(ctrl, idx);
+            let mut most = 0;
+            for _ in 0..Self::LOOK {
+                if b.is_null() {
+                    break;
+                }
+                most = most.max(word_usize(b, 0) & !FLAGS);
+                if HARDENED && !Self::links_sound(ctrl, b) {
+                    break;
+                }
+                b = Self::load(ctrl, b, NEXT);
+            }
+            most - W
+        }
     }
 }
 

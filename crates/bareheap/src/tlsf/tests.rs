@@ -263,7 +263,8 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
                 while b < t {
                     let hv = word_usize(b, 0);
                     let size = hv & !FLAGS;
-                    if hv & FREE != 0 {
+                    // Not `FREE`: a used block's `PREV_MIN` is the same bit (TL3).
+                    if hv & USED == 0 {
                         c.free += 1;
                         c.free_bytes += size;
                         c.largest_free = c.largest_free.max(size);
@@ -983,7 +984,9 @@ mod generic {
         };
         for (i, &size) in sizes.iter().enumerate() {
             let l = Layout::from_size_align(size, 1 << (i % 5)).unwrap();
-            let p = h.allocate(l).unwrap_or_else(|| panic!("size {size} failed"));
+            let p = h
+                .allocate(l)
+                .unwrap_or_else(|| panic!("size {size} failed {l:?} {:?}", h.census()));
             shadow.add(p, l, i as u8);
             if shadow.live.len() > 8 {
                 let a = shadow.nth(i % shadow.live.len());
@@ -1294,6 +1297,172 @@ mod generic {
         h.validate().unwrap();
     }
 
+    /// The layout of a request for a block of `units` granules.
+    fn units_layout<const G: usize>(units: usize) -> Layout {
+        Layout::from_size_align(units * G - W, 8).unwrap()
+    }
+
+    /// For [`find_exact`](TlsfWith::find_exact)'s tests: the smallest request of an exact
+    /// class (in granules) that has an exact class a smallest block larger, or `None` when the
+    /// configuration has no such pair or no class between them (`MIN_UNITS = 1`).
+    fn near_class_request<const FL: usize, const SL: usize, const G: usize>() -> Option<usize> {
+        let min = TlsfWith::<FL, SL, G>::MIN_UNITS;
+        let units = min;
+        let far = units + min;
+        (min > 1 && far < 2 * SL && far < FL * SL).then_some(units)
+    }
+
+    /// Heap `h` (fresh) with, in address order, a block of `a` granules, a used smallest
+    /// block, a block of `b` granules and a used smallest block; returns the payloads of the
+    /// `a` and `b` blocks, still allocated.
+    fn two_blocks_apart<const FL: usize, const SL: usize, const G: usize>(
+        h: &mut TlsfWith<FL, SL, G>,
+        a: usize,
+        b: usize,
+    ) -> (NonNull<u8>, NonNull<u8>) {
+        let l = units_layout::<G>;
+        let min = TlsfWith::<FL, SL, G>::MIN_UNITS;
+        let pa = h.allocate(l(a)).unwrap();
+        let g1 = h.allocate(l(min)).unwrap();
+        let pb = h.allocate(l(b)).unwrap();
+        let g2 = h.allocate(l(min)).unwrap();
+        let addrs = [pa, g1, pb, g2].map(|p| p.as_ptr().addr());
+        assert_eq!(addrs[1] - addrs[0], a * G, "neighbours");
+        assert_eq!(addrs[2] - addrs[1], min * G, "neighbours");
+        assert_eq!(addrs[3] - addrs[2], b * G, "neighbours");
+        (pa, pb)
+    }
+
+    /// An exact-class request whose own list is empty passes over a class one granule larger
+    /// (its rest could not be a block) for one a smallest block larger, and files the rest.
+    pub(super) fn allocate_exact_class_empty_skips_near_class_and_files_rest<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let Some(units) = near_class_request::<FL, SL, G>() else {
+            return; // no class between an exact fit and a rest of a smallest block
+        };
+        let min = TlsfWith::<FL, SL, G>::MIN_UNITS;
+        let arena = Arena::new(cap::<FL, SL, G>(64 << 10));
+        let (mut h, _) = TlsfWith::<FL, SL, G>::on(&arena);
+        let (pa, pb) = two_blocks_apart(&mut h, units + 1, units + min);
+        let (la, lb) = (units_layout::<G>(units + 1), units_layout::<G>(units + min));
+        // SAFETY: live with their layouts; each is between used blocks, so neither merges.
+        unsafe { h.deallocate(pa, la) };
+        // SAFETY: as above.
+        unsafe { h.deallocate(pb, lb) };
+        h.validate().unwrap();
+        let before = h.census();
+        let p = h.allocate(units_layout::<G>(units)).unwrap();
+        assert_eq!(p, pb, "the block a smallest block larger is taken");
+        assert_eq!(hdr(p) & !FLAGS, units * G, "and cut to the request");
+        let after = h.census();
+        assert_eq!(after.free, before.free, "its rest is a free block; the near one stays free");
+        assert_eq!(after.free_bytes, before.free_bytes - units * G);
+        h.validate().unwrap();
+    }
+
+    /// The classes passed over are still taken when nothing else fits: the request does not
+    /// fail while a block that fits is free.
+    pub(super) fn allocate_exact_class_only_near_class_free_succeeds<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        let Some(units) = near_class_request::<FL, SL, G>() else {
+            return; // no class between an exact fit and a rest of a smallest block
+        };
+        let min = TlsfWith::<FL, SL, G>::MIN_UNITS;
+        for near in units + 1..units + min {
+            let arena = Arena::new(cap::<FL, SL, G>(64 << 10));
+            let (mut h, _) = TlsfWith::<FL, SL, G>::on(&arena);
+            let (pa, _) = two_blocks_apart(&mut h, near, units);
+            // Fill the rest of the heap: then the block freed below is its only free block.
+            let mut fill = Vec::new();
+            while h.largest_free_block() > 0 {
+                let l = Layout::from_size_align(h.largest_free_block(), 8).unwrap();
+                fill.push((h.allocate(l).expect("the largest free block is allocatable"), l));
+            }
+            let la = units_layout::<G>(near);
+            // SAFETY: live with `la`, between used blocks.
+            unsafe { h.deallocate(pa, la) };
+            h.validate().unwrap();
+            let l = units_layout::<G>(units);
+            let p = h.allocate(l).expect("the one free block fits: the request must not fail");
+            assert_eq!(p, pa);
+            assert_eq!(hdr(p) & !FLAGS, near * G, "the rest is too small to split off");
+            assert_eq!(h.census().free, 0);
+            h.validate().unwrap();
+        }
+    }
+
+    /// The fallback looks past the first block of the request's own class: a request that
+    /// only the second or third block of its class can serve succeeds (that block is moved to
+    /// the head of the list and cut), and one that only the fourth could serve fails.
+    pub(super) fn allocate_fit_behind_first_of_own_class_succeeds_up_to_third<
+        const FL: usize,
+        const SL: usize,
+        const G: usize,
+    >() {
+        type T<const FL: usize, const SL: usize, const G: usize> = TlsfWith<FL, SL, G>;
+        // A class wide enough to hold two different block sizes.
+        let Some(idx) = (0..FL * SL - 1).find(|&i| {
+            let m = T::<FL, SL, G>::class_min(i);
+            let next = T::<FL, SL, G>::class_min(i + 1);
+            m >= T::<FL, SL, G>::MIN_BLOCK
+                && next - m >= 2 * G
+                && next - G <= T::<FL, SL, G>::MAX_BLOCK
+        }) else {
+            return; // every class is exact: a class's blocks all fit its requests
+        };
+        let lo = T::<FL, SL, G>::class_min(idx);
+        let hi = T::<FL, SL, G>::class_min(idx + 1) - G;
+        let guard = Layout::from_size_align(1, 1).unwrap();
+        for ahead in 1..=3 {
+            let arena = Arena::new(cap::<FL, SL, G>((4 * hi).max(64 << 10)));
+            let (mut h, _) = T::<FL, SL, G>::on(&arena);
+            if h.census().regions > 1 {
+                return; // blocks this large span regions: the layout below needs one
+            }
+            // In address order: `ahead` blocks of `lo` bytes and one of `hi`, each followed by
+            // a used block, then the rest of the heap allocated.
+            let mut sizes = std::vec![lo; ahead];
+            sizes.push(hi);
+            let blocks: Vec<(NonNull<u8>, Layout)> = sizes
+                .iter()
+                .map(|&s| {
+                    let l = Layout::from_size_align(s - W, 8).unwrap();
+                    let p = h.allocate(l).unwrap();
+                    assert_eq!(hdr(p) & !FLAGS, s);
+                    h.allocate(guard).unwrap();
+                    (p, l)
+                })
+                .collect();
+            while h.largest_free_block() > 0 {
+                h.allocate(Layout::from_size_align(h.largest_free_block(), 8).unwrap()).unwrap();
+            }
+            // Freed from the last: the list of class `idx` is then in address order, the
+            // `hi` block last.
+            for &(p, l) in blocks.iter().rev() {
+                // SAFETY: live with `l`, between used blocks: no merge.
+                unsafe { h.deallocate(p, l) };
+            }
+            h.validate().unwrap();
+            assert_eq!(h.census().free, ahead + 1);
+            let l = Layout::from_size_align(hi - W, 8).unwrap();
+            let got = h.allocate(l);
+            if ahead < T::<FL, SL, G>::LOOK {
+                assert_eq!(got, Some(blocks[ahead].0), "{ahead} smaller block(s) ahead");
+                assert_eq!(h.census().free, ahead);
+            } else {
+                assert_eq!(got, None, "the fallback looks at {} blocks", T::<FL, SL, G>::LOOK);
+                assert_eq!(h.census().free, ahead + 1);
+            }
+            h.validate().unwrap();
+        }
+    }
+
     /// The sizing helpers keep their promises.
     pub(super) fn sizing_helpers_keep_their_promises<
         const FL: usize,
@@ -1484,6 +1653,9 @@ macro_rules! suite {
                 cat_e1_e3_fill_to_oom_then_drain_is_pristine,
                 invalid_frees_are_ignored_without_write,
                 fallback_finds_block_in_own_class,
+                allocate_exact_class_empty_skips_near_class_and_files_rest,
+                allocate_exact_class_only_near_class_free_succeeds,
+                allocate_fit_behind_first_of_own_class_succeeds_up_to_third,
                 sizing_helpers_keep_their_promises,
                 region_beyond_largest_block_is_cut,
                 planted_corruption_is_found,
