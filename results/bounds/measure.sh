@@ -1,7 +1,8 @@
 #!/bin/sh
 # Instructions of one allocate and one deallocate (callgrind, deterministic) in a heap with
 # 0 to 6,000 free 32-byte holes below the only block that fits (worst_op.rs): RELIABILITY.md
-# P5. First-fit's count grows with the holes; TLSF's must not.
+# P5. First-fit's count grows with the holes; TLSF's must not. Last line: Tlsf's longest
+# allocation (its failure path, see worst_op.rs).
 # Usage: results/bounds/measure.sh   (needs valgrind)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,3 +33,11 @@ for heap in FirstFit Tlsf; do
         echo "$heap | $holes$counts"
     done
 done
+counts=""
+for op in op_allocate op_deallocate; do
+    n=$(valgrind --tool=callgrind --toggle-collect="worst_op::$op*" \
+        --callgrind-out-file=/dev/null "$work/target/release/worst_op" TlsfThird 0 2>&1 |
+        sed -n 's/.*Collected : //p')
+    counts="$counts | $n"
+done
+echo "Tlsf, only the 3rd block of the own class fits | -$counts"

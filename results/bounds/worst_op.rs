@@ -1,6 +1,11 @@
 //! One operation in a fragmented heap, for callgrind (see measure.sh): `holes` free blocks of
 //! 32 bytes sit below the only block large enough, then one allocation must pass them all
 //! (first-fit's worst case) and one free of a block above them must walk to it.
+//!
+//! `TlsfThird`: Tlsf's longest allocation, its failure path: a 4,592-byte request that no
+//! class above its own can serve, and that only the third block of its own class (4,096,
+//! 4,096 and 4,600 bytes) fits, in a heap otherwise full.
+use bareheap::stats::HeapStats;
 use bareheap::{Claim, FirstFit, Heap, Region, Tlsf};
 use core::alloc::Layout;
 use core::mem::MaybeUninit;
@@ -34,12 +39,39 @@ fn run<H: Heap + Claim + Default>(holes: usize) {
     h.validate().unwrap();
 }
 
+fn run_third() {
+    let mem: &'static mut [MaybeUninit<u8>] =
+        Box::leak(vec![MaybeUninit::uninit(); 1 << 20].into_boxed_slice());
+    let mut h = Tlsf::new();
+    h.claim(Region::from_static(mem).unwrap()).unwrap();
+    let guard = Layout::from_size_align(8, 8).unwrap();
+    let mut blocks = Vec::new();
+    for size in [4096 - 8, 4096 - 8, 4600 - 8] {
+        let l = Layout::from_size_align(size, 8).unwrap();
+        blocks.push((h.allocate(l).unwrap(), l));
+        h.allocate(guard).unwrap();
+    }
+    while h.largest_free_block() > 0 {
+        h.allocate(Layout::from_size_align(h.largest_free_block(), 8).unwrap()).unwrap();
+    }
+    for &(p, l) in blocks.iter().rev() {
+        // SAFETY: live with `l`, freed once.
+        unsafe { h.deallocate(p, l) };
+    }
+    let (want, l) = blocks[2];
+    let p = op_allocate(&mut h, l).unwrap();
+    assert_eq!(p, want, "the third block of the class");
+    op_deallocate(&mut h, p, l);
+    h.validate().unwrap();
+}
+
 fn main() {
     let heap = std::env::args().nth(1).expect("heap");
     let holes: usize = std::env::args().nth(2).expect("holes").parse().unwrap();
     match heap.as_str() {
         "FirstFit" => run::<FirstFit>(holes),
         "Tlsf" => run::<Tlsf>(holes),
-        _ => panic!("FirstFit or Tlsf"),
+        "TlsfThird" => run_third(),
+        _ => panic!("FirstFit, Tlsf or TlsfThird"),
     }
 }

@@ -67,8 +67,10 @@
 //!   [`deallocate`](Heap::deallocate) and the in-place paths of [`grow`](Heap::grow) and
 //!   [`shrink`](Heap::shrink) contain no loop at all: the bound is straight-line code with two
 //!   bitmap lookups, at most two merges, one split and one look at the first block of the
-//!   request's own class. An allocation with `align > G` is the same: one search, one
-//!   removal, two insertions at most (the front it leaves and a large alignment slack).
+//!   request's own class; only when that search finds nothing, a look at its second and third
+//!   blocks and a move of one to the head of the list. An allocation with `align > G` is the
+//!   same: one search, one removal, two insertions at most (the front it leaves and a large
+//!   alignment slack).
 //!   A moving `grow` adds the copy of the payload (linear in its size, like `memcpy`). [`claim`](Claim::claim) is linear in
 //!   the number of regions and [`validate`](Heap::validate) in the number of blocks.
 //! - **Small requests are the fastest.** Sizes below `2·SL` granules (128 bytes with both
@@ -102,8 +104,12 @@
 //!   ([`Tlsf::CONTROL_BLOCK_SIZE`], [`Tlsf::min_first_region_size`]).
 //! - Good fit, not best fit: a request that is not the base of its class takes the first
 //!   block of its own class if that one is large enough, else a block of the next non-empty
-//!   class up, so a block of the right size further down its own list can be missed.
-//!   Fragmentation is low but not minimal.
+//!   class up, else the second or third block of its own class if one fits; a block of the
+//!   right size further down its own list is missed (the request fails). Fragmentation is low
+//!   but not minimal: on the benchmark's efficiency workload (1 MiB, 32 seeds, 64-bit default)
+//!   the first failure is always a request larger than every free block, with 1.4 % of the
+//!   heap free in smaller ones; block headers hold 1.4 %, rounding to the granule and the
+//!   smallest block 0.7 %, slack kept in blocks 0.1 %, the control block 0.2 %.
 //! - Tiny allocations cost a whole smallest block: 24 bytes on 64-bit for any request up to
 //!   16 bytes. The three-word smallest block (with `G = 8`) replaced a four-word one (`G =
 //!   16`, 32 bytes for any request up to 24 bytes), which alone put the serde_json trace's
@@ -158,6 +164,10 @@
 //!   fit cut the serde_json trace replay by about 12 % and x86-64 instructions per allocation
 //!   by 3–4, and raised heap efficiency slightly. Over-aligned requests try it only when the
 //!   search fails.
+//! - A small request whose exact class is empty passes over the classes one or two granules
+//!   larger, whose rest could not be a free block and would stay in the allocation, for the
+//!   next class a smallest block larger; they are taken only if nothing else fits. Heap
+//!   efficiency rose from 95.8 % to 96.1 % (64-bit default) at no cost in instructions.
 //!
 //! # Invariants
 //!

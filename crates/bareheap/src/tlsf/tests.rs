@@ -2124,3 +2124,50 @@ fn hardened_damaged_links_of_smallest_free_block_are_reported() {
     assert_eq!(crate::fault::tests::take().len(), 1);
     assert_eq!(hdr(ps[2]) & USED, USED);
 }
+
+/// A hardened heap with, in address order, free blocks of 4,096 and 4,600 bytes (one class:
+/// the larger last in its list), each followed by a used block, and nothing else free.
+fn class_of_two_hardened(arena: &Arena) -> (Tiny<true>, NonNull<u8>, NonNull<u8>) {
+    let (mut h, _) = Tiny::<true>::on(arena);
+    let guard = Layout::from_size_align(1, 1).unwrap();
+    let [lo, hi] = [4096, 4600].map(|s| {
+        let p = h.allocate(Layout::from_size_align(s - W, 8).unwrap()).unwrap();
+        h.allocate(guard).unwrap();
+        p
+    });
+    assert_eq!(Tiny::<true>::class_of_bytes(4096), Tiny::<true>::class_of_bytes(4600));
+    while h.largest_free_block() > 0 {
+        h.allocate(Layout::from_size_align(h.largest_free_block(), 8).unwrap()).unwrap();
+    }
+    for (p, s) in [(hi, 4600), (lo, 4096)] {
+        // SAFETY: live with this layout, between used blocks: no merge.
+        unsafe { h.deallocate(p, Layout::from_size_align(s - W, 8).unwrap()) };
+    }
+    h.validate().unwrap();
+    (h, lo, hi)
+}
+
+#[test]
+fn allocate_fallback_hardened_sound_links_takes_second_block() {
+    let arena = Arena::new(64 << 10);
+    let (mut h, _, hi) = class_of_two_hardened(&arena);
+    let _ = crate::fault::tests::take();
+    let p = h.allocate(Layout::from_size_align(4600 - W, 8).unwrap());
+    assert_eq!(p, Some(hi));
+    assert!(crate::fault::tests::take().is_empty());
+    h.validate().unwrap();
+}
+
+#[test]
+fn allocate_fallback_hardened_damaged_link_is_reported_and_fails() {
+    let arena = Arena::new(64 << 10);
+    let (mut h, lo, hi) = class_of_two_hardened(&arena);
+    let _ = crate::fault::tests::take();
+    // SAFETY: the `NEXT` link of free block `lo`; the write is the bug under test.
+    unsafe { set_word_usize(lo.as_ptr().wrapping_sub(W), NEXT, 0x4141_4140) };
+    let p = h.allocate(Layout::from_size_align(4600 - W, 8).unwrap());
+    assert_eq!(p, None, "a damaged link is not followed");
+    let seen: Vec<_> = crate::fault::tests::take().iter().map(|f| (f.kind, f.addr)).collect();
+    assert_eq!(seen, [(crate::fault::FaultKind::CorruptLink, lo.as_ptr().addr() - W)]);
+    assert_eq!(hdr(hi), 4600 | FREE, "nothing written: still free");
+}
