@@ -67,10 +67,10 @@
 //!   [`deallocate`](Heap::deallocate) and the in-place paths of [`grow`](Heap::grow) and
 //!   [`shrink`](Heap::shrink) contain no loop at all: the bound is straight-line code with two
 //!   bitmap lookups, at most two merges, one split and one look at the first block of the
-//!   request's own class; only when that search finds nothing, a look at its second and third
-//!   blocks and a move of one to the head of the list. An allocation with `align > G` is the
-//!   same: one search, one removal, two insertions at most (the front it leaves and a large
-//!   alignment slack).
+//!   request's own class; only when that search finds nothing (and on 64-bit targets), a look
+//!   at its second and third blocks and a move of one to the head of the list. An allocation
+//!   with `align > G` is the same: one search, one removal, two insertions at most (the front
+//!   it leaves and a large alignment slack).
 //!   A moving `grow` adds the copy of the payload (linear in its size, like `memcpy`). [`claim`](Claim::claim) is linear in
 //!   the number of regions and [`validate`](Heap::validate) in the number of blocks.
 //! - **Small requests are the fastest.** Sizes below `2·SL` granules (128 bytes with both
@@ -80,7 +80,7 @@
 //!   32-bit targets and 24 on 64-bit ones (three words: a free one has no footer). On the
 //!   benchmark's recorded serde_json trace (mostly requests below 16 bytes) the span of the
 //!   blocks peaks at 1.135 times the peak live bytes on x86-64 (talc 1.192, rlsf 1.243), and
-//!   heap efficiency (payload at the first failure, 1 MiB arena) is 95.8 %.
+//!   heap efficiency (payload at the first failure, 1 MiB arena, 32 seeds) is 96.1 %.
 //! - **Immediate coalescing, in-place realloc.** Free neighbours are merged on every free; `grow`
 //!   absorbs a free successor, `shrink` always stays in place.
 //! - **Many regions.** Any number of regions; a region that starts where an earlier one ends, or
@@ -104,12 +104,13 @@
 //!   ([`Tlsf::CONTROL_BLOCK_SIZE`], [`Tlsf::min_first_region_size`]).
 //! - Good fit, not best fit: a request that is not the base of its class takes the first
 //!   block of its own class if that one is large enough, else a block of the next non-empty
-//!   class up, else the second or third block of its own class if one fits; a block of the
-//!   right size further down its own list is missed (the request fails). Fragmentation is low
-//!   but not minimal: on the benchmark's efficiency workload (1 MiB, 32 seeds, 64-bit default)
-//!   the first failure is always a request larger than every free block, with 1.4 % of the
-//!   heap free in smaller ones; block headers hold 1.4 %, rounding to the granule and the
-//!   smallest block 0.7 %, slack kept in blocks 0.1 %, the control block 0.2 %.
+//!   class up, else (64-bit targets) the second or third block of its own class if one fits;
+//!   a block of the right size further down its own list is missed (the request fails).
+//!   Fragmentation is low but not minimal. On the benchmark's efficiency workload (1 MiB, 32
+//!   seeds, 64-bit default) the first failure is, in every seed, a request larger than every
+//!   free block, with 1.5 % of the heap free in smaller ones; the rest of the 3.9 % not
+//!   allocated is block headers (1.4 %), rounding up to the granule and the smallest block
+//!   (0.7 %), the control block (0.2 %) and slack kept in allocated blocks (0.1 %).
 //! - Tiny allocations cost a whole smallest block: 24 bytes on 64-bit for any request up to
 //!   16 bytes. The three-word smallest block (with `G = 8`) replaced a four-word one (`G =
 //!   16`, 32 bytes for any request up to 24 bytes), which alone put the serde_json trace's
@@ -167,7 +168,9 @@
 //! - A small request whose exact class is empty passes over the classes one or two granules
 //!   larger, whose rest could not be a free block and would stay in the allocation, for the
 //!   next class a smallest block larger; they are taken only if nothing else fits. Heap
-//!   efficiency rose from 95.8 % to 96.1 % (64-bit default) at no cost in instructions.
+//!   efficiency rose from 95.8 % to 96.1 % (64-bit default), for about 0.45 x86-64
+//!   instructions per allocation (more splits); 32-bit targets do not do it
+//!   (the saved Cortex-M3 instructions and code matter more there).
 //!
 //! # Invariants
 //!
@@ -1019,8 +1022,8 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     /// 0.27 % of the heap at the first failure, and skipping those classes raised the payload
     /// at the first failure from 95.85 % to 96.07 % (64-bit default; 95.27 % to 95.43 % with
     /// `G = 16`). They are taken only when nothing else fits: a request never fails while a
-    /// block that fits is free in one of them. Same instruction count on the hit path: the
-    /// mask is one `AND` with a constant.
+    /// block that fits is free in one of them. The cost is the splits: more blocks are cut
+    /// and their rest filed (see [`SKIP_NEAR`](Self::SKIP_NEAR), which enables this).
     ///
     /// `ctrl` is the control block, not null.
     #[inline(always)]
@@ -1140,12 +1143,13 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     /// `HARDENED` finds a link damaged, reported). No loop: [`next_free`](Self::next_free) is
     /// called twice.
     ///
-    /// Out of line and cold: the plain path already tried the first block, so this runs only
-    /// when an allocation would fail. On the benchmark's efficiency workload it changes
-    /// nothing (the first failure is never a block further down a list: at most one seed in
-    /// 32, with an over-aligned request), but on heaps of many blocks of one class (small
-    /// regions, or a heap cut into equal pieces) a request no longer fails while the block
-    /// behind the first one fits.
+    /// Runs only when an allocation would otherwise fail (the plain path and `allocate_2g`
+    /// call it from their failure branches, out of line). On the benchmark's efficiency
+    /// workload it changes nothing: at the first failure, no free block of any list fits the
+    /// request in 31 of 32 seeds, and in the last one only a block with a lucky alignment
+    /// does (an over-aligned request; measured with a look through every list). It helps heaps
+    /// with many blocks of one class (small regions, a heap cut into equal pieces): there a
+    /// request no longer fails while the second or third block of its class fits.
     // Inlined into the over-aligned search on 32-bit targets, where it is a few instructions
     // (`LOOK = 1`): as before the look further, Cortex-M3 code and counts are unchanged.
     #[cfg_attr(target_pointer_width = "64", cold, inline(never))]
