@@ -883,11 +883,19 @@ impl Results {
         let c = &self.meta.config;
         let _ = writeln!(
             out,
-            "Nanoseconds per operation at live-set N={} with reallocs; lower is better. {} rounds interleave the allocators (one worker process per allocator and round, in an order rotated by one each round); each worker times the same {} operations {} times on a fresh heap and takes, for each percentile, the median over its runs. A cell is the median over the rounds; p99.99 and max also give the range over the rounds (min–max).\n",
+            "Nanoseconds per operation at live-set N={} with reallocs; lower is better. {}; each worker times the same {} operations {} times on a fresh heap and takes, for each percentile, the median over its runs.{}\n",
             c.latency_n,
-            c.latency_rounds.max(1),
+            match c.latency_rounds {
+                r if r > 1 => format!("{r} rounds interleave the allocators (one worker process per allocator and round, in an order rotated by one each round)"),
+                _ => "One worker process per allocator, one allocator after another".to_owned(),
+            },
             c.latency_ops,
-            c.latency_reps
+            c.latency_reps,
+            if c.latency_rounds > 1 {
+                " A cell is the median over the rounds; p99.99 and max also give the range over the rounds (min–max). A round that fails or runs out of memory is the allocator's result, and it is not run again."
+            } else {
+                ""
+            }
         );
         for (k, kind) in ["alloc", "free", "realloc"].iter().enumerate() {
             let _ = writeln!(out, "**{kind}**\n");
@@ -1162,7 +1170,7 @@ impl Results {
                 r
             })
             .collect();
-        let _ = writeln!(out, "Throughput with reallocs (median; † = time budget, see section 1); efficiency at first failure; latency at N={} (max: the per-operation floor, see section 3); trace replay time (median) and footprint.\n", self.meta.config.latency_n);
+        let _ = writeln!(out, "Throughput with reallocs (median; † = time budget, see section 1); efficiency at first failure; latency at N={} (medians over the rounds; max: the per-operation floor, see section 3); trace replay time (median) and footprint.\n", self.meta.config.latency_n);
         table(&mut out, &head, &rows);
         out
     }
