@@ -210,7 +210,7 @@ impl Config {
                 latency_n: 3000,
                 latency_ops: 10_000,
                 latency_reps: 2,
-                latency_rounds: 3,
+                latency_rounds: 2,
                 latency_arena: 16 << 20,
                 replay_reps: 1,
                 small_n: 5_000,
