@@ -1305,13 +1305,14 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         // `end + W − need` is a `G`-aligned payload address inside `b` (TL1); rounding it down
         // to `align` moves it back by at most `align − G`, so at least `MIN_BLOCK` bytes of
         // `b` stay in front.
-        let q = (end + W - need) & !(align - 1);
+        let x = end + W - need;
+        let q = x & !(align - 1);
         let a = b.with_addr(q - W);
         let front = a.addr() - b.addr();
         // The alignment slack behind the payload (< `align`) is filed as a free block of its
         // own when it is large: left in the block, up to 4 KiB per block stayed allocated,
         // which cost 3–4 points of heap efficiency on the benchmark's mix.
-        let slack = end - a.addr() - need;
+        let slack = x - q;
         // SAFETY: `b` is a free block just unlinked whose predecessor is used (TL4) and whose
         // successor at `end` is used (TL5: free blocks never touch); `[b, a)`, `[a, a +
         // need)` and the slack are parts of it at header positions, each a multiple of `G`

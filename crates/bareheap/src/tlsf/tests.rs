@@ -1952,3 +1952,59 @@ fn hardened_damaged_links_of_smallest_free_block_are_reported() {
     assert_eq!(crate::fault::tests::take().len(), 1);
     assert_eq!(hdr(ps[2]) & USED, USED);
 }
+
+/// Over-aligned allocations at every alignment from `2·G` to 64 KiB, after a varying number
+/// of small blocks (so that the block they are cut from ends at many offsets): each payload is aligned, its
+/// block keeps less than `min(align, KEEP_SLACK)` bytes beyond the request's own block size
+/// (a larger slack is filed), and every byte of the region is in a used or a free block.
+fn over_aligned_slack_is_bounded_and_nothing_is_lost<
+    const FL: usize,
+    const SL: usize,
+    const G: usize,
+    const HARDENED: bool,
+>() {
+    type H<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool> =
+        TlsfWith<FL, SL, G, HARDENED>;
+    let arena = Arena::new(1 << 20);
+    let small = Layout::from_size_align(G, 8).unwrap();
+    // Under Miri: fewer offsets and every other alignment.
+    let (pads, step) = if cfg!(miri) { (2, 3) } else { (6, 1) };
+    for pad in 0..pads {
+        for shift in ((G.trailing_zeros() + 1)..=16).step_by(step) {
+            let align = 1usize << shift;
+            for size in [1, 3 * G, 100, 1000, 5000] {
+                let (mut h, _) = H::<FL, SL, G, HARDENED>::on(&arena);
+                let span = h.census().span_bytes;
+                let pads: Vec<_> = (0..pad).map(|_| h.allocate(small).unwrap()).collect();
+                let l = Layout::from_size_align(size, align).unwrap();
+                let p = h.allocate(l).unwrap();
+                assert_eq!(p.as_ptr().addr() % align, 0, "align {align} size {size}");
+                h.validate().unwrap();
+                let need = H::<FL, SL, G, HARDENED>::block_size(size).unwrap();
+                let kept = (hdr(p) & !FLAGS) - need;
+                let bound = align.min(H::<FL, SL, G, HARDENED>::KEEP_SLACK);
+                assert!(kept < bound, "align {align} size {size} pad {pad}: {kept} bytes kept");
+                let c = h.census();
+                let used_bytes = span - c.free_bytes;
+                let pad_bytes: usize = pads.iter().map(|&q| hdr(q) & !FLAGS).sum();
+                assert_eq!(used_bytes, (hdr(p) & !FLAGS) + pad_bytes, "used blocks, no more");
+                // SAFETY: live with `l`, freed once; the pads with `small`.
+                unsafe {
+                    h.deallocate(p, l);
+                    for q in pads {
+                        h.deallocate(q, small);
+                    }
+                }
+                h.validate().unwrap();
+                assert_eq!(h.census().free, 1, "align {align} size {size} pad {pad}: merged");
+            }
+        }
+    }
+}
+
+#[test]
+fn allocate_over_aligned_keeps_small_slack_and_files_large_slack() {
+    over_aligned_slack_is_bounded_and_nothing_is_lost::<31, 8, 8, false>();
+    over_aligned_slack_is_bounded_and_nothing_is_lost::<30, 8, 16, false>();
+    over_aligned_slack_is_bounded_and_nothing_is_lost::<20, 8, 8, true>();
+}
