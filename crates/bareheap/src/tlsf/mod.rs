@@ -1434,7 +1434,8 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     }
 
     /// Frees used block `b` whose header is `hv`, merging it with free neighbours, and files
-    /// the result. Inlined into [`free_inline`](Self::free_inline) only.
+    /// the result. Inlined into [`free_inline`](Self::free_inline), and on 64-bit targets into
+    /// a moving [`grow`](Heap::grow), which frees the old block after the checks it already did.
     ///
     /// # Safety
     ///
