@@ -149,7 +149,7 @@ pub struct Config {
     /// Live-set sizes of workload 1 also counted under callgrind (see [`crate::instructions`]).
     #[serde(default)]
     pub instr_live_sizes: Vec<usize>,
-    /// Arena of workloads 1 and 3.
+    /// Arena of workloads 1 and 5.
     pub big_arena: usize,
     /// Arena of workload 2.
     pub efficiency_arena: usize,
@@ -159,8 +159,18 @@ pub struct Config {
     pub latency_n: usize,
     /// Timed operations per repetition of workload 3.
     pub latency_ops: usize,
-    /// Timed repetitions of workload 3.
+    /// Timed repetitions of workload 3 per worker: at least 2 for a per-operation floor.
+    /// (In results from before the rounds: of the one worker.)
     pub latency_reps: usize,
+    /// Rounds of workload 3, each one worker per allocator running all `latency_reps` (see
+    /// [`spawn_rounds`]); 0 in results from before the rounds (one worker).
+    #[serde(default)]
+    pub latency_rounds: usize,
+    /// Arena of workload 3 (in results from before it had its own: 0, and `big_arena` was
+    /// used): the live set of N=3000 takes under 8 MiB, and every worker pre-faults its
+    /// whole arena, which for 64 MiB cost more than the timed runs.
+    #[serde(default)]
+    pub latency_arena: usize,
     /// Timed repetitions of workload 4.
     pub replay_reps: usize,
     /// Tree nodes and live map keys of workload 5.
@@ -198,8 +208,10 @@ impl Config {
                 efficiency_arena: 1 << 20,
                 efficiency_seeds: 20,
                 latency_n: 3000,
-                latency_ops: 20_000,
-                latency_reps: 1,
+                latency_ops: 10_000,
+                latency_reps: 2,
+                latency_rounds: 2,
+                latency_arena: 16 << 20,
                 replay_reps: 1,
                 small_n: 5_000,
                 small_reps: 3,
@@ -219,8 +231,10 @@ impl Config {
                 efficiency_arena: 1 << 20,
                 efficiency_seeds: 32,
                 latency_n: 3000,
-                latency_ops: 300_000,
-                latency_reps: 5,
+                latency_ops: 70_000,
+                latency_reps: 3,
+                latency_rounds: 5,
+                latency_arena: 16 << 20,
                 replay_reps: 7,
                 small_n: 20_000,
                 small_reps: 21,
@@ -254,7 +268,7 @@ impl Config {
             ops: self.latency_ops,
             reps: self.latency_reps,
             seed: SEED + 1,
-            arena: self.big_arena,
+            arena: self.latency_arena,
             budget_secs: self.budget_secs,
         });
         jobs.push(Job::Replay { trace, reps: self.replay_reps, arena: trace_arena });
@@ -295,7 +309,9 @@ pub fn execute(alloc: &NamedAllocator, job: &Job) -> JobOutcome {
             JobOutcome::Efficiency(run::efficiency(alloc, &mut arena, &seeds))
         }
         Job::Latency { n, ops, reps, seed, arena, budget_secs } => {
-            let clock = Clock::calibrate(Duration::from_millis(50));
+            // 10 ms: a rate error of about 1e-5 (`Instant`'s own), and a small part of a
+            // worker, which every round repeats.
+            let clock = Clock::calibrate(Duration::from_millis(10));
             let program = workload::random_actions(*seed, *n, *ops, true);
             let mut arena = Arena::new(*arena);
             let budget = Some(Duration::from_secs_f64(*budget_secs));
@@ -322,8 +338,10 @@ pub fn execute(alloc: &NamedAllocator, job: &Job) -> JobOutcome {
 }
 
 /// Runs `job` (which takes `reps` repetitions) for every allocator in `rounds` interleaved
-/// rounds: each round runs one worker per allocator with its share of the repetitions, the
-/// allocators in an order rotated by one each round. The records hold every repetition.
+/// rounds: each round runs one worker per allocator with its share of the repetitions (all of
+/// them for workload 3, whose every worker is a whole measurement: its per-operation floor is
+/// a minimum over its own repetitions), the allocators in an order rotated by one each round.
+/// The records hold every repetition (for workload 3, every round's figures).
 /// An allocator for which `alone` is true runs all its repetitions in one worker, in the first
 /// round (for a slow heap, whose every worker repeats a verification pass of seconds).
 ///
@@ -334,8 +352,8 @@ pub fn execute(alloc: &NamedAllocator, job: &Job) -> JobOutcome {
 /// compare periods; interleaved, every row samples the same periods. Each worker is still a
 /// fresh process with its own arena and verification pass.
 ///
-/// A throughput job whose verification pass hit the time budget in the first round times
-/// that same prefix in the later ones (they verify the prefix whole, without a budget).
+/// A job whose verification pass hit the time budget in the first round times that same
+/// prefix in the later ones (they verify the prefix whole, without a budget).
 pub fn spawn_rounds(
     allocs: &[NamedAllocator],
     job: &Job,
@@ -343,13 +361,11 @@ pub fn spawn_rounds(
     timeout: Duration,
     alone: &dyn Fn(&NamedAllocator) -> bool,
 ) -> Vec<Record> {
-    let Some(reps) = reps_of(job) else {
+    let (Some(reps), Some(shares)) = (reps_of(job), shares(job, rounds)) else {
         return allocs.iter().map(|a| spawn(a, job, timeout)).collect();
     };
-    let rounds = rounds.clamp(1, reps.max(1));
     let mut merged: Vec<Option<Record>> = allocs.iter().map(|_| None).collect();
-    for round in 0..rounds {
-        let share = reps / rounds + usize::from(round < reps % rounds);
+    for (round, &share) in shares.iter().enumerate() {
         for k in 0..allocs.len() {
             let i = (k + round) % allocs.len();
             let alone = alone(&allocs[i]);
@@ -378,10 +394,24 @@ pub fn spawn_rounds(
         .collect()
 }
 
-/// The repetitions of a job that has them in rounds (workloads 1 and 5).
+/// The repetitions of each of `rounds` rounds of `job` (at least one round, and none without
+/// a repetition): workloads 1 and 5 share theirs out, every round of workload 3 runs all of
+/// them. None for a job that does not run in rounds.
+fn shares(job: &Job, rounds: usize) -> Option<Vec<usize>> {
+    let reps = reps_of(job)?;
+    if matches!(job, Job::Latency { .. }) {
+        return Some(vec![reps; rounds.max(1)]);
+    }
+    let rounds = rounds.clamp(1, reps.max(1));
+    Some((0..rounds).map(|round| reps / rounds + usize::from(round < reps % rounds)).collect())
+}
+
+/// The repetitions of a job that runs in rounds (workloads 1, 3 and 5).
 fn reps_of(job: &Job) -> Option<usize> {
     match job {
-        Job::Throughput { reps, .. } | Job::SmallObjects { reps, .. } => Some(*reps),
+        Job::Throughput { reps, .. }
+        | Job::Latency { reps, .. }
+        | Job::SmallObjects { reps, .. } => Some(*reps),
         _ => None,
     }
 }
@@ -389,7 +419,10 @@ fn reps_of(job: &Job) -> Option<usize> {
 /// `job` with `share` repetitions.
 fn with_reps(job: &Job, share: usize) -> Job {
     let mut part = job.clone();
-    if let Job::Throughput { reps, .. } | Job::SmallObjects { reps, .. } = &mut part {
+    if let Job::Throughput { reps, .. }
+    | Job::Latency { reps, .. }
+    | Job::SmallObjects { reps, .. } = &mut part
+    {
         *reps = share;
     }
     part
@@ -400,13 +433,20 @@ fn with_reps(job: &Job, share: usize) -> Job {
 /// same prefix of the program, verified whole.
 fn later_round(job: &Job, share: usize, first: &JobOutcome) -> Job {
     let mut part = with_reps(job, share);
-    if let (Job::Throughput { ops, budget_secs, .. }, JobOutcome::Throughput(Outcome::Ok(t))) =
-        (&mut part, first)
+    let timed = match first {
+        JobOutcome::Throughput(Outcome::Ok(t)) => Some((t.ops, t.of)),
+        JobOutcome::Latency(Outcome::Ok(l)) => Some((l.ops, l.of)),
+        _ => None,
+    };
+    if let (
+        Job::Throughput { ops, budget_secs, .. } | Job::Latency { ops, budget_secs, .. },
+        Some((timed, of)),
+    ) = (&mut part, timed)
     {
-        if t.ops < t.of {
-            // The program's first `t.ops` steady operations are the whole program of that
+        if timed < of {
+            // The program's first `timed` steady operations are the whole program of that
             // length (`workload::random_actions` draws them in order).
-            *ops = t.ops;
+            *ops = timed;
             *budget_secs = 1e6;
         }
     }
@@ -414,7 +454,12 @@ fn later_round(job: &Job, share: usize, first: &JobOutcome) -> Job {
 }
 
 fn outcome_ok(o: &JobOutcome) -> bool {
-    matches!(o, JobOutcome::Throughput(Outcome::Ok(_)) | JobOutcome::SmallObjects(Outcome::Ok(_)))
+    matches!(
+        o,
+        JobOutcome::Throughput(Outcome::Ok(_))
+            | JobOutcome::Latency(Outcome::Ok(_))
+            | JobOutcome::SmallObjects(Outcome::Ok(_))
+    )
 }
 
 /// Adds the repetitions of a later round to `acc`; a failure of any round is the outcome, and
@@ -422,40 +467,51 @@ fn outcome_ok(o: &JobOutcome) -> bool {
 fn merge(mut acc: Record, rec: Record) -> Record {
     acc.wall_secs += rec.wall_secs;
     acc.workers += rec.workers;
-    let diverged =
-        |what: &str, a: u64, b: u64| format!("rounds made different {what} ({a} and {b})");
     acc.outcome = match (acc.outcome, rec.outcome) {
-        (
-            JobOutcome::SmallObjects(Outcome::Ok(mut a)),
-            JobOutcome::SmallObjects(Outcome::Ok(b)),
-        ) => {
-            if a.heap_ops != b.heap_ops {
-                JobOutcome::SmallObjects(Outcome::Failed(diverged(
-                    "operation counts",
-                    a.heap_ops,
-                    b.heap_ops,
-                )))
-            } else {
-                a.ops_per_sec.extend(b.ops_per_sec);
-                a.max_request = a.max_request.max(b.max_request);
-                JobOutcome::SmallObjects(Outcome::Ok(a))
-            }
+        (JobOutcome::SmallObjects(Outcome::Ok(a)), JobOutcome::SmallObjects(Outcome::Ok(b))) => {
+            JobOutcome::SmallObjects(combine(
+                "operation counts",
+                |s| s.heap_ops,
+                a,
+                b,
+                |a, b| {
+                    a.ops_per_sec.extend(b.ops_per_sec);
+                    a.max_request = a.max_request.max(b.max_request);
+                },
+            ))
         }
-        (JobOutcome::Throughput(Outcome::Ok(mut a)), JobOutcome::Throughput(Outcome::Ok(b))) => {
-            if a.ops != b.ops {
-                JobOutcome::Throughput(Outcome::Failed(diverged(
-                    "timed operation counts",
-                    a.ops as u64,
-                    b.ops as u64,
-                )))
-            } else {
+        (JobOutcome::Throughput(Outcome::Ok(a)), JobOutcome::Throughput(Outcome::Ok(b))) => {
+            let timed = |t: &Throughput| t.ops as u64;
+            JobOutcome::Throughput(combine("timed operation counts", timed, a, b, |a, b| {
                 a.ops_per_sec.extend(b.ops_per_sec);
-                JobOutcome::Throughput(Outcome::Ok(a))
-            }
+            }))
+        }
+        (JobOutcome::Latency(Outcome::Ok(a)), JobOutcome::Latency(Outcome::Ok(b))) => {
+            let timed = |l: &Latency| l.ops as u64;
+            JobOutcome::Latency(combine("timed operation counts", timed, a, b, |a, b| {
+                a.rounds.extend(b.rounds);
+            }))
         }
         (_, other) => other,
     };
     acc
+}
+
+/// `a` with the later round `b` added by `add`, if the two did the same work (`work` counts
+/// it); otherwise a failure.
+fn combine<T>(
+    what: &str,
+    work: impl Fn(&T) -> u64,
+    mut a: T,
+    b: T,
+    add: impl FnOnce(&mut T, T),
+) -> Outcome<T> {
+    let (x, y) = (work(&a), work(&b));
+    if x != y {
+        return Outcome::Failed(format!("rounds made different {what} ({x} and {y})"));
+    }
+    add(&mut a, b);
+    Outcome::Ok(a)
 }
 
 /// Runs one job for one allocator in a child process, with a time limit.
@@ -639,6 +695,70 @@ mod tests {
             of: 100,
         }));
         assert_eq!(later_round(&throughput_job(), 1, &uncut), with_reps(&throughput_job(), 1));
+    }
+
+    fn latency_job() -> Job {
+        Job::Latency { n: 10, ops: 100, reps: 3, seed: 1, arena: 1 << 20, budget_secs: 3.0 }
+    }
+
+    /// A latency record of one round per figure, each with its alloc p99.99 set to it.
+    fn lat(ops: usize, p9999: &[f64]) -> Record {
+        let rounds = p9999
+            .iter()
+            .map(|&v| {
+                let p = run::Percentiles { count: 1, p9999: v, ..Default::default() };
+                run::LatencyRound {
+                    reps: vec![[p.clone(), p.clone(), p]],
+                    floor: Default::default(),
+                }
+            })
+            .collect();
+        Record {
+            job: latency_job(),
+            outcome: JobOutcome::Latency(Outcome::Ok(Latency { rounds, ops, of: 100 })),
+            ..rec(ok(vec![], 0))
+        }
+    }
+
+    #[test]
+    fn shares_split_throughput_reps_and_repeat_latency_reps_every_round() {
+        assert_eq!(shares(&throughput_job(), 5), Some(vec![1; 5]));
+        assert_eq!(shares(&throughput_job(), 3), Some(vec![2, 2, 1]));
+        assert_eq!(shares(&throughput_job(), 9), Some(vec![1; 5]), "no round without a rep");
+        assert_eq!(shares(&latency_job(), 5), Some(vec![3; 5]));
+        assert_eq!(shares(&latency_job(), 0), Some(vec![3]));
+        assert_eq!(shares(&Job::Efficiency { arena: 1, seeds: 1 }, 5), None);
+    }
+
+    #[test]
+    fn merge_latency_rounds_keeps_every_round_in_order() {
+        let m = merge(merge(lat(100, &[1.0]), lat(100, &[2.0])), lat(100, &[3.0]));
+        assert_eq!(m.workers, 3);
+        match m.outcome {
+            JobOutcome::Latency(Outcome::Ok(l)) => {
+                let firsts: Vec<f64> = l.rounds.iter().map(|r| r.reps[0][0].p9999).collect();
+                assert_eq!(firsts, [1.0, 2.0, 3.0]);
+            }
+            _ => panic!("merged outcome is not Ok"),
+        }
+    }
+
+    #[test]
+    fn merge_latency_rounds_timing_different_prefixes_fail_the_record() {
+        let m = merge(lat(50, &[1.0]), lat(60, &[1.0]));
+        assert!(matches!(m.outcome, JobOutcome::Latency(Outcome::Failed(_))));
+    }
+
+    #[test]
+    fn later_round_latency_after_a_cut_times_the_same_prefix_with_every_rep() {
+        match later_round(&latency_job(), 3, &lat(40, &[1.0]).outcome) {
+            Job::Latency { ops, reps, budget_secs, .. } => {
+                assert_eq!((ops, reps), (40, 3));
+                assert!(budget_secs >= 1e6);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(later_round(&latency_job(), 3, &lat(100, &[1.0]).outcome), latency_job());
     }
 
     #[test]

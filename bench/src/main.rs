@@ -177,6 +177,7 @@ fn run(
         let rounds = match job {
             jobs::Job::SmallObjects { .. } => config.small_rounds,
             jobs::Job::Throughput { .. } => config.throughput_rounds,
+            jobs::Job::Latency { .. } => config.latency_rounds,
             _ => 1,
         };
         if rounds > 1 {
@@ -592,7 +593,12 @@ fn brief(rec: &Record) -> String {
         JobOutcome::Efficiency(Outcome::Ok(e)) => {
             format!("{:.1}%", e.ratio.iter().sum::<f64>() / e.ratio.len() as f64 * 100.0)
         }
-        JobOutcome::Latency(Outcome::Ok(l)) => format!("alloc p99.99 {:.0} ns", l.reps[0][0].p9999),
+        JobOutcome::Latency(Outcome::Ok(l)) => {
+            match bench::report::PercentilesSummary::runs(l, 0) {
+                Some(p) => format!("alloc p99.99 {}", bench::report::with_range(&p.p9999, p.sets)),
+                None => "no timed repetition".into(),
+            }
+        }
         JobOutcome::Replay(Outcome::Ok(r)) => {
             let s = bench::report::Summary::of(&r.secs);
             format!("{:.1} ms, footprint {} KiB", s.median * 1e3, r.footprint / 1024)

@@ -210,7 +210,7 @@ fn latency(r: &Results, path: &Path) -> Res {
     for (k, (panel, kind)) in panels.iter().zip(["alloc", "free", "realloc"]).enumerate() {
         let mut all = Vec::new();
         for a in &r.allocators {
-            if let Ok(p) = r.latency(&a.name, k) {
+            if let Ok(p) = r.latency(&a.name, k).map(|s| s.medians()) {
                 all.push((
                     a.name.clone(),
                     [p.p50, p.p99, p.p999, p.p9999, p.max].map(|v| v.max(1.0)),
@@ -236,7 +236,7 @@ fn latency(r: &Results, path: &Path) -> Res {
                     String::new()
                 }
             })
-            .y_desc("time per operation (median over runs)")
+            .y_desc("time per operation (median over rounds)")
             .y_label_formatter(&|v: &f64| duration_label(*v))
             .label_style((FAMILY, 15))
             .axis_desc_style((FAMILY, 17))

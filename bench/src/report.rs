@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::{Config, Job, JobOutcome, Record};
-use crate::run::{Outcome, Percentiles};
+use crate::run::{Latency, Outcome, Percentiles};
 use crate::small;
 use crate::timer::Clock;
 
@@ -119,6 +119,78 @@ impl Summary {
     }
 }
 
+/// Each latency percentile summarised over several sets of percentiles: the repetitions of one
+/// worker, or the rounds (worker processes) of one allocator.
+#[derive(Clone, Copy, Debug)]
+pub struct PercentilesSummary {
+    /// Sets summarised (for workload 3's figures: rounds).
+    pub sets: usize,
+    /// Samples behind each set (those of the first).
+    pub count: usize,
+    /// Median.
+    pub p50: Summary,
+    /// 99th percentile.
+    pub p99: Summary,
+    /// 99.9th percentile.
+    pub p999: Summary,
+    /// 99.99th percentile.
+    pub p9999: Summary,
+    /// Slowest.
+    pub max: Summary,
+}
+
+impl PercentilesSummary {
+    /// Summarises each percentile over `sets`; None if there are none.
+    pub fn of(sets: &[Percentiles]) -> Option<PercentilesSummary> {
+        let first = sets.first()?;
+        let over =
+            |f: fn(&Percentiles) -> f64| Summary::of(&sets.iter().map(f).collect::<Vec<_>>());
+        Some(PercentilesSummary {
+            sets: sets.len(),
+            count: first.count,
+            p50: over(|p| p.p50),
+            p99: over(|p| p.p99),
+            p999: over(|p| p.p999),
+            p9999: over(|p| p.p9999),
+            max: over(|p| p.max),
+        })
+    }
+
+    /// The median of each percentile.
+    pub fn medians(&self) -> Percentiles {
+        Percentiles {
+            count: self.count,
+            p50: self.p50.median,
+            p99: self.p99.median,
+            p999: self.p999.median,
+            p9999: self.p9999.median,
+            max: self.max.median,
+        }
+    }
+
+    /// Workload 3's figures of op kind `k` (0 alloc, 1 free, 2 realloc) over the rounds of
+    /// `l`, a round's figure for each percentile being the median over its repetitions. None
+    /// if no round timed a repetition.
+    pub fn runs(l: &Latency, k: usize) -> Option<PercentilesSummary> {
+        let per_round: Vec<Percentiles> = l
+            .rounds
+            .iter()
+            .filter_map(|r| {
+                Some(Self::of(&r.reps.iter().map(|p| p[k].clone()).collect::<Vec<_>>())?.medians())
+            })
+            .collect();
+        Self::of(&per_round)
+    }
+
+    /// The per-operation floor of op kind `k` (see [`crate::run::LatencyRound::floor`]) over
+    /// the rounds of `l` that recorded one. None if none did.
+    pub fn floors(l: &Latency, k: usize) -> Option<PercentilesSummary> {
+        let per_round: Vec<Percentiles> =
+            l.rounds.iter().map(|r| r.floor[k].clone()).filter(|p| p.count > 0).collect();
+        Self::of(&per_round)
+    }
+}
+
 /// A table cell: a number, or why there is none.
 #[derive(Clone, Debug)]
 pub enum Cell {
@@ -204,36 +276,28 @@ impl Results {
         }
     }
 
-    /// Latency percentiles of workload 3 for op kind `k` (0 alloc, 1 free, 2 realloc): the
-    /// median over repetitions of each percentile.
-    pub fn latency(&self, alloc: &str, k: usize) -> Result<Percentiles, Cell> {
-        match self.find(alloc, |j| matches!(j, Job::Latency { .. })).map(|r| &r.outcome) {
-            Some(JobOutcome::Latency(Outcome::Ok(l))) => {
-                let med = |f: fn(&Percentiles) -> f64| {
-                    Summary::of(&l.reps.iter().map(|r| f(&r[k])).collect::<Vec<_>>()).median
-                };
-                Ok(Percentiles {
-                    count: l.reps[0][k].count,
-                    p50: med(|p| p.p50),
-                    p99: med(|p| p.p99),
-                    p999: med(|p| p.p999),
-                    p9999: med(|p| p.p9999),
-                    max: med(|p| p.max),
-                })
-            }
-            Some(JobOutcome::Latency(o)) => Err(cell_of(o, |_| Cell::Na(String::new()))),
-            Some(JobOutcome::Crashed(e)) => Err(Cell::Failed(e.clone())),
-            _ => Err(Cell::Na("not run".into())),
-        }
+    /// Latency percentiles of workload 3 for op kind `k` (0 alloc, 1 free, 2 realloc) over
+    /// the rounds (see [`PercentilesSummary::runs`]).
+    pub fn latency(&self, alloc: &str, k: usize) -> Result<PercentilesSummary, Cell> {
+        self.latency_with(alloc, |l| PercentilesSummary::runs(l, k), "no timed repetition")
     }
 
-    /// The per-operation floor of workload 3 for op kind `k` (see [`Latency::floor`]).
-    pub fn latency_floor(&self, alloc: &str, k: usize) -> Result<Percentiles, Cell> {
+    /// The per-operation floor of workload 3 for op kind `k` over the rounds (see
+    /// [`PercentilesSummary::floors`]).
+    pub fn latency_floor(&self, alloc: &str, k: usize) -> Result<PercentilesSummary, Cell> {
+        self.latency_with(alloc, |l| PercentilesSummary::floors(l, k), "not recorded")
+    }
+
+    fn latency_with(
+        &self,
+        alloc: &str,
+        summary: impl Fn(&Latency) -> Option<PercentilesSummary>,
+        missing: &str,
+    ) -> Result<PercentilesSummary, Cell> {
         match self.find(alloc, |j| matches!(j, Job::Latency { .. })).map(|r| &r.outcome) {
-            Some(JobOutcome::Latency(Outcome::Ok(l))) if l.floor[k].count > 0 => {
-                Ok(l.floor[k].clone())
+            Some(JobOutcome::Latency(Outcome::Ok(l))) => {
+                summary(l).ok_or_else(|| Cell::Na(missing.into()))
             }
-            Some(JobOutcome::Latency(Outcome::Ok(_))) => Err(Cell::Na("not recorded".into())),
             Some(JobOutcome::Latency(o)) => Err(cell_of(o, |_| Cell::Na(String::new()))),
             Some(JobOutcome::Crashed(e)) => Err(Cell::Failed(e.clone())),
             _ => Err(Cell::Na("not run".into())),
@@ -348,6 +412,28 @@ fn mops(v: f64) -> String {
         format!("{m:.3}")
     } else {
         format!("{m:.2}")
+    }
+}
+
+/// A latency figure over rounds: the median, and the min–max over the rounds when there are
+/// several.
+pub fn with_range(s: &Summary, rounds: usize) -> String {
+    if rounds > 1 {
+        format!("{:.0} ({:.0}–{:.0})", s.median, s.min, s.max)
+    } else {
+        format!("{:.0}", s.median)
+    }
+}
+
+/// The verdict of a latency check of `ours` against `peer` (lower is better): on the medians,
+/// and whether the two ranges over the rounds overlap.
+fn verdict(ours: &Summary, peer: &Summary) -> &'static str {
+    let overlap = ours.min <= peer.max && peer.min <= ours.max;
+    match (ours.median <= peer.median, overlap) {
+        (true, false) => "no worse",
+        (true, true) => "no worse (ranges overlap)",
+        (false, true) => "worse (ranges overlap)",
+        (false, false) => "worse",
     }
 }
 
@@ -790,19 +876,32 @@ impl Results {
         out
     }
 
-    /// Workload 3 tables, one per operation kind.
+    /// Workload 3 tables, one per operation kind, then the per-operation floor and the
+    /// flagship's checks against its peers.
     pub fn latency_tables(&self) -> String {
         let mut out = String::new();
         let c = &self.meta.config;
         let _ = writeln!(
             out,
-            "Nanoseconds per operation at live-set N={} with reallocs ({} timed operations per run; each percentile is the median over {} runs); lower is better.\n",
-            c.latency_n, c.latency_ops, c.latency_reps
+            "Nanoseconds per operation at live-set N={} with reallocs; lower is better. {}; each worker times the same {} operations {} times on a fresh heap and takes, for each percentile, the median over its runs.{}\n",
+            c.latency_n,
+            match c.latency_rounds {
+                r if r > 1 => format!("{r} rounds interleave the allocators (one worker process per allocator and round, in an order rotated by one each round)"),
+                _ => "One worker process per allocator, one allocator after another".to_owned(),
+            },
+            c.latency_ops,
+            c.latency_reps,
+            if c.latency_rounds > 1 {
+                " A cell is the median over the rounds; p99.99 and max also give the range over the rounds (min–max). A round that fails or runs out of memory is the allocator's result, and it is not run again."
+            } else {
+                ""
+            }
         );
         for (k, kind) in ["alloc", "free", "realloc"].iter().enumerate() {
             let _ = writeln!(out, "**{kind}**\n");
-            let head: Vec<String> =
-                ["Allocator", "p50", "p99", "p99.9", "p99.99", "max"].map(String::from).to_vec();
+            let head: Vec<String> = ["Allocator", "p50", "p99", "p99.9", "p99.99", "max", "rounds"]
+                .map(String::from)
+                .to_vec();
             let rows: Vec<Vec<String>> = self
                 .names()
                 .iter()
@@ -810,12 +909,14 @@ impl Results {
                     let cut = if self.latency_cut(a).is_some() { " †" } else { "" };
                     let mut r = vec![format!("{a}{cut}")];
                     match self.latency(a, k) {
-                        Ok(p) => r.extend(
-                            [p.p50, p.p99, p.p999, p.p9999, p.max].map(|v| format!("{v:.0}")),
-                        ),
+                        Ok(p) => {
+                            r.extend([p.p50, p.p99, p.p999].map(|s| format!("{:.0}", s.median)));
+                            r.extend([p.p9999, p.max].map(|s| with_range(&s, p.sets)));
+                            r.push(p.sets.to_string());
+                        }
                         Err(cell) => {
                             r.push(fmt_cell(&cell, |v| v.to_string()));
-                            r.extend(["", "", "", ""].map(String::from));
+                            r.extend(["", "", "", "", ""].map(String::from));
                         }
                     }
                     r
@@ -825,11 +926,12 @@ impl Results {
         }
         let _ = writeln!(
             out,
-            "**Per-operation floor**: every run repeats the same operations on a fresh heap; \
-             taking, for each operation, the fastest of the {} runs keeps its own cost and drops \
-             most preemptions and interrupts (which seldom hit the same operation in every run). \
-             The maximum here is the slowest operation's own time, the figure a worst-case bound \
-             is about; the maxima above are mostly the machine's.\n",
+            "**Per-operation floor**: every run of a worker repeats the same operations on a fresh \
+             heap; taking, for each operation, the fastest of the worker's {} runs keeps its own \
+             cost and drops most preemptions and interrupts (which seldom hit the same operation \
+             in every run). The maximum here is the slowest operation's own time, the figure a \
+             worst-case bound is about; the maxima above are mostly the machine's. Median over \
+             the rounds (min–max).\n",
             c.latency_reps
         );
         let head: Vec<String> = [
@@ -850,7 +952,7 @@ impl Results {
                 let mut r = vec![a.to_string()];
                 for k in 0..3 {
                     match self.latency_floor(a, k) {
-                        Ok(p) => r.extend([p.p9999, p.max].map(|v| format!("{v:.0}"))),
+                        Ok(p) => r.extend([p.p9999, p.max].map(|s| with_range(&s, p.sets))),
                         Err(cell) => {
                             r.push(fmt_cell(&cell, |v| v.to_string()));
                             r.push(String::new());
@@ -874,6 +976,61 @@ impl Results {
                 cuts.join("; ")
             );
         }
+        out.push_str(&self.latency_checks());
+        out
+    }
+
+    /// Issue 4's latency target, checked on the medians over rounds: the flagship's p99.99 and
+    /// max (and the floor's max) of alloc and of free against each of [`FLAGSHIP_PEERS`].
+    pub fn latency_checks(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "**{FLAGSHIP} against its peers** (target: p99.99 and max of alloc and of free no worse than rlsf's). Medians over the rounds, in ns (min–max over the rounds); ratio ≤ 1.00× is no worse. \"ranges overlap\" means that the rounds of the two allocators overlap, so the rounds do not separate them. The plain figures include the machine's interruptions (a max is mostly one); the floor's are the operations' own (see above).\n"
+        );
+        let head: Vec<String> =
+            ["Check", FLAGSHIP, "peer", "ratio", "verdict"].map(String::from).to_vec();
+        let mut rows = Vec::new();
+        for peer in FLAGSHIP_PEERS {
+            for (k, kind) in ["alloc", "free"].iter().enumerate() {
+                for (what, floor, pick) in [
+                    ("p99.99", false, (|p: &PercentilesSummary| p.p9999) as fn(&_) -> Summary),
+                    ("floor p99.99", true, |p: &PercentilesSummary| p.p9999),
+                    ("max", false, |p: &PercentilesSummary| p.max),
+                    ("floor max", true, |p: &PercentilesSummary| p.max),
+                ] {
+                    let get = |a: &str| {
+                        if floor {
+                            self.latency_floor(a, k)
+                        } else {
+                            self.latency(a, k)
+                        }
+                    };
+                    let mut r = vec![format!("{kind} {what} vs {peer}")];
+                    match (get(FLAGSHIP), get(peer)) {
+                        (Ok(x), Ok(y)) => {
+                            let (sx, sy) = (pick(&x), pick(&y));
+                            r.push(with_range(&sx, x.sets));
+                            r.push(with_range(&sy, y.sets));
+                            r.push(ratio(
+                                &Cell::Value(sx.median, None),
+                                &Cell::Value(sy.median, None),
+                            ));
+                            r.push(verdict(&sx, &sy).into());
+                        }
+                        (x, y) => {
+                            let shown = |c: Result<PercentilesSummary, Cell>| match c {
+                                Ok(p) => with_range(&pick(&p), p.sets),
+                                Err(c) => fmt_cell(&c, |v| v.to_string()),
+                            };
+                            r.extend([shown(x), shown(y), "–".into(), "not measured".into()]);
+                        }
+                    }
+                    rows.push(r);
+                }
+            }
+        }
+        table(&mut out, &head, &rows);
         out
     }
 
@@ -994,13 +1151,13 @@ impl Results {
                 r.push(short(&self.efficiency(a).0, &|v| format!("{:.1}%", v * 100.0)));
                 for k in [0, 1] {
                     r.push(match self.latency(a, k) {
-                        Ok(p) => format!("{:.0}", p.p9999),
+                        Ok(p) => format!("{:.0}", p.p9999.median),
                         Err(c) => short(&c, &|v| v.to_string()),
                     });
                 }
                 for k in [0, 1] {
                     r.push(match self.latency_floor(a, k) {
-                        Ok(p) => format!("{:.0}", p.max),
+                        Ok(p) => format!("{:.0}", p.max.median),
                         Err(c) => short(&c, &|v| v.to_string()),
                     });
                 }
@@ -1014,7 +1171,7 @@ impl Results {
                 r
             })
             .collect();
-        let _ = writeln!(out, "Throughput with reallocs (median; † = time budget, see section 1); efficiency at first failure; latency at N={} (max: the per-operation floor, see section 3); trace replay time (median) and footprint.\n", self.meta.config.latency_n);
+        let _ = writeln!(out, "Throughput with reallocs (median; † = time budget, see section 1); efficiency at first failure; latency at N={} (medians over the rounds; max: the per-operation floor, see section 3); trace replay time (median) and footprint.\n", self.meta.config.latency_n);
         table(&mut out, &head, &rows);
         out
     }
@@ -1149,36 +1306,44 @@ impl Results {
         }
         w.flush()?;
         let mut w = csv::Writer::from_path(dir.join("latency.csv"))?;
-        w.write_record([
+        let head = [
             "allocator",
             "op",
             "status",
             "samples_per_run",
+            "rounds",
             "p50_ns",
             "p99_ns",
             "p99_9_ns",
             "p99_99_ns",
             "max_ns",
-        ])?;
+            "p99_99_min_ns",
+            "p99_99_max_ns",
+            "max_min_ns",
+            "max_max_ns",
+            "floor_p99_99_ns",
+            "floor_max_ns",
+        ];
+        w.write_record(head)?;
         for a in self.names() {
             for (k, kind) in ["alloc", "free", "realloc"].iter().enumerate() {
+                let mut row = vec![a.to_owned(), (*kind).to_owned()];
                 match self.latency(a, k) {
                     Ok(p) => {
-                        let v = [p.p50, p.p99, p.p999, p.p9999, p.max].map(|x| format!("{x:.1}"));
-                        w.write_record([
-                            a,
-                            kind,
-                            "ok",
-                            &p.count.to_string(),
-                            &v[0],
-                            &v[1],
-                            &v[2],
-                            &v[3],
-                            &v[4],
-                        ])?;
+                        let f = |x: f64| format!("{x:.1}");
+                        row.extend(["ok".to_owned(), p.count.to_string(), p.sets.to_string()]);
+                        row.extend([p.p50, p.p99, p.p999, p.p9999, p.max].map(|s| f(s.median)));
+                        row.extend([p.p9999.min, p.p9999.max, p.max.min, p.max.max].map(f));
+                        let floor = self.latency_floor(a, k).ok();
+                        row.extend([
+                            floor.map_or(String::new(), |p| f(p.p9999.median)),
+                            floor.map_or(String::new(), |p| f(p.max.median)),
+                        ]);
                     }
-                    Err(c) => w.write_record([a, kind, &status(&c), "", "", "", "", "", ""])?,
+                    Err(c) => row.push(status(&c)),
                 }
+                row.resize(head.len(), String::new());
+                w.write_record(&row)?;
             }
         }
         w.flush()?;
@@ -1346,6 +1511,101 @@ mod tests {
         let mut r = results(&["bareheap Tlsf"]);
         r.instructions_skipped = Some("valgrind not found".into());
         assert!(r.throughput_instruction_tables().contains("SKIPPED"));
+    }
+
+    /// Percentiles whose every figure is `v` (count 10), or with no samples for `v` < 0.
+    fn pct(v: f64) -> Percentiles {
+        let count = if v < 0.0 { 0 } else { 10 };
+        Percentiles { count, p50: v, p99: v, p999: v, p9999: v, max: v }
+    }
+
+    /// A latency outcome: per round, each rep's figures (every kind the same) and the floor.
+    fn latency_of(rounds: &[(&[f64], f64)]) -> Latency {
+        let rounds = rounds
+            .iter()
+            .map(|(reps, floor)| crate::run::LatencyRound {
+                reps: reps.iter().map(|&v| [pct(v), pct(v), pct(v)]).collect(),
+                floor: [pct(*floor), pct(*floor), pct(*floor)],
+            })
+            .collect();
+        Latency { rounds, ops: 10, of: 10 }
+    }
+
+    fn push_latency(r: &mut Results, alloc: &str, l: Latency) {
+        r.records.push(Record {
+            alloc: alloc.into(),
+            job: Job::Latency { n: 1, ops: 10, reps: 3, seed: 0, arena: 0, budget_secs: 1.0 },
+            workers: l.rounds.len(),
+            outcome: JobOutcome::Latency(Outcome::Ok(l)),
+            wall_secs: 1.0,
+        });
+    }
+
+    #[test]
+    fn latency_runs_take_the_median_over_reps_then_over_rounds() {
+        // Rounds' medians over their reps: 3, 5, 3 (the mean of 2 and 4).
+        let l = latency_of(&[(&[1.0, 3.0, 100.0], 1.0), (&[5.0], 2.0), (&[2.0, 4.0], 3.0)]);
+        let s = PercentilesSummary::runs(&l, 1).unwrap();
+        assert_eq!(s.sets, 3);
+        assert_eq!((s.p9999.median, s.p9999.min, s.p9999.max), (3.0, 3.0, 5.0));
+        assert_eq!(s.medians().max, 3.0);
+        let f = PercentilesSummary::floors(&l, 0).unwrap();
+        assert_eq!((f.sets, f.max.median, f.max.min, f.max.max), (3, 2.0, 1.0, 3.0));
+    }
+
+    #[test]
+    fn latency_floors_leave_out_rounds_without_one_and_none_is_none() {
+        let l = latency_of(&[(&[1.0], -1.0), (&[1.0], 4.0), (&[1.0], 6.0)]);
+        let f = PercentilesSummary::floors(&l, 0).unwrap();
+        assert_eq!((f.sets, f.max.median), (2, 5.0));
+        let none = latency_of(&[(&[1.0], -1.0)]);
+        assert!(PercentilesSummary::floors(&none, 0).is_none());
+        assert!(PercentilesSummary::runs(&latency_of(&[(&[], 1.0)]), 0).is_none());
+    }
+
+    #[test]
+    fn verdict_compares_medians_and_says_when_ranges_overlap() {
+        let s = |median, min, max| Summary { median, min, max };
+        assert_eq!(verdict(&s(1.0, 0.5, 1.5), &s(3.0, 2.0, 4.0)), "no worse");
+        assert_eq!(verdict(&s(2.0, 1.0, 3.0), &s(2.0, 1.5, 4.0)), "no worse (ranges overlap)");
+        assert_eq!(verdict(&s(3.0, 2.5, 3.5), &s(2.0, 1.0, 2.6)), "worse (ranges overlap)");
+        assert_eq!(verdict(&s(3.0, 2.5, 3.5), &s(1.0, 0.5, 1.5)), "worse");
+    }
+
+    #[test]
+    fn latency_tables_give_median_range_and_rounds_and_check_the_flagship_on_medians() {
+        let mut r = results(&[FLAGSHIP, "rlsf", "talc"]);
+        // The flagship's worst round is worse than any of rlsf's, its median better.
+        push_latency(
+            &mut r,
+            FLAGSHIP,
+            latency_of(&[(&[400.0], 100.0), (&[900.0], 120.0), (&[450.0], 110.0)]),
+        );
+        push_latency(
+            &mut r,
+            "rlsf",
+            latency_of(&[(&[500.0], 90.0), (&[520.0], 95.0), (&[510.0], 99.0)]),
+        );
+        push_latency(&mut r, "talc", latency_of(&[(&[300.0], 50.0)]));
+        let md = r.latency_tables();
+        let row = |start: &str| {
+            md.lines().find(|l| l.starts_with(start)).unwrap_or_else(|| panic!("{start}: {md}"))
+        };
+        assert_eq!(
+            row(&format!("| {FLAGSHIP} | 450 |")),
+            format!("| {FLAGSHIP} | 450 | 450 | 450 | 450 (400–900) | 450 (400–900) | 3 |")
+        );
+        assert!(row("| talc | 300 |").ends_with("| 300 | 300 | 1 |"), "one round: no range");
+        assert_eq!(row("| alloc p99.99 vs rlsf"), "| alloc p99.99 vs rlsf | 450 (400–900) | 510 (500–520) | 0.88× | no worse (ranges overlap) |");
+        assert!(
+            row("| free floor max vs rlsf")
+                .ends_with("| 110 (100–120) | 95 (90–99) | 1.16× | worse |"),
+            "{md}"
+        );
+        assert!(
+            row("| alloc max vs talc").contains("| 450 (400–900) | 300 | 1.50× | worse |"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -489,9 +489,9 @@ impl Percentiles {
     }
 }
 
-/// Latency percentiles per repetition.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Latency {
+/// The latency figures of one worker process (one round, see `jobs::spawn_rounds`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct LatencyRound {
     /// `[alloc, free, realloc]` percentiles of each timed repetition.
     pub reps: Vec<[Percentiles; 3]>,
     /// `[alloc, free, realloc]` percentiles of the per-operation floor: every repetition runs
@@ -500,10 +500,40 @@ pub struct Latency {
     /// the same operation in every run). Its maximum is the slowest operation's own time.
     #[serde(default)]
     pub floor: [Percentiles; 3],
+}
+
+/// Latency percentiles of each round (worker process) of workload 3.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(from = "LatencyRepr")]
+pub struct Latency {
+    /// One entry per worker process, in the order they ran.
+    pub rounds: Vec<LatencyRound>,
     /// Steady operations timed per repetition (fewer than `of` when the time budget cut it).
     pub ops: usize,
     /// Steady operations in the program.
     pub of: usize,
+}
+
+/// How [`Latency`] is read: as written, or, from results of before the rounds, as the
+/// figures of a single worker.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum LatencyRepr {
+    Rounds { rounds: Vec<LatencyRound>, ops: usize, of: usize },
+    One { reps: Vec<[Percentiles; 3]>, floor: Option<[Percentiles; 3]>, ops: usize, of: usize },
+}
+
+impl From<LatencyRepr> for Latency {
+    fn from(r: LatencyRepr) -> Latency {
+        match r {
+            LatencyRepr::Rounds { rounds, ops, of } => Latency { rounds, ops, of },
+            LatencyRepr::One { reps, floor, ops, of } => Latency {
+                rounds: vec![LatencyRound { reps, floor: floor.unwrap_or_default() }],
+                ops,
+                of,
+            },
+        }
+    }
 }
 
 /// Workload 3: per-operation latency over a random-actions program (same verification pass and
@@ -556,7 +586,11 @@ pub fn latency(
             Percentiles::of(&mut f.free, clock),
             Percentiles::of(&mut f.realloc, clock),
         ];
-        Outcome::Ok(Latency { reps: out, floor, ops: k, of: program.steady.len() })
+        Outcome::Ok(Latency {
+            rounds: vec![LatencyRound { reps: out, floor }],
+            ops: k,
+            of: program.steady.len(),
+        })
     })
 }
 
@@ -768,6 +802,18 @@ pub fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latency_from_before_the_rounds_reads_as_one_round() {
+        let p = r#"{"count":2,"p50":1.0,"p99":2.0,"p999":3.0,"p9999":4.0,"max":5.0}"#;
+        let three = format!("[{p},{p},{p}]");
+        let old = format!(r#"{{"reps":[{three},{three}],"floor":{three},"ops":7,"of":9}}"#);
+        let l: Latency = serde_json::from_str(&old).unwrap();
+        assert_eq!((l.rounds.len(), l.rounds[0].reps.len(), l.ops, l.of), (1, 2, 7, 9));
+        assert_eq!(l.rounds[0].floor[2].max, 5.0);
+        let again: Latency = serde_json::from_str(&serde_json::to_string(&l).unwrap()).unwrap();
+        assert_eq!((again.rounds.len(), again.rounds[0].reps.len()), (1, 2));
+    }
 
     #[test]
     fn check_detects_a_flipped_byte_in_full_mode_only_in_the_middle() {

@@ -2015,6 +2015,62 @@ fn grow_into_and_shrink_to_smallest_free_block_keep_prev_min_right() {
     h.validate().unwrap();
 }
 
+/// A shrink whose tail joins a smallest free block, then a moving grow whose old block joins
+/// the free block before it: the flags around the merged blocks stay right (the 64-bit plain
+/// heap files the tail and releases the old block without the free path's checks).
+fn shrink_into_smallest_free_block_then_move_keeps_flags<const HARDENED: bool>() {
+    let arena = Arena::new(64 << 10);
+    let (mut h, ps) = smallest_blocks::<HARDENED>(&arena, 6);
+    let l = Layout::from_size_align(1, 1).unwrap();
+    // `ps[1]` grows over `ps[2]`; `ps[3]` becomes a smallest free block after it.
+    // SAFETY: live with `l`, each freed once; `ps[1]` is live with `l`.
+    unsafe {
+        h.deallocate(ps[2], l);
+        assert_eq!(h.grow(ps[1], l, 5 * W), Some(ps[1]));
+        h.deallocate(ps[3], l);
+    }
+    assert_eq!(hdr(ps[4]), W3 | USED | PREV_FREE | PREV_MIN);
+    h.validate().unwrap();
+    // The 3-word tail of `ps[1]` and the free `ps[3]` become one 6-word block with a footer.
+    let big = Layout::from_size_align(5 * W, 1).unwrap();
+    // SAFETY: `ps[1]` is live with `big`.
+    assert_eq!(unsafe { h.shrink(ps[1], big, 1) }, Some(ps[1]));
+    assert_eq!(hdr(ps[1]), W3 | USED);
+    assert_eq!(hdr(ps[2]), W6 | FREE);
+    assert_eq!(hdr(ps[4]), W3 | USED | PREV_FREE, "PREV_MIN cleared by the merge");
+    // SAFETY: the word before `ps[4]`'s header: the merged block's footer.
+    let footer = unsafe { word(ps[4].as_ptr().wrapping_sub(2 * W), 0) };
+    assert_eq!(footer, ps[2].as_ptr().wrapping_sub(W));
+    h.validate().unwrap();
+    // `ps[4]` cannot grow in place (`ps[5]` is used): it moves, and its old block joins the
+    // free one before it; `ps[5]` then follows a 9-word free block.
+    // SAFETY: `ps[4]` is live with `l`.
+    let moved = unsafe { h.grow(ps[4], l, 8 * W) }.unwrap();
+    assert_ne!(moved, ps[4]);
+    assert_eq!(hdr(ps[2]), W9 | FREE);
+    assert_eq!(hdr(ps[5]), W3 | USED | PREV_FREE);
+    h.validate().unwrap();
+    // The moved block was cut from the front of the region's large free block: shrunk, its
+    // 6-word tail joins that block.
+    let l8 = Layout::from_size_align(8 * W, 1).unwrap();
+    let free = h.free_bytes();
+    // SAFETY: `moved` is live with `l8`.
+    assert_eq!(unsafe { h.shrink(moved, l8, 1) }, Some(moved));
+    assert_eq!(hdr(moved), W3 | USED);
+    assert_eq!(h.free_bytes(), free + W6);
+    h.validate().unwrap();
+}
+
+#[test]
+fn shrink_into_smallest_free_block_then_move_keeps_flags_plain() {
+    shrink_into_smallest_free_block_then_move_keeps_flags::<false>();
+}
+
+#[test]
+fn shrink_into_smallest_free_block_then_move_keeps_flags_hardened() {
+    shrink_into_smallest_free_block_then_move_keeps_flags::<true>();
+}
+
 #[test]
 fn allocate_align_2g_from_either_half_keeps_heap_valid() {
     let arena = Arena::new(64 << 10);
@@ -2179,4 +2235,60 @@ fn allocate_fallback_hardened_damaged_link_is_reported_and_fails() {
     let seen: Vec<_> = crate::fault::tests::take().iter().map(|f| (f.kind, f.addr)).collect();
     assert_eq!(seen, [(crate::fault::FaultKind::CorruptLink, lo.as_ptr().addr() - W)]);
     assert_eq!(hdr(hi), 4600 | FREE, "nothing written: still free");
+}
+
+/// Over-aligned allocations at every alignment from `2·G` to 64 KiB, after a varying number
+/// of small blocks (so that the block they are cut from ends at many offsets): each payload is aligned, its
+/// block keeps less than `min(align, KEEP_SLACK)` bytes beyond the request's own block size
+/// (a larger slack is filed), and every byte of the region is in a used or a free block.
+fn over_aligned_slack_is_bounded_and_nothing_is_lost<
+    const FL: usize,
+    const SL: usize,
+    const G: usize,
+    const HARDENED: bool,
+>() {
+    type H<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool> =
+        TlsfWith<FL, SL, G, HARDENED>;
+    let arena = Arena::new(1 << 20);
+    let small = Layout::from_size_align(G, 8).unwrap();
+    // Under Miri: fewer offsets and every other alignment.
+    let (pads, step) = if cfg!(miri) { (2, 3) } else { (6, 1) };
+    for pad in 0..pads {
+        for shift in ((G.trailing_zeros() + 1)..=16).step_by(step) {
+            let align = 1usize << shift;
+            for size in [1, 3 * G, 100, 1000, 5000] {
+                let (mut h, _) = H::<FL, SL, G, HARDENED>::on(&arena);
+                let span = h.census().span_bytes;
+                let pads: Vec<_> = (0..pad).map(|_| h.allocate(small).unwrap()).collect();
+                let l = Layout::from_size_align(size, align).unwrap();
+                let p = h.allocate(l).unwrap();
+                assert_eq!(p.as_ptr().addr() % align, 0, "align {align} size {size}");
+                h.validate().unwrap();
+                let need = H::<FL, SL, G, HARDENED>::block_size(size).unwrap();
+                let kept = (hdr(p) & !FLAGS) - need;
+                let bound = align.min(H::<FL, SL, G, HARDENED>::KEEP_SLACK);
+                assert!(kept < bound, "align {align} size {size} pad {pad}: {kept} bytes kept");
+                let c = h.census();
+                let used_bytes = span - c.free_bytes;
+                let pad_bytes: usize = pads.iter().map(|&q| hdr(q) & !FLAGS).sum();
+                assert_eq!(used_bytes, (hdr(p) & !FLAGS) + pad_bytes, "used blocks, no more");
+                // SAFETY: live with `l`, freed once; the pads with `small`.
+                unsafe {
+                    h.deallocate(p, l);
+                    for q in pads {
+                        h.deallocate(q, small);
+                    }
+                }
+                h.validate().unwrap();
+                assert_eq!(h.census().free, 1, "align {align} size {size} pad {pad}: merged");
+            }
+        }
+    }
+}
+
+#[test]
+fn allocate_over_aligned_keeps_small_slack_and_files_large_slack() {
+    over_aligned_slack_is_bounded_and_nothing_is_lost::<31, 8, 8, false>();
+    over_aligned_slack_is_bounded_and_nothing_is_lost::<30, 8, 16, false>();
+    over_aligned_slack_is_bounded_and_nothing_is_lost::<20, 8, 8, true>();
 }
