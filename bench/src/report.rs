@@ -426,9 +426,13 @@ pub fn with_range(s: &Summary, rounds: usize) -> String {
 }
 
 /// The verdict of a latency check of `ours` against `peer` (lower is better): on the medians,
-/// and whether the two ranges over the rounds overlap.
-fn verdict(ours: &Summary, peer: &Summary) -> &'static str {
+/// and whether the two ranges over the rounds overlap. Medians closer than the clock's
+/// `resolution` (ns) are a tie: the clock cannot order them.
+fn verdict(ours: &Summary, peer: &Summary, resolution: f64) -> &'static str {
     let overlap = ours.min <= peer.max && peer.min <= ours.max;
+    if (ours.median - peer.median).abs() < resolution {
+        return "tie (within the clock's resolution)";
+    }
     match (ours.median <= peer.median, overlap) {
         (true, false) => "no worse",
         (true, true) => "no worse (ranges overlap)",
@@ -986,7 +990,7 @@ impl Results {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "**{FLAGSHIP} against its peers** (target: p99.99 and max of alloc and of free no worse than rlsf's). Medians over the rounds, in ns (min–max over the rounds); ratio ≤ 1.00× is no worse. \"ranges overlap\" means that the rounds of the two allocators overlap, so the rounds do not separate them. The plain figures include the machine's interruptions (a max is mostly one); the floor's are the operations' own (see above).\n"
+            "**{FLAGSHIP} against its peers** (target: p99.99 and max of alloc and of free no worse than rlsf's). Medians over the rounds, in ns (min–max over the rounds); ratio ≤ 1.00× is no worse; medians closer than the clock's resolution are a tie. \"ranges overlap\" means that the rounds of the two allocators overlap, so the rounds do not separate them. The plain figures include the machine's interruptions (a max is mostly one); the floor's are the operations' own (see above).\n"
         );
         let head: Vec<String> =
             ["Check", FLAGSHIP, "peer", "ratio", "verdict"].map(String::from).to_vec();
@@ -1016,7 +1020,7 @@ impl Results {
                                 &Cell::Value(sx.median, None),
                                 &Cell::Value(sy.median, None),
                             ));
-                            r.push(verdict(&sx, &sy).into());
+                            r.push(verdict(&sx, &sy, self.meta.clock.resolution_ns()).into());
                         }
                         (x, y) => {
                             let shown = |c: Result<PercentilesSummary, Cell>| match c {
@@ -1566,10 +1570,17 @@ mod tests {
     #[test]
     fn verdict_compares_medians_and_says_when_ranges_overlap() {
         let s = |median, min, max| Summary { median, min, max };
-        assert_eq!(verdict(&s(1.0, 0.5, 1.5), &s(3.0, 2.0, 4.0)), "no worse");
-        assert_eq!(verdict(&s(2.0, 1.0, 3.0), &s(2.0, 1.5, 4.0)), "no worse (ranges overlap)");
-        assert_eq!(verdict(&s(3.0, 2.5, 3.5), &s(2.0, 1.0, 2.6)), "worse (ranges overlap)");
-        assert_eq!(verdict(&s(3.0, 2.5, 3.5), &s(1.0, 0.5, 1.5)), "worse");
+        assert_eq!(verdict(&s(1.0, 0.5, 1.5), &s(3.0, 2.0, 4.0), 0.1), "no worse");
+        assert_eq!(verdict(&s(2.0, 1.0, 3.0), &s(2.0, 1.5, 4.0), 0.0), "no worse (ranges overlap)");
+        assert_eq!(verdict(&s(3.0, 2.5, 3.5), &s(2.0, 1.0, 2.6), 0.1), "worse (ranges overlap)");
+        assert_eq!(verdict(&s(3.0, 2.5, 3.5), &s(1.0, 0.5, 1.5), 0.1), "worse");
+        // 361.4 against 360.9 ns with a 9.8 ns clock step: the clock cannot order them.
+        let tie = "tie (within the clock's resolution)";
+        assert_eq!(verdict(&s(361.4, 301.0, 471.0), &s(360.9, 331.0, 421.0), 9.8), tie);
+        assert_eq!(
+            verdict(&s(371.0, 301.0, 471.0), &s(360.9, 331.0, 421.0), 9.8),
+            "worse (ranges overlap)"
+        );
     }
 
     #[test]
