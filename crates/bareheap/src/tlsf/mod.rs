@@ -509,7 +509,10 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     /// trace replay, allocate +2.2 (+3.2 %), free −1.05 (−1.5 %), block span 1.1346 to
     /// 1.1341 times the peak live bytes. On Cortex-M3 it cost 0.6 instructions per allocation
     /// (1.0 on small objects) and 28 bytes of code, so 32-bit targets keep the plain search.
-    const SKIP_NEAR: bool = cfg!(target_pointer_width = "64");
+    /// It pays only where the smallest block is three granules (the 64-bit default, `G = 8`):
+    /// with `G = 16` (a two-granule smallest block) it raised efficiency 95.27 % to 95.43 %
+    /// but the replay's block span from 1.19 to 1.26 times the peak live bytes.
+    const SKIP_NEAR: bool = cfg!(target_pointer_width = "64") && Self::MIN_UNITS > 2;
     /// Largest block, in granules: the top of class `CLASSES − 1`.
     const MAX_UNITS: usize = (SL << (FL - 1)) - 1;
     /// Largest block in bytes; a region never spans more (TL1).
