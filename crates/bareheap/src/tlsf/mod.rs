@@ -169,8 +169,9 @@
 //!   larger, whose rest could not be a free block and would stay in the allocation, for the
 //!   next class a smallest block larger; they are taken only if nothing else fits. Heap
 //!   efficiency rose from 95.8 % to 96.1 % (64-bit default), for 0.5 to 2.2 more x86-64
-//!   instructions per allocation (more splits; frees got up to 1 cheaper); 32-bit targets
-//!   do not do it (the Cortex-M3 instructions and code matter more there).
+//!   instructions per allocation (more splits; frees got up to 1 cheaper). Only the 64-bit
+//!   default does it: on 32-bit targets the Cortex-M3 instructions and code matter more, and
+//!   with a two-granule smallest block (`G = 16`) it spread the trace replay's blocks.
 //!
 //! # Invariants
 //!
@@ -1032,8 +1033,7 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     /// granules larger) would leave a rest too small to be a block, which would stay in the
     /// allocation until it is freed: on the benchmark's efficiency workload that slack held
     /// 0.27 % of the heap at the first failure, and skipping those classes raised the payload
-    /// at the first failure from 95.85 % to 96.07 % (64-bit default; 95.27 % to 95.43 % with
-    /// `G = 16`). They are taken only when nothing else fits: a request never fails while a
+    /// at the first failure from 95.85 % to 96.07 % (64-bit default). They are taken only when nothing else fits: a request never fails while a
     /// block that fits is free in one of them. The cost is the splits: more blocks are cut
     /// and their rest filed (see [`SKIP_NEAR`](Self::SKIP_NEAR), which enables this).
     ///
