@@ -2185,8 +2185,12 @@ fn hardened_damaged_links_of_smallest_free_block_are_reported() {
 }
 
 /// A hardened heap with, in address order, free blocks of 4,096 and 4,600 bytes (one class:
-/// the larger last in its list), each followed by a used block, and nothing else free.
-fn class_of_two_hardened(arena: &Arena) -> (Tiny<true>, NonNull<u8>, NonNull<u8>) {
+/// the larger last in its list), each followed by a used block, and nothing else free; no
+/// fault pending. `None` where the failure path looks at the first block only (32-bit).
+fn class_of_two_hardened(arena: &Arena) -> Option<(Tiny<true>, NonNull<u8>, NonNull<u8>)> {
+    if Tiny::<true>::LOOK < 2 {
+        return None;
+    }
     let (mut h, _) = Tiny::<true>::on(arena);
     let guard = Layout::from_size_align(1, 1).unwrap();
     let [lo, hi] = [4096, 4600].map(|s| {
@@ -2203,17 +2207,16 @@ fn class_of_two_hardened(arena: &Arena) -> (Tiny<true>, NonNull<u8>, NonNull<u8>
         unsafe { h.deallocate(p, Layout::from_size_align(s - W, 8).unwrap()) };
     }
     h.validate().unwrap();
-    (h, lo, hi)
+    let _ = crate::fault::tests::take();
+    Some((h, lo, hi))
 }
 
 #[test]
 fn allocate_fallback_hardened_sound_links_takes_second_block() {
-    if Tiny::<true>::LOOK < 2 {
-        return; // 32-bit targets look at the first block only
-    }
     let arena = Arena::new(64 << 10);
-    let (mut h, _, hi) = class_of_two_hardened(&arena);
-    let _ = crate::fault::tests::take();
+    let Some((mut h, _, hi)) = class_of_two_hardened(&arena) else {
+        return; // 32-bit targets look at the first block only
+    };
     let p = h.allocate(Layout::from_size_align(4600 - W, 8).unwrap());
     assert_eq!(p, Some(hi));
     assert!(crate::fault::tests::take().is_empty());
@@ -2222,12 +2225,10 @@ fn allocate_fallback_hardened_sound_links_takes_second_block() {
 
 #[test]
 fn allocate_fallback_hardened_damaged_link_is_reported_and_fails() {
-    if Tiny::<true>::LOOK < 2 {
-        return; // 32-bit targets look at the first block only
-    }
     let arena = Arena::new(64 << 10);
-    let (mut h, lo, hi) = class_of_two_hardened(&arena);
-    let _ = crate::fault::tests::take();
+    let Some((mut h, lo, hi)) = class_of_two_hardened(&arena) else {
+        return; // 32-bit targets look at the first block only
+    };
     // SAFETY: the `NEXT` link of free block `lo`; the write is the bug under test.
     unsafe { set_word_usize(lo.as_ptr().wrapping_sub(W), NEXT, 0x4141_4140) };
     let p = h.allocate(Layout::from_size_align(4600 - W, 8).unwrap());
