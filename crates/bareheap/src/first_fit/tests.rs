@@ -13,6 +13,7 @@ use super::{
 };
 use super::{FirstFit, END, USED};
 use crate::heap::{Claim, Heap};
+use crate::test_util::Arena;
 use crate::{Region, RegionError};
 
 // ---------------------------------------------------------------------------------------------
@@ -35,70 +36,9 @@ fn take_invalid() -> Option<(usize, &'static str)> {
 
 const FILL: u8 = 0xA5;
 
-/// A 64-byte aligned, initialised buffer owned by the test and freed on drop. Reached only
-/// through its raw pointer, so the heap's pointers into it stay valid (no references).
-struct Arena {
-    ptr: *mut u8,
-    layout: Layout,
-}
-
-impl Arena {
-    fn new(len: usize) -> Self {
-        let layout = Layout::from_size_align(len.max(1), 64).unwrap();
-        // SAFETY: non-zero size.
-        let ptr = unsafe { std::alloc::alloc(layout) };
-        assert!(!ptr.is_null());
-        let arena = Arena { ptr, layout };
-        arena.fill(FILL);
-        arena
-    }
-
-    fn len(&self) -> usize {
-        self.layout.size()
-    }
-
-    fn fill(&self, byte: u8) {
-        // SAFETY: the buffer holds `len` bytes.
-        unsafe { self.ptr.write_bytes(byte, self.len()) };
-    }
-
-    fn base(&self) -> usize {
-        self.ptr.addr()
-    }
-
-    /// The region `[off, off + len)` of the buffer.
-    fn region(&self, off: usize, len: usize) -> Region {
-        assert!(off + len <= self.len());
-        // SAFETY: the bytes belong to this arena, which outlives every heap of the test (heaps
-        // are declared after their arena, so dropped first); each test hands a byte to at most
-        // one heap, except where it checks that overlap is refused.
-        unsafe { Region::new(self.ptr.wrapping_add(off), len) }.unwrap()
-    }
-
-    fn byte(&self, i: usize) -> u8 {
-        assert!(i < self.len());
-        // SAFETY: in bounds and initialised.
-        unsafe { self.ptr.add(i).read() }
-    }
-
-    /// Every word of the buffer, for "nothing was written" checks.
-    fn snapshot(&self) -> Vec<usize> {
-        (0..self.len() / WORD)
-            // SAFETY: in bounds, aligned (64-byte base), initialised.
-            .map(|i| unsafe { self.ptr.cast::<usize>().add(i).read() })
-            .collect()
-    }
-
-    fn holds(&self, p: *mut u8, len: usize) -> bool {
-        p.addr() >= self.base() && p.addr() + len <= self.base() + self.len()
-    }
-}
-
-impl Drop for Arena {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout.
-        unsafe { std::alloc::dealloc(self.ptr, self.layout) };
-    }
+/// A test arena of `len` bytes, all [`FILL`].
+fn filled(len: usize) -> Arena {
+    Arena::filled(len, FILL)
 }
 
 /// A heap over a whole fresh arena of `len` bytes.
@@ -252,7 +192,7 @@ fn sizing_helpers_match_documented_promises() {
 
 #[test]
 fn overhead_per_allocation_is_what_an_allocation_costs() {
-    let arena = Arena::new(4096);
+    let arena = filled(4096);
     let mut heap = heap_on(&arena);
     for size in [0usize, 1, 7, 8, 9, 15, 16, 17, 100, 1000] {
         let before = heap.free_bytes();
@@ -276,7 +216,7 @@ fn region_size_for_guarantees_one_allocation_at_every_base() {
         for &align in aligns {
             let l = layout(size, align);
             let len = FirstFit::region_size_for(l);
-            let arena = Arena::new(len + 64);
+            let arena = filled(len + 64);
             for off in (0..64).step_by(if cfg!(miri) { 9 } else { 1 }) {
                 let mut heap = FirstFit::new();
                 heap.claim(arena.region(off, len)).unwrap();
@@ -295,7 +235,7 @@ fn region_size_for_guarantees_one_allocation_at_every_base() {
 #[test]
 fn cat_a1_a2_every_length_and_offset_is_accepted_or_refused_without_stray_writes() {
     let min = FirstFit::MIN_REGION_SIZE;
-    let arena = Arena::new(64 + 4 * min + 64);
+    let arena = filled(64 + 4 * min + 64);
     // Miri: a sample (offsets around each granule phase, lengths around the minimum).
     let offsets: Vec<usize> =
         if cfg!(miri) { std::vec![0, 1, WORD, WORD + 1, 31, 63] } else { (0..64).collect() };
@@ -307,9 +247,9 @@ fn cat_a1_a2_every_length_and_offset_is_accepted_or_refused_without_stray_writes
     for &off in &offsets {
         for &len in &lens {
             arena.fill(FILL);
-            let (start, end) = (arena.base() + off, arena.base() + off + len);
+            let (start, end) = (arena.addr() + off, arena.addr() + off + len);
             // SAFETY: the bytes belong to `arena`; only this heap uses them.
-            let Ok(region) = (unsafe { Region::new(arena.ptr.wrapping_add(off), len) }) else {
+            let Ok(region) = (unsafe { Region::new(arena.ptr().wrapping_add(off), len) }) else {
                 assert_eq!(len, 0);
                 continue;
             };
@@ -330,7 +270,7 @@ fn cat_a1_a2_every_length_and_offset_is_accepted_or_refused_without_stray_writes
                     assert!(arena
                         .snapshot()
                         .iter()
-                        .all(|&w| w == usize::from_ne_bytes([FILL; WORD])));
+                        .all(|&b| b == FILL));
                     assert_eq!(heap.allocate(layout(0, 1)), None);
                 }
                 Ok(usable) => {
@@ -355,7 +295,7 @@ fn cat_a1_a2_every_length_and_offset_is_accepted_or_refused_without_stray_writes
 
 #[test]
 fn cat_a1_region_smaller_than_min_is_rejected() {
-    let arena = Arena::new(256);
+    let arena = filled(256);
     for len in 1..FirstFit::MIN_REGION_SIZE {
         // Offset 1 is the worst base: every length below the minimum is refused there.
         let off = (HEADER + 1) % GRANULE;
@@ -364,7 +304,7 @@ fn cat_a1_region_smaller_than_min_is_rejected() {
         assert_eq!(r, Err(RegionError::TooSmall { min: FirstFit::MIN_REGION_SIZE }), "{len}");
         heap.validate().unwrap();
     }
-    assert!(arena.snapshot().iter().all(|&w| w == usize::from_ne_bytes([FILL; WORD])));
+    assert!(arena.snapshot().iter().all(|&b| b == FILL));
 }
 
 #[test]
@@ -387,7 +327,7 @@ fn cat_a3_region_at_top_of_address_space_is_refused_without_access() {
 
 #[test]
 fn cat_a4_overlapping_region_is_refused_and_nothing_written() {
-    let arena = Arena::new(1024);
+    let arena = filled(1024);
     let mut heap = FirstFit::new();
     heap.claim(arena.region(256, 256)).unwrap();
     let before = arena.snapshot();
@@ -423,7 +363,7 @@ fn cat_a5_allocate_before_claim_returns_none() {
 
 #[test]
 fn cat_a6_region_starting_where_another_ends_is_merged() {
-    let arena = Arena::new(2048);
+    let arena = filled(2048);
     let mut upper = arena.region(0, 2048);
     let lower = upper.split_off_front(1000).unwrap();
     let mut heap = FirstFit::new();
@@ -445,7 +385,7 @@ fn cat_a6_region_starting_where_another_ends_is_merged() {
 
 #[test]
 fn cat_a6_region_ending_where_another_starts_is_merged() {
-    let arena = Arena::new(2048);
+    let arena = filled(2048);
     let mut upper = arena.region(8, 2040);
     let lower = upper.split_off_front(777).unwrap();
     let mut heap = FirstFit::new();
@@ -464,7 +404,7 @@ fn cat_a6_region_ending_where_another_starts_is_merged() {
 
 #[test]
 fn cat_a6_region_filling_a_gap_merges_both_sides() {
-    let arena = Arena::new(3000);
+    let arena = filled(3000);
     let mut rest = arena.region(0, 3000);
     let a = rest.split_off_front(1000).unwrap();
     let b = rest.split_off_front(1000).unwrap();
@@ -485,7 +425,7 @@ fn cat_a6_region_filling_a_gap_merges_both_sides() {
 
 #[test]
 fn claim_separate_regions_stay_separate_and_reject_frees_in_the_gap() {
-    let arena = Arena::new(4096);
+    let arena = filled(4096);
     let mut heap = FirstFit::new();
     heap.claim(arena.region(2048, 1024)).unwrap();
     heap.claim(arena.region(0, 1024)).unwrap();
@@ -498,11 +438,11 @@ fn claim_separate_regions_stay_separate_and_reject_frees_in_the_gap() {
     while let Some(p) = heap.allocate(l) {
         blocks.push(p);
     }
-    assert!(blocks.iter().any(|p| p.as_ptr().addr() < arena.base() + 1024));
-    assert!(blocks.iter().any(|p| p.as_ptr().addr() > arena.base() + 3584));
+    assert!(blocks.iter().any(|p| p.as_ptr().addr() < arena.addr() + 1024));
+    assert!(blocks.iter().any(|p| p.as_ptr().addr() > arena.addr() + 3584));
     // A pointer into the gap between regions is refused and nothing changes.
     let before = arena.snapshot();
-    let gap = NonNull::new(arena.ptr.wrapping_add(1536)).unwrap();
+    let gap = NonNull::new(arena.ptr().wrapping_add(1536)).unwrap();
     // SAFETY: deliberately invalid.
     unsafe { heap.deallocate(gap, l) };
     assert_eq!(take_invalid().map(|(_, r)| r), Some("pointer outside every region"));
@@ -518,7 +458,7 @@ fn claim_separate_regions_stay_separate_and_reject_frees_in_the_gap() {
 
 #[test]
 fn claim_returns_growth_of_free_bytes() {
-    let arena = Arena::new(4096);
+    let arena = filled(4096);
     let mut heap = FirstFit::new();
     let mut total = 0;
     for (off, len) in [(1024, 1000), (2024, 500), (0, 1024), (3000, 1096)] {
@@ -538,7 +478,7 @@ fn claim_returns_growth_of_free_bytes() {
 
 #[test]
 fn cat_e1_allocate_until_exhausted_returns_none_then_recovers() {
-    let arena = Arena::new(4096);
+    let arena = filled(4096);
     let mut heap = heap_on(&arena);
     for round in 0..3 {
         let l = layout(40 + round * 24, 8);
@@ -569,7 +509,7 @@ fn cat_e1_allocate_until_exhausted_returns_none_then_recovers() {
 
 #[test]
 fn cat_b1_zero_size_allocations_are_unique_and_freeable() {
-    let arena = Arena::new(32 * 1024);
+    let arena = filled(32 * 1024);
     let mut heap = heap_on(&arena);
     for align in [1usize, 8, 16, 64, 256] {
         let l = layout(0, align);
@@ -592,7 +532,7 @@ fn cat_b1_zero_size_allocations_are_unique_and_freeable() {
 
 #[test]
 fn cat_b2_b3_layout_grid_never_panics_and_results_are_valid() {
-    let arena = Arena::new(64 * 1024);
+    let arena = filled(64 * 1024);
     let mut heap = heap_on(&arena);
     let mut sizes = std::vec![0usize, 1, 2, 3, 7, 8, 9, 15, 16, 17, 1000, 65535, 65536];
     for k in [20u32, 31, 40, 62] {
@@ -627,7 +567,7 @@ fn cat_b2_b3_layout_grid_never_panics_and_results_are_valid() {
 #[test]
 fn cat_b4_exact_fit_succeeds_and_one_more_byte_fails() {
     for len in [256usize, 1000, 4096] {
-        let arena = Arena::new(len);
+        let arena = filled(len);
         let mut heap = heap_on(&arena);
         let max = heap.largest_free_block();
         assert_eq!(heap.free_bytes(), max);
@@ -648,7 +588,7 @@ fn cat_b5_sizes_across_large_thresholds_round_trip() {
     // The header holds a full `usize`: no encoding threshold, but check sizes around 2^16,
     // 2^20 and 2^24 anyway (a 32 MiB arena; 1 MiB under Miri).
     let len = if cfg!(miri) { 1 << 20 } else { 32 << 20 };
-    let arena = Arena::new(len);
+    let arena = filled(len);
     let mut heap = heap_on(&arena);
     for k in [16u32, 20, 24] {
         for size in [(1usize << k) - 1, 1 << k, (1 << k) + 1] {
@@ -677,7 +617,7 @@ fn cat_b5_sizes_across_large_thresholds_round_trip() {
 
 #[test]
 fn allocate_high_alignment_keeps_the_gaps_free() {
-    let arena = Arena::new(16 * 1024);
+    let arena = filled(16 * 1024);
     for align in [32usize, 64, 128, 256, 1024, 4096] {
         for size in [1usize, 100, 1000] {
             let mut heap = heap_on(&arena);
@@ -697,7 +637,7 @@ fn allocate_high_alignment_keeps_the_gaps_free() {
 
 #[test]
 fn allocate_alignment_beyond_the_region_returns_none() {
-    let arena = Arena::new(1024);
+    let arena = filled(1024);
     let mut heap = heap_on(&arena);
     for shift in 20..usize::BITS {
         assert_eq!(heap.allocate(layout(0, 1 << shift)), None);
@@ -711,7 +651,7 @@ fn allocate_alignment_beyond_the_region_returns_none() {
 
 #[test]
 fn deallocate_coalesces_with_both_neighbours() {
-    let arena = Arena::new(2048);
+    let arena = filled(2048);
     let mut heap = heap_on(&arena);
     let l = layout(64, 8);
     let [a, b, c, d] = [(); 4].map(|_| heap.allocate(l).unwrap());
@@ -733,7 +673,7 @@ fn deallocate_coalesces_with_both_neighbours() {
 
 #[test]
 fn cat_c1_double_free_is_ignored_and_reported() {
-    let arena = Arena::new(2048);
+    let arena = filled(2048);
     let mut heap = heap_on(&arena);
     let l = layout(100, 8);
     let [a, b, c] = [(); 3].map(|_| heap.allocate(l).unwrap());
@@ -769,13 +709,13 @@ fn cat_c2_foreign_pointer_free_is_ignored_and_reported() {
     #[repr(align(16))]
     struct Aligned(#[allow(dead_code)] [u8; 64]);
     static mut STATIC: Aligned = Aligned([0; 64]);
-    let arena = Arena::new(1024);
-    let other_arena = Arena::new(1024);
+    let arena = filled(1024);
+    let other_arena = filled(1024);
     let mut heap = heap_on(&arena);
     let mut other = heap_on(&other_arena);
     let own = heap.allocate(layout(32, 16)).unwrap();
     let mut local = Aligned([0; 64]);
-    let end = arena.base() + arena.len();
+    let end = arena.addr() + arena.len();
     let foreign: [*mut u8; 6] = [
         (&raw mut local).cast(),
         (&raw mut STATIC).cast(),
@@ -807,7 +747,7 @@ fn cat_c2_foreign_pointer_free_is_ignored_and_reported() {
 
 #[test]
 fn cat_c3_interior_and_misaligned_pointers_are_ignored_and_reported() {
-    let arena = Arena::new(2048);
+    let arena = filled(2048);
     let mut heap = heap_on(&arena);
     let l = layout(256, 16);
     let p = heap.allocate(l).unwrap();
@@ -837,7 +777,7 @@ fn cat_c3_interior_and_misaligned_pointers_are_ignored_and_reported() {
 
 #[test]
 fn cat_c4_wrong_layout_on_free_cannot_corrupt_neighbours() {
-    let arena = Arena::new(8192);
+    let arena = filled(8192);
     let mut heap = heap_on(&arena);
     let sizes = [1usize, 16, 24, 100, 1000];
     for &(s, a) in &[(8usize, 8usize), (100, 16), (1000, 64), (17, 1)] {
@@ -864,7 +804,7 @@ fn cat_c4_wrong_layout_on_free_cannot_corrupt_neighbours() {
 
 #[test]
 fn cat_e3_free_everything_in_any_order_returns_one_pristine_block() {
-    let arena = Arena::new(16 * 1024);
+    let arena = filled(16 * 1024);
     let mut heap = heap_on(&arena);
     let pristine = free_blocks(&heap);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -893,7 +833,7 @@ fn cat_e3_free_everything_in_any_order_returns_one_pristine_block() {
 
 #[test]
 fn grow_into_free_neighbour_stays_in_place() {
-    let arena = Arena::new(4096);
+    let arena = filled(4096);
     let mut heap = heap_on(&arena);
     let l = layout(64, 8);
     // Carved from the low end of the free block: below < p < above.
@@ -926,7 +866,7 @@ fn grow_into_free_neighbour_stays_in_place() {
 
 #[test]
 fn cat_d1_d2_moving_grow_keeps_contents_and_alignment() {
-    let arena = Arena::new(8192);
+    let arena = filled(8192);
     let mut heap = heap_on(&arena);
     for align in [1usize, 16, 64, 256, 1024] {
         let l = layout(40, align);
@@ -962,7 +902,7 @@ fn cat_d1_d2_moving_grow_keeps_contents_and_alignment() {
 
 #[test]
 fn cat_d3_d4_failed_grow_keeps_the_old_block() {
-    let arena = Arena::new(1024);
+    let arena = filled(1024);
     let mut heap = heap_on(&arena);
     let l = layout(200, 8);
     let p = heap.allocate(l).unwrap();
@@ -980,7 +920,7 @@ fn cat_d3_d4_failed_grow_keeps_the_old_block() {
 
 #[test]
 fn cat_d5_grow_at_region_end_never_passes_the_end_record() {
-    let arena = Arena::new(1024);
+    let arena = filled(1024);
     let mut heap = heap_on(&arena);
     let l = layout(64, 8);
     // A block at the low end (freed later to make room for the move), a filler, and `p`,
@@ -1016,7 +956,7 @@ fn cat_d5_grow_at_region_end_never_passes_the_end_record() {
 
 #[test]
 fn shrink_in_place_frees_the_tail_and_merges_it() {
-    let arena = Arena::new(4096);
+    let arena = filled(4096);
     let mut heap = heap_on(&arena);
     let big = layout(1024, GRANULE);
     let p = heap.allocate(big).unwrap();
@@ -1070,7 +1010,7 @@ fn expect_corruption(heap: &FirstFit, prefix: &str) {
 
 #[test]
 fn cat_g3_validate_finds_planted_header_corruption() {
-    let arena = Arena::new(2048);
+    let arena = filled(2048);
     for (word, prefix) in
         [(0usize, "FF"), (4096 | USED, "FF4"), (USED | 4, "FF3"), (USED | END, "FF3")]
     {
@@ -1083,7 +1023,7 @@ fn cat_g3_validate_finds_planted_header_corruption() {
 
 #[test]
 fn cat_g3_validate_finds_unlinked_and_adjacent_free_blocks() {
-    let arena = Arena::new(2048);
+    let arena = filled(2048);
     // A used block marked free without being linked: adjacent to a free block, and not in
     // the list.
     let (heap, used) = fragmented(&arena);
@@ -1110,7 +1050,7 @@ fn cat_g3_validate_finds_unlinked_and_adjacent_free_blocks() {
 
 #[test]
 fn cat_g3_validate_finds_damaged_end_record_and_stale_bookkeeping() {
-    let arena = Arena::new(2048);
+    let arena = filled(2048);
     let (heap, _) = fragmented(&arena);
     // SAFETY: the end record lives in the arena; overwritten on purpose (a stack overflow).
     unsafe { write_word(heap.regions, 0) };
@@ -1256,7 +1196,7 @@ fn random_ops_single_region_match_shadow_model() {
     let ops = if cfg!(miri) { 150 } else { 50_000 };
     let seeds: &[u64] = if cfg!(miri) { &[1] } else { &[1, 0xDEAD_BEEF] };
     for &seed in seeds {
-        let arena = Arena::new(64 * 1024);
+        let arena = filled(64 * 1024);
         let mut m = Model {
             arena: &arena,
             heap: heap_on(&arena),
@@ -1278,7 +1218,7 @@ fn random_ops_single_region_match_shadow_model() {
 #[test]
 fn random_ops_with_region_claims_match_shadow_model() {
     let ops = if cfg!(miri) { 150 } else { 50_000 };
-    let arena = Arena::new(96 * 1024);
+    let arena = filled(96 * 1024);
     // Pieces of 4 KiB..16 KiB: some touch (and merge), some leave a gap. Claimed in a shuffled
     // order as the test runs.
     let mut rng = Rng(0x1234_5678);
@@ -1318,7 +1258,7 @@ fn random_ops_with_region_claims_match_shadow_model() {
 #[test]
 fn locked_first_fit_serves_global_alloc_realloc() {
     use core::alloc::GlobalAlloc;
-    let arena = Arena::new(8192);
+    let arena = filled(8192);
     let heap: crate::Locked<crate::Spin, FirstFit> = crate::Locked::new(FirstFit::new());
     heap.claim(arena.region(0, 8192)).unwrap();
     let l = layout(100, 8);

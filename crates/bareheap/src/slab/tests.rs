@@ -1,9 +1,9 @@
 use core::alloc::{GlobalAlloc, Layout};
-use core::mem::MaybeUninit;
 use std::collections::BTreeMap;
 use std::vec::Vec;
 
 use super::*;
+use crate::test_util::{Arena, ARENA_ALIGN};
 use crate::{Bump, FirstFit, Locked, Spin};
 
 const ITERS: usize = if cfg!(miri) { 300 } else { 20_000 };
@@ -12,7 +12,7 @@ const ITERS: usize = if cfg!(miri) { 300 } else { 20_000 };
 /// else from the system allocator. Any free that does not match a live block with its exact
 /// layout panics, so the slab cannot hand it a wrong pointer unnoticed.
 struct TestHeap {
-    pool: *mut u8,
+    pool: Arena,
     page: usize,
     used: Vec<bool>,
     pass: BTreeMap<usize, (Layout, *mut u8)>,
@@ -23,10 +23,8 @@ struct TestHeap {
 
 impl TestHeap {
     fn new(pages: usize, page: usize) -> Self {
-        let layout = Layout::from_size_align(pages * page, page).unwrap();
-        // SAFETY: non-zero size; the pool is leaked for the rest of the test process.
-        let pool = unsafe { std::alloc::alloc_zeroed(layout) };
-        assert!(!pool.is_null());
+        assert!(page.is_power_of_two() && page <= ARENA_ALIGN, "pages must be arena-aligned");
+        let pool = Arena::zeroed(pages * page);
         TestHeap {
             pool,
             page,
@@ -43,7 +41,7 @@ impl TestHeap {
     }
 
     fn pool_range(&self) -> core::ops::Range<usize> {
-        self.pool.addr()..self.pool.addr() + self.used.len() * self.page
+        self.pool.addr()..self.pool.addr() + self.pool.len()
     }
 }
 
@@ -54,28 +52,10 @@ impl Drop for TestHeap {
             // SAFETY: allocated in `allocate` with `real`, not freed since.
             unsafe { std::alloc::dealloc(p, real) };
         }
-        let layout = Layout::from_size_align(self.used.len() * self.page, self.page).unwrap();
-        // SAFETY: allocated in `new` with this layout; nothing uses the pool after the heap.
-        unsafe { std::alloc::dealloc(self.pool, layout) };
+        // The pool (an `Arena`) is unpoisoned and freed when the field drops.
     }
 }
 
-/// A zeroed buffer that outlives the heap claiming it (freed on drop, so Miri sees no leak).
-struct Buffer(Vec<MaybeUninit<u8>>);
-
-impl Buffer {
-    fn new(len: usize) -> Self {
-        Buffer(std::vec![MaybeUninit::new(0u8); len])
-    }
-
-    /// # Safety
-    ///
-    /// The region must not be used after `self` is dropped.
-    unsafe fn region(&mut self) -> Region {
-        // SAFETY: the buffer is valid while `self` lives (caller contract).
-        unsafe { Region::new(self.0.as_mut_ptr().cast(), self.0.len()) }.unwrap()
-    }
-}
 
 // SAFETY: pages are disjoint, tracked in `used`; pass-through blocks come from the system
 // allocator. No method panics except on a contract violation by the caller (test failure).
@@ -89,7 +69,7 @@ unsafe impl Heap for TestHeap {
             self.used[i..i + n].iter_mut().for_each(|u| *u = true);
             self.page_allocs += 1;
             // SAFETY: pages `i..i + n` are inside the pool.
-            return NonNull::new(unsafe { self.pool.add(i * self.page) });
+            return NonNull::new(unsafe { self.pool.ptr().add(i * self.page) });
         }
         if layout.size() > 1 << 20 || layout.align() > 1 << 16 {
             return None;
@@ -480,9 +460,8 @@ fn grow_with_impossible_size_fails_and_keeps_the_block() {
 
 /// Allocates `n` blocks of `layout` and a snapshot of the heap's pool bytes.
 fn pool_bytes(s: &TSlab) -> Vec<u8> {
-    let r = s.backing().pool_range();
-    // SAFETY: the pool is a live, initialized (zeroed, then written) allocation of this length.
-    unsafe { core::slice::from_raw_parts(s.backing().pool, r.len()) }.to_vec()
+    // The pool is zeroed, then written: initialised.
+    s.backing().pool.snapshot()
 }
 
 #[test]
@@ -620,7 +599,7 @@ fn cat_c2_foreign_pointers_are_ignored_without_writes() {
     let foreign = other.allocate(layout).unwrap();
     let end = s.backing().pool_range().end;
     let one_past =
-        NonNull::new(s.backing().pool.wrapping_add(end - s.backing().pool.addr())).unwrap();
+        NonNull::new(s.backing().pool.ptr().wrapping_add(end - s.backing().pool.addr())).unwrap();
     let candidates = [
         NonNull::new(stack.as_mut_ptr().wrapping_add(64)).unwrap(),
         NonNull::new((&raw mut STATIC_WORDS).cast::<u8>()).unwrap(),
@@ -712,6 +691,11 @@ fn cat_c5_write_after_free_cannot_reach_the_slab_metadata() {
     // every word. The slab keeps nothing in a free slot, so nothing reads it.
     let mut target = [0u8; 64];
     for p in [a, b] {
+        // With `--cfg bareheap_asan` the freed slots are poisoned and ASan would stop this
+        // planted write (the testkit's `control_slab_use_after_free_in_arena_is_reported`
+        // checks that it does); here the write must land, to show the slab never reads it.
+        // SAFETY: the slot is in the slab's pool, which this test owns; only shadow memory.
+        unsafe { crate::sanitize::unpoison(p.as_ptr(), layout.size()) };
         for k in 0..4 {
             // SAFETY: deliberately writing freed slots (the test owns the memory).
             unsafe { p.as_ptr().cast::<*mut u8>().add(k).write(target.as_mut_ptr()) };
@@ -762,10 +746,10 @@ fn validate_finds_planted_corruption() {
 
 #[test]
 fn slab_over_bump_lifecycle() {
-    let mut mem = Buffer::new(16 * 1024);
+    let mem = Arena::zeroed(16 * 1024);
     let mut s: Slab<Bump, SmallClasses> = Slab::new(Bump::new());
-    // SAFETY: `s` is dropped before `mem` (declared after it).
-    s.claim(unsafe { mem.region() }).unwrap();
+    // `s` is dropped before `mem` (declared after it).
+    s.claim(mem.region(0, mem.len())).unwrap();
     let layout = l(40, 8);
     let mut v = Vec::new();
     while let Some(p) = s.allocate(layout) {
@@ -783,10 +767,10 @@ fn slab_over_bump_lifecycle() {
 #[test]
 fn locked_slab_runs_std_collections() {
     let len = if cfg!(miri) { 96 * 1024 } else { 1024 * 1024 };
-    let mut mem = Buffer::new(len);
+    let mem = Arena::zeroed(len);
     let heap: Locked<Spin, Slab<Bump>> = Locked::new(Slab::new(Bump::new()));
-    // SAFETY: `heap` is dropped before `mem` (declared after it).
-    heap.claim(unsafe { mem.region() }).unwrap();
+    // `heap` is dropped before `mem` (declared after it).
+    heap.claim(mem.region(0, mem.len())).unwrap();
     let n = if cfg!(miri) { 50 } else { 2000 };
     let mut ptrs = Vec::new();
     for i in 0..n {
@@ -879,10 +863,10 @@ fn header_size_is_the_documented_figure() {
 /// The random program against a real backing heap: `Slab<FirstFit>` over a zeroed buffer, with
 /// every block filled and checked, no overlaps, and `validate()` (slab and FirstFit) throughout.
 fn first_fit_program<C: SlabConfig>(len: usize, seed: u32, iters: usize) {
-    let mut mem = Buffer::new(len);
+    let mem = Arena::zeroed(len);
     let mut s: Slab<FirstFit, C> = Slab::new(FirstFit::new());
-    // SAFETY: `s` is dropped before `mem` (declared after it).
-    s.claim(unsafe { mem.region() }).unwrap();
+    // `s` is dropped before `mem` (declared after it).
+    s.claim(mem.region(0, mem.len())).unwrap();
     let free_at_start = s.backing().free_bytes();
     let mut rng = Rng(seed);
     let mut live: Vec<(NonNull<u8>, Layout, u8)> = Vec::new();

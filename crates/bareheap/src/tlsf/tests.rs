@@ -5,9 +5,10 @@
 use super::mapping::{ceil_index, class_base, floor_index, floor_index_bytes};
 use super::*;
 
-use std::alloc::{alloc, alloc_zeroed, dealloc};
 use std::collections::BTreeMap;
 use std::vec::Vec;
+
+use crate::test_util::Arena;
 
 /// Test-only observations of the heap's cold paths.
 pub(super) struct Probe {
@@ -38,70 +39,6 @@ fn scaled(release: usize) -> usize {
 }
 
 // ---- fixtures -------------------------------------------------------------------------------
-
-/// Test memory from the system allocator (lazily committed by the OS when large).
-struct Arena {
-    ptr: *mut u8,
-    layout: Layout,
-}
-
-impl Arena {
-    fn new(len: usize) -> Arena {
-        Arena::try_new(len, false).expect("test arena allocation failed")
-    }
-
-    /// Zero-initialised, so that every byte may be read (for "nothing written" snapshots).
-    fn zeroed(len: usize) -> Arena {
-        Arena::try_new(len, true).expect("test arena allocation failed")
-    }
-
-    fn try_new(len: usize, zeroed: bool) -> Option<Arena> {
-        let layout = Layout::from_size_align(len, 4096).ok()?;
-        // SAFETY: `len > 0` in every use.
-        let ptr = unsafe {
-            if zeroed {
-                alloc_zeroed(layout)
-            } else {
-                alloc(layout)
-            }
-        };
-        (!ptr.is_null()).then_some(Arena { ptr, layout })
-    }
-
-    fn len(&self) -> usize {
-        self.layout.size()
-    }
-
-    fn addr(&self) -> usize {
-        self.ptr.addr()
-    }
-
-    /// The region `[off, off + len)` of the arena.
-    fn region(&self, off: usize, len: usize) -> Region {
-        assert!(off + len <= self.len());
-        // SAFETY: the range is inside the arena, which outlives every heap of the test and is
-        // handed to at most one heap (tests hand out disjoint ranges, or expect `Overlap`).
-        unsafe { Region::new(self.ptr.add(off), len) }.unwrap()
-    }
-
-    /// Every byte (only for zeroed arenas).
-    fn snapshot(&self) -> Vec<u8> {
-        // SAFETY: zeroed arenas are fully initialised; the heap writes only initialised words.
-        unsafe { core::slice::from_raw_parts(self.ptr, self.len()) }.to_vec()
-    }
-
-    fn fill(&self, byte: u8) {
-        // SAFETY: the arena is valid for `len` bytes and no heap uses it yet.
-        unsafe { self.ptr.write_bytes(byte, self.len()) };
-    }
-}
-
-impl Drop for Arena {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `try_new` with this layout.
-        unsafe { dealloc(self.ptr, self.layout) };
-    }
-}
 
 /// xorshift64*: small, fast, deterministic.
 struct Rng(u64);
@@ -627,7 +564,7 @@ mod generic {
             let r = if len == 0 {
                 // `Region` refuses empty ranges itself.
                 // SAFETY: fails before any access.
-                let r = unsafe { Region::new(arena.ptr.add(128), 0) };
+                let r = unsafe { Region::new(arena.ptr().add(128), 0) };
                 assert_eq!(r, Err(RegionError::TooSmall { min: 1 }));
                 continue;
             } else {
