@@ -96,6 +96,7 @@ use core::ptr::NonNull;
 use crate::fault::{self, FaultKind, HeapKind};
 use crate::first_fit::FirstFitWith;
 use crate::heap::{Claim, Corruption, Heap};
+use crate::sanitize;
 use crate::tlsf::{DEFAULT_FL, DEFAULT_G, DEFAULT_SL};
 use crate::{Region, RegionError, TlsfWith};
 
@@ -200,6 +201,12 @@ impl<H> Hardened<H> {
             return Err(FaultKind::Misaligned);
         }
         let (canary, record) = self.tags(ptr);
+        // `--cfg bareheap_asan`: a poisoned record word is the inner heap's free space or slack
+        // (a freed block's payload): refused here, where a read would be an ASan report
+        // instead of the fault hook.
+        if sanitize::range_is_poisoned(ptr.wrapping_sub(W), W) {
+            return Err(FaultKind::NotAllocated);
+        }
         // SAFETY: `ptr − W` is `W`-aligned and lies in the hull of the claimed regions: the
         // record of a block handed out, freed, or (for a pointer that is neither) memory the
         // inner heap owns (HD1, HD2).
@@ -219,6 +226,11 @@ impl<H> Hardened<H> {
         // the record may be forged: check the bound again before reading.
         if s > self.hi - W - a {
             return Err(FaultKind::BadHeader);
+        }
+        // A live block's canary is in its inner block, never poisoned: a poisoned one means
+        // the record describes free space (stale or forged).
+        if sanitize::range_is_poisoned(ptr.wrapping_add(s), W) {
+            return Err(FaultKind::OverlapsFree);
         }
         // SAFETY: `[a + s, a + s + W)` lies below `hi`: the canary written by `seal` (HD1).
         let found = unsafe { ptr.wrapping_add(s).cast::<usize>().read_unaligned() };

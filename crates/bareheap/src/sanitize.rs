@@ -64,6 +64,7 @@ extern "C" {
     fn __asan_poison_memory_region(addr: *const u8, size: usize);
     fn __asan_unpoison_memory_region(addr: *const u8, size: usize);
     fn __asan_address_is_poisoned(addr: *const u8) -> core::ffi::c_int;
+    fn __asan_region_is_poisoned(addr: *const u8, size: usize) -> *const u8;
 }
 
 /// Marks `[ptr, ptr + len)` unaddressable for instrumented code (subject to the granularity
@@ -116,6 +117,24 @@ pub(crate) fn is_poisoned(ptr: *const u8) -> bool {
     #[cfg(not(bareheap_asan))]
     {
         let _ = ptr;
+        false
+    }
+}
+
+/// Whether any byte of `[ptr, ptr + len)` is poisoned: then a `len`-byte read there would be
+/// reported. Lets a check that reads a word of possibly free memory (the `hardened` tier's
+/// record and canary) refuse it instead. Always `false` when poisoning is not compiled in.
+#[inline(always)]
+pub(crate) fn range_is_poisoned(ptr: *const u8, len: usize) -> bool {
+    #[cfg(bareheap_asan)]
+    {
+        // SAFETY: the ASan runtime is linked; the query reads only shadow memory, which
+        // exists for every address of the process.
+        unsafe { !__asan_region_is_poisoned(ptr, len).is_null() }
+    }
+    #[cfg(not(bareheap_asan))]
+    {
+        let _ = (ptr, len);
         false
     }
 }

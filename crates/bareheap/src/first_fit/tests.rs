@@ -267,10 +267,7 @@ fn cat_a1_a2_every_length_and_offset_is_accepted_or_refused_without_stray_writes
                 Err(e) => {
                     assert_eq!(e, RegionError::TooSmall { min });
                     assert!(len < min, "{len} bytes at offset {off} refused");
-                    assert!(arena
-                        .snapshot()
-                        .iter()
-                        .all(|&b| b == FILL));
+                    assert!(arena.snapshot().iter().all(|&b| b == FILL));
                     assert_eq!(heap.allocate(layout(0, 1)), None);
                 }
                 Ok(usable) => {

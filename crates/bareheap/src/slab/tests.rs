@@ -56,7 +56,6 @@ impl Drop for TestHeap {
     }
 }
 
-
 // SAFETY: pages are disjoint, tracked in `used`; pass-through blocks come from the system
 // allocator. No method panics except on a contract violation by the caller (test failure).
 unsafe impl Heap for TestHeap {
