@@ -51,6 +51,9 @@ enum Command {
     Size,
     /// Only the reliability steps of `test`: ISR model, fuzz smoke, ASan, valgrind, Miri.
     Reliability,
+    /// Only the AddressSanitizer steps of `test`: the testkit and the library's unit tests with
+    /// arena poisoning, and the planted bugs ASan must report.
+    Asan,
     /// Only the catalogue-coverage check: a `cat_<row>_` test for every applicable row.
     Catalogue,
     /// Long campaigns outside `test`: shadow-model and bound stresses with new seeds, threads,
@@ -85,6 +88,10 @@ fn main() -> ExitCode {
         Command::Size => bench::size(&mut report),
         Command::Reliability => reliability::all(&mut report),
         Command::Catalogue => reliability::catalogue(&mut report),
+        Command::Asan => {
+            asan_arena::asan_arena(&mut report);
+            reliability::asan(&mut report);
+        }
         Command::Soak { minutes, log } => soak::soak(&mut report, minutes, log.as_deref()),
         Command::Fuzz { seconds, target } => {
             reliability::fuzz(&mut report, seconds, target.as_deref());
