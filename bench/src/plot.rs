@@ -10,7 +10,7 @@ use std::sync::Once;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::report::{Cell, Results};
+use crate::report::{Cell, Results, Summary};
 
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
@@ -202,29 +202,35 @@ fn efficiency(r: &Results, path: &Path) -> Res {
     Ok(())
 }
 
+/// Workload 3: per allocator, the median over the rounds of each percentile (points joined by
+/// a line) and a whisker from the rounds' min to their max (as the check table's "min–max"),
+/// so that rounds that overlap show as overlapping whiskers. The allocators are spread a little
+/// along x around each percentile so that their whiskers do not hide one another.
 fn latency(r: &Results, path: &Path) -> Res {
     let root = BitMapBackend::new(path, (1800, 650)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((1, 3));
     let labels = ["p50", "p99", "p99.9", "p99.99", "max"];
+    // The x offset of allocator `i` of `n` around each percentile.
+    let n = r.allocators.len().max(1);
+    let dodge = |i: usize| (i as f64 - (n - 1) as f64 / 2.0) * (0.6 / n as f64);
     for (k, (panel, kind)) in panels.iter().zip(["alloc", "free", "realloc"]).enumerate() {
+        // (allocator, [(min, median, max)] per percentile)
         let mut all = Vec::new();
         for a in &r.allocators {
-            if let Ok(p) = r.latency(&a.name, k).map(|s| s.medians()) {
-                all.push((
-                    a.name.clone(),
-                    [p.p50, p.p99, p.p999, p.p9999, p.max].map(|v| v.max(1.0)),
-                ));
+            if let Ok(p) = r.latency(&a.name, k) {
+                let range = |s: Summary| (s.min.max(1.0), s.median.max(1.0), s.max.max(1.0));
+                all.push((a.name.clone(), [p.p50, p.p99, p.p999, p.p9999, p.max].map(range)));
             }
         }
         // Headroom at the top for the legend.
-        let ymax = all.iter().flat_map(|x| x.1).fold(10.0, f64::max) * 300.0;
+        let ymax = all.iter().flat_map(|x| x.1).map(|v| v.2).fold(10.0, f64::max) * 300.0;
         let mut chart = ChartBuilder::on(panel)
             .caption(format!("{kind} latency (N={})", r.meta.config.latency_n), (FAMILY, 24))
             .margin(15)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(-0.2..4.2, (1.0..ymax).log_scale())?;
+            .build_cartesian_2d(-0.45..4.45, (1.0..ymax).log_scale())?;
         chart
             .configure_mesh()
             .x_labels(5)
@@ -236,7 +242,7 @@ fn latency(r: &Results, path: &Path) -> Res {
                     String::new()
                 }
             })
-            .y_desc("time per operation (median over rounds)")
+            .y_desc("time per operation (median and min–max over rounds)")
             .y_label_formatter(&|v: &f64| duration_label(*v))
             .label_style((FAMILY, 15))
             .axis_desc_style((FAMILY, 17))
@@ -244,12 +250,23 @@ fn latency(r: &Results, path: &Path) -> Res {
         for (name, vals) in &all {
             let i = r.allocators.iter().position(|a| &a.name == name).unwrap_or(0);
             let s = style(i, name);
-            let pts: Vec<(f64, f64)> =
-                vals.iter().enumerate().map(|(j, &v)| (j as f64, v)).collect();
+            let thin = s.color.stroke_width(1);
+            let x = |j: usize| j as f64 + dodge(i);
+            let pts: Vec<(f64, f64)> = vals.iter().enumerate().map(|(j, v)| (x(j), v.1)).collect();
             chart
                 .draw_series(LineSeries::new(pts.clone(), s))?
                 .label(name.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], s));
+            // Whiskers: min to max over the rounds, with caps.
+            let cap = 0.25 / n as f64;
+            chart.draw_series(vals.iter().enumerate().flat_map(|(j, &(lo, _, hi))| {
+                let x = x(j);
+                [
+                    PathElement::new(vec![(x, lo), (x, hi)], thin),
+                    PathElement::new(vec![(x - cap, lo), (x + cap, lo)], thin),
+                    PathElement::new(vec![(x - cap, hi), (x + cap, hi)], thin),
+                ]
+            }))?;
             chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, s.filled())))?;
         }
         if k == 0 {
