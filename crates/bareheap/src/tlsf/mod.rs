@@ -1721,32 +1721,34 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         let b = ptr.as_ptr().wrapping_sub(W);
         if sanitize::is_poisoned(b) {
             // Free space or slack (only with `--cfg bareheap_asan`): not a header.
-            return self.invalid_free(ptr, InvalidFree::NotUsed);
+            return self.refuse(ptr);
         }
         // SAFETY: `b` is a header (caller contract; TL1).
         let hv = unsafe { word_usize(b, 0) };
         if hv & USED == 0 {
-            return self.invalid_free(ptr, InvalidFree::NotUsed);
+            return self.refuse(ptr);
         }
         // SAFETY: `b` is a used block and `hv` its header; a region exists since `slots > 0`.
         unsafe { Self::release(ctrl, b, hv) }
     }
 
-    /// `deallocate` refused `ptr` before reading anything: say why.
+    /// `deallocate` refused `ptr`: works out why, then reports it to the [fault
+    /// handler](crate::fault) and the free is ignored. The one cold copy for every refusal:
+    /// the reason is found again here (outside the range, else misaligned, else not a used
+    /// header), rather than passed in from each of the four call sites (Cortex-M3: 12 bytes
+    /// less code than a range refusal that called a second hook).
     #[cold]
     #[inline(never)]
     fn refuse(&mut self, ptr: NonNull<u8>) {
         let (lo, slots) = self.range();
         let off = ptr.as_ptr().addr().wrapping_sub(lo);
-        let reason = if off / G >= slots { InvalidFree::Outside } else { InvalidFree::Misaligned };
-        self.invalid_free(ptr, reason);
-    }
-
-    /// The hook for a pointer `deallocate` refused: reported to the [fault
-    /// handler](crate::fault), then the free is ignored.
-    #[cold]
-    #[inline(never)]
-    fn invalid_free(&mut self, ptr: NonNull<u8>, reason: InvalidFree) {
+        let reason = if off / G >= slots {
+            InvalidFree::Outside
+        } else if off % G != 0 {
+            InvalidFree::Misaligned
+        } else {
+            InvalidFree::NotUsed
+        };
         #[cfg(test)]
         self.probe.invalid_free(ptr.as_ptr().addr(), reason);
         use crate::fault::{report, FaultKind, HeapKind};
@@ -1776,8 +1778,9 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         unsafe { (self.ctrl.add(C_LO).read(), self.ctrl.add(C_SLOTS).read()) }
     }
 
-    /// Widens `lo`/`slots` to cover payloads in `[lo, hi)`.
-    #[inline(never)]
+    /// Widens `lo`/`slots` to cover payloads in `[lo, hi)`. Inlined into `claim`, its only
+    /// caller: with the region's bounds known there, 32 bytes less Cortex-M3 code than a call.
+    #[inline(always)]
     fn cover(&mut self, lo: usize, hi: usize) {
         let (old_lo, slots) = self.range();
         let (new_lo, new_hi) =
