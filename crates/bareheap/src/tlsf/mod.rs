@@ -197,7 +197,8 @@
 //!   `usize::BITS`); bit `w` of `summary` is set iff `bitmap[w] != 0`. No bit at or above
 //!   `FL·SL` (resp. the number of bitmap words) is set.
 //! - **TL8** Regions do not overlap; each one's trailer follows its sentinel; the control block
-//!   lies in the first region before its first block and is part of no block. The control
+//!   lies in the first region before its first block and is part of no block. The region list
+//!   runs from the latest region claimed to the first one, whose trailer is the last. The control
 //!   block's `lo`/`slots` cover every payload address of every region.
 //! - **TL9** Every list link (head slots, `next`, `prev`) is stored as its address XOR the
 //!   key: 0 without `HARDENED`; with it, the control block's key word, odd, set at the first
@@ -1841,27 +1842,29 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool> Cla
                 if t.is_null() {
                     break;
                 }
+                let link_to_t = link;
                 // SAFETY: `t` is a trailer.
                 let (t_base, t_end) = unsafe { (word_usize(t, T_BASE), word_usize(t, T_END)) };
                 if start < t_end && t_base < end {
                     return Err(RegionError::Overlap);
                 }
+                // SAFETY: `t` is a trailer; its next field is a link.
+                link = unsafe { t.add(T_NEXT).cast() };
                 // At most one region ends at `start` and one begins at `end` (TL8). Whether
-                // they may merge is asked here, in the walk: as filters after it, 36 bytes
+                // they may merge is asked here, in the walk: as filters after it, 60 bytes
                 // more Cortex-M3 code.
                 // SAFETY: `t` is a sentinel (TL8).
                 if merge && unsafe { word_usize(t, 0) } & NO_MERGE == 0 {
                     if t_end == start {
-                        append = Some((link, t));
+                        append = Some((link_to_t, t));
                     }
-                    // Never in front of the first region: its control block comes before its
-                    // first block (TL8).
-                    if t_base == end && !(t_base <= ctrl.addr() && ctrl.addr() < t_end) {
+                    // Never in front of the first region, whose control block comes before
+                    // its first block: the last of the list (TL8), with no next region.
+                    // SAFETY: `link` is `t`'s next field.
+                    if t_base == end && !unsafe { link.read() }.is_null() {
                         prepend = Some(t);
                     }
                 }
-                // SAFETY: `t` is a trailer; its next field is a link.
-                link = unsafe { t.add(T_NEXT).cast() };
             }
         }
 
