@@ -127,9 +127,10 @@
 //!   away: Cortex-M3 instruction counts are unchanged.
 //! - The largest block is bounded by the configuration ([`Tlsf::MAX_ALLOCATION`]); the part of
 //!   a region beyond it is not used (claim a large area as several regions).
-//! - Code size: more than a first-fit allocator: about 2.1 KB of Cortex-M3 code at opt-level
-//!   `s` for `allocate`, `deallocate`, `grow`, `shrink` and `claim` (about 0.45 KB of it the
-//!   over-aligned path with its own search, 0.6 KB `claim`), plus about 0.5 KB when
+//! - Code size: more than a first-fit allocator: about 2.0 KB of Cortex-M3 code at opt-level
+//!   `s` for `allocate`, `deallocate`, `grow`, `shrink` and `claim` (about 0.43 KB of it the
+//!   over-aligned path with its own search, about 0.36 KB `claim` inlined into a caller that
+//!   passes a fixed region), plus about 0.5 KB when
 //!   [`validate`](Heap::validate) is linked (`cargo xtask size`, `bench/cortex-m`).
 //! - Alignments above `G` search for `size + align − G + MIN_BLOCK` and place the block at
 //!   the end of the block found, so a nearly full heap may refuse an aligned request that a
