@@ -766,6 +766,15 @@ mod generic {
             assert_eq!(c.regions, regions, "prepended region merged: {c:?}");
         }
         let _ = total;
+        // Never in front of the first region (its control block precedes its first block),
+        // also once later regions follow it in the list.
+        let arena = Arena::new(4 * piece);
+        let mut h = TlsfWith::<FL, SL, G>::new();
+        h.claim(arena.region(piece, piece)).unwrap();
+        h.claim(arena.region(3 * piece, piece)).unwrap();
+        h.claim(arena.region(0, piece)).unwrap();
+        h.validate().unwrap();
+        assert_eq!(h.census().regions, 3, "merged in front of the first region");
     }
 
     /// A6 with R3: touching regions that may not merge (from `'static` buffers) stay apart.
