@@ -2,7 +2,10 @@
 //! driven by random operations for a matrix of configurations, the catalogue rows that apply
 //! (`cat_<row>_*`), and planted corruptions that `validate` must find.
 
-use super::mapping::{ceil_index, class_base, floor_index, floor_index_bytes};
+use super::mapping::{
+    ceil_index, ceil_index_with, class_base, floor_index, floor_index_bytes,
+    floor_index_bytes_with, floor_index_with, log2_by_compares,
+};
 use super::*;
 
 use std::collections::BTreeMap;
@@ -417,10 +420,16 @@ fn check_mapping_at(u: usize, sl_log2: u32) {
     if u < 2 << sl_log2 {
         assert_eq!((f, c), (u, u), "sizes below 2·SL granules are exact classes");
     }
+    assert_eq!(floor_index_with(u, sl_log2, false), f, "no-clz floor({u})");
+    assert_eq!(ceil_index_with(u, sl_log2, false), c, "no-clz ceil({u})");
     for g_log2 in [3, 4, 5] {
         if let Some(bytes) = u.checked_mul(1 << g_log2) {
             for low in [0, (1 << g_log2) - 1] {
                 assert_eq!(floor_index_bytes(bytes | low, sl_log2, g_log2), f, "{u} << {g_log2}");
+                for clz in [true, false] {
+                    let i = floor_index_bytes_with(bytes | low, sl_log2, g_log2, clz);
+                    assert_eq!(i, f, "{u} << {g_log2}, clz {clz}");
+                }
             }
         }
     }
@@ -440,12 +449,18 @@ fn check_mapping_exhaustive(sl_log2: u32, max_units: usize) {
             next_base = class_base(f + 1, sl_log2);
             assert!(next_base > u);
             assert_eq!(floor_index(u, sl_log2), f, "u {u}");
+            assert_eq!(floor_index_with(u, sl_log2, false), f, "no-clz u {u}");
             assert_eq!(floor_index_bytes(u << 3, sl_log2, 3), f, "u {u}");
+            assert_eq!(floor_index_bytes_with(u << 3, sl_log2, 3, false), f, "no-clz u {u}");
             assert_eq!(ceil_index(u, sl_log2), f, "u {u}");
+            assert_eq!(ceil_index_with(u, sl_log2, false), f, "no-clz u {u}");
         } else {
             assert_eq!(floor_index(u, sl_log2), f, "u {u}");
+            assert_eq!(floor_index_with(u, sl_log2, false), f, "no-clz u {u}");
             assert_eq!(floor_index_bytes(u << 3, sl_log2, 3), f, "u {u}");
+            assert_eq!(floor_index_bytes_with(u << 3, sl_log2, 3, false), f, "no-clz u {u}");
             assert_eq!(ceil_index(u, sl_log2), f + 1, "u {u}");
+            assert_eq!(ceil_index_with(u, sl_log2, false), f + 1, "no-clz u {u}");
         }
         u += 1;
     }
@@ -509,6 +524,39 @@ fn mapping_64_bit_sizes_round_trip_at_powers_of_two_and_random() {
     }
 }
 
+/// `log2_by_compares` (the mapping's `log2` on cores without count-leading-zeros) agrees with
+/// `leading_zeros` on every `u32` (release builds; a sample in debug builds and Miri), and
+/// around every power of two of `usize`.
+#[test]
+fn log2_by_compares_matches_leading_zeros() {
+    let stride = if cfg!(miri) {
+        1_000_003
+    } else if cfg!(debug_assertions) {
+        997
+    } else {
+        1
+    };
+    let mut x: u64 = 1;
+    while x <= u64::from(u32::MAX) {
+        let x32 = x as usize;
+        assert_eq!(log2_by_compares(x32), usize::BITS - 1 - x32.leading_zeros(), "x {x}");
+        x += stride;
+    }
+    for k in 0..usize::BITS {
+        for x in [
+            (1usize << k),
+            (1 << k) + 1,
+            (1usize << k).wrapping_sub(1),
+            (2usize << k).wrapping_sub(1),
+        ] {
+            if x != 0 {
+                assert_eq!(log2_by_compares(x), usize::BITS - 1 - x.leading_zeros(), "x {x}");
+            }
+        }
+    }
+    assert_eq!(log2_by_compares(0), 0);
+}
+
 /// The largest granule counts a request can produce do not overflow the rounding.
 #[test]
 fn mapping_ceil_of_largest_request_does_not_overflow() {
@@ -516,6 +564,7 @@ fn mapping_ceil_of_largest_request_does_not_overflow() {
     for sl_log2 in 0..=6 {
         let c = ceil_index(units, sl_log2);
         assert!(c >= floor_index(units, sl_log2));
+        assert_eq!(ceil_index_with(units, sl_log2, false), c);
     }
 }
 
