@@ -33,10 +33,8 @@
 pub(crate) const HAS_CLZ: bool = if cfg!(target_arch = "arm") {
     cfg!(target_feature = "thumb2")
         || (cfg!(target_has_atomic = "32") && !cfg!(target_feature = "mclass"))
-} else if cfg!(any(target_arch = "riscv32", target_arch = "riscv64")) {
-    cfg!(target_feature = "zbb")
 } else {
-    true
+    !cfg!(any(target_arch = "riscv32", target_arch = "riscv64")) || cfg!(target_feature = "zbb")
 };
 
 /// The class that holds blocks of `units` granules: the largest index whose
