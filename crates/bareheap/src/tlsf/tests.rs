@@ -254,7 +254,7 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         }
         // SAFETY: a valid heap's region list and blocks (TL1, TL8).
         unsafe {
-            let mut t = self.ctrl.add(C_REGIONS).cast::<*mut u8>().read();
+            let mut t = self.ctrl.add(Self::C_REGIONS).cast::<*mut u8>().read();
             while !t.is_null() {
                 c.regions += 1;
                 let first = word(t, T_FIRST);
@@ -1224,7 +1224,7 @@ mod generic {
         let mut outside = 0u64;
         // SAFETY: the heap has regions; the list holds trailers (the later claim first).
         let (upper, lower) = unsafe {
-            let t = h.ctrl.add(C_REGIONS).cast::<*mut u8>().read();
+            let t = h.ctrl.add(TlsfWith::<FL, SL, G>::C_REGIONS).cast::<*mut u8>().read();
             let mut last = t;
             while !word(last, T_NEXT).is_null() {
                 last = word(last, T_NEXT);
