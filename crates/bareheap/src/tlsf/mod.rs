@@ -860,6 +860,12 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         );
     }
 
+    // Not yet tried (Cortex-M3): numbering the bits of a word from the top (list `w·BITS + b`
+    // at bit `BITS − 1 − b`) would make every search one `clz` without the `rbit` that
+    // `trailing_zeros` costs (about one instruction per allocation) and a mask one `ror` of
+    // the top bit by the unmasked index (the `and #31` gone from `set_bits`); on x86-64
+    // `leading_zeros` is the dearer one, so it would be for Thumb-2 only, and the host tests
+    // would need a configuration that runs it.
     /// Sets the bitmap bits of list `idx`, which has just become non-empty (TL7). Inline:
     /// every list operation may need it, and a call is smaller than a copy.
     ///
