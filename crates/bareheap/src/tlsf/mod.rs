@@ -502,6 +502,14 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     /// with `G = 16` (a two-granule smallest block) it raised efficiency 95.27 % to 95.43 %
     /// but the replay's block span from 1.19 to 1.26 times the peak live bytes.
     const SKIP_NEAR: bool = cfg!(target_pointer_width = "64") && Self::MIN_UNITS > 2;
+    /// Whether bitmap and summary words count their offsets from the top bit down (offset `b`
+    /// is bit `BITS − 1 − b`), so that finding the lowest non-empty list is one `leading_zeros`:
+    /// on ARM with Thumb-2, a `clz` without the `rbit` that `trailing_zeros` needs, and a bit
+    /// mask one `ror` of a constant by an unreduced index. Not on x86-64, where
+    /// `leading_zeros` is the dearer one, nor on ARMv6-M (no `clz`). The host tests run both
+    /// orders (configurations with an even `FL` count from the top).
+    const TOP_DOWN: bool =
+        cfg!(all(target_arch = "arm", target_has_atomic = "ptr")) || (cfg!(test) && FL % 2 == 0);
     /// Largest block, in granules: the top of class `CLASSES − 1`.
     const MAX_UNITS: usize = (SL << (FL - 1)) - 1;
     /// Largest block in bytes; a region never spans more (TL1).
@@ -860,12 +868,72 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         );
     }
 
-    // Not yet tried (Cortex-M3): numbering the bits of a word from the top (list `w·BITS + b`
-    // at bit `BITS − 1 − b`) would make every search one `clz` without the `rbit` that
-    // `trailing_zeros` costs (about one instruction per allocation) and a mask one `ror` of
-    // the top bit by the unmasked index (the `and #31` gone from `set_bits`); on x86-64
-    // `leading_zeros` is the dearer one, so it would be for Thumb-2 only, and the host tests
-    // would need a configuration that runs it.
+    // ---- bit order -----------------------------------------------------------------------
+    //
+    // Bit order within a bitmap or summary word: list (or word) offset `b` is bit `b`, or bit
+    // `BITS − 1 − b` with `TOP_DOWN`. These helpers are the only code that knows which.
+
+    /// The bit of offset `i` (taken modulo `BITS`, so a list index needs no reduction).
+    #[inline(always)]
+    fn bit(i: usize) -> usize {
+        if Self::TOP_DOWN {
+            // A rotation takes its amount modulo `BITS`: one `ror` of a constant on Thumb-2.
+            (1usize << (Self::BITS - 1)).rotate_right(i as u32)
+        } else {
+            1 << (i % Self::BITS)
+        }
+    }
+
+    /// The lowest offset whose bit is set in `bits` (not zero).
+    #[inline(always)]
+    fn lowest(bits: usize) -> usize {
+        if Self::TOP_DOWN {
+            bits.leading_zeros() as usize
+        } else {
+            bits.trailing_zeros() as usize
+        }
+    }
+
+    /// The highest offset whose bit is set in `bits` (not zero).
+    #[inline(always)]
+    fn highest(bits: usize) -> usize {
+        if Self::TOP_DOWN {
+            Self::BITS - 1 - bits.trailing_zeros() as usize
+        } else {
+            Self::BITS - 1 - bits.leading_zeros() as usize
+        }
+    }
+
+    /// `bits` moved down by `n < BITS` offsets: offset `n` becomes offset 0, lower ones go.
+    #[inline(always)]
+    fn down(bits: usize, n: usize) -> usize {
+        if Self::TOP_DOWN {
+            bits << n
+        } else {
+            bits >> n
+        }
+    }
+
+    /// `bits` without the offsets up to `n < BITS`: two shifts, as `n + 1` may be `BITS`.
+    #[inline(always)]
+    fn beyond(bits: usize, n: usize) -> usize {
+        if Self::TOP_DOWN {
+            bits & (usize::MAX >> 1 >> n)
+        } else {
+            bits & (usize::MAX << 1 << n)
+        }
+    }
+
+    /// `bits` without the offsets below `n < BITS`.
+    #[inline(always)]
+    fn from(bits: usize, n: usize) -> usize {
+        if Self::TOP_DOWN {
+            bits & (usize::MAX >> n)
+        } else {
+            bits & (usize::MAX << n)
+        }
+    }
+
     /// Sets the bitmap bits of list `idx`, which has just become non-empty (TL7). Inline:
     /// every list operation may need it, and a call is smaller than a copy.
     ///
@@ -883,11 +951,11 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         unsafe {
             let p = Self::bitmap(ctrl, w);
             let old = p.read();
-            p.write(old | 1 << (idx % Self::BITS));
+            p.write(old | Self::bit(idx));
             if old == 0 {
                 // The first non-empty list of this word.
                 let s = Self::summary(ctrl);
-                s.write(s.read() | 1 << w);
+                s.write(s.read() | Self::bit(w));
             }
         }
     }
@@ -908,11 +976,11 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         // block.
         unsafe {
             let p = Self::bitmap(ctrl, w);
-            let bits = p.read() & !(1 << (idx % Self::BITS));
+            let bits = p.read() & !Self::bit(idx);
             p.write(bits);
             if bits == 0 {
                 let s = Self::summary(ctrl);
-                s.write(s.read() & !(1 << w));
+                s.write(s.read() & !Self::bit(w));
             }
         }
     }
@@ -1014,8 +1082,9 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
             return Self::CLASSES;
         }
         // SAFETY: `own / BITS < WORDS`; the control block exists.
-        let mut bits = unsafe { Self::bitmap(ctrl, own / Self::BITS).read() } >> (own % Self::BITS);
-        if bits & 1 != 0 {
+        let mut bits =
+            Self::down(unsafe { Self::bitmap(ctrl, own / Self::BITS).read() }, own % Self::BITS);
+        if bits & Self::bit(0) != 0 {
             // SAFETY: list `own < CLASSES` is non-empty (TL7): its first block is a free
             // block (TL6).
             let b = unsafe { Self::first(ctrl, own) };
@@ -1024,10 +1093,10 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
                 return own;
             }
             // Every class above `own` holds blocks of at least `units` granules.
-            bits &= !1;
+            bits &= !Self::bit(0);
         }
         if bits != 0 {
-            let found = own + bits.trailing_zeros() as usize;
+            let found = own + Self::lowest(bits);
             if !HARDENED {
                 // SAFETY: a set bit of a bitmap word is a class below `CLASSES` (TL7); as in
                 // `above`.
@@ -1056,15 +1125,15 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         }
         let w = units / Self::BITS;
         // SAFETY: `w < WORDS` since `units < CLASSES`; the control block exists.
-        let bits = unsafe { Self::bitmap(ctrl, w).read() } >> (units % Self::BITS);
-        if bits & 1 != 0 {
+        let bits = Self::down(unsafe { Self::bitmap(ctrl, w).read() }, units % Self::BITS);
+        if bits & Self::bit(0) != 0 {
             return units;
         }
         // The classes `MIN_UNITS` granules larger and up (tested apart from the own class:
         // one mask of both cost x86-64 about 0.6 instructions per allocation more).
-        let far = bits >> Self::MIN_UNITS;
+        let far = Self::down(bits, Self::MIN_UNITS);
         if far != 0 {
-            return units + Self::MIN_UNITS + far.trailing_zeros() as usize;
+            return units + Self::MIN_UNITS + Self::lowest(far);
         }
         let found = self.above(ctrl, w);
         if found < Self::CLASSES {
@@ -1072,9 +1141,9 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         }
         // Nothing else: a class less than a smallest block larger, in word `w` (every word
         // above it is empty).
-        let near = bits & ((1 << Self::MIN_UNITS) - 1);
+        let near = bits & !Self::from(usize::MAX, Self::MIN_UNITS);
         if near != 0 {
-            return units + near.trailing_zeros() as usize;
+            return units + Self::lowest(near);
         }
         Self::CLASSES
     }
@@ -1088,9 +1157,9 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         if idx < Self::CLASSES {
             let w = idx / Self::BITS;
             // SAFETY: `w < WORDS` since `idx < CLASSES`; the control block exists.
-            let bits = unsafe { Self::bitmap(ctrl, w).read() } & (usize::MAX << (idx % Self::BITS));
+            let bits = Self::from(unsafe { Self::bitmap(ctrl, w).read() }, idx % Self::BITS);
             if bits != 0 {
-                return w * Self::BITS + bits.trailing_zeros() as usize;
+                return w * Self::BITS + Self::lowest(bits);
             }
             let found = self.above(ctrl, w);
             if found < Self::CLASSES {
@@ -1108,16 +1177,15 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     /// `CLASSES`. `ctrl` is the control block, not null, and `w < WORDS`.
     #[inline(always)]
     fn above(&self, ctrl: *mut usize, w: usize) -> usize {
-        // Two shifts, each below `BITS`, since `w + 1` may be `BITS`.
         // SAFETY: the control block exists.
-        let s = unsafe { Self::summary(ctrl).read() } & (usize::MAX << w << 1);
+        let s = Self::beyond(unsafe { Self::summary(ctrl).read() }, w);
         if s == 0 {
             return Self::CLASSES;
         }
-        let w = s.trailing_zeros() as usize;
+        let w = Self::lowest(s);
         // SAFETY: summary bits are below `WORDS` (TL7).
         let bits = unsafe { Self::bitmap(ctrl, w).read() };
-        let found = w * Self::BITS + bits.trailing_zeros() as usize;
+        let found = w * Self::BITS + Self::lowest(bits);
         if !HARDENED {
             // SAFETY: TL7: summary bit `w` says `bitmap[w] != 0`, and no bitmap bit at or
             // above `CLASSES` is set. Told to the compiler so that the caller's "nothing
@@ -2208,10 +2276,10 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool> Hea
         if sum == 0 {
             return 0;
         }
-        let w = (usize::BITS - 1 - sum.leading_zeros()) as usize;
+        let w = Self::highest(sum);
         // SAFETY: summary bits are below `WORDS` (TL7).
         let bits = unsafe { Self::bitmap(ctrl, w).read() };
-        let idx = w * Self::BITS + (usize::BITS - 1 - bits.leading_zeros()) as usize;
+        let idx = w * Self::BITS + Self::highest(bits);
         // SAFETY: list `idx` is non-empty (TL7, `bits != 0` since its summary bit is set);
         // its blocks are free blocks linked by `NEXT` (TL6), checked when `HARDENED`.
         unsafe {
@@ -2376,18 +2444,18 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         // Lists and bitmaps.
         // SAFETY: the control block exists.
         let sum = unsafe { Self::summary(self.ctrl).read() };
-        if Self::WORDS < Self::BITS && sum >> Self::WORDS != 0 {
+        if Self::WORDS < Self::BITS && Self::from(sum, Self::WORDS) != 0 {
             return bad("TL7: summary bit above the last bitmap word", self.ctrl.addr());
         }
         let mut listed = 0usize;
         for w in 0..Self::WORDS {
             // SAFETY: `w < WORDS`.
             let bm = unsafe { Self::bitmap(self.ctrl, w).read() };
-            if (sum >> w & 1 != 0) != (bm != 0) {
+            if (sum & Self::bit(w) != 0) != (bm != 0) {
                 return bad("TL7: summary disagrees with its bitmap word", self.ctrl.addr());
             }
             let classes = (Self::CLASSES - w * Self::BITS).min(Self::BITS);
-            if classes < Self::BITS && bm >> classes != 0 {
+            if classes < Self::BITS && Self::from(bm, classes) != 0 {
                 return bad("TL7: bitmap bit beyond the last class", self.ctrl.addr());
             }
             for bit in 0..classes {
@@ -2396,7 +2464,7 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
                 let head = unsafe { Self::head(self.ctrl, idx) };
                 // SAFETY: `head` is in the control block.
                 let mut b = unsafe { Self::load(self.ctrl, head.cast(), 0) };
-                if (bm >> bit & 1 != 0) == b.is_null() {
+                if (bm & Self::bit(bit) != 0) == b.is_null() {
                     return bad("TL7: bitmap bit disagrees with the list", b.addr());
                 }
                 let mut prev = Self::pseudo_node(head);

@@ -1597,7 +1597,9 @@ mod generic {
                 // SAFETY: see above (the control block is heap memory too).
                 6 => unsafe {
                     let f = TlsfWith::<FL, SL, G>::summary(h.ctrl);
-                    f.write(f.read() ^ 1 << (TlsfWith::<FL, SL, G>::WORDS - 1));
+                    f.write(
+                        f.read() ^ TlsfWith::<FL, SL, G>::bit(TlsfWith::<FL, SL, G>::WORDS - 1),
+                    );
                     "TL7"
                 },
                 // SAFETY: see above: `b` leaves its list, its bitmap bit stays.
