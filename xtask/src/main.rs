@@ -7,6 +7,7 @@ mod asan_arena;
 mod bench;
 mod c_abi;
 mod firmware;
+mod m3_calls;
 mod reliability;
 mod report;
 mod setup;
@@ -49,6 +50,18 @@ enum Command {
     },
     /// Code size and static RAM of each allocator in Cortex-M firmware.
     Size,
+    /// The Cortex-M3 instruction count of every call of one `bench/cortex-m` binary, named by
+    /// its request: the most expensive calls and the means per alignment and size class.
+    M3Calls {
+        /// The binary (a file stem of `bench/cortex-m/src/bin/`, e.g. `bareheap_tlsf`).
+        bin: String,
+        /// How many of the most expensive calls of each kind to list.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        /// Also write every call (step, request, count) to this CSV file.
+        #[arg(long)]
+        csv: Option<std::path::PathBuf>,
+    },
     /// Only the reliability steps of `test`: ISR model, fuzz smoke, ASan, valgrind, Miri.
     Reliability,
     /// Only the AddressSanitizer steps of `test`: the testkit and the library's unit tests with
@@ -86,6 +99,9 @@ fn main() -> ExitCode {
         Command::Firmware => firmware::test(&mut report),
         Command::Bench { quick } => bench::bench(&mut report, quick),
         Command::Size => bench::size(&mut report),
+        Command::M3Calls { bin, top, csv } => {
+            m3_calls::m3_calls(&mut report, &bin, top, csv.as_deref())
+        }
         Command::Reliability => reliability::all(&mut report),
         Command::Catalogue => reliability::catalogue(&mut report),
         Command::Asan => {

@@ -110,9 +110,9 @@ const QUICK_BINARIES: [&str; 7] = [
 const QEMU_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Marker kinds of `bench/cortex-m/src/marker.rs` (the plugin's kind numbers).
-const KIND_ALLOC: u32 = 1;
-const KIND_FREE: u32 = 2;
-const KIND_REALLOC: u32 = 3;
+pub const KIND_ALLOC: u32 = 1;
+pub const KIND_FREE: u32 = 2;
+pub const KIND_REALLOC: u32 = 3;
 const KIND_EMPTY: u32 = 4;
 const KIND_CALIBRATION: u32 = 5;
 const OPS: [(u32, &str); 3] =
@@ -197,6 +197,35 @@ fn bench_on(report: &mut Report, core: &'static Core, quick: bool) {
     write_file(report, &dir.join(format!("{}.md", core.name)), &md);
     write_file(report, &dir.join(format!("{}.csv", core.name)), &counts_csv(&runs));
     write_file(report, &dir.join(format!("{}-size.csv", core.name)), &size_csv(&sizes));
+}
+
+/// Builds one firmware binary for `core` at opt-level "s" (validating build) and counts its
+/// calls as `cargo xtask bench` does (two identical runs): the per-call instructions by kind
+/// ([`KIND_ALLOC`], ...), in sequence order, marker overhead subtracted, and whether the run
+/// stopped at a refused request (a bump allocator). For `cargo xtask m3-calls`
+/// ([`crate::m3_calls`]).
+pub fn calls_of(
+    report: &mut Report,
+    core: &'static Core,
+    bin: &str,
+) -> Option<(BTreeMap<u32, Vec<u64>>, bool)> {
+    let tc = prepare_toolchain(report, core)?;
+    let qemu = match setup::ensure_program(core.qemu.0, core.qemu.1) {
+        Ok(path) => path,
+        Err(why) => {
+            report.skip(&format!("{} instruction counts", core.name), &why);
+            return None;
+        }
+    };
+    let plugin = build_plugin(report)?;
+    let profiles = &PROFILES[..1];
+    if !build_firmware(report, core, tc, profiles, &[bin.to_owned()], Build::Counts) {
+        return None;
+    }
+    let tools = Tools { core, toolchain: tc, qemu, plugin };
+    let (profile, level) = profiles[0];
+    let data = count_instructions(report, &tools, profile, level, bin).result.ok()?;
+    Some((data.ops, data.summary.contains("stopped_at_oom=true")))
 }
 
 // ---------------------------------------------------------------------------------------------

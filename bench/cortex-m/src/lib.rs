@@ -11,6 +11,13 @@
 //! section sizes of the same binaries against `baseline`, which links only a trivial bump
 //! allocator.
 //!
+//! To see which requests cost what, `cargo xtask m3-calls <bin>` (e.g. `bareheap_tlsf`) runs
+//! one binary on the Cortex-M3 and names the request behind every count: it replays the seeded
+//! sequence on the host with the same draws ([`sequence`], shared by `#[path]`) and prints the
+//! most expensive calls of each kind (`--top K`) with their request (size, alignment, slot, live
+//! blocks, when the block was allocated), the means per alignment and size class, and with
+//! `--csv PATH` every call. The main sequence's binaries only.
+//!
 //! Binaries named `small_*` run the small-object sequence instead ([`run_small`]: requests of
 //! at most 256 bytes, build-and-teardown cycles and churn), where a slab front end is compared
 //! with its backing heap: `bench_main!(H, small)`.
@@ -43,6 +50,7 @@ pub use riscv_semihosting::hprintln;
 
 pub mod adapters;
 pub mod marker;
+pub mod sequence;
 pub mod workload;
 
 pub use workload::{run, run_small};

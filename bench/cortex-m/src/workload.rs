@@ -3,7 +3,7 @@
 //! # The sequence
 //!
 //! [`SLOTS`] slots, [`OPS`] steps. Each step picks a slot uniformly at random (PCG32 from
-//! `oorandom`, seed [`SEED`]):
+//! `oorandom`, seed [`SEED`]; the draws are [`crate::sequence`]'s, which the host shares):
 //! - an empty slot gets a new block: **alloc**;
 //! - a full slot is freed with probability 3/5 (**free**), otherwise resized (**realloc**):
 //!   3/5 of resizes double the size (a growing `Vec`), 1/5 halve it, 1/5 draw a fresh size.
@@ -26,18 +26,12 @@ use core::ptr;
 use oorandom::Rand32;
 
 use crate::marker::{self, Kind};
+use crate::sequence;
 use crate::{exit, hprintln, Allocator};
 
 /// Bytes of the arena every allocator gets.
 pub const ARENA_LEN: usize = 32 * 1024;
-/// The number of slots (the most blocks live at once).
-pub const SLOTS: usize = 64;
-/// The number of steps.
-pub const OPS: u32 = 4000;
-/// The PRNG seed.
-pub const SEED: u64 = 0x6261_7265_6865_6170; // "bareheap"
-/// The largest size a resize asks for.
-pub const MAX_SIZE: usize = 4096;
+pub use crate::sequence::{MAX_SIZE, OPS, SEED, SLOTS};
 /// Empty and calibration measurements made before the workload.
 const CALIBRATIONS: u32 = 8;
 
@@ -83,10 +77,10 @@ pub fn run<A: Allocator>() -> ! {
     let mut stopped_at_oom = false;
 
     for step in 0..OPS {
-        let i = rng.rand_range(0..SLOTS as u32) as usize;
+        let i = sequence::pick_slot(&mut rng);
         let slot = slots[i];
         if slot.ptr.is_null() {
-            let (size, align) = (draw_size(&mut rng), draw_align(&mut rng));
+            let (size, align) = (sequence::draw_size(&mut rng), sequence::draw_align(&mut rng));
             let Ok(layout) = Layout::from_size_align(size, align) else {
                 fail(A::NAME, step, "bad layout drawn");
             };
@@ -104,7 +98,7 @@ pub fn run<A: Allocator>() -> ! {
             // SAFETY: `p` is a fresh block of `size` bytes.
             unsafe { ptr::write_bytes(p, next_tag, size) };
             slots[i] = Slot { ptr: p, size, align, tag: next_tag };
-        } else if rng.rand_range(0..5) < 3 {
+        } else if sequence::frees(&mut rng) {
             check_pattern(A::NAME, step, slot.ptr, slot.size, slot.tag);
             // SAFETY: the slot's layout was valid when it was allocated.
             let layout = unsafe { Layout::from_size_align_unchecked(slot.size, slot.align) };
@@ -113,11 +107,7 @@ pub fn run<A: Allocator>() -> ! {
             counts.free += 1;
             slots[i] = EMPTY;
         } else {
-            let new_size = match rng.rand_range(0..5) {
-                0..=2 => (slot.size * 2).min(MAX_SIZE),
-                3 => (slot.size / 2).max(1),
-                _ => draw_size(&mut rng),
-            };
+            let new_size = sequence::resize(&mut rng, slot.size);
             // SAFETY: the slot's layout was valid when it was allocated.
             let layout = unsafe { Layout::from_size_align_unchecked(slot.size, slot.align) };
             // SAFETY: the block is allocated with `layout`; the slot is updated below.
@@ -311,27 +301,6 @@ unsafe fn measured_realloc<A: Allocator>(ptr: *mut u8, layout: Layout, new_size:
     let p = unsafe { A::realloc(ptr, layout, new_size) };
     marker::close(p);
     p
-}
-
-fn draw_size(rng: &mut Rand32) -> usize {
-    let (lo, hi) = match rng.rand_range(0..100) {
-        0..=59 => (1, 32),
-        60..=84 => (33, 128),
-        85..=96 => (129, 512),
-        _ => (513, 2048),
-    };
-    rng.rand_range(lo..hi + 1) as usize
-}
-
-fn draw_align(rng: &mut Rand32) -> usize {
-    match rng.rand_range(0..100) {
-        0..=29 => 1,
-        30..=74 => 4,
-        75..=94 => 8,
-        95..=97 => 16,
-        98 => 32,
-        _ => 64,
-    }
 }
 
 fn check_block(name: &str, step: u32, p: *mut u8, layout: Layout, arena: &core::ops::Range<usize>) {

@@ -194,7 +194,7 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         }
         // SAFETY: a valid heap's region list and blocks (TL1, TL8).
         unsafe {
-            let mut t = self.ctrl.add(C_REGIONS).cast::<*mut u8>().read();
+            let mut t = self.ctrl.add(Self::C_REGIONS).cast::<*mut u8>().read();
             while !t.is_null() {
                 c.regions += 1;
                 let first = word(t, T_FIRST);
@@ -1219,7 +1219,7 @@ mod generic {
         let mut outside = 0u64;
         // SAFETY: the heap has regions; the list holds trailers (the later claim first).
         let (upper, lower) = unsafe {
-            let t = h.ctrl.add(C_REGIONS).cast::<*mut u8>().read();
+            let t = h.ctrl.add(TlsfWith::<FL, SL, G>::C_REGIONS).cast::<*mut u8>().read();
             let mut last = t;
             while !word(last, T_NEXT).is_null() {
                 last = word(last, T_NEXT);
@@ -1592,7 +1592,9 @@ mod generic {
                 // SAFETY: see above (the control block is heap memory too).
                 6 => unsafe {
                     let f = TlsfWith::<FL, SL, G>::summary(h.ctrl);
-                    f.write(f.read() ^ 1 << (TlsfWith::<FL, SL, G>::WORDS - 1));
+                    f.write(
+                        f.read() ^ TlsfWith::<FL, SL, G>::bit(TlsfWith::<FL, SL, G>::WORDS - 1),
+                    );
                     "TL7"
                 },
                 // SAFETY: see above: `b` leaves its list, its bitmap bit stays.
