@@ -124,6 +124,7 @@ pub(crate) fn is_poisoned(ptr: *const u8) -> bool {
 /// Whether any byte of `[ptr, ptr + len)` is poisoned: then a `len`-byte read there would be
 /// reported. Lets a check that reads a word of possibly free memory (the `hardened` tier's
 /// record and canary) refuse it instead. Always `false` when poisoning is not compiled in.
+#[cfg(feature = "hardened")]
 #[inline(always)]
 pub(crate) fn range_is_poisoned(ptr: *const u8, len: usize) -> bool {
     #[cfg(bareheap_asan)]
