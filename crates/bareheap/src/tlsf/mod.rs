@@ -59,6 +59,7 @@
 //!   pf = PREV_FREE, pm = PREV_MIN (the FREE bit, only next to pf)
 //!
 //!   control block  [ summary | heads × FL·SL | bitmap × ⌈FL·SL/BITS⌉ | regions | count | lo | slots | (key) ]
+//!   on Thumb-1     [ summary | regions | count | lo | slots | (key) | bitmap × ⌈FL·SL/BITS⌉ | heads × FL·SL ]
 //! ```
 //!
 //! The control block (the summary, the bitmap words, `FL·SL` list heads, the region list, the
@@ -520,19 +521,32 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     const MAX_UNITS: usize = (SL << (FL - 1)) - 1;
     /// Largest block in bytes; a region never spans more (TL1).
     const MAX_BLOCK: usize = Self::MAX_UNITS << Self::G_LOG2;
-    /// Offset of the list heads in the control block, in words: right after the summary, so
-    /// that the pseudo-node of list 0 (one word before its head slot) is the control block's
-    /// own address, and a pseudo-node's list is its offset from it divided by `W`
+    /// Whether the list heads come right after the summary, so that the pseudo-node of list 0
+    /// (one word before its head slot) is the control block's own address, and a
+    /// pseudo-node's list is its offset from it divided by `W`
     /// ([`pseudo_node_index`](Self::pseudo_node_index): one subtraction fewer than with the
-    /// heads last, where every unlink that empties a list paid it). Cortex-M3 (opt-level s),
-    /// from the heads last: alloc mean 70.9 to 70.6, free 59.6 / max 103 to 59.1 / 101, for
-    /// 20 bytes of code (the bitmap words are no longer in reach of 16-bit loads); x86-64
-    /// instructions per call (callgrind) fell 0.2–1.7 %.
-    const C_HEADS: usize = C_SUMMARY + 1;
+    /// heads last, paid by every unlink that empties a list). Cortex-M3 (opt-level s), from
+    /// the heads last: alloc mean 70.9 to 70.6, free 59.6 / max 103 to 59.1 / 101, for 20
+    /// bytes of code (the bitmap words are no longer in reach of 16-bit loads); x86-64
+    /// instructions per call (callgrind) fell 0.2–1.7 %. Not on Thumb-1 (ARMv6-M), whose
+    /// loads reach only 124 bytes past a base register: with the heads first, every bitmap,
+    /// `lo` and `slots` load needed its offset built in a register (Cortex-M0: alloc mean
+    /// 108.3 against 102.9 with the heads last, free 89.7 against 86.3, 112 bytes more code).
+    /// The host tests run both layouts, each with both bit orders ([`TOP_DOWN`](Self::TOP_DOWN)):
+    /// configurations with an odd `SL` or `FL` a multiple of 4 put the heads last.
+    const HEADS_FIRST: bool = !(cfg!(target_arch = "arm") && !mapping::HAS_CLZ)
+        && !(cfg!(test) && (SL % 2 == 1 || FL % 4 == 0));
+    /// Offset of the list heads in the control block, in words.
+    const C_HEADS: usize = if Self::HEADS_FIRST { C_SUMMARY + 1 } else { Self::C_SL + Self::WORDS };
     /// Offset of the bitmap words in the control block, in words.
-    const C_SL: usize = Self::C_HEADS + Self::CLASSES;
+    const C_SL: usize = if Self::HEADS_FIRST {
+        C_SUMMARY + 1 + Self::CLASSES
+    } else {
+        Self::C_REGIONS + 4 + HARDENED as usize
+    };
     /// The first region trailer (a pointer).
-    const C_REGIONS: usize = Self::C_SL + Self::WORDS;
+    const C_REGIONS: usize =
+        if Self::HEADS_FIRST { C_SUMMARY + 1 + Self::CLASSES + Self::WORDS } else { C_SUMMARY + 1 };
     /// How many regions the list holds (bounds the walk of `validate`).
     const C_REGION_COUNT: usize = Self::C_REGIONS + 1;
     /// The lowest payload address of any region.
@@ -543,7 +557,7 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     /// With `HARDENED` only: the key free-list links are stored with (TL9).
     const C_KEY: usize = Self::C_REGIONS + 4;
     /// Words of the control block.
-    const CTRL_WORDS: usize = Self::C_KEY + HARDENED as usize;
+    const CTRL_WORDS: usize = 1 + Self::CLASSES + Self::WORDS + 4 + HARDENED as usize;
 
     /// Compile-time check of the parameters; evaluated by [`TlsfWith::new`].
     const VALID: () = {
@@ -654,7 +668,7 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     /// `ctrl` is the control block and `w < WORDS`.
     #[inline(always)]
     unsafe fn bitmap(ctrl: *mut usize, w: usize) -> *mut usize {
-        // SAFETY: `C_SL + w < C_HEADS <= CTRL_WORDS` (caller: `w < WORDS`).
+        // SAFETY: `C_SL + w < C_SL + WORDS <= CTRL_WORDS` (caller: `w < WORDS`).
         unsafe { ctrl.add(Self::C_SL + w) }
     }
 
@@ -687,8 +701,8 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     /// The list whose pseudo-node is `p`, if `p` is one.
     #[inline(always)]
     fn pseudo_node_index(ctrl: *mut usize, p: *mut u8) -> Option<usize> {
-        // `C_HEADS * W == NEXT`: the pseudo-node of list 0 is `ctrl`.
-        let off = p.addr().wrapping_sub(ctrl.addr());
+        // With the heads first, `C_HEADS * W == NEXT` and this folds to `p − ctrl`.
+        let off = (p.addr() + NEXT).wrapping_sub(ctrl.addr() + Self::C_HEADS * W);
         if off < Self::CLASSES * W {
             Some(off / W)
         } else {
@@ -705,7 +719,8 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
     #[inline(always)]
     unsafe fn key(ctrl: *mut usize) -> usize {
         if HARDENED {
-            // SAFETY: with `HARDENED` the control block has its key at `Self::C_KEY < C_SL` (caller).
+            // SAFETY: with `HARDENED` the control block has its key at `C_KEY < CTRL_WORDS`
+            // (caller).
             unsafe { ctrl.add(Self::C_KEY).read() }
         } else {
             0
