@@ -62,17 +62,35 @@ pub(crate) const fn floor_index_with(units: usize, sl_log2: u32, clz: bool) -> u
 /// `g_log2` bits of `bytes` do not matter. `sl_log2 + g_log2 < usize::BITS`.
 #[inline(always)]
 pub(crate) const fn floor_index_bytes(bytes: usize, sl_log2: u32, g_log2: u32) -> usize {
-    floor_index_bytes_with(bytes, sl_log2, g_log2, HAS_CLZ)
+    floor_index_bytes_with(bytes, sl_log2, g_log2, HAS_CLZ, false)
 }
 
+/// [`floor_index_bytes`] for the free path, which files every freed block: with the
+/// compares of [`log2_by_compares`] inline where [`INLINE_LOG2_ON_FREE`].
+#[inline(always)]
+pub(crate) const fn floor_index_bytes_freed(bytes: usize, sl_log2: u32, g_log2: u32) -> usize {
+    floor_index_bytes_with(bytes, sl_log2, g_log2, HAS_CLZ, INLINE_LOG2_ON_FREE)
+}
+
+/// Whether the free path computes its class without a call (RISC-V without Zbb). The call to
+/// [`log2_by_compares`] made the free function a non-leaf: its three live values (control
+/// block, block, size) sat in callee-saved registers, saved and restored on every free. Inline,
+/// they stay in argument registers and the function needs no stack frame. Measured per call
+/// (RV32IMAC, QEMU, opt-level s): free mean 75.2 / max 140 to 63.8 / 126, realloc 230.5 to
+/// 221.8, allocate unchanged, code 2,712 to 2,824 B. Not on Cortex-M0, where the inline
+/// compares cost more low registers than the call (free 86.3 to 87.4, 140 bytes more).
+pub(crate) const INLINE_LOG2_ON_FREE: bool =
+    !HAS_CLZ && cfg!(any(target_arch = "riscv32", target_arch = "riscv64"));
+
 /// [`floor_index_bytes`], computed with `leading_zeros` if `clz`, else with
-/// [`log2_by_compares`].
+/// [`log2_by_compares`], called or (if `inline`) inline.
 #[inline(always)]
 pub(crate) const fn floor_index_bytes_with(
     bytes: usize,
     sl_log2: u32,
     g_log2: u32,
     clz: bool,
+    inline: bool,
 ) -> usize {
     let t = if clz {
         (usize::BITS - 1 - (bytes | (1 << (sl_log2 + g_log2))).leading_zeros()) - sl_log2
@@ -80,7 +98,8 @@ pub(crate) const fn floor_index_bytes_with(
         return bytes >> g_log2;
     } else {
         // `bytes >> (sl_log2 + g_log2 + 1) >= 1`, and small for the heaps of small cores.
-        g_log2 + 1 + log2_by_compares(bytes >> (sl_log2 + g_log2 + 1))
+        let x = bytes >> (sl_log2 + g_log2 + 1);
+        g_log2 + 1 + if inline { log2_chain(x) } else { log2_by_compares(x) }
     };
     ((t as usize) << sl_log2) + (bytes >> t) - ((g_log2 as usize) << sl_log2)
 }
@@ -144,6 +163,13 @@ const fn shift(units: usize, sl_log2: u32, clz: bool) -> u32 {
 /// `__clzsi2`; halving to a byte, then the chain with a common exit, free 89.0.
 #[inline(never)]
 pub(crate) const fn log2_by_compares(x: usize) -> u32 {
+    log2_chain(x)
+}
+
+/// The body of [`log2_by_compares`], for the one call site that takes it inline
+/// ([`floor_index_bytes_freed`]).
+#[inline(always)]
+const fn log2_chain(x: usize) -> u32 {
     if x < 2 {
         return 0;
     }

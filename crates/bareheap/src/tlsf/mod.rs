@@ -1789,9 +1789,10 @@ impl<const FL: usize, const SL: usize, const G: usize, const HARDENED: bool>
         // SAFETY: as above (TL5). In a smallest block, this last word is the `PREV` link, which
         // `link` writes next: one store spent instead of a test on every free.
         unsafe { set_footer(b, size) };
+        let idx = mapping::floor_index_bytes_freed(size, Self::SL_LOG2, Self::G_LOG2);
         // SAFETY: the merged block is free and in no list; a merge stays inside one region, so
-        // `size <= MAX_BLOCK` (TL1).
-        unsafe { Self::link(ctrl, b, size) };
+        // `size <= MAX_BLOCK` (TL1) and `idx` is its class.
+        unsafe { Self::link_in(ctrl, b, idx, size) };
     }
 
     /// [`free_inline`](Self::free_inline) out of line: the one copy of the free path that

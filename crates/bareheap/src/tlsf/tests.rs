@@ -426,9 +426,9 @@ fn check_mapping_at(u: usize, sl_log2: u32) {
         if let Some(bytes) = u.checked_mul(1 << g_log2) {
             for low in [0, (1 << g_log2) - 1] {
                 assert_eq!(floor_index_bytes(bytes | low, sl_log2, g_log2), f, "{u} << {g_log2}");
-                for clz in [true, false] {
-                    let i = floor_index_bytes_with(bytes | low, sl_log2, g_log2, clz);
-                    assert_eq!(i, f, "{u} << {g_log2}, clz {clz}");
+                for (clz, inline) in [(true, false), (false, false), (false, true)] {
+                    let i = floor_index_bytes_with(bytes | low, sl_log2, g_log2, clz, inline);
+                    assert_eq!(i, f, "{u} << {g_log2}, clz {clz}, inline {inline}");
                 }
             }
         }
@@ -451,14 +451,20 @@ fn check_mapping_exhaustive(sl_log2: u32, max_units: usize) {
             assert_eq!(floor_index(u, sl_log2), f, "u {u}");
             assert_eq!(floor_index_with(u, sl_log2, false), f, "no-clz u {u}");
             assert_eq!(floor_index_bytes(u << 3, sl_log2, 3), f, "u {u}");
-            assert_eq!(floor_index_bytes_with(u << 3, sl_log2, 3, false), f, "no-clz u {u}");
+            for inline in [false, true] {
+                let i = floor_index_bytes_with(u << 3, sl_log2, 3, false, inline);
+                assert_eq!(i, f, "no-clz u {u}, inline {inline}");
+            }
             assert_eq!(ceil_index(u, sl_log2), f, "u {u}");
             assert_eq!(ceil_index_with(u, sl_log2, false), f, "no-clz u {u}");
         } else {
             assert_eq!(floor_index(u, sl_log2), f, "u {u}");
             assert_eq!(floor_index_with(u, sl_log2, false), f, "no-clz u {u}");
             assert_eq!(floor_index_bytes(u << 3, sl_log2, 3), f, "u {u}");
-            assert_eq!(floor_index_bytes_with(u << 3, sl_log2, 3, false), f, "no-clz u {u}");
+            for inline in [false, true] {
+                let i = floor_index_bytes_with(u << 3, sl_log2, 3, false, inline);
+                assert_eq!(i, f, "no-clz u {u}, inline {inline}");
+            }
             assert_eq!(ceil_index(u, sl_log2), f + 1, "u {u}");
             assert_eq!(ceil_index_with(u, sl_log2, false), f + 1, "no-clz u {u}");
         }
